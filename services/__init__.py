@@ -1,0 +1,1 @@
+"""The ANTT workflow services: registration, assessment, approval."""

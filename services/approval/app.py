@@ -1,0 +1,58 @@
+"""Composition root of the approval service: ``create_app()``; nothing connects at import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.approval import handlers
+from services.approval.api import build_router
+from services.approval.orm import infra
+from services.approval.settings import ApprovalSettings
+from shared.contracts import topics
+from shared.infra.adapters import EventHandler, InboundHandler
+from shared.infra.http import actor_dependency, health_router, install_error_handlers
+from shared.infra.inbound import InboundGate
+from shared.infra.logging import configure_logging
+from shared.infra.runtime import ServiceRuntime
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_runtime(settings: ApprovalSettings | None = None) -> ServiceRuntime:
+    settings = settings or ApprovalSettings()
+    rt = ServiceRuntime(settings, infra, MIGRATIONS)
+    rt.consume(
+        topics.INBOUND,
+        InboundHandler(InboundGate(settings.service_name, settings.load_senders()), handlers.COMMANDS),
+        description="Review and recognition decisions (thẩm định, công nhận) from other systems.",
+    )
+    rt.consume(
+        topics.ASSESSMENT_EVENTS,
+        EventHandler(handlers.ASSESSMENT_EVENTS),
+        description="Opens the approval case and puts self-scored unit-years in the review queue.",
+    )
+    rt.consume(
+        topics.REGISTRATION_EVENTS,
+        EventHandler(handlers.REGISTRATION_EVENTS),
+        description="Registration events kept in each unit-year's audit history.",
+    )
+    return rt
+
+
+def create_app(settings: ApprovalSettings | None = None) -> FastAPI:
+    settings = settings or ApprovalSettings()
+    configure_logging(settings.service_name, json=settings.log_json, level=settings.log_level)
+    rt = create_runtime(settings)
+    app = FastAPI(
+        title="ANTT approval service",
+        description="Thẩm định và công nhận đạt tiêu chuẩn “An toàn về an ninh, trật tự”, level by level.",
+        version="1",
+        lifespan=rt.lifespan,
+    )
+    app.state.runtime = rt
+    install_error_handlers(app)
+    app.include_router(health_router(rt))
+    app.include_router(build_router(rt, actor_dependency(settings.load_api_tokens())))
+    return app

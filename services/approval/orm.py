@@ -1,0 +1,62 @@
+"""Tables of the approval service and the imperative mapping of its domain classes."""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Column, Date, Enum, Integer, MetaData, String, Table
+from sqlalchemy.orm import registry
+
+from services.approval.domain import ApprovalCase
+from services.approval.machine import ApprovalState
+from shared.infra.tables import InfraTables
+
+metadata = MetaData()
+mapper_registry = registry(metadata=metadata)
+infra = InfraTables(metadata)
+
+cases = Table(
+    "approval_cases",
+    metadata,
+    Column("unit_year_id", String(80), primary_key=True),
+    Column("year", Integer, nullable=False, index=True),
+    Column("unit", JSON, nullable=False),
+    Column("province_code", String(16), nullable=False, index=True),
+    Column("commune_code", String(16), nullable=True, index=True),
+    Column("kind", String(32), nullable=False),
+    Column("chain", JSON, nullable=False),
+    Column("chain_profile", String(32), nullable=False),
+    Column("deadline", Date, nullable=False),
+    Column(
+        "state",
+        Enum(ApprovalState, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e], validate_strings=True),
+        nullable=False,
+        index=True,
+    ),
+    Column("step", Integer, nullable=False),
+    Column("pending_level", String(16), nullable=True, index=True),
+    Column("round", Integer, nullable=False),
+    Column("verdict", String(16), nullable=True),
+    Column("unmet", JSON, nullable=False),
+    Column("decisions", JSON, nullable=False),
+    Column("version", Integer, nullable=False),
+)
+
+#: every event seen about a unit-year, from every service, for the audit view
+history = Table(
+    "event_history",
+    metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("unit_year_id", String(80), nullable=False, index=True),
+    Column("topic", String(200), nullable=False),
+    Column("event_type", String(100), nullable=False),
+    Column("producer", String(50), nullable=False),
+    Column("sequence", Integer, nullable=False),
+    Column("recorded_at", String(40), nullable=False),
+    Column("envelope", JSON, nullable=False),
+)
+
+mapper_registry.map_imperatively(
+    ApprovalCase,
+    cases,
+    version_id_col=cases.c.version,
+    properties={},
+)

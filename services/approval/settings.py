@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from pydantic_settings import SettingsConfigDict
+
+from shared.infra.settings import ServiceSettings
+
+
+class ApprovalSettings(ServiceSettings):
+    """Environment: ``ANTT_APPROVAL_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="ANTT_APPROVAL_", extra="ignore")
+
+    service_name: str = "approval"
+    http_port: int = 8103

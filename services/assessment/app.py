@@ -1,0 +1,58 @@
+"""Composition root of the assessment service: ``create_app()``; nothing connects at import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.assessment import handlers
+from services.assessment.api import build_router
+from services.assessment.orm import infra
+from services.assessment.settings import AssessmentSettings
+from shared.contracts import topics
+from shared.infra.adapters import EventHandler, InboundHandler
+from shared.infra.http import actor_dependency, health_router, install_error_handlers
+from shared.infra.inbound import InboundGate
+from shared.infra.logging import configure_logging
+from shared.infra.runtime import ServiceRuntime
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_runtime(settings: AssessmentSettings | None = None) -> ServiceRuntime:
+    settings = settings or AssessmentSettings()
+    rt = ServiceRuntime(settings, infra, MIGRATIONS)
+    rt.consume(
+        topics.INBOUND,
+        InboundHandler(InboundGate(settings.service_name, settings.load_senders()), handlers.COMMANDS),
+        description="Self-assessments submitted by other systems.",
+    )
+    rt.consume(
+        topics.REGISTRATION_EVENTS,
+        EventHandler(handlers.REGISTRATION_EVENTS),
+        description="Opens an assessment case for every registered unit-year; closes it on withdrawal.",
+    )
+    rt.consume(
+        topics.APPROVAL_EVENTS,
+        EventHandler(handlers.APPROVAL_EVENTS),
+        description="Reopens a case returned for supplement; closes it on the final decision.",
+    )
+    return rt
+
+
+def create_app(settings: AssessmentSettings | None = None) -> FastAPI:
+    settings = settings or AssessmentSettings()
+    configure_logging(settings.service_name, json=settings.log_json, level=settings.log_level)
+    rt = create_runtime(settings)
+    app = FastAPI(
+        title="ANTT assessment service",
+        description="Tự đánh giá theo tiêu chí “An toàn về an ninh, trật tự” (Circular 124/2021/TT-BCA).",
+        version="1",
+        lifespan=rt.lifespan,
+    )
+    app.state.runtime = rt
+    install_error_handlers(app)
+    app.include_router(health_router(rt))
+    app.include_router(build_router(rt, actor_dependency(settings.load_api_tokens())))
+    return app

@@ -1,0 +1,1 @@
+"""Public message contracts. Changes here are additive within a schema version."""

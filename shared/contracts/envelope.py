@@ -1,0 +1,158 @@
+"""The event envelope (DESIGN.md, "Contracts") and its hash chain.
+
+Every event on ``antt.*.events.v1`` is one JSON object:
+
+``event_id``, ``event_type``, ``schema_version``, ``occurred_at``, ``recorded_at``,
+``unit_year_id``, ``stream_id``, ``producer``, ``actor``, ``correlation_id``,
+``causation_id``, ``sequence``, ``prev_hash``, ``hash``, ``payload``.
+
+``sequence`` counts the events of one stream (a unit-year, or ``unit:<code>`` for the unit
+register) from one producer, from 1 without gaps. ``hash`` is the SHA-256 of the canonical
+JSON of the envelope without ``hash``; ``prev_hash`` is the ``hash`` of the previous event
+of the same stream and producer (``null`` for the first), so that tampering or a gap is
+detectable by replaying the topic.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.contracts.canonical import canonical_json, sha256_hex
+
+ENVELOPE_FIELDS = (
+    "event_id",
+    "event_type",
+    "schema_version",
+    "occurred_at",
+    "recorded_at",
+    "unit_year_id",
+    "stream_id",
+    "producer",
+    "actor",
+    "correlation_id",
+    "causation_id",
+    "sequence",
+    "prev_hash",
+    "hash",
+    "payload",
+)
+
+
+class Actor(BaseModel):
+    """Who caused the event: a person or a system, its role and its jurisdiction.
+
+    ``jurisdiction`` is ``*`` (everywhere), ``province:<code>``, ``commune:<code>`` or
+    ``ministry``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=200)
+    role: str = Field(min_length=1, max_length=100)
+    jurisdiction: str = Field(default="*", min_length=1, max_length=100)
+
+
+class Envelope(BaseModel):
+    """JSON Schema of the envelope (documentation and validation of replays)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    event_id: uuid.UUID
+    event_type: str = Field(pattern=r"^[A-Z][A-Za-z0-9]+$")
+    schema_version: int = Field(ge=1)
+    occurred_at: datetime
+    recorded_at: datetime
+    unit_year_id: str | None
+    stream_id: str
+    producer: str
+    actor: Actor
+    correlation_id: str
+    causation_id: str | None
+    sequence: int = Field(ge=1)
+    prev_hash: str | None
+    hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    payload: dict[str, Any]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def rfc3339(ts: datetime) -> str:
+    """RFC 3339 in UTC with microseconds and a ``Z``."""
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def compute_hash(envelope: dict[str, Any]) -> str:
+    body = {k: v for k, v in envelope.items() if k != "hash"}
+    return sha256_hex(canonical_json(body))
+
+
+def build_envelope(
+    *,
+    event_type: str,
+    payload: dict[str, Any],
+    producer: str,
+    actor: dict[str, Any],
+    stream_id: str,
+    unit_year_id: str | None,
+    sequence: int,
+    prev_hash: str | None,
+    correlation_id: str,
+    causation_id: str | None,
+    occurred_at: datetime | None = None,
+    schema_version: int = 1,
+    event_id: str | None = None,
+    recorded_at: datetime | None = None,
+) -> dict[str, Any]:
+    """Build a hashed envelope as a plain JSON-ready dict."""
+    now = recorded_at or utcnow()
+    env: dict[str, Any] = {
+        "event_id": event_id or str(uuid.uuid4()),
+        "event_type": event_type,
+        "schema_version": schema_version,
+        "occurred_at": rfc3339(occurred_at or now),
+        "recorded_at": rfc3339(now),
+        "unit_year_id": unit_year_id,
+        "stream_id": stream_id,
+        "producer": producer,
+        "actor": actor,
+        "correlation_id": correlation_id,
+        "causation_id": causation_id,
+        "sequence": sequence,
+        "prev_hash": prev_hash,
+        "payload": payload,
+    }
+    env["hash"] = compute_hash(env)
+    return env
+
+
+def verify_hash(envelope: dict[str, Any]) -> bool:
+    return envelope.get("hash") == compute_hash(envelope)
+
+
+class ChainBreak(Exception):
+    """A replayed stream does not chain: a gap, a reorder, a duplicate or tampering."""
+
+
+def verify_chain(events: list[dict[str, Any]]) -> None:
+    """Check events of ONE stream and producer, in topic order; raise ``ChainBreak``."""
+    prev: dict[str, Any] | None = None
+    for ev in events:
+        if not verify_hash(ev):
+            raise ChainBreak(f"event {ev.get('event_id')}: hash does not match its content")
+        expected_seq = 1 if prev is None else prev["sequence"] + 1
+        if ev["sequence"] != expected_seq:
+            raise ChainBreak(
+                f"stream {ev['stream_id']}: sequence {ev['sequence']} where {expected_seq} was expected"
+            )
+        expected_prev = None if prev is None else prev["hash"]
+        if ev["prev_hash"] != expected_prev:
+            raise ChainBreak(f"event {ev['event_id']}: prev_hash does not chain")
+        prev = ev

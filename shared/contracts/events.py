@@ -1,0 +1,182 @@
+"""Payloads of the events each service publishes on its topic (schema_version 1).
+
+Payload models allow extra fields: within a version only optional fields are added.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.contracts import topics
+from shared.contracts.inbound import Decision, Document, Level, Unit
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+# --- registration -------------------------------------------------------------------------
+class UnitRegistered(_Payload):
+    unit: Unit
+
+
+class UnitUpdated(_Payload):
+    unit: Unit
+    changed: list[str]
+
+
+class UnitYearRegistered(_Payload):
+    unit_year_id: str
+    year: int
+    unit: Unit
+    documents: list[Document] = Field(default_factory=list)
+    households_total: int | None = None
+    households_registered: int | None = None
+
+
+class UnitYearWithdrawn(_Payload):
+    unit_year_id: str
+    reason: str
+
+
+# --- assessment ---------------------------------------------------------------------------
+class AssessmentOpened(_Payload):
+    unit_year_id: str
+    year: int
+    unit: Unit
+    window_start: date
+    window_end: date
+    criteria_catalog: str
+
+
+class CriterionEvaluation(_Payload):
+    code: str
+    title: str
+    claimed_met: bool
+    result: str = Field(description="met | not_met | needs_review")
+    reason: str | None = None
+    note: str | None = None
+
+
+class SelfAssessmentRecorded(_Payload):
+    unit_year_id: str
+    round: int
+    unit: Unit
+    year: int
+    meeting_date: date
+    criteria: list[CriterionEvaluation]
+    verdict: str = Field(description="met (đạt) | not_met (chưa đạt)")
+    unmet: list[str] = Field(default_factory=list)
+    score: float | None = None
+    documents: list[Document] = Field(default_factory=list)
+
+
+class AssessmentReopened(_Payload):
+    unit_year_id: str
+    round: int
+    level: Level
+    reasons: list[str]
+
+
+class AssessmentClosed(_Payload):
+    unit_year_id: str
+    outcome: str = Field(description="recognized | not_recognized | withdrawn")
+
+
+# --- approval -----------------------------------------------------------------------------
+class ChainStep(_Payload):
+    level: Level
+    role: str = Field(description="review (thẩm định) | decide (công nhận)")
+    body: str = Field(description="who acts at this step, e.g. 'Công an xã' or 'UBND tỉnh'")
+
+
+class ApprovalCaseOpened(_Payload):
+    unit_year_id: str
+    unit: Unit
+    year: int
+    chain: list[ChainStep]
+    chain_profile: str
+    state: str
+
+
+class UnitYearSelfScored(_Payload):
+    unit_year_id: str
+    round: int
+    verdict: str
+    state: str
+    pending_level: Level
+    deadline: date | None = None
+
+
+class UnitYearReviewed(_Payload):
+    unit_year_id: str
+    level: Level
+    decided_by: str
+    decision_no: str | None = None
+    state: str
+    pending_level: Level
+
+
+class UnitYearRecognized(_Payload):
+    unit_year_id: str
+    level: Level
+    deciding_body: str
+    decided_by: str
+    decision_no: str | None = None
+    decided_on: date | None = None
+    certificate_no: str | None = None
+    state: str
+
+
+class UnitYearNotRecognized(_Payload):
+    unit_year_id: str
+    level: Level
+    reasons: list[str]
+    decided_by: str
+    decision_no: str | None = None
+    state: str
+
+
+class UnitYearReturned(_Payload):
+    unit_year_id: str
+    level: Level
+    reasons: list[str]
+    decided_by: str
+    decision_no: str | None = None
+    state: str
+
+
+class ApprovalCaseWithdrawn(_Payload):
+    unit_year_id: str
+    reason: str
+    state: str
+
+
+EVENT_TYPES: dict[str, tuple[str, type[BaseModel]]] = {
+    "UnitRegistered": (topics.REGISTRATION_EVENTS, UnitRegistered),
+    "UnitUpdated": (topics.REGISTRATION_EVENTS, UnitUpdated),
+    "UnitYearRegistered": (topics.REGISTRATION_EVENTS, UnitYearRegistered),
+    "UnitYearWithdrawn": (topics.REGISTRATION_EVENTS, UnitYearWithdrawn),
+    "AssessmentOpened": (topics.ASSESSMENT_EVENTS, AssessmentOpened),
+    "SelfAssessmentRecorded": (topics.ASSESSMENT_EVENTS, SelfAssessmentRecorded),
+    "AssessmentReopened": (topics.ASSESSMENT_EVENTS, AssessmentReopened),
+    "AssessmentClosed": (topics.ASSESSMENT_EVENTS, AssessmentClosed),
+    "ApprovalCaseOpened": (topics.APPROVAL_EVENTS, ApprovalCaseOpened),
+    "UnitYearSelfScored": (topics.APPROVAL_EVENTS, UnitYearSelfScored),
+    "UnitYearReviewed": (topics.APPROVAL_EVENTS, UnitYearReviewed),
+    "UnitYearRecognized": (topics.APPROVAL_EVENTS, UnitYearRecognized),
+    "UnitYearNotRecognized": (topics.APPROVAL_EVENTS, UnitYearNotRecognized),
+    "UnitYearReturned": (topics.APPROVAL_EVENTS, UnitYearReturned),
+    "ApprovalCaseWithdrawn": (topics.APPROVAL_EVENTS, ApprovalCaseWithdrawn),
+}
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    """JSON-ready dict of a payload model (dates as ISO strings, enums as values)."""
+    return model.model_dump(mode="json", exclude_none=False)
+
+
+__all__ = ["EVENT_TYPES", "Decision", "dump", "datetime"]

@@ -1,0 +1,290 @@
+"""The consumer runtime: batches from Kafka, one database transaction per batch, inbox,
+dead letters, bounded retries, offsets committed only after the commit.
+
+A service gives a :class:`MessageHandler`; the runtime does the rest:
+
+1. ``claim`` says whether this service processes a record at all (``antt.inbound.v1`` is read
+   by every service; each claims the types it owns) and under which message id.
+2. In one transaction for the whole batch: records already in the inbox are skipped (a
+   redelivery) or, if the handler says so, dead-lettered as duplicates; each other record is
+   handled inside a SAVEPOINT; a :class:`Rejected` rolls back that record's savepoint and
+   writes a dead letter with the reason; an inbox row is written for every record.
+3. The transaction commits, the relay is woken, and only then does faststream commit the
+   offsets (``AckPolicy.NACK_ON_ERROR``, auto-commit off).
+4. If the batch transaction fails for any other reason, each record is retried alone, up to
+   ``max_attempts`` times; a record that still fails is dead-lettered (``processing_failed``)
+   so that a poison message never blocks its partition. Database outages are not counted:
+   the batch is nacked and re-read after a pause.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from faststream.kafka.annotations import KafkaMessage
+from faststream.middlewares import AckPolicy
+from sqlalchemy import insert, select
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.contracts.envelope import utcnow
+from shared.infra.errors import DomainError
+from shared.infra.logging import get_logger
+from shared.infra.outbox import append_dead_letter
+from shared.infra.tables import InfraTables
+
+log = get_logger(__name__)
+
+
+class Rejected(DomainError):
+    """A message that can never be applied: it goes to the DLQ with this reason."""
+
+
+@dataclass(slots=True)
+class Received:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: dict[str, bytes] = field(default_factory=dict)
+
+    @classmethod
+    def from_record(cls, rec: Any) -> Received:
+        return cls(
+            topic=rec.topic,
+            partition=rec.partition,
+            offset=rec.offset,
+            key=rec.key,
+            value=rec.value if rec.value is not None else b"",
+            headers={k: v for k, v in (rec.headers or ())},
+        )
+
+    @property
+    def position(self) -> tuple[str, int, int]:
+        return (self.topic, self.partition, self.offset)
+
+
+@dataclass(slots=True)
+class Claim:
+    """What the runtime needs to know about a record before handling it."""
+
+    message_id: str
+    #: a repeat of this message id at another offset is an error (inbound), not a redelivery
+    duplicate_is_error: bool = False
+    #: what the handler parsed while claiming, handed back to it
+    parsed: Any = None
+    #: a rejection found while claiming (e.g. bad JSON): dead-letter without handling
+    rejection: Rejected | None = None
+
+
+class MessageHandler(Protocol):
+    def claim(self, msg: Received) -> Claim | None: ...
+
+    async def handle(self, session: AsyncSession, msg: Received, claim: Claim) -> str: ...
+
+
+TRANSIENT = (OperationalError, InterfaceError, OSError, TimeoutError, ConnectionError)
+
+
+class BatchProcessor:
+    def __init__(
+        self,
+        *,
+        service: str,
+        sessions: async_sessionmaker[AsyncSession],
+        infra: InfraTables,
+        handler: MessageHandler,
+        max_attempts: int = 3,
+        on_commit: Callable[[], None] | None = None,
+        retry_pause_s: float = 0.2,
+    ) -> None:
+        self.service = service
+        self._sessions = sessions
+        self._infra = infra
+        self._handler = handler
+        self._max_attempts = max_attempts
+        self._on_commit = on_commit or (lambda: None)
+        self._pause = retry_pause_s
+        self.stats = {"applied": 0, "ignored": 0, "rejected": 0, "redelivered": 0}
+
+    async def process(self, records: Iterable[Any]) -> None:
+        items: list[tuple[Received, Claim]] = []
+        for rec in records:
+            msg = rec if isinstance(rec, Received) else Received.from_record(rec)
+            claim = self._handler.claim(msg)
+            if claim is not None:
+                items.append((msg, claim))
+        if not items:
+            return
+        try:
+            async with self._sessions() as session, session.begin():
+                await self._apply(session, items)
+        except TRANSIENT as exc:
+            log.warning("consumer.transient_failure", error=f"{type(exc).__name__}: {exc}")
+            await asyncio.sleep(1.0)
+            raise
+        except Exception as exc:  # noqa: BLE001 - isolate the poison message below
+            log.warning("consumer.batch_failed", error=f"{type(exc).__name__}: {exc}", size=len(items))
+            for item in items:
+                await self._process_alone(item)
+        self._on_commit()
+
+    async def _process_alone(self, item: tuple[Received, Claim]) -> None:
+        msg, claim = item
+        last: Exception | None = None
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                async with self._sessions() as session, session.begin():
+                    await self._apply(session, [item])
+                return
+            except TRANSIENT:
+                raise
+            except Exception as exc:  # noqa: BLE001 - counted, then dead-lettered
+                last = exc
+                log.warning(
+                    "consumer.message_failed",
+                    attempt=attempt,
+                    topic=msg.topic,
+                    partition=msg.partition,
+                    offset=msg.offset,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+                await asyncio.sleep(self._pause * attempt)
+        reason = f"processing failed {self._max_attempts} times: {type(last).__name__}: {last}"
+        async with self._sessions() as session, session.begin():
+            await self._dead_letter(session, msg, claim.message_id, Rejected("processing_failed", reason))
+            await self._record(session, claim.message_id, msg, "failed")
+
+    async def _apply(self, session: AsyncSession, items: list[tuple[Received, Claim]]) -> None:
+        ids = {c.message_id for _, c in items} | {_dup_id(m) for m, c in items if c.duplicate_is_error}
+        inbox = self._infra.inbox
+        seen: dict[str, tuple[str, int, int]] = {}
+        id_list = list(ids)
+        for i in range(0, len(id_list), 500):
+            rows = await session.execute(
+                select(inbox.c.message_id, inbox.c.topic, inbox.c.partition, inbox.c.offset).where(
+                    inbox.c.message_id.in_(id_list[i : i + 500])
+                )
+            )
+            for r in rows:
+                seen[r[0]] = (r[1], r[2], r[3])
+        for msg, claim in items:
+            prior = seen.get(claim.message_id)
+            if prior is not None:
+                if prior == msg.position or not claim.duplicate_is_error:
+                    self.stats["redelivered"] += 1
+                    continue
+                dup = _dup_id(msg)
+                if dup in seen:
+                    continue
+                await self._dead_letter(
+                    session,
+                    msg,
+                    claim.message_id,
+                    Rejected(
+                        "duplicate_event_id",
+                        f"event_id {claim.message_id} was already processed "
+                        f"(first read at {prior[0]} partition {prior[1]} offset {prior[2]}); "
+                        "this copy changes nothing",
+                    ),
+                )
+                await self._record(session, dup, msg, "rejected")
+                seen[dup] = msg.position
+                self.stats["rejected"] += 1
+                continue
+            if claim.rejection is not None:
+                await self._dead_letter(session, msg, claim.message_id, claim.rejection)
+                outcome = "rejected"
+            else:
+                try:
+                    async with session.begin_nested():
+                        outcome = await self._handler.handle(session, msg, claim)
+                except DomainError as rej:
+                    await self._dead_letter(session, msg, claim.message_id, rej)
+                    outcome = "rejected"
+            await self._record(session, claim.message_id, msg, outcome)
+            seen[claim.message_id] = msg.position
+            self.stats[outcome if outcome in self.stats else "applied"] += 1
+
+    async def _record(self, session: AsyncSession, message_id: str, msg: Received, outcome: str) -> None:
+        await session.execute(
+            insert(self._infra.inbox).values(
+                message_id=message_id,
+                topic=msg.topic,
+                partition=msg.partition,
+                offset=msg.offset,
+                outcome=outcome,
+                processed_at=utcnow(),
+            )
+        )
+
+    async def _dead_letter(self, session: AsyncSession, msg: Received, message_id: str, rej: DomainError) -> None:
+        log.info(
+            "message.rejected",
+            code=rej.code,
+            reason=rej.reason,
+            topic=msg.topic,
+            partition=msg.partition,
+            offset=msg.offset,
+            message_id=message_id,
+        )
+        await append_dead_letter(
+            session,
+            self._infra,
+            service=self.service,
+            source_topic=msg.topic,
+            partition=msg.partition,
+            offset=msg.offset,
+            key=msg.key,
+            value=msg.value,
+            code=rej.code,
+            reason=rej.reason,
+            message_id=message_id,
+        )
+
+
+def _dup_id(msg: Received) -> str:
+    return f"dup:{msg.topic}:{msg.partition}:{msg.offset}"
+
+
+def position_id(msg: Received) -> str:
+    """A message id for a record that has none of its own (e.g. unparseable bytes)."""
+    return f"pos:{msg.topic}:{msg.partition}:{msg.offset}"
+
+
+def subscribe(
+    broker: Any,
+    topic: str,
+    *,
+    group_id: str,
+    processor: BatchProcessor,
+    max_records: int = 500,
+    title: str | None = None,
+    description: str | None = None,
+) -> Callable[..., Awaitable[None]]:
+    """Register a faststream batch subscriber that feeds ``processor``."""
+    async def _raw(msg: Any, _original: Any) -> Any:  # skip faststream's JSON decoding
+        return msg.body
+
+    async def consume(body: Any, message: KafkaMessage) -> None:
+        raw = message.raw_message
+        records = raw if isinstance(raw, (list, tuple)) else (raw,)
+        await processor.process(records)
+
+    consume.__name__ = f"{processor.service}_{topic.replace('.', '_')}"
+    return broker.subscriber(
+        topic,
+        group_id=group_id,
+        batch=True,
+        max_records=max_records,
+        batch_timeout_ms=100,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=_raw,
+        title=title,
+        description=description,
+    )(consume)

@@ -1,0 +1,203 @@
+"""Writing events and dead letters to the transactional outbox."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.contracts import topics
+from shared.contracts.envelope import build_envelope, rfc3339, utcnow
+from shared.infra.logging import get_logger
+from shared.infra.tables import InfraTables
+
+_log = get_logger(__name__)
+
+
+class ConcurrencyConflict(Exception):
+    """Another transaction advanced the same stream or aggregate first: retry."""
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+async def append_event(
+    session: AsyncSession,
+    infra: InfraTables,
+    *,
+    topic: str,
+    producer: str,
+    event_type: str,
+    payload: dict[str, Any],
+    unit_year_id: str | None,
+    actor: dict[str, Any],
+    correlation_id: str,
+    causation_id: str | None,
+    stream_id: str | None = None,
+    occurred_at: datetime | None = None,
+) -> dict[str, Any]:
+    """Append an event to its stream (sequence + hash chain) and to the outbox.
+
+    Must run inside the transaction that makes the state change the event records.
+    """
+    stream = stream_id or unit_year_id
+    if not stream:
+        raise ValueError("an event needs a unit_year_id or a stream_id")
+    row = (
+        await session.execute(
+            select(infra.event_streams.c.sequence, infra.event_streams.c.last_hash)
+            .where(infra.event_streams.c.stream_id == stream)
+            .with_for_update()
+        )
+    ).first()
+    seq, prev_hash = (row[0], row[1]) if row else (0, None)
+    env = build_envelope(
+        event_type=event_type,
+        payload=payload,
+        producer=producer,
+        actor=actor,
+        stream_id=stream,
+        unit_year_id=unit_year_id,
+        sequence=seq + 1,
+        prev_hash=prev_hash,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        occurred_at=occurred_at,
+    )
+    if row is None:
+        await session.execute(
+            insert(infra.event_streams).values(stream_id=stream, sequence=1, last_hash=env["hash"])
+        )
+    else:
+        res = await session.execute(
+            update(infra.event_streams)
+            .where(infra.event_streams.c.stream_id == stream, infra.event_streams.c.sequence == seq)
+            .values(sequence=seq + 1, last_hash=env["hash"])
+        )
+        if res.rowcount != 1:
+            raise ConcurrencyConflict(f"stream {stream} moved on concurrently")
+    await session.execute(
+        insert(infra.outbox).values(
+            event_id=env["event_id"],
+            topic=topic,
+            key=unit_year_id or stream,
+            value=_dumps(env),
+            headers=json.dumps(
+                {"event_type": event_type, "event_id": env["event_id"], "content-type": "application/json"}
+            ),
+            created_at=utcnow(),
+        )
+    )
+    return env
+
+
+async def append_dead_letter(
+    session: AsyncSession,
+    infra: InfraTables,
+    *,
+    service: str,
+    source_topic: str,
+    partition: int | None,
+    offset: int | None,
+    key: bytes | str | None,
+    value: bytes,
+    code: str,
+    reason: str,
+    message_id: str | None = None,
+) -> str:
+    """Queue a rejected message for ``<source_topic>.dlq`` with its reason.
+
+    The dead letter carries the original bytes (as text when they are UTF-8, else base64),
+    the reason, a machine-readable code, and where the original was read.
+    """
+    import base64
+
+    dlq_id = str(uuid.uuid4())
+    try:
+        original: dict[str, Any] = {"encoding": "utf-8", "data": value.decode("utf-8")}
+    except UnicodeDecodeError:
+        original = {"encoding": "base64", "data": base64.b64encode(value).decode("ascii")}
+    key_s = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
+    body = {
+        "dlq_id": dlq_id,
+        "error_code": code,
+        "reason": reason,
+        "service": service,
+        "source_topic": source_topic,
+        "source_partition": partition,
+        "source_offset": offset,
+        "message_id": message_id,
+        "failed_at": rfc3339(utcnow()),
+        "original": original,
+    }
+    headers = {
+        "event_id": dlq_id,
+        "x-dlq-reason": reason[:1000],
+        "x-dlq-error-code": code,
+        "x-dlq-service": service,
+        "x-original-topic": source_topic,
+        "x-original-partition": "" if partition is None else str(partition),
+        "x-original-offset": "" if offset is None else str(offset),
+        "content-type": "application/json",
+    }
+    await session.execute(
+        insert(infra.outbox).values(
+            event_id=dlq_id,
+            topic=topics.dlq(source_topic),
+            key=key_s,
+            value=_dumps(body),
+            headers=json.dumps(headers, ensure_ascii=False),
+            created_at=utcnow(),
+        )
+    )
+    return dlq_id
+
+
+class Emitter:
+    """Appends a service's events to its topic and logs one line per transition."""
+
+    def __init__(self, infra: InfraTables, topic: str, producer: str) -> None:
+        self.infra = infra
+        self.topic = topic
+        self.producer = producer
+
+    async def __call__(
+        self,
+        session: AsyncSession,
+        event_type: str,
+        payload: dict[str, Any],
+        *,
+        unit_year_id: str | None,
+        actor: dict[str, Any],
+        correlation_id: str,
+        causation_id: str | None,
+        stream_id: str | None = None,
+    ) -> dict[str, Any]:
+        env = await append_event(
+            session,
+            self.infra,
+            topic=self.topic,
+            producer=self.producer,
+            event_type=event_type,
+            payload=payload,
+            unit_year_id=unit_year_id,
+            stream_id=stream_id,
+            actor=actor,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+        )
+        _log.info(
+            "transition",
+            event_type=event_type,
+            unit_year_id=unit_year_id,
+            state=payload.get("state"),
+            event_id=env["event_id"],
+            correlation_id=correlation_id,
+            sequence=env["sequence"],
+        )
+        return env

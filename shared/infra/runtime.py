@@ -1,0 +1,98 @@
+"""Composition helpers: one object that owns a service's engine, broker and relay."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from faststream.kafka import KafkaBroker
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.infra.consumer import BatchProcessor, MessageHandler, subscribe
+from shared.infra.db import create_engine, session_factory
+from shared.infra.logging import get_logger
+from shared.infra.migrate import upgrade_head_async
+from shared.infra.relay import OutboxRelay
+from shared.infra.settings import ServiceSettings
+from shared.infra.tables import InfraTables
+
+log = get_logger(__name__)
+
+
+class ServiceRuntime:
+    """Engine, sessions, outbox relay and Kafka broker of one service instance.
+
+    Nothing connects until :meth:`start`.
+    """
+
+    def __init__(self, settings: ServiceSettings, infra: InfraTables, migrations: Path) -> None:
+        self.settings = settings
+        self.infra = infra
+        self.migrations = migrations
+        self.db_url = settings.db_url()
+        self.engine = create_engine(self.db_url)
+        self.sessions = session_factory(self.engine)
+        self.relay = OutboxRelay(
+            self.sessions,
+            infra,
+            settings.kafka_bootstrap,
+            batch_size=settings.relay_batch_size,
+            poll_interval_s=settings.relay_poll_interval_s,
+            lease_ttl_s=settings.relay_lease_ttl_s,
+        )
+        self.broker = KafkaBroker(
+            settings.kafka_bootstrap,
+            client_id=f"antt-{settings.service_name}",
+        )
+        self.processors: dict[str, BatchProcessor] = {}
+
+    def consume(self, topic: str, handler: MessageHandler, *, description: str) -> None:
+        proc = BatchProcessor(
+            service=self.settings.service_name,
+            sessions=self.sessions,
+            infra=self.infra,
+            handler=handler,
+            max_attempts=self.settings.consumer_max_attempts,
+            on_commit=self.relay.notify,
+        )
+        self.processors[topic] = proc
+        subscribe(
+            self.broker,
+            topic,
+            group_id=f"antt-{self.settings.service_name}.{topic}",
+            processor=proc,
+            max_records=self.settings.consumer_max_records,
+            title=f"{self.settings.service_name}:{topic}",
+            description=description,
+        )
+
+    async def start(self) -> None:
+        if self.settings.migrate_on_start:
+            await upgrade_head_async(self.migrations, self.db_url)
+        await self.relay.start()
+        await self.broker.start()
+        log.info("service.started", db=self.engine.url.render_as_string(hide_password=True), kafka=self.settings.kafka_bootstrap)
+
+    async def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.broker.stop()
+        await self.relay.stop()
+        await self.engine.dispose()
+        log.info("service.stopped")
+
+    async def transaction(self, fn: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
+        """Run ``fn`` in one transaction (used by the HTTP API), then wake the relay."""
+        async with self.sessions() as session, session.begin():
+            result = await fn(session)
+        self.relay.notify()
+        return result
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _app: Any) -> AsyncIterator[None]:
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()

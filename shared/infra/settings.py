@@ -1,0 +1,74 @@
+"""Settings common to every service (pydantic-settings, environment prefix ``ANTT_``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Sender(BaseModel):
+    """An external system allowed to publish to ``antt.inbound.v1``."""
+
+    key: str = Field(min_length=16)
+    jurisdiction: list[str] = Field(default_factory=lambda: ["*"])
+    name: str | None = None
+
+
+class ApiToken(BaseModel):
+    """A bearer token of the HTTP API and the actor it stands for."""
+
+    id: str
+    role: str
+    jurisdiction: str = "*"
+
+
+class ServiceSettings(BaseSettings):
+    """Base settings; each service subclasses it with its own defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="ANTT_", env_nested_delimiter="__", extra="ignore")
+
+    service_name: str = "service"
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    database_url: str = ""
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    instance_id: str = ""
+    #: JSON file of senders: {"<source_system>": {"key": "...", "jurisdiction": ["province:51"]}}
+    senders_file: Path = ROOT / "deploy" / "config" / "senders.json"
+    #: JSON file of API tokens: {"<token>": {"id": "...", "role": "...", "jurisdiction": "*"}}
+    api_tokens_file: Path = ROOT / "deploy" / "config" / "api_tokens.json"
+    consumer_max_records: int = 500
+    consumer_max_attempts: int = 3
+    relay_batch_size: int = 500
+    relay_poll_interval_s: float = 0.2
+    relay_lease_ttl_s: float = 10.0
+    log_json: bool | None = None
+    log_level: str = "INFO"
+    migrate_on_start: bool = True
+
+    def default_sqlite(self) -> str:
+        return f"sqlite+aiosqlite:///{ROOT / 'var' / f'{self.service_name}.db'}"
+
+    def db_url(self) -> str:
+        return self.database_url or self.default_sqlite()
+
+    def load_senders(self) -> dict[str, Sender]:
+        return {k: Sender.model_validate(v) for k, v in _read_json(self.senders_file).items()}
+
+    def load_api_tokens(self) -> dict[str, ApiToken]:
+        return {k: ApiToken.model_validate(v) for k, v in _read_json(self.api_tokens_file).items()}
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object")
+    return data

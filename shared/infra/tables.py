@@ -1,0 +1,67 @@
+"""Infrastructure tables every service keeps in its own database.
+
+- ``outbox``: events (and dead letters) written in the same transaction as the state change,
+  published by the relay after the commit.
+- ``event_streams``: per stream (unit-year or unit) the last ``sequence`` and ``hash``.
+- ``inbox``: the messages this service has processed (tracking records), so that a
+  redelivered message changes nothing.
+- ``relay_lease``: which instance of the service runs the outbox relay.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+ID = BigInteger().with_variant(Integer, "sqlite")
+
+
+class InfraTables:
+    """The infrastructure tables, defined in a service's own ``MetaData``."""
+
+    def __init__(self, metadata: MetaData) -> None:
+        self.outbox = Table(
+            "outbox",
+            metadata,
+            Column("id", ID, primary_key=True, autoincrement=True),
+            Column("event_id", String(64), nullable=False, unique=True),
+            Column("topic", String(200), nullable=False),
+            Column("key", String(200), nullable=True),
+            Column("value", LargeBinary, nullable=False),
+            Column("headers", Text, nullable=False),
+            Column("created_at", DateTime(timezone=True), nullable=False),
+        )
+        self.event_streams = Table(
+            "event_streams",
+            metadata,
+            Column("stream_id", String(200), primary_key=True),
+            Column("sequence", Integer, nullable=False),
+            Column("last_hash", String(64), nullable=False),
+        )
+        self.inbox = Table(
+            "inbox",
+            metadata,
+            Column("message_id", String(200), primary_key=True),
+            Column("topic", String(200), nullable=False),
+            Column("partition", Integer, nullable=False),
+            Column("offset", BigInteger, nullable=False),
+            Column("outcome", String(20), nullable=False),
+            Column("processed_at", DateTime(timezone=True), nullable=False),
+        )
+        self.relay_lease = Table(
+            "relay_lease",
+            metadata,
+            Column("name", String(50), primary_key=True),
+            Column("owner", String(200), nullable=False),
+            Column("expires_at", Float, nullable=False),
+        )
