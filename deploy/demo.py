@@ -154,7 +154,7 @@ async def run_unit(client: AnttClient, u: DemoUnit, children_done: asyncio.Event
             "unit_year_id": uy,
             "level": level,
             "decided_by": f"demo officer ({level})",
-            "decision_no": f"{len(log) + 100}/QĐ-{level[:2].upper()}",
+            "decision_no": f"{len(log) + 100}/QĐ-UBND",
             "certificate_no": f"GCN-{u.code}-{u.year}",
             **decision,
         }
@@ -164,7 +164,7 @@ async def run_unit(client: AnttClient, u: DemoUnit, children_done: asyncio.Event
         )
         log.append(f"{uy}: {level} {decision['decision']} -> {ev['payload']['state']}")
         if ev["event_type"] == "UnitYearReturned":
-            await client.wait_event(u.code and uy, "AssessmentReopened", after=n)
+            await client.wait_event(uy, "AssessmentReopened", after=n)
             round_ += 1
             n = len(client.events[uy])
             await client.send("SelfAssessmentSubmitted", self_assessment_payload(u, round_), key=key)
@@ -177,9 +177,9 @@ async def run_unit(client: AnttClient, u: DemoUnit, children_done: asyncio.Event
 async def demo(bootstrap: str) -> int:
     log: list[str] = []
     async with AnttClient(bootstrap) as client:
-        for u in [*UNITS, EXCLUDED]:
+        for u in UNITS:
             await client.send("UnitRegistrationSubmitted", unit_payload(u), key=u.code)
-        excluded_id = await client.send("UnitYearRegistrationSubmitted", registration_payload(EXCLUDED), key=EXCLUDED.code)
+        excluded_id = await client.send("UnitRegistrationSubmitted", unit_payload(EXCLUDED), key=EXCLUDED.code)
         children = [u for u in UNITS if u.commune_code == PHU_DINH and u.kind != "commune"]
         others = [u for u in UNITS if u not in children]
         children_done = asyncio.Event()
