@@ -1,6 +1,5 @@
 """HTTP API of the approval service: queues, decisions, and each unit-year's full history."""
 
-from __future__ import annotations
 
 from datetime import date
 from typing import Annotated, Any

@@ -1,6 +1,5 @@
 """HTTP API of the assessment service (tự đánh giá)."""
 
-from __future__ import annotations
 
 from datetime import date
 from typing import Annotated, Any

@@ -1,6 +1,5 @@
 """HTTP API of the registration service (đăng ký)."""
 
-from __future__ import annotations
 
 from typing import Annotated, Any
 

@@ -72,10 +72,10 @@ class InboundGate:
         self.senders = senders
         self.gatekeeper = service == GATEKEEPER
 
-    def _unclaimable(self, msg: Received, code: str, reason: str) -> Claim | None:
+    def _unclaimable(self, msg: Received, code: str, reason: str, message_id: str | None = None) -> Claim | None:
         if not self.gatekeeper:
             return None
-        return Claim(message_id=position_id(msg), rejection=Rejected(code, reason))
+        return Claim(message_id=message_id or position_id(msg), rejection=Rejected(code, reason))
 
     def claim(self, msg: Received) -> Claim | None:
         try:
@@ -84,17 +84,17 @@ class InboundGate:
             return self._unclaimable(msg, "bad_json", f"message is not valid UTF-8 JSON: {exc}")
         if not isinstance(data, dict):
             return self._unclaimable(msg, "bad_json", "message must be a JSON object")
+        eid = data.get("event_id")
+        message_id = eid if isinstance(eid, str) and 0 < len(eid) <= 100 else position_id(msg)
         event_type = data.get("event_type")
         spec = INBOUND_TYPES.get(event_type) if isinstance(event_type, str) else None
         if spec is None:
             known = ", ".join(sorted(INBOUND_TYPES))
             what = "missing event_type" if event_type is None else f"unknown event_type {event_type!r}"
-            return self._unclaimable(msg, "unknown_event_type", f"{what}; accepted types: {known}")
+            return self._unclaimable(msg, "unknown_event_type", f"{what}; accepted types: {known}", message_id)
         model, owner = spec
         if owner != self.service:
             return None
-        eid = data.get("event_id")
-        message_id = str(eid) if isinstance(eid, str) and eid else position_id(msg)
         try:
             env = InboundMessage.model_validate(data)
         except ValidationError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ class ServiceRuntime:
         self.broker = KafkaBroker(
             settings.kafka_bootstrap,
             client_id=f"antt-{settings.service_name}",
+            log_level=logging.DEBUG,  # per-message lines only at debug; transitions are logged by the handlers
         )
         self.processors: dict[str, BatchProcessor] = {}
 
