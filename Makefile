@@ -1,0 +1,52 @@
+# The project's entry points. `make run` and `make test` work on a fresh machine with
+# Python 3.11+, Java 17 and Maven (Kafka's jars come from Maven Central) and, for the
+# PostgreSQL tests, the PostgreSQL 15 server binaries.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run run-postgres test test-unit test-integration test-e2e demo bench lint contracts clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	touch $(STAMP)
+
+setup: $(STAMP)
+	$(BIN)/python -m deploy.localkafka fetch
+
+run: setup  ## the whole system: local Kafka, SQLite under var/, three services; Ctrl-C stops it
+	$(BIN)/python -m deploy.run
+
+run-postgres: setup  ## the same on a local PostgreSQL (one database per service)
+	$(BIN)/python -m deploy.run --postgres
+
+test: setup  ## every test: unit, integration (real Kafka, real PostgreSQL), end-to-end
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest
+
+test-unit: setup
+	$(BIN)/python -m pytest tests/unit
+
+test-integration: setup
+	$(BIN)/python -m pytest tests/integration
+
+test-e2e: setup
+	$(BIN)/python -m pytest tests/e2e
+
+demo: $(STAMP)  ## against a running system (make run)
+	$(BIN)/python -m deploy.demo
+
+bench: setup  ## N unit-years through the full lifecycle (N=10000 by default)
+	$(BIN)/python -m bench.lifecycle --n $${N:-10000}
+
+lint: $(STAMP)
+	$(BIN)/lint-imports
+
+contracts: $(STAMP)  ## regenerate docs/contracts and docs/asyncapi from the code
+	$(BIN)/python -m shared.contracts.docs
+
+clean:
+	rm -rf var
