@@ -20,8 +20,7 @@ async def _raw(client: AnttClient, data: bytes, key: str = "X") -> None:
     await client.send("", {}, key=key, raw=data)
 
 
-async def test_bad_messages_are_dead_lettered_and_nothing_changes(sqlite_system: System) -> None:
-    system = sqlite_system
+async def test_bad_messages_are_dead_lettered_and_nothing_changes(system: System) -> None:
     plan = Plan(code=unique("KDC"), kind="residential_area")
     other_province = Plan(code=unique("KDC"), kind="residential_area", province_code="79")
     async with AnttClient(system.bootstrap) as client:

@@ -19,8 +19,7 @@ N = 150
 
 
 @pytest.mark.parametrize("victim", ["registration", "assessment", "approval"])
-async def test_sigkill_mid_stream_loses_and_duplicates_nothing(sqlite_system: System, victim: str) -> None:
-    system = sqlite_system
+async def test_sigkill_mid_stream_loses_and_duplicates_nothing(system: System, victim: str) -> None:
     tag = unique(victim[:3].upper())
     plans = [
         Plan(code=f"{tag}-{i:04d}", kind="residential_area" if i % 3 else "agency", managing_level="commune" if i % 3 else "province")
