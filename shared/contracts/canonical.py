@@ -11,9 +11,21 @@ import json
 from typing import Any
 
 
+def _normalise(value: Any) -> Any:
+    """Whole-number floats become integers, so ``96.0`` and ``96`` sign and hash alike
+    whatever JSON library the sender uses."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _normalise(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_normalise(v) for v in value]
+    return value
+
+
 def canonical_json(value: Any) -> bytes:
     return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        _normalise(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode("utf-8")
 
 

@@ -43,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 from shared.contracts import topics
 from shared.contracts.envelope import ENVELOPE_FIELDS, Envelope
 from shared.contracts.events import EVENT_TYPES
-from shared.contracts.inbound import GATEKEEPER, INBOUND_TYPES, InboundMessage
+from shared.contracts.inbound import INBOUND_TYPES, InboundMessage
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS_DIR = Path("docs/contracts")
@@ -197,6 +197,7 @@ ERROR_CODES: dict[str, str] = {
     "wrong_level": "The decision is for another level than the one the unit-year awaits.",
     "criteria_not_met": "A pass decision for a unit-year whose self-assessment verdict is chưa đạt.",
     "no_chain": "No approval chain is configured for the unit's kind, managing level, province and year.",
+    "unsupported_schema_version": "An event's schema_version is newer than the consumer understands, or has no upcaster.",
     "bad_hash": "An event's hash does not match its content (tampered or corrupt).",
     "processing_failed": "The message failed with an unexpected error on every attempt; the reason has the error.",
     "not_found": "HTTP API only (404): the requested unit, unit-year or case does not exist.",
@@ -215,7 +216,8 @@ def _describe(fields: Mapping[str, str]) -> Callable[[dict[str, Any], type], Non
 
 
 class DocumentedEnvelope(Envelope):
-    """The envelope of every event on antt.*.events.v1 (JSON, UTF-8)."""
+    """The envelope of every event on antt.*.events.v1 (JSON, UTF-8), hash-chained per stream
+    and producer."""
 
     model_config = ConfigDict(json_schema_extra=_describe(ENVELOPE_DOCS))
 
@@ -417,7 +419,7 @@ def asyncapi_document(spec: ServiceSpec) -> dict[str, Any]:
         spec.events_topic,
         title=_channel(spec.name, spec.events_topic),
         description=f"Every event of the {spec.name} service, keyed by unit_year_id (or 'unit:<code>' for "
-        "events about a unit); hash-chained per stream (DESIGN.md, Contracts).",
+        "events about a unit); hash-chained per stream and producer (docs/contracts/README.md).",
         schema=_union([event_model(t) for t in produced]),
     )
     for topic in sorted(consumed):

@@ -99,6 +99,7 @@ class ApprovalCaseOpened(_Payload):
     year: int
     chain: list[ChainStep]
     chain_profile: str
+    deadline: date | None = None
     state: str
 
 

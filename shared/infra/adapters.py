@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.contracts.envelope import verify_hash
+from shared.contracts.upcasting import UnsupportedVersion, upcast
 from shared.infra.consumer import Claim, Received, Rejected, position_id
 from shared.infra.inbound import Command, InboundGate
 
@@ -64,6 +65,10 @@ class EventHandler:
                 message_id=event_id,
                 rejection=Rejected("bad_hash", f"event {event_id}: hash does not match its content (tampered or corrupt)"),
             )
+        try:
+            env = upcast(env)
+        except UnsupportedVersion as exc:
+            return Claim(message_id=event_id, rejection=Rejected("unsupported_schema_version", str(exc)))
         return Claim(message_id=event_id, parsed=env)
 
     async def handle(self, session: AsyncSession, msg: Received, claim: Claim) -> str:

@@ -79,6 +79,12 @@ class Claim:
     parsed: Any = None
     #: a rejection found while claiming (e.g. bad JSON): dead-letter without handling
     rejection: Rejected | None = None
+    #: the id the message declares, where the inbox knows it by another (its position)
+    declared_id: str | None = None
+
+    @property
+    def reported_id(self) -> str:
+        return self.declared_id or self.message_id
 
 
 class MessageHandler(Protocol):
@@ -156,22 +162,24 @@ class BatchProcessor:
                 await asyncio.sleep(self._pause * attempt)
         reason = f"processing failed {self._max_attempts} times: {type(last).__name__}: {last}"
         async with self._sessions() as session, session.begin():
-            await self._dead_letter(session, msg, claim.message_id, Rejected("processing_failed", reason))
+            await self._dead_letter(session, msg, claim.reported_id, Rejected("processing_failed", reason))
             await self._record(session, claim.message_id, msg, "failed")
 
     async def _apply(self, session: AsyncSession, items: list[tuple[Received, Claim]]) -> None:
         ids = {c.message_id for _, c in items} | {_dup_id(m) for m, c in items if c.duplicate_is_error}
         inbox = self._infra.inbox
         seen: dict[str, tuple[str, int, int]] = {}
+        first_outcome: dict[str, str] = {}
         id_list = list(ids)
         for i in range(0, len(id_list), 500):
             rows = await session.execute(
-                select(inbox.c.message_id, inbox.c.topic, inbox.c.partition, inbox.c.offset).where(
+                select(inbox.c.message_id, inbox.c.topic, inbox.c.partition, inbox.c.offset, inbox.c.outcome).where(
                     inbox.c.message_id.in_(id_list[i : i + 500])
                 )
             )
             for r in rows:
                 seen[r[0]] = (r[1], r[2], r[3])
+                first_outcome[r[0]] = r[4]
         for msg, claim in items:
             prior = seen.get(claim.message_id)
             if prior is not None:
@@ -187,9 +195,9 @@ class BatchProcessor:
                     claim.message_id,
                     Rejected(
                         "duplicate_event_id",
-                        f"event_id {claim.message_id} was already processed "
-                        f"(first read at {prior[0]} partition {prior[1]} offset {prior[2]}); "
-                        "this copy changes nothing",
+                        f"event_id {claim.message_id} was already used by a message read at {prior[0]} "
+                        f"partition {prior[1]} offset {prior[2]} (outcome: {first_outcome.get(claim.message_id, 'applied')}); "
+                        "this copy changes nothing: send a new event_id to try again",
                     ),
                 )
                 await self._record(session, dup, msg, "rejected")
@@ -197,17 +205,18 @@ class BatchProcessor:
                 self.stats["rejected"] += 1
                 continue
             if claim.rejection is not None:
-                await self._dead_letter(session, msg, claim.message_id, claim.rejection)
+                await self._dead_letter(session, msg, claim.reported_id, claim.rejection)
                 outcome = "rejected"
             else:
                 try:
                     async with session.begin_nested():
                         outcome = await self._handler.handle(session, msg, claim)
                 except DomainError as rej:
-                    await self._dead_letter(session, msg, claim.message_id, rej)
+                    await self._dead_letter(session, msg, claim.reported_id, rej)
                     outcome = "rejected"
             await self._record(session, claim.message_id, msg, outcome)
             seen[claim.message_id] = msg.position
+            first_outcome[claim.message_id] = outcome
             self.stats[outcome if outcome in self.stats else "applied"] += 1
 
     async def _record(self, session: AsyncSession, message_id: str, msg: Received, outcome: str) -> None:

@@ -101,17 +101,19 @@ class InboundGate:
             return Claim(message_id=message_id, rejection=Rejected("invalid_message", describe_validation(exc)))
         message_id = str(env.event_id)
         sender = self.senders.get(env.source_system)
+        # an unauthenticated message does not use up its event_id: the sender may fix its key
+        # and send it again
         if sender is None:
             return Claim(
-                message_id=message_id,
-                duplicate_is_error=True,
+                message_id=position_id(msg),
+                declared_id=message_id,
                 rejection=Rejected("unknown_sender", f"source_system {env.source_system!r} is not a configured sender"),
             )
         expected = hmac_sha256_hex(sender.key, signing_bytes(data))
         if not constant_time_equal(expected, env.signature.lower()):
             return Claim(
-                message_id=message_id,
-                duplicate_is_error=True,
+                message_id=position_id(msg),
+                declared_id=message_id,
                 rejection=Rejected(
                     "bad_signature",
                     f"signature does not verify with the key of {env.source_system!r} "

@@ -11,6 +11,8 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.contracts import topics
+from shared.contracts.events import EVENT_TYPES
+from shared.contracts.upcasting import current_version
 from shared.contracts.envelope import build_envelope, rfc3339, utcnow
 from shared.infra.logging import get_logger
 from shared.infra.tables import InfraTables
@@ -40,6 +42,7 @@ async def append_event(
     causation_id: str | None,
     stream_id: str | None = None,
     occurred_at: datetime | None = None,
+    schema_version: int = 1,
 ) -> dict[str, Any]:
     """Append an event to its stream (sequence + hash chain) and to the outbox.
 
@@ -68,6 +71,7 @@ async def append_event(
         correlation_id=correlation_id,
         causation_id=causation_id,
         occurred_at=occurred_at,
+        schema_version=schema_version,
     )
     if row is None:
         await session.execute(
@@ -123,6 +127,7 @@ async def append_dead_letter(
     except UnicodeDecodeError:
         original = {"encoding": "base64", "data": base64.b64encode(value).decode("ascii")}
     key_s = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
+    key_s = key_s[:200] if key_s is not None else None  # a sender's key has no length limit
     body = {
         "dlq_id": dlq_id,
         "error_code": code,
@@ -178,6 +183,10 @@ class Emitter:
         causation_id: str | None,
         stream_id: str | None = None,
     ) -> dict[str, Any]:
+        spec = EVENT_TYPES.get(event_type)
+        if spec is None or spec[0] != self.topic:
+            raise ValueError(f"{event_type} is not an event of {self.topic}")
+        payload = spec[1].model_validate(payload).model_dump(mode="json")
         env = await append_event(
             session,
             self.infra,
@@ -190,6 +199,7 @@ class Emitter:
             actor=actor,
             correlation_id=correlation_id,
             causation_id=causation_id,
+            schema_version=current_version(event_type),
         )
         _log.info(
             "transition",

@@ -1,0 +1,202 @@
+"""The event envelope: canonical JSON, the hash of one event and the hash chain of a stream."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from shared.contracts.canonical import canonical_json
+from shared.contracts.envelope import (
+    ENVELOPE_FIELDS,
+    ChainBreak,
+    Envelope,
+    build_envelope,
+    compute_hash,
+    rfc3339,
+    verify_chain,
+    verify_hash,
+)
+
+UY = "QN-KDC-001:2025"
+
+
+def chain(n: int = 3, *, payloads: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    for i in range(n):
+        prev = events[-1] if events else None
+        events.append(
+            build_envelope(
+                event_type="UnitYearReviewed",
+                payload=(payloads or [{"step": j, "body": "Công an xã Phú Đình"} for j in range(n)])[i],
+                producer="approval",
+                actor={"id": "officer@51", "role": "officer", "jurisdiction": "province:51"},
+                stream_id=UY,
+                unit_year_id=UY,
+                sequence=i + 1,
+                prev_hash=prev["hash"] if prev else None,
+                correlation_id="corr-1",
+                causation_id=prev["event_id"] if prev else None,
+            )
+        )
+    return events
+
+
+# --- one envelope ---------------------------------------------------------------------------
+def test_envelope_has_every_contract_field_and_validates_against_its_schema() -> None:
+    env = chain(1)[0]
+    assert set(env) == set(ENVELOPE_FIELDS)
+    model = Envelope.model_validate(env)
+    assert model.sequence == 1 and model.prev_hash is None
+    assert len(env["hash"]) == 64
+    uuid.UUID(env["event_id"])
+    assert env["recorded_at"].endswith("Z") and env["occurred_at"].endswith("Z")
+
+
+def test_hash_is_sha256_of_the_envelope_without_hash() -> None:
+    env = chain(1)[0]
+    body = {k: v for k, v in env.items() if k != "hash"}
+    assert env["hash"] == hashlib.sha256(canonical_json(body)).hexdigest()
+    assert verify_hash(env)
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("payload", {"step": 0, "body": "Công an xã Phú Đình", "extra": True}),
+        ("sequence", 2),
+        ("unit_year_id", "QN-KDC-002:2025"),
+        ("actor", {"id": "intruder", "role": "officer", "jurisdiction": "*"}),
+        ("prev_hash", "0" * 64),
+        ("hash", "f" * 64),
+    ],
+)
+def test_verify_hash_detects_a_change_to_any_field(field: str, value: Any) -> None:
+    env = chain(1)[0]
+    env[field] = value
+    assert not verify_hash(env)
+
+
+def test_hash_survives_transport_with_ascii_escapes_and_reordered_keys() -> None:
+    env = chain(1, payloads=[{"name": "Khu dân cư Phú Đình", "ghi_chú": "đạt"}])[0]
+    wire = json.dumps(dict(reversed(list(env.items()))), ensure_ascii=True)
+    assert "\\u" in wire  # the transport escaped the Vietnamese text
+    back = json.loads(wire)
+    assert verify_hash(back)
+    assert back["payload"]["name"] == "Khu dân cư Phú Đình"
+
+
+# --- canonical JSON -------------------------------------------------------------------------
+def test_canonical_json_is_key_order_independent_compact_and_keeps_vietnamese() -> None:
+    a = {"tên": "Tổ dân phố 1", "b": [1, {"y": 2, "x": 1}], "a": None}
+    b = {"a": None, "b": [1, {"x": 1, "y": 2}], "tên": "Tổ dân phố 1"}
+    assert canonical_json(a) == canonical_json(b)
+    text = canonical_json(a).decode("utf-8")
+    assert text == '{"a":null,"b":[1,{"x":1,"y":2}],"tên":"Tổ dân phố 1"}'
+    assert "\\u" not in text
+    assert compute_hash({"event_id": "1", **a}) == compute_hash({**b, "event_id": "1"})
+
+
+def test_canonical_json_refuses_nan() -> None:
+    with pytest.raises(ValueError):
+        canonical_json({"score": float("nan")})
+
+
+@pytest.mark.parametrize(
+    "ts,expected",
+    [
+        (datetime(2025, 11, 15, 8, 30, tzinfo=UTC), "2025-11-15T08:30:00.000000Z"),
+        (datetime(2025, 11, 15, 15, 30, tzinfo=timezone(timedelta(hours=7))), "2025-11-15T08:30:00.000000Z"),
+        (datetime(2025, 11, 15, 8, 30), "2025-11-15T08:30:00.000000Z"),  # naive = UTC
+    ],
+)
+def test_rfc3339_is_utc_with_z(ts: datetime, expected: str) -> None:
+    assert rfc3339(ts) == expected
+
+
+# --- the chain ------------------------------------------------------------------------------
+def test_a_chain_of_three_verifies() -> None:
+    events = chain(3)
+    verify_chain(events)
+    assert [e["sequence"] for e in events] == [1, 2, 3]
+    assert events[1]["prev_hash"] == events[0]["hash"] and events[2]["prev_hash"] == events[1]["hash"]
+
+
+def test_an_empty_stream_verifies() -> None:
+    verify_chain([])
+
+
+def _tamper_payload(ev: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    ev[1]["payload"]["body"] = "UBND tỉnh"
+    return ev
+
+
+def _gap(ev: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [ev[0], ev[2]]
+
+
+def _reorder(ev: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [ev[0], ev[2], ev[1]]
+
+
+def _duplicate(ev: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [ev[0], ev[1], ev[1], ev[2]]
+
+
+def _missing_first(ev: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return ev[1:]
+
+
+def _wrong_prev_hash(ev: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # a well-formed, correctly hashed event whose prev_hash points elsewhere
+    forged = build_envelope(
+        event_type=ev[2]["event_type"],
+        payload=ev[2]["payload"],
+        producer="approval",
+        actor=ev[2]["actor"],
+        stream_id=UY,
+        unit_year_id=UY,
+        sequence=3,
+        prev_hash=ev[0]["hash"],
+        correlation_id="corr-1",
+        causation_id=None,
+    )
+    return [ev[0], ev[1], forged]
+
+
+def _rehashed_tamper(ev: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # tampering that recomputes the event's own hash still breaks the next link
+    ev[1]["payload"]["body"] = "UBND tỉnh"
+    ev[1]["hash"] = compute_hash(ev[1])
+    return ev
+
+
+def _first_with_prev_hash(ev: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    ev[0]["prev_hash"] = "a" * 64
+    ev[0]["hash"] = compute_hash(ev[0])
+    return [ev[0]]
+
+
+@pytest.mark.parametrize(
+    "mutate,message",
+    [
+        (_tamper_payload, "hash does not match"),
+        (_gap, "sequence 3 where 2 was expected"),
+        (_reorder, "sequence 3 where 2 was expected"),
+        (_duplicate, "sequence 2 where 3 was expected"),
+        (_missing_first, "sequence 2 where 1 was expected"),
+        (_wrong_prev_hash, "prev_hash does not chain"),
+        (_rehashed_tamper, "prev_hash does not chain"),
+        (_first_with_prev_hash, "prev_hash does not chain"),
+    ],
+    ids=lambda v: getattr(v, "__name__", None),
+)
+def test_chain_breaks_are_detected(mutate: Any, message: str) -> None:
+    events = copy.deepcopy(chain(3))
+    with pytest.raises(ChainBreak, match=message):
+        verify_chain(mutate(events))
