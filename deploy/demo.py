@@ -23,15 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from deploy.client import AnttClient
-
-CATALOG_CODES = {
-    "residential_area": ["KDC-1", "KDC-2", "KDC-3", "KDC-4", "KDC-5"],
-    "commune": ["XA-1", "XA-2", "XA-3", "XA-4"],
-    "agency": ["CQ-1", "CQ-2", "CQ-3", "CQ-4", "CQ-5"],
-    "enterprise": ["DN-1", "DN-2", "DN-3", "DN-4", "DN-5"],
-    "school": ["GD-1", "GD-2", "GD-3", "GD-4", "GD-5"],
-}
-
+from deploy.driver import CRITERIA
 
 @dataclass
 class DemoUnit:
@@ -120,7 +112,7 @@ def self_assessment_payload(u: DemoUnit, round_: int) -> dict[str, Any]:
         "unit_year_id": u.unit_year_id,
         "criteria": [
             {"code": c, "met": c not in u.unmet, "note": "xảy ra 01 vụ trộm cắp tài sản, tăng so với năm trước" if c in u.unmet else None}
-            for c in CATALOG_CODES[u.kind]
+            for c in CRITERIA[u.kind]
         ],
         "documents": [
             {"kind": "results_report", "ref": f"BC-{u.code}-{u.year}-{round_}", "issued_on": f"{u.year}-11-05"},

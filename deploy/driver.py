@@ -22,9 +22,13 @@ from shared.contracts import topics
 from shared.contracts.envelope import ChainBreak, verify_chain
 from shared.infra.kafka import topic_partitions
 
+#: the criteria codes of each unit kind's catalog (services/assessment/criteria)
 CRITERIA = {
     "residential_area": ["KDC-1", "KDC-2", "KDC-3", "KDC-4", "KDC-5"],
+    "commune": ["XA-1", "XA-2", "XA-3", "XA-4"],
     "agency": ["CQ-1", "CQ-2", "CQ-3", "CQ-4", "CQ-5"],
+    "enterprise": ["DN-1", "DN-2", "DN-3", "DN-4", "DN-5"],
+    "school": ["GD-1", "GD-2", "GD-3", "GD-4", "GD-5"],
 }
 
 

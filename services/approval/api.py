@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from services.approval import handlers
 from services.approval.domain import ApprovalCase, ApprovalError
 from shared.contracts.envelope import Actor
-from shared.contracts.inbound import Decision, Level, ReviewDecisionSubmitted
+from shared.contracts.inbound import Decision, Level, RecognitionRevocationSubmitted, ReviewDecisionSubmitted
 from shared.infra.http import http_command
 from shared.infra.runtime import ServiceRuntime
 
@@ -23,6 +23,13 @@ class DecisionBody(BaseModel):
     decision_no: str | None = None
     decided_on: date | None = None
     certificate_no: str | None = None
+
+
+class RevocationBody(BaseModel):
+    reasons: list[str] = Field(min_length=1)
+    decided_by: str = Field(min_length=1, max_length=300)
+    decision_no: str | None = None
+    decided_on: date | None = None
 
 
 def case_view(c: ApprovalCase, *, today: date) -> dict[str, Any]:
@@ -42,6 +49,7 @@ def case_view(c: ApprovalCase, *, today: date) -> dict[str, Any]:
         "verdict": c.verdict,
         "unmet": c.unmet,
         "decisions": c.decisions,
+        "flags": c.flags,
         "version": c.version,
     }
 
@@ -80,7 +88,10 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
             if case is None:
                 raise ApprovalError("not_found", f"unit-year {unit_year_id} is not known to the approval service")
             events = await handlers.event_history(s, unit_year_id)
-        return {**case_view(case, today=handlers.today()), "history": events}
+            view = case_view(case, today=handlers.today())
+            if case.kind == "commune":
+                view["children"] = (await handlers.commune_rollup(s, case)).view()
+        return {**view, "history": events}
 
     @router.post("/unit-years/{unit_year_id}/decisions")
     async def decide(unit_year_id: str, body: DecisionBody, actor: ActorDep) -> dict[str, Any]:
@@ -88,5 +99,26 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
         cmd = http_command("ReviewDecisionSubmitted", payload, actor)
         await runtime.transaction(lambda s: handlers.decide(s, cmd))
         return await get_unit_year(unit_year_id, actor)
+
+    @router.post("/unit-years/{unit_year_id}/revocation")
+    async def revoke(unit_year_id: str, body: RevocationBody, actor: ActorDep) -> dict[str, Any]:
+        payload = RecognitionRevocationSubmitted.model_validate({**body.model_dump(mode="json"), "unit_year_id": unit_year_id})
+        cmd = http_command("RecognitionRevocationSubmitted", payload, actor)
+        await runtime.transaction(lambda s: handlers.revoke(s, cmd))
+        return await get_unit_year(unit_year_id, actor)
+
+    @router.get("/flags")
+    async def flags(
+        _actor: ActorDep,
+        province_code: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        """Recognised unit-years with an incident reported after recognition, awaiting the
+        recognising level's decision on revocation."""
+        async with runtime.sessions() as s:
+            items = await handlers.flagged(s, province_code=province_code, limit=limit, offset=offset)
+        today = handlers.today()
+        return {"items": [case_view(c, today=today) for c in items], "limit": limit, "offset": offset}
 
     return router

@@ -1,5 +1,6 @@
-"""Approval chains as configuration (``chains.json``): who reviews and who decides, at which
-levels, with which deadline, per unit kind, managing level, province and year."""
+"""Approval chains as configuration (``chains.json``): who appraises and who decides, at which
+levels, with which deadline, per unit kind, managing level, province and year; delegation one
+level down; the commune roll-up thresholds."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 CHAINS_FILE = Path(__file__).parent / "chains.json"
+DELEGABLE = frozenset({"agency", "enterprise", "school"})
 
 
 @dataclass(frozen=True)
@@ -18,6 +20,14 @@ class Chain:
     profile: str
     steps: tuple[dict[str, str], ...]
     deadline: date
+    delegated_from: str | None = None
+
+
+@dataclass(frozen=True)
+class RollupRule:
+    criterion: str
+    registered_min: float
+    recognized_min: float
 
 
 class ChainConfig:
@@ -29,16 +39,29 @@ class ChainConfig:
     def load(cls, path: Path = CHAINS_FILE) -> ChainConfig:
         return cls(json.loads(path.read_text(encoding="utf-8")))
 
+    @staticmethod
+    def _by_year(rules: list[dict[str, Any]], year: int) -> list[dict[str, Any]]:
+        return [r for r in sorted(rules, key=lambda r: r["from_year"]) if year >= r["from_year"]]
+
     def profile_for(self, province_code: str, year: int) -> str:
         sel = self.data["selection"]
-        rules = sel["provinces"].get(province_code, sel["default"])
-        chosen = None
-        for rule in sorted(rules, key=lambda r: r["from_year"]):
-            if year >= rule["from_year"]:
-                chosen = rule["profile"]
-        if chosen is None:
+        rules = self._by_year(sel["provinces"].get(province_code, sel["default"]), year)
+        if not rules:
             raise LookupError(f"no approval profile for province {province_code} in {year}")
-        return chosen
+        return str(rules[-1]["profile"])
+
+    def _delegation(self, unit: dict[str, Any], year: int, levels: list[str]) -> str | None:
+        """The level a delegation moves the unit's chain to, if one applies."""
+        if unit["kind"] not in DELEGABLE:
+            return None
+        rules = self.data.get("delegations", {}).get("provinces", {}).get(unit["province_code"], [])
+        for rule in reversed(self._by_year(rules, year)):
+            if rule["kind"] in (unit["kind"], "*") and rule["from_level"] == unit["managing_level"]:
+                i = levels.index(unit["managing_level"]) if unit["managing_level"] in levels else -1
+                if i <= 0:
+                    raise LookupError(f"cannot delegate below {unit['managing_level']} level")
+                return levels[i - 1]
+        return None
 
     def chain_for(self, unit: dict[str, Any], year: int) -> Chain:
         name = self.profile_for(unit["province_code"], year)
@@ -46,9 +69,29 @@ class ChainConfig:
         by_level = profile["chains"].get(unit["kind"])
         if by_level is None:
             raise LookupError(f"profile {name} has no chain for unit kind {unit['kind']}")
-        steps = by_level.get(unit["managing_level"]) or by_level.get("*")
+        delegated_to = self._delegation(unit, year, profile.get("levels", []))
+        managing = unit["managing_level"]
+        if delegated_to is not None:
+            steps = profile["chains"][unit["kind"]].get(delegated_to)
+        else:
+            steps = by_level.get(managing) or by_level.get("*")
         if not steps:
-            raise LookupError(f"profile {name} has no chain for {unit['kind']} managed at {unit['managing_level']} level")
+            raise LookupError(f"profile {name} has no chain for {unit['kind']} managed at {managing} level")
         dl = profile["deadlines"].get(unit["kind"]) or profile["deadlines"]["*"]
         month, day = (int(x) for x in dl.split("-"))
-        return Chain(profile=name, steps=tuple(dict(s) for s in steps), deadline=date(year, month, day))
+        return Chain(
+            profile=name,
+            steps=tuple(dict(s) for s in steps),
+            deadline=date(year, month, day),
+            delegated_from=managing if delegated_to else None,
+        )
+
+    def deadline_for(self, kind: str, province_code: str, year: int) -> date:
+        profile = self.data["profiles"][self.profile_for(province_code, year)]
+        dl = profile["deadlines"].get(kind) or profile["deadlines"]["*"]
+        month, day = (int(x) for x in dl.split("-"))
+        return date(year, month, day)
+
+    def rollup_rule(self) -> RollupRule:
+        r = self.data["commune_rollup"]
+        return RollupRule(criterion=r["criterion"], registered_min=float(r["registered_min"]), recognized_min=float(r["recognized_min"]))

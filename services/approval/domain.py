@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from fractions import Fraction
 from typing import Any
 
 from services.approval.chains import Chain
@@ -18,6 +19,102 @@ from shared.infra.statemachine import IllegalTransition, fire
 
 class ApprovalError(DomainError):
     """A decision refused, with a code and a reason."""
+
+
+LEVEL_ORDER = ("commune", "district", "province", "ministry")
+
+
+def may_decide(jurisdiction: list[str], level: str, unit: dict[str, Any]) -> bool:
+    """Whether an actor or sender with ``jurisdiction`` may decide at ``level`` for ``unit``.
+
+    ``*`` may decide anything; ``ministry`` decides at ministry level; ``province:P`` at the
+    province level and below for units of province P (a provincial system relays its communes'
+    decisions); ``district:D`` at district level and below in district D; ``commune:C`` only at
+    commune level for units of commune C.
+    """
+    rank = LEVEL_ORDER.index(level) if level in LEVEL_ORDER else len(LEVEL_ORDER)
+    for j in jurisdiction:
+        kind, _, code = j.partition(":")
+        if j == "*":
+            return True
+        if kind == "ministry" and level == "ministry":
+            return True
+        if kind == "province" and code == unit.get("province_code") and rank <= LEVEL_ORDER.index("province"):
+            return True
+        if kind == "district" and code == unit.get("district_code") and rank <= LEVEL_ORDER.index("district"):
+            return True
+        if kind == "commune" and code == unit.get("commune_code") and level == "commune":
+            return True
+    return False
+
+
+def commune_code_of(unit: dict[str, Any]) -> str:
+    """The commune a commune unit stands for (its commune_code, else its own code)."""
+    return str(unit.get("commune_code") or unit["code"])
+
+
+@dataclass(frozen=True)
+class Rollup:
+    """A commune's criterion 4 from its children (Art. 5.4): the residential areas, agencies,
+    enterprises and schools it manages; 100% registered and at least 70% recognised."""
+
+    commune_code: str
+    year: int
+    total: int
+    registered: int
+    decided: int
+    recognized: int
+    pending: tuple[str, ...]
+    unregistered: tuple[str, ...]
+    children_deadline: date | None
+
+    @staticmethod
+    def _ratio(n: int, d: int) -> float | None:
+        return None if d == 0 else round(100 * n / d, 1)
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "commune_code": self.commune_code,
+            "children_total": self.total,
+            "registered": self.registered,
+            "decided": self.decided,
+            "recognized": self.recognized,
+            "registered_pct": self._ratio(self.registered, self.total),
+            "recognized_pct": self._ratio(self.recognized, self.total),
+            "pending": list(self.pending),
+            "unregistered": list(self.unregistered),
+            "children_deadline": self.children_deadline.isoformat() if self.children_deadline else None,
+        }
+
+    def check(self, registered_min: float, recognized_min: float, criterion: str, today: date) -> None:
+        """Raise ApprovalError unless the commune may be recognised now."""
+        if self.total == 0:
+            raise ApprovalError(
+                "criteria_not_met",
+                f"{criterion}: no residential area or unit managed by commune {self.commune_code} is known; "
+                "criterion 4 cannot be established",
+            )
+        if self.pending and (self.children_deadline is None or today <= self.children_deadline):
+            shown = ", ".join(self.pending[:10]) + (" ..." if len(self.pending) > 10 else "")
+            raise ApprovalError(
+                "children_pending",
+                f"{len(self.pending)} of {self.registered} registered children of commune {self.commune_code} "
+                f"are not decided yet ({shown}); the commune can be decided when they are, "
+                f"or after their deadline ({self.children_deadline})",
+            )
+        if Fraction(self.registered, self.total) < Fraction(str(registered_min)):
+            raise ApprovalError(
+                "criteria_not_met",
+                f"{criterion}: {self.registered} of {self.total} units managed by commune {self.commune_code} "
+                f"registered ({self._ratio(self.registered, self.total)}%), "
+                f"{round(registered_min * 100)}% required; not registered: {', '.join(self.unregistered[:10])}",
+            )
+        if Fraction(self.recognized, self.total) < Fraction(str(recognized_min)):
+            raise ApprovalError(
+                "criteria_not_met",
+                f"{criterion}: {self.recognized} of {self.total} units managed by commune {self.commune_code} "
+                f"recognised ({self._ratio(self.recognized, self.total)}%), below {round(recognized_min * 100)}%",
+            )
 
 
 @dataclass(frozen=True)
@@ -37,6 +134,7 @@ class ApprovalCase:
     kind: str = ""
     province_code: str = ""
     commune_code: str | None = None
+    unit_code: str = ""
     state: str = ApprovalState.registered.value
     step: int = 0
     pending_level: str | None = None
@@ -44,6 +142,8 @@ class ApprovalCase:
     verdict: str | None = None
     unmet: list[str] = field(default_factory=list)
     decisions: list[dict[str, Any]] = field(default_factory=list)
+    flags: list[dict[str, Any]] = field(default_factory=list)
+    open_flags: int = 0
     version: int = 0
 
     @classmethod
@@ -58,6 +158,7 @@ class ApprovalCase:
             kind=unit["kind"],
             province_code=unit["province_code"],
             commune_code=unit.get("commune_code"),
+            unit_code=unit["code"],
         )
 
     # --- views ---------------------------------------------------------------------------
@@ -112,6 +213,9 @@ class ApprovalCase:
         decided_on: date | None,
         certificate_no: str | None,
         today: date,
+        jurisdiction: list[str] | None = None,
+        rollup: Rollup | None = None,
+        rollup_rule: tuple[float, float, str] | None = None,
     ) -> Outcome:
         if self.state not in UNDER_REVIEW:
             raise ApprovalError("illegal_transition", f"unit-year {self.unit_year_id}: {self._why_not_reviewable()}")
@@ -121,6 +225,12 @@ class ApprovalCase:
                 "wrong_level",
                 f"unit-year {self.unit_year_id} awaits a decision at {step['level']} level "
                 f"({step['body']}, step {self.step + 1} of {len(self.chain)}), not at {level} level",
+            )
+        if jurisdiction is not None and not may_decide(jurisdiction, level, self.unit):
+            raise ApprovalError(
+                "out_of_jurisdiction",
+                f"an actor for {', '.join(jurisdiction)} may not decide at {level} level for unit "
+                f"{self.unit_code} (province {self.province_code}, commune {self.commune_code})",
             )
         record = {
             "level": level,
@@ -143,6 +253,11 @@ class ApprovalCase:
                     f"(criteria not met: {', '.join(self.unmet) or 'unknown'}); refuse or return it instead",
                 )
             if step["role"] == "decide":
+                if self.kind == "commune":
+                    if rollup is None or rollup_rule is None:
+                        raise ApprovalError("criteria_not_met", "the commune's children results are not available")
+                    rollup.check(rollup_rule[0], rollup_rule[1], rollup_rule[2], today)
+                    record["rollup"] = rollup.view()
                 self._fire("recognize")
                 self.pending_level = None
                 outcome = Outcome(
@@ -177,6 +292,93 @@ class ApprovalCase:
             raise ApprovalError("invalid_payload", f"unknown decision {decision!r}: pass, return or reject")
         self.decisions = [*self.decisions, record]
         return outcome
+
+    @property
+    def deciding_level(self) -> str:
+        return self.chain[-1]["level"]
+
+    def change_verdict(self, verdict: str, unmet: list[str], reason: str) -> Outcome | None:
+        """A new verdict from the assessment (e.g. an incident) while the case is open."""
+        if self.state in FINAL or (verdict == self.verdict and list(unmet) == self.unmet):
+            return None
+        self.verdict = verdict
+        self.unmet = list(unmet)
+        return Outcome(
+            "VerdictChanged",
+            {"unit_year_id": self.unit_year_id, "verdict": verdict, "unmet": list(unmet), "reason": reason, "state": self.state},
+        )
+
+    def flag_incident(self, incident_id: str, criterion: str | None, reason: str) -> Outcome | None:
+        """An incident failing a criterion, reported after recognition: a flag, never a revocation."""
+        if self.state != ApprovalState.recognized or any(f["incident_id"] == incident_id for f in self.flags):
+            return None
+        self.flags = [*self.flags, {"incident_id": incident_id, "criterion": criterion, "reason": reason, "open": True}]
+        self.open_flags = sum(1 for f in self.flags if f["open"])
+        return Outcome(
+            "IncidentFlagged",
+            {
+                "unit_year_id": self.unit_year_id,
+                "incident_id": incident_id,
+                "criterion": criterion,
+                "reason": reason,
+                "state": self.state,
+                "flag_for_level": self.deciding_level,
+            },
+        )
+
+    def revoke(
+        self,
+        *,
+        reasons: list[str],
+        decided_by: str,
+        decision_no: str | None,
+        decided_on: date | None,
+        today: date,
+        jurisdiction: list[str] | None = None,
+    ) -> Outcome:
+        """Thu hồi: an explicit, audited decision of the recognising level."""
+        if self.state != ApprovalState.recognized:
+            raise ApprovalError(
+                "illegal_transition", f"unit-year {self.unit_year_id} is {self.state}: only a recognition can be revoked"
+            )
+        level = self.deciding_level
+        if jurisdiction is not None and not may_decide(jurisdiction, level, self.unit):
+            raise ApprovalError(
+                "out_of_jurisdiction",
+                f"an actor for {', '.join(jurisdiction)} may not revoke a recognition decided at {level} level",
+            )
+        if not reasons:
+            raise ApprovalError("invalid_payload", "a revocation must give its reasons")
+        self._fire("revoke")
+        on = (decided_on or today).isoformat()
+        self.decisions = [
+            *self.decisions,
+            {
+                "level": level,
+                "role": "revoke",
+                "body": self.chain[-1]["body"],
+                "decision": "revoke",
+                "reasons": list(reasons),
+                "decided_by": decided_by,
+                "decision_no": decision_no,
+                "decided_on": on,
+                "certificate_no": None,
+                "round": self.round,
+            },
+        ]
+        self.flags = [{**f, "open": False} for f in self.flags]
+        self.open_flags = 0
+        return Outcome(
+            "UnitYearRevoked",
+            {
+                "unit_year_id": self.unit_year_id,
+                "reasons": list(reasons),
+                "decided_by": decided_by,
+                "decision_no": decision_no,
+                "decided_on": on,
+                "state": self.state,
+            },
+        )
 
     def withdraw(self, reason: str) -> Outcome:
         self._fire("withdraw")

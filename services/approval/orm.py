@@ -21,6 +21,7 @@ cases = Table(
     Column("unit", JSON, nullable=False),
     Column("province_code", String(16), nullable=False, index=True),
     Column("commune_code", String(16), nullable=True, index=True),
+    Column("unit_code", String(64), nullable=False, index=True),
     Column("kind", String(32), nullable=False),
     Column("chain", JSON, nullable=False),
     Column("chain_profile", String(32), nullable=False),
@@ -37,7 +38,22 @@ cases = Table(
     Column("verdict", String(16), nullable=True),
     Column("unmet", JSON, nullable=False),
     Column("decisions", JSON, nullable=False),
+    Column("flags", JSON, nullable=False),
+    Column("open_flags", Integer, nullable=False, index=True),
     Column("version", Integer, nullable=False),
+)
+
+#: read model of the unit register (from the registration service's events), for the commune roll-up
+units = Table(
+    "approval_units",
+    metadata,
+    Column("code", String(64), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("province_code", String(16), nullable=False),
+    Column("commune_code", String(16), nullable=True, index=True),
+    Column("district_code", String(16), nullable=True),
+    Column("managing_level", String(16), nullable=False),
+    Column("name", String(300), nullable=False),
 )
 
 #: every event seen about a unit-year, from every service, for the audit view

@@ -157,6 +157,9 @@ APPROVAL_EVENTS = {
         "UnitYearNotRecognized",
         "UnitYearReturned",
         "ApprovalCaseWithdrawn",
+        "UnitYearRevoked",
+        "VerdictChanged",
+        "IncidentFlagged",
     )
 }
 

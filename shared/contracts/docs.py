@@ -114,6 +114,10 @@ TYPE_DOCS: dict[str, str] = {
     "ReviewDecisionSubmitted": "A review (thẩm định) or recognition (công nhận) decision at the level the "
     "unit-year awaits: pass, return for supplement (trả lại để bổ sung) or reject (không công nhận). "
     "Owned by the approval service.",
+    "IncidentReported": "An incident (vụ việc, sự cố) reported by the police or another system for a unit; it counts "
+    "in the assessment window that contains the date it happened. Owned by the assessment service.",
+    "RecognitionRevocationSubmitted": "An explicit decision of the recognising level to revoke a recognition "
+    "(thu hồi), with reasons. Owned by the approval service.",
     # registration events
     "UnitRegistered": "A unit entered the register. Stream and Kafka key: unit:<code>; unit_year_id is null.",
     "UnitUpdated": "A registered unit's facts changed. Stream and Kafka key: unit:<code>; unit_year_id is null.",
@@ -125,6 +129,8 @@ TYPE_DOCS: dict[str, str] = {
     "SelfAssessmentRecorded": "A self-assessment was recorded and evaluated: verdict met (đạt) or not_met (chưa đạt).",
     "AssessmentReopened": "The case was returned for supplement; a new self-assessment round is expected.",
     "AssessmentClosed": "The case is closed: recognized, not_recognized or withdrawn.",
+    "IncidentRecorded": "An incident was recorded and evaluated against the criteria of the unit-year whose window "
+    "contains it: its effect, the criterion, and the verdict after it.",
     # approval events
     "ApprovalCaseOpened": "The approval case of a unit-year is open, with its approval chain and deadline.",
     "UnitYearSelfScored": "The self-assessment is in; a decision is awaited at pending_level.",
@@ -133,6 +139,10 @@ TYPE_DOCS: dict[str, str] = {
     "UnitYearNotRecognized": "The unit-year is not recognised (không công nhận), with the reasons.",
     "UnitYearReturned": "The unit-year was returned for supplement (trả lại để bổ sung), with what to supplement.",
     "ApprovalCaseWithdrawn": "The approval case ended because the registration was withdrawn.",
+    "UnitYearRevoked": "A recognition was revoked (thu hồi) by an explicit decision of the recognising level.",
+    "IncidentFlagged": "An incident failing a criterion was reported after recognition: a flag for the recognising "
+    "level, which decides on revocation (never automatic).",
+    "VerdictChanged": "The assessment verdict of a unit-year under review changed (e.g. after an incident).",
 }
 
 ENVELOPE_DOCS: dict[str, str] = {
@@ -197,6 +207,8 @@ ERROR_CODES: dict[str, str] = {
     "wrong_level": "The decision is for another level than the one the unit-year awaits.",
     "criteria_not_met": "A pass decision for a unit-year whose self-assessment verdict is chưa đạt.",
     "no_chain": "No approval chain is configured for the unit's kind, managing level, province and year.",
+    "children_pending": "A commune's recognition before its children (residential areas, units it manages) are "
+    "decided and before their deadline; the reason lists them.",
     "unsupported_schema_version": "An event's schema_version is newer than the consumer understands, or has no upcaster.",
     "bad_hash": "An event's hash does not match its content (tampered or corrupt).",
     "processing_failed": "The message failed with an unexpected error on every attempt; the reason has the error.",

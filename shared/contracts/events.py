@@ -86,6 +86,25 @@ class AssessmentClosed(_Payload):
     outcome: str = Field(description="recognized | not_recognized | withdrawn")
 
 
+class IncidentRecorded(_Payload):
+    """An incident was recorded against a unit and, where its window's unit-year is known,
+    evaluated against that unit-year's criteria."""
+
+    incident_id: str
+    unit_code: str
+    occurred_on: date
+    category: str
+    unit_year_id: str | None = Field(default=None, description="the unit-year whose window contains occurred_on")
+    criterion: str | None = Field(default=None, description="the event criterion the category maps to, if any")
+    effect: str = Field(
+        description="fails_criterion | conditional_pass | force_majeure | no_criterion_for_kind | pending_registration"
+    )
+    reason: str
+    verdict: str | None = Field(default=None, description="the unit-year's verdict after the incident")
+    unmet: list[str] = Field(default_factory=list)
+    after_recognition: bool = False
+
+
 # --- approval -----------------------------------------------------------------------------
 class ChainStep(_Payload):
     level: Level
@@ -150,6 +169,37 @@ class UnitYearReturned(_Payload):
     state: str
 
 
+class UnitYearRevoked(_Payload):
+    unit_year_id: str
+    reasons: list[str]
+    decided_by: str
+    decision_no: str | None = None
+    decided_on: date | None = None
+    state: str
+
+
+class IncidentFlagged(_Payload):
+    """An incident that fails a criterion was reported for an already recognised unit-year:
+    the recognising level must decide whether to revoke (never automatic)."""
+
+    unit_year_id: str
+    incident_id: str
+    criterion: str | None = None
+    reason: str
+    state: str
+    flag_for_level: Level
+
+
+class VerdictChanged(_Payload):
+    """The assessment verdict of a unit-year under review changed (e.g. an incident)."""
+
+    unit_year_id: str
+    verdict: str
+    unmet: list[str] = Field(default_factory=list)
+    reason: str
+    state: str
+
+
 class ApprovalCaseWithdrawn(_Payload):
     unit_year_id: str
     reason: str
@@ -165,6 +215,7 @@ EVENT_TYPES: dict[str, tuple[str, type[BaseModel]]] = {
     "SelfAssessmentRecorded": (topics.ASSESSMENT_EVENTS, SelfAssessmentRecorded),
     "AssessmentReopened": (topics.ASSESSMENT_EVENTS, AssessmentReopened),
     "AssessmentClosed": (topics.ASSESSMENT_EVENTS, AssessmentClosed),
+    "IncidentRecorded": (topics.ASSESSMENT_EVENTS, IncidentRecorded),
     "ApprovalCaseOpened": (topics.APPROVAL_EVENTS, ApprovalCaseOpened),
     "UnitYearSelfScored": (topics.APPROVAL_EVENTS, UnitYearSelfScored),
     "UnitYearReviewed": (topics.APPROVAL_EVENTS, UnitYearReviewed),
@@ -172,6 +223,9 @@ EVENT_TYPES: dict[str, tuple[str, type[BaseModel]]] = {
     "UnitYearNotRecognized": (topics.APPROVAL_EVENTS, UnitYearNotRecognized),
     "UnitYearReturned": (topics.APPROVAL_EVENTS, UnitYearReturned),
     "ApprovalCaseWithdrawn": (topics.APPROVAL_EVENTS, ApprovalCaseWithdrawn),
+    "UnitYearRevoked": (topics.APPROVAL_EVENTS, UnitYearRevoked),
+    "IncidentFlagged": (topics.APPROVAL_EVENTS, IncidentFlagged),
+    "VerdictChanged": (topics.APPROVAL_EVENTS, VerdictChanged),
 }
 
 

@@ -134,6 +134,49 @@ class ReviewDecisionSubmitted(_Strict):
         return v
 
 
+class Severity(StrEnum):
+    minor = "minor"  # ít nghiêm trọng
+    serious = "serious"  # nghiêm trọng
+    very_serious = "very_serious"  # rất nghiêm trọng
+    especially_serious = "especially_serious"  # đặc biệt nghiêm trọng
+
+
+class IncidentReported(_Strict):
+    """An incident reported by the police or another system (vụ việc, sự cố).
+
+    It counts in the assessment window that contains ``occurred_on``, whatever the date it
+    was reported. ``category`` names what happened; each unit kind's criteria catalog maps
+    categories to its event criteria (a category with no criterion for the kind has no effect).
+    """
+
+    incident_id: str = Field(min_length=1, max_length=100, description="The reporting system's id of the incident.")
+    unit_code: str = Field(pattern=UNIT_CODE)
+    occurred_on: date
+    reported_on: date | None = None
+    category: str = Field(
+        pattern=r"^[a-z][a-z0-9_]{1,63}$",
+        description="e.g. serious_crime, illegal_religion, mass_complaint, strike, state_secret_breach, "
+        "fire_explosion, work_accident, school_violence, staff_discipline, social_order_hotspot",
+    )
+    severity: Severity = Severity.serious
+    force_majeure: bool = Field(default=False, description="bất khả kháng")
+    detected_promptly: bool = Field(default=False, description="kịp thời phát hiện")
+    mitigated: bool = Field(default=False, description="sử dụng đồng bộ các biện pháp giảm thiểu hậu quả")
+    reported_promptly: bool = Field(default=False, description="báo cáo ngay cấp có thẩm quyền")
+    description: str | None = Field(default=None, max_length=4000)
+    reported_by: str = Field(min_length=1, max_length=300)
+
+
+class RecognitionRevocationSubmitted(_Strict):
+    """An explicit decision to revoke a recognition (thu hồi), e.g. after a late-reported incident."""
+
+    unit_year_id: str = Field(pattern=UNIT_YEAR_ID)
+    reasons: list[str] = Field(min_length=1)
+    decided_by: str = Field(min_length=1, max_length=300)
+    decision_no: str | None = Field(default=None, max_length=100)
+    decided_on: date | None = None
+
+
 #: inbound event type -> (payload model, owning service)
 INBOUND_TYPES: dict[str, tuple[type[BaseModel], str]] = {
     "UnitRegistrationSubmitted": (UnitRegistrationSubmitted, "registration"),
@@ -141,6 +184,8 @@ INBOUND_TYPES: dict[str, tuple[type[BaseModel], str]] = {
     "UnitYearWithdrawalSubmitted": (UnitYearWithdrawalSubmitted, "registration"),
     "SelfAssessmentSubmitted": (SelfAssessmentSubmitted, "assessment"),
     "ReviewDecisionSubmitted": (ReviewDecisionSubmitted, "approval"),
+    "IncidentReported": (IncidentReported, "assessment"),
+    "RecognitionRevocationSubmitted": (RecognitionRevocationSubmitted, "approval"),
 }
 
 #: the service that dead-letters inbound messages no service can claim (bad JSON, unknown type)

@@ -81,14 +81,15 @@ async def test_returned_then_passes_and_refused_with_reason(system: System) -> N
             await client.send("SelfAssessmentSubmitted", self_assessment_msg(p), key=p.code)
             await client.wait_event(p.unit_year_id, "UnitYearSelfScored")
 
-        ev = await _decide(client, returned, "commune", "return", ["Bổ sung biên bản họp"])
+        # a province-managed agency is appraised and recognised at province level
+        ev = await _decide(client, returned, "province", "return", ["Bổ sung biên bản họp"])
         assert ev["event_type"] == "UnitYearReturned"
         n = len(client.events[returned.unit_year_id])
         await client.wait_event(returned.unit_year_id, "AssessmentReopened")
         await client.send("SelfAssessmentSubmitted", self_assessment_msg(returned), key=returned.code)
         ev = await client.wait_event(returned.unit_year_id, "UnitYearSelfScored", after=n)
         assert ev["payload"]["round"] == 2
-        assert (await _decide(client, returned, "commune", "pass"))["event_type"] == "UnitYearReviewed"
+        assert (await _decide(client, returned, "province", "pass"))["event_type"] == "UnitYearReviewed"
         ev = await _decide(client, returned, "province", "pass")
         assert ev["event_type"] == "UnitYearRecognized" and ev["payload"]["deciding_body"] == "Chủ tịch UBND tỉnh"
 

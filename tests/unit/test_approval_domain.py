@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from services.approval.chains import ChainConfig
-from services.approval.domain import ApprovalCase, ApprovalError, Outcome
+from services.approval.domain import ApprovalCase, ApprovalError, Outcome, Rollup
 from tests.unit.builders import unit
 
 DECIDING_BODY = {
@@ -173,17 +173,42 @@ def test_province_agency_pass_path(year: int, decides: str) -> None:
     assert len(c.decisions) == len(c.chain)
 
 
-@pytest.mark.parametrize("year,decides,reviewed_state", [(2024, "district", "commune_reviewed"), (2025, "province", "commune_reviewed")])
-def test_commune_is_decided_above_the_commune(year: int, decides: str, reviewed_state: str) -> None:
+@pytest.mark.parametrize("year,level,reviewed_state", [(2024, "district", "district_reviewed"), (2025, "province", "province_reviewed")])
+def test_commune_is_appraised_and_decided_above_the_commune(year: int, level: str, reviewed_state: str) -> None:
+    """Art. 9-10: a commune is appraised by the district steering committee and recognised by
+    the district chairman (2021); with no district level, by the province (2025)."""
     c = open_case("commune", "district", year)
     c.self_score(1, "met", [])
-    out = decide(c, level="commune")
-    assert out.payload["state"] == reviewed_state and out.payload["pending_level"] == decides
     with pytest.raises(ApprovalError) as exc:
         decide(c, level="commune")
     assert exc.value.code == "wrong_level"
-    out = decide(c, level=decides)
-    assert out.event_type == "UnitYearRecognized" and out.payload["level"] == decides
+    out = decide(c, level=level)
+    assert out.payload["state"] == reviewed_state and out.payload["pending_level"] == level
+    rollup = Rollup("51001", year, total=10, registered=10, decided=10, recognized=7, pending=(), unregistered=(), children_deadline=date(year, 11, 20))
+    out = c.decide(
+        level=level,
+        decision="pass",
+        reasons=[],
+        decided_by="Chủ tịch UBND",
+        decision_no=None,
+        decided_on=None,
+        certificate_no=None,
+        today=TODAY,
+        rollup=rollup,
+        rollup_rule=(1.0, 0.7, "XA-4"),
+    )
+    assert out.event_type == "UnitYearRecognized" and out.payload["level"] == level
+    assert c.decisions[-1]["rollup"]["recognized_pct"] == 70.0
+
+
+def test_a_commune_is_not_passed_without_its_childrens_results() -> None:
+    c = open_case("commune", "district", 2025)
+    c.self_score(1, "met", [])
+    decide(c, level="province")
+    with pytest.raises(ApprovalError) as exc:
+        decide(c, level="province")
+    assert exc.value.code == "criteria_not_met" and "children" in exc.value.reason
+    assert c.state == "province_reviewed"
 
 
 @pytest.mark.parametrize("level", ["district", "province", "ministry"])

@@ -503,8 +503,9 @@ async def test_approval_refuses_to_pass_a_not_met_verdict_and_takes_a_rejection(
         ass.next("SelfAssessmentRecorded", {"unit_year_id": UY, "round": 1, "unit": u, "year": 2024, "meeting_date": "2024-11-01", "criteria": [], "verdict": "not_met", "unmet": ["CQ-3"]}),
         topics.ASSESSMENT_EVENTS,
     )
-    await svc.publish(decision_msg("commune"), INBOUND)
-    await svc.publish(decision_msg("commune", "reject", reasons=["Để xảy ra vi phạm bí mật nhà nước"]), INBOUND, partition=1)
+    # a district-managed agency is appraised at district level (2021 profile)
+    await svc.publish(decision_msg("district"), INBOUND)
+    await svc.publish(decision_msg("district", "reject", reasons=["Để xảy ra vi phạm bí mật nhà nước"]), INBOUND, partition=1)
     [dl] = await dead_letters(svc)
     assert dl["value"]["error_code"] == "criteria_not_met" and "CQ-3" in dl["value"]["reason"]
     [case] = await svc.rows(approval_orm.cases)

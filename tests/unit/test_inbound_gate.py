@@ -48,6 +48,26 @@ VALID: list[tuple[str, dict[str, Any], str, type]] = [
         inbound.SelfAssessmentSubmitted,
     ),
     ("ReviewDecisionSubmitted", review(), "approval", inbound.ReviewDecisionSubmitted),
+    (
+        "IncidentReported",
+        {
+            "incident_id": "CA-51-2025-0042",
+            "unit_code": "QN-KDC-001",
+            "occurred_on": "2025-06-03",
+            "category": "serious_crime",
+            "severity": "serious",
+            "detected_promptly": True,
+            "reported_by": "Công an tỉnh Quảng Ngãi",
+        },
+        "assessment",
+        inbound.IncidentReported,
+    ),
+    (
+        "RecognitionRevocationSubmitted",
+        {"unit_year_id": UY, "reasons": ["Vụ án nghiêm trọng xảy ra 03/6/2025, báo cáo sau khi công nhận"], "decided_by": "Chủ tịch UBND xã"},
+        "approval",
+        inbound.RecognitionRevocationSubmitted,
+    ),
 ]
 
 
