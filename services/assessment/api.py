@@ -8,10 +8,11 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from services.assessment import handlers
-from services.assessment.criteria import load_catalog
-from services.assessment.domain import AssessmentCase, AssessmentError
+from services.assessment.criteria import catalog_for, vocabulary
+from services.assessment.domain import AssessmentCase, AssessmentError, Incident
+from services.assessment.scoring import select_sheet
 from shared.contracts.envelope import Actor
-from shared.contracts.inbound import CriterionResult, Document, SelfAssessmentSubmitted
+from shared.contracts.inbound import CriterionResult, Document, Evidence, IncidentReported, SelfAssessmentSubmitted
 from shared.infra.http import http_command
 from shared.infra.runtime import ServiceRuntime
 
@@ -21,10 +22,14 @@ class SelfAssessmentBody(BaseModel):
     documents: list[Document] = Field(default_factory=list)
     meeting_date: date
     score: float | None = None
+    evidence: Evidence | None = None
 
 
-def case_view(c: AssessmentCase) -> dict[str, Any]:
+def case_view(c: AssessmentCase, incidents: list[Incident] | None = None) -> dict[str, Any]:
+    """The case as an official sees it: per criterion the result, the evidence used and the
+    reason; the incidents in the window with their effect; the score and its breakdown."""
     start, end = c.window()
+    result = c.result or {}
     return {
         "unit_year_id": c.unit_year_id,
         "unit": c.unit,
@@ -35,6 +40,16 @@ def case_view(c: AssessmentCase) -> dict[str, Any]:
         "criteria_catalog": c.catalog_ref,
         "window": {"start": start.isoformat(), "end": end.isoformat()},
         "result": c.result,
+        "criteria": result.get("criteria", []),
+        "unmet": result.get("unmet", []),
+        "incidents": [i.view() for i in incidents or [] if c.contains(i.occurred_on)],
+        "score": {
+            "claimed": result.get("score"),
+            "scoring_sheet": result.get("scoring_sheet"),
+            "breakdown": result.get("score_breakdown"),
+        },
+        "registration": c.registration,
+        "evidence": (c.submission or {}).get("evidence"),
         "version": c.version,
     }
 
@@ -44,17 +59,55 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
     ActorDep = Annotated[Actor, Depends(actor_dep)]
 
     @router.get("/criteria/{kind}")
-    async def criteria(kind: str, _actor: ActorDep) -> dict[str, Any]:
+    async def criteria(kind: str, _actor: ActorDep, year: int | None = None) -> dict[str, Any]:
         try:
-            cat = load_catalog(kind)
+            cat = catalog_for(kind, year or date.today().year)
         except FileNotFoundError:
             raise AssessmentError("not_found", f"no criteria catalog for unit kind {kind!r}") from None
         return {
             "kind": cat.kind,
             "version": cat.version,
             "legal_basis": cat.legal_basis,
-            "criteria": [c.__dict__ for c in cat.criteria],
+            "valid_from": cat.valid_from,
+            "criteria": [c.as_dict() for c in cat.criteria],
+            "not_applicable": cat.not_applicable,
+            "incident_categories": vocabulary().incident_categories,
         }
+
+    @router.get("/scoring-sheets/{province_code}/{kind}/{year}")
+    async def scoring_sheet(province_code: str, kind: str, year: int, _actor: ActorDep) -> dict[str, Any]:
+        sheet = select_sheet(province_code, kind, year)
+        if sheet is None:
+            raise AssessmentError("not_found", f"no scoring sheet for {kind} units of province {province_code} in {year}")
+        return {
+            "sheet": sheet.ref,
+            "title_vi": sheet.title_vi,
+            "source": sheet.source,
+            "max_points": float(sheet.max_points),
+            "pass_mark": float(sheet.pass_mark),
+            "criterion": sheet.criterion,
+            "groups": [
+                {
+                    "code": g.code,
+                    "title_vi": g.title_vi,
+                    "max_points": float(g.max_points),
+                    "items": [
+                        {"code": i.code, "text_vi": i.text_vi, "max_points": float(i.max_points), "rule": dict(i.rule)}
+                        for i in g.items
+                    ],
+                }
+                for g in sheet.groups
+            ],
+        }
+
+    @router.post("/incidents")
+    async def report_incident(body: IncidentReported, actor: ActorDep) -> dict[str, Any]:
+        cmd = http_command("IncidentReported", body, actor)
+        await runtime.transaction(lambda s: handlers.record_incident(s, cmd))
+        async with runtime.sessions() as s:
+            incident = await s.get(Incident, body.incident_id)
+        assert incident is not None
+        return incident.view()
 
     @router.post("/unit-years/{unit_year_id}/self-assessment")
     async def submit(unit_year_id: str, body: SelfAssessmentBody, actor: ActorDep) -> dict[str, Any]:
@@ -67,8 +120,9 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
     async def get_case(unit_year_id: str, _actor: ActorDep) -> dict[str, Any]:
         async with runtime.sessions() as s:
             case = await s.get(AssessmentCase, unit_year_id)
-        if case is None:
-            raise AssessmentError("not_found", f"unit-year {unit_year_id} has no assessment case")
-        return case_view(case)
+            if case is None:
+                raise AssessmentError("not_found", f"unit-year {unit_year_id} has no assessment case")
+            found = await handlers.incidents_in_window(s, case)
+        return case_view(case, found)
 
     return router

@@ -26,12 +26,13 @@ def create_runtime(settings: AssessmentSettings | None = None) -> ServiceRuntime
     rt.consume(
         topics.INBOUND,
         InboundHandler(InboundGate(settings.service_name, settings.load_senders()), handlers.COMMANDS),
-        description="Self-assessments submitted by other systems.",
+        description="Self-assessments (with their evidence) and incidents (IncidentReported) submitted by other systems.",
     )
     rt.consume(
         topics.REGISTRATION_EVENTS,
         EventHandler(handlers.REGISTRATION_EVENTS),
-        description="Opens an assessment case for every registered unit-year; closes it on withdrawal.",
+        description="Opens an assessment case for every registered unit-year (and counts the incidents already "
+        "recorded in its window); closes it on withdrawal; keeps the units' kind and place.",
     )
     rt.consume(
         topics.APPROVAL_EVENTS,

@@ -1,20 +1,23 @@
-"""Assessment domain: the assessment case of a unit-year and the evaluation of a
-self-assessment against the criteria catalog of the unit's kind. No I/O imports."""
+"""Assessment domain: the assessment case of a unit-year, the incidents recorded against
+units, and the evaluation of a self-assessment (criteria catalog of the unit's kind, the
+evidence, the incidents in the window, the province's scoring sheet). No I/O imports."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from services.assessment.criteria import Catalog, load_catalog
+from services.assessment import rules, scoring
+from services.assessment.criteria import Catalog, catalog_for, load_catalog, vocabulary
 from services.assessment.machine import MACHINE, AssessmentState
 from shared.infra.errors import DomainError
 from shared.infra.statemachine import IllegalTransition, fire
 
 
 class AssessmentError(DomainError):
-    """A self-assessment refused, with a code and a reason."""
+    """A self-assessment or an incident refused, with a code and a reason."""
 
 
 def assessment_window(kind: str, year: int) -> tuple[date, date]:
@@ -24,50 +27,147 @@ def assessment_window(kind: str, year: int) -> tuple[date, date]:
     return date(year - 1, 11, 16), date(year, 11, 15)
 
 
+def window_year(kind: str, day: date) -> int:
+    """The assessed year whose window contains ``day`` (an incident counts where it happened)."""
+    last = (10, 31) if kind == "residential_area" else (11, 15)
+    return day.year if (day.month, day.day) <= last else day.year + 1
+
+
 @dataclass(frozen=True)
 class Evaluation:
     criteria: list[dict[str, Any]]
     verdict: str  # met (đạt) | not_met (chưa đạt)
     unmet: list[str]
+    score: dict[str, Any] | None = None  # the province sheet's breakdown, if one applies
+    scoring_sheet: str | None = None
 
 
-def evaluate(catalog: Catalog, submitted: list[dict[str, Any]]) -> Evaluation:
-    """Check the submission covers the catalog exactly, then judge each criterion."""
-    codes = catalog.codes()
-    seen: dict[str, dict[str, Any]] = {}
-    for c in submitted:
-        if c["code"] in seen:
-            raise AssessmentError("invalid_payload", f"criterion {c['code']} is given twice")
-        seen[c["code"]] = c
-    unknown = [c for c in seen if c not in codes]
-    if unknown:
+def evaluate(
+    catalog: Catalog,
+    submitted: Sequence[Mapping[str, Any]],
+    facts: rules.Facts | None = None,
+    *,
+    sheet: scoring.Sheet | None = None,
+    claimed_score: float | None = None,
+) -> Evaluation:
+    """Judge every criterion of ``catalog`` (and the sheet's criterion, if configured).
+
+    ``submitted`` is the unit's claims (code, met, note), which must cover the catalog exactly.
+    Without ``facts`` only the claims are known: the criteria that need evidence are left to
+    the reviewer.
+    """
+    try:
+        claims = rules.index_claims(catalog, submitted, optional=scoring.province_criterion_codes(sheet))
+    except ValueError as exc:
+        raise AssessmentError("invalid_payload", str(exc)) from None
+    if facts is None:
+        facts = rules.Facts(kind=catalog.kind, year=1, window=(date.min, date.max), incidents_known=False)
+    results = [rules.evaluate_criterion(catalog, crit, facts, claims[crit.code]) for crit in catalog.criteria]
+    breakdown = None
+    if sheet is not None:
+        try:
+            score = scoring.compute(sheet, facts, claimed_score)
+        except scoring.SheetError as exc:
+            raise AssessmentError("invalid_payload", str(exc)) from None
+        breakdown = score.breakdown
+        if sheet.criterion:
+            code = scoring.province_criterion_codes(sheet)[0]
+            results.append(scoring.score_criterion(score, claims.get(code)))
+    elif (facts.stated("self_scores") or None) is not None:
         raise AssessmentError(
             "invalid_payload",
-            f"unknown criteria for {catalog.kind} ({catalog.legal_basis}): {', '.join(unknown)}; expected {', '.join(codes)}",
+            f"self_scores are given but no province scoring sheet applies to {catalog.kind} units of this province and year",
         )
-    missing = [c for c in codes if c not in seen]
-    if missing:
-        raise AssessmentError("invalid_payload", f"criteria missing from the self-assessment: {', '.join(missing)}")
-    results = []
-    unmet = []
-    for crit in catalog.criteria:
-        claimed = seen[crit.code]
-        met = bool(claimed["met"])
-        if not met:
-            unmet.append(crit.code)
-        results.append(
-            {
-                "code": crit.code,
-                "title": crit.title_vi,
-                "claimed_met": met,
-                "result": "met" if met else "not_met",
-                "reason": None if met else "the unit assesses this criterion as not met",
-                "note": claimed.get("note"),
-            }
-        )
-    return Evaluation(criteria=results, verdict="not_met" if unmet else "met", unmet=unmet)
+    verdict, unmet = rules.verdict_of(results)
+    return Evaluation(
+        criteria=results, verdict=verdict, unmet=unmet, score=breakdown, scoring_sheet=None if sheet is None else sheet.ref
+    )
 
 
+# --------------------------------------------------------------------------- incidents
+@dataclass(eq=False)
+class Incident:
+    """An incident reported against a unit (IncidentReported), kept once per incident_id."""
+
+    incident_id: str
+    unit_code: str
+    occurred_on: date
+    category: str
+    report: dict[str, Any]  # the reported payload, as JSON
+    source_system: str
+    jurisdiction: list[str]
+    unit_year_id: str | None = None
+    criterion: str | None = None
+    effect: str = rules.PENDING
+    reason: str = ""
+    version: int = 0
+
+    @classmethod
+    def record(cls, report: dict[str, Any], *, source_system: str, jurisdiction: list[str]) -> Incident:
+        category = report["category"]
+        known = vocabulary().incident_categories
+        if category not in known:
+            raise AssessmentError(
+                "invalid_payload", f"payload.category: unknown incident category {category!r}; known: {', '.join(known)}"
+            )
+        return cls(
+            incident_id=report["incident_id"],
+            unit_code=report["unit_code"],
+            occurred_on=date.fromisoformat(report["occurred_on"]),
+            category=category,
+            report=dict(report),
+            source_system=source_system,
+            jurisdiction=list(jurisdiction),
+        )
+
+    def same_report(self, report: Mapping[str, Any]) -> bool:
+        return dict(self.report) == dict(report)
+
+    def differences(self, report: Mapping[str, Any]) -> list[str]:
+        keys = sorted(set(self.report) | set(report))
+        return [f"{k}: {self.report.get(k)!r} → {report.get(k)!r}" for k in keys if self.report.get(k) != report.get(k)]
+
+    def as_fact(self) -> dict[str, Any]:
+        return {**self.report, "incident_id": self.incident_id, "occurred_on": self.occurred_on}
+
+    def assign(self, unit_year_id: str | None, effect: rules.IncidentEffect | None, *, pending_reason: str = "") -> None:
+        self.unit_year_id = unit_year_id
+        if effect is None:
+            self.criterion, self.effect, self.reason = None, rules.PENDING, pending_reason
+        else:
+            self.criterion, self.effect, self.reason = effect.criterion, effect.effect, effect.reason
+
+    def refuse_for_jurisdiction(self, unit_year_id: str, reason: str) -> None:
+        self.unit_year_id = unit_year_id
+        self.criterion, self.effect, self.reason = None, rules.OUT_OF_JURISDICTION, reason
+
+    @property
+    def counts(self) -> bool:
+        return self.effect != rules.OUT_OF_JURISDICTION
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "incident_id": self.incident_id,
+            "unit_code": self.unit_code,
+            "occurred_on": self.occurred_on.isoformat(),
+            "category": self.category,
+            "severity": self.report.get("severity"),
+            "force_majeure": self.report.get("force_majeure", False),
+            "detected_promptly": self.report.get("detected_promptly", False),
+            "mitigated": self.report.get("mitigated", False),
+            "reported_promptly": self.report.get("reported_promptly", False),
+            "reported_on": self.report.get("reported_on"),
+            "reported_by": self.report.get("reported_by"),
+            "description": self.report.get("description"),
+            "source_system": self.source_system,
+            "unit_year_id": self.unit_year_id,
+            "criterion": self.criterion,
+            "effect": self.effect,
+            "reason": self.reason,
+        }
+
+
+# --------------------------------------------------------------------------- the case
 @dataclass(eq=False)
 class AssessmentCase:
     unit_year_id: str
@@ -78,12 +178,29 @@ class AssessmentCase:
     round: int = 0
     verdict: str | None = None
     result: dict[str, Any] | None = None
+    #: the year registration's documents and household figures (UnitYearRegistered)
+    registration: dict[str, Any] | None = None
+    #: the last self-assessment as submitted (claims, documents, evidence, meeting date, score)
+    submission: dict[str, Any] | None = None
+    #: the incidents recorded against this unit-year, in the order recorded
+    incident_ids: list[str] = field(default_factory=list)
     version: int = 0
 
     @classmethod
-    def open(cls, unit_year_id: str, year: int, unit: dict[str, Any]) -> AssessmentCase:
-        catalog = load_catalog(unit["kind"])
-        return cls(unit_year_id=unit_year_id, year=year, unit=unit, catalog_ref=catalog.ref)
+    def open(
+        cls, unit_year_id: str, year: int, unit: dict[str, Any], registration: Mapping[str, Any] | None = None
+    ) -> AssessmentCase:
+        catalog = catalog_for(unit["kind"], year)
+        reg = {
+            "documents": list((registration or {}).get("documents") or []),
+            "households_total": (registration or {}).get("households_total"),
+            "households_registered": (registration or {}).get("households_registered"),
+        }
+        return cls(unit_year_id=unit_year_id, year=year, unit=unit, catalog_ref=catalog.ref, registration=reg)
+
+    @property
+    def unit_code(self) -> str:
+        return str(self.unit["code"])
 
     @property
     def catalog(self) -> Catalog:
@@ -93,6 +210,13 @@ class AssessmentCase:
     def window(self) -> tuple[date, date]:
         return assessment_window(self.unit["kind"], self.year)
 
+    def contains(self, day: date) -> bool:
+        start, end = self.window()
+        return start <= day <= end
+
+    def sheet(self) -> scoring.Sheet | None:
+        return scoring.select_sheet(str(self.unit.get("province_code")), self.unit["kind"], self.year)
+
     def _fire(self, trigger: str, what: str) -> None:
         try:
             fire(MACHINE, self, trigger)
@@ -101,7 +225,59 @@ class AssessmentCase:
                 "illegal_transition", f"unit-year {self.unit_year_id} is {self.state}: {what} is not possible now"
             ) from None
 
-    def submit(self, criteria: list[dict[str, Any]], meeting_date: date, score: float | None) -> Evaluation:
+    # --- evaluation ---------------------------------------------------------------------
+    def facts(self, submission: Mapping[str, Any], incidents: Iterable[Incident]) -> rules.Facts:
+        reg = self.registration or {}
+        documents = [{**d, "source": "registration"} for d in reg.get("documents") or []]
+        documents += [{**d, "source": "self_assessment"} for d in submission.get("documents") or []]
+        given = submission.get("evidence")
+        evidence: dict[str, Any] = {
+            "households_total": reg.get("households_total"),
+            "households_registered": reg.get("households_registered"),
+        }
+        evidence.update({k: v for k, v in (given or {}).items() if v is not None})
+        return rules.Facts(
+            kind=self.unit["kind"],
+            year=self.year,
+            window=self.window(),
+            documents=tuple(documents),
+            evidence=evidence,
+            evidence_given=given is not None,
+            incidents=tuple(i.as_fact() for i in incidents if i.counts and self.contains(i.occurred_on)),
+        )
+
+    def _evaluate(self, submission: Mapping[str, Any], incidents: Iterable[Incident]) -> Evaluation:
+        return evaluate(
+            self.catalog,
+            submission["criteria"],
+            self.facts(submission, incidents),
+            sheet=self.sheet(),
+            claimed_score=submission.get("score"),
+        )
+
+    def _record(self, ev: Evaluation, meeting_date: str, score: float | None) -> None:
+        self.verdict = ev.verdict
+        self.result = {
+            "round": self.round,
+            "meeting_date": meeting_date,
+            "criteria": ev.criteria,
+            "verdict": ev.verdict,
+            "unmet": ev.unmet,
+            "score": score,
+            "scoring_sheet": ev.scoring_sheet,
+            "score_breakdown": ev.score,
+        }
+
+    def submit(
+        self,
+        criteria: list[dict[str, Any]],
+        meeting_date: date,
+        score: float | None,
+        *,
+        documents: Sequence[Mapping[str, Any]] = (),
+        evidence: Mapping[str, Any] | None = None,
+        incidents: Iterable[Incident] = (),
+    ) -> Evaluation:
         if self.state not in (AssessmentState.awaiting_self_assessment, AssessmentState.returned):
             raise AssessmentError(
                 "illegal_transition",
@@ -114,20 +290,40 @@ class AssessmentCase:
                 "invalid_payload",
                 f"meeting_date {meeting_date} is before the assessment window ({start} to {end})",
             )
-        ev = evaluate(self.catalog, criteria)
-        self._fire("submit", "a self-assessment")
-        self.round += 1
-        self.verdict = ev.verdict
-        self.result = {
-            "round": self.round,
+        submission = {
+            "criteria": [dict(c) for c in criteria],
+            "documents": [dict(d) for d in documents],
+            "evidence": None if evidence is None else dict(evidence),
             "meeting_date": meeting_date.isoformat(),
-            "criteria": ev.criteria,
-            "verdict": ev.verdict,
-            "unmet": ev.unmet,
             "score": score,
         }
+        ev = self._evaluate(submission, incidents)
+        self._fire("submit", "a self-assessment")
+        self.round += 1
+        self.submission = submission
+        self._record(ev, submission["meeting_date"], score)
         return ev
 
+    def reevaluate(self, incidents: Iterable[Incident]) -> Evaluation | None:
+        """Judge the last self-assessment again (an incident was recorded); None if there is none."""
+        if self.submission is None:
+            return None
+        ev = self._evaluate(self.submission, incidents)
+        self._record(ev, self.submission["meeting_date"], self.submission.get("score"))
+        return ev
+
+    def note_incident(self, incident: Incident) -> rules.IncidentEffect:
+        """Link an incident in this unit-year's window; its effect on this unit's criteria."""
+        if not self.contains(incident.occurred_on):
+            raise ValueError(f"{incident.incident_id} on {incident.occurred_on} is outside {self.unit_year_id}'s window")
+        known = list(self.incident_ids or [])
+        if incident.incident_id not in known:
+            self.incident_ids = [*known, incident.incident_id]
+        effect = rules.classify_incident(self.catalog, incident.as_fact())
+        incident.assign(self.unit_year_id, effect)
+        return effect
+
+    # --- lifecycle ----------------------------------------------------------------------
     def reopen(self) -> None:
         self._fire("reopen", "a return for supplement")
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, Enum, Integer, MetaData, String, Table
+from sqlalchemy import JSON, Column, Date, Enum, Index, Integer, MetaData, String, Table, Text
 from sqlalchemy.orm import registry
 
-from services.assessment.domain import AssessmentCase
+from services.assessment.domain import AssessmentCase, Incident
 from services.assessment.machine import AssessmentState
 from shared.infra.tables import InfraTables
 
@@ -29,7 +29,41 @@ cases = Table(
     Column("round", Integer, nullable=False),
     Column("verdict", String(16), nullable=True),
     Column("result", JSON, nullable=True),
+    Column("registration", JSON, nullable=True),
+    Column("submission", JSON, nullable=True),
+    Column("incident_ids", JSON, nullable=True),
     Column("version", Integer, nullable=False),
 )
 
+#: read model of the units this service has heard of (registration events): kind and place,
+#: for the window of an incident and the sender's jurisdiction
+units = Table(
+    "assessment_units",
+    metadata,
+    Column("code", String(64), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("province_code", String(16), nullable=False),
+    Column("commune_code", String(16), nullable=True),
+    Column("unit", JSON, nullable=False),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("incident_id", String(100), primary_key=True),
+    Column("unit_code", String(64), nullable=False),
+    Column("occurred_on", Date, nullable=False),
+    Column("category", String(64), nullable=False),
+    Column("report", JSON, nullable=False),
+    Column("source_system", String(200), nullable=False),
+    Column("jurisdiction", JSON, nullable=False),
+    Column("unit_year_id", String(80), nullable=True, index=True),
+    Column("criterion", String(32), nullable=True),
+    Column("effect", String(32), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Index("ix_incidents_unit_code_occurred_on", "unit_code", "occurred_on"),
+)
+
 mapper_registry.map_imperatively(AssessmentCase, cases, version_id_col=cases.c.version)
+mapper_registry.map_imperatively(Incident, incidents, version_id_col=incidents.c.version)

@@ -70,8 +70,16 @@ class SelfAssessmentRecorded(_Payload):
     criteria: list[CriterionEvaluation]
     verdict: str = Field(description="met (đạt) | not_met (chưa đạt)")
     unmet: list[str] = Field(default_factory=list)
-    score: float | None = None
+    score: float | None = Field(default=None, description="The score the unit gave itself (as submitted).")
     documents: list[Document] = Field(default_factory=list)
+    scoring_sheet: str | None = Field(
+        default=None, description="The province scoring sheet applied (<province>.<kind|all>.<version>), if any."
+    )
+    score_breakdown: dict[str, Any] | None = Field(
+        default=None,
+        description="The score computed from the sheet: computed, claimed, complete, max_points, pass_mark, "
+        "max_possible, passes, and per group its items (code, max_points, points, claimed, rule, status, reason).",
+    )
 
 
 class AssessmentReopened(_Payload):
@@ -97,12 +105,17 @@ class IncidentRecorded(_Payload):
     unit_year_id: str | None = Field(default=None, description="the unit-year whose window contains occurred_on")
     criterion: str | None = Field(default=None, description="the event criterion the category maps to, if any")
     effect: str = Field(
-        description="fails_criterion | conditional_pass | force_majeure | no_criterion_for_kind | pending_registration"
+        description="fails_criterion | conditional_pass | force_majeure | below_severity | no_criterion_for_kind | "
+        "pending_registration | out_of_jurisdiction"
     )
     reason: str
     verdict: str | None = Field(default=None, description="the unit-year's verdict after the incident")
     unmet: list[str] = Field(default_factory=list)
     after_recognition: bool = False
+    severity: str | None = None
+    assessed_year: int | None = Field(
+        default=None, description="The year whose assessment window contains occurred_on, when the unit's kind is known."
+    )
 
 
 # --- approval -----------------------------------------------------------------------------

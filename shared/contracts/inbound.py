@@ -24,9 +24,9 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.contracts.canonical import canonical_json, hmac_sha256_hex
 from shared.contracts.envelope import Actor
@@ -108,12 +108,121 @@ class CriterionResult(_Strict):
     note: str | None = Field(default=None, max_length=4000)
 
 
+_Count = Annotated[int, Field(ge=0)]
+RuleTopic = Literal[
+    "unit_protection",  # bảo vệ cơ quan, doanh nghiệp, cơ sở giáo dục
+    "state_secrets",  # bảo vệ bí mật Nhà nước
+    "internal_political_security",  # bảo vệ chính trị nội bộ
+    "labour_safety",  # an toàn lao động
+    "fire_explosion",  # phòng, chống cháy, nổ
+    "environment",  # bảo vệ môi trường
+    "learner_management",  # quản lý, giáo dục người học (schools)
+]
+Rating = Literal[
+    "khong_hoan_thanh",  # không hoàn thành nhiệm vụ
+    "hoan_thanh",  # hoàn thành nhiệm vụ
+    "hoan_thanh_tot",  # hoàn thành tốt nhiệm vụ
+    "hoan_thanh_xuat_sac",  # hoàn thành xuất sắc nhiệm vụ
+    "lao_dong_tien_tien",  # danh hiệu "Tập thể lao động tiên tiến"
+    "lao_dong_xuat_sac",  # danh hiệu "Tập thể lao động xuất sắc"
+]
+DisciplineGroup = Literal["security_force", "staff", "teachers", "learners"]
+
+
+class Evidence(_Strict):
+    """What the criteria are judged on (all optional; a field left out is "not stated").
+
+    The Quarter I documents are the year registration's ``documents`` plus the
+    self-assessment's ``documents`` (kinds such as ``party_resolution``, ``security_plan``,
+    ``registration_form``, ``internal_rules``, ``coordination_plan``, ``meeting_minutes``,
+    ``results_report``). When an ``evidence`` object is given, those documents are taken as the
+    unit's whole dossier: a required Quarter I document that is not among them fails the gate.
+    Without an ``evidence`` object, a criterion that needs evidence is left to the reviewer
+    (needs_review, "no evidence given"), never failed for that reason alone.
+    """
+
+    has_party_organisation: bool | None = Field(
+        default=None, description="The unit has a Party organisation (tổ chức Đảng): its resolution is then required in Quarter I."
+    )
+    internal_rules: list[RuleTopic] | None = Field(
+        default=None, description="The topics of the unit's internal rules (nội quy, quy định)."
+    )
+    households_total: _Count | None = Field(
+        default=None, description="Residential areas: resident households (default: the year registration's figure)."
+    )
+    households_registered: _Count | None = Field(
+        default=None, description="Residential areas: households registered to take part (default: the year registration's figure)."
+    )
+    staff_total: _Count | None = Field(default=None, description="Staff (cán bộ, công chức, viên chức, người lao động; schools: and teachers).")
+    staff_briefed: _Count | None = Field(default=None, description="Staff briefed on the rules and the criteria (được phổ biến, quán triệt).")
+    staff_pledged: _Count | None = Field(default=None, description="Staff who signed the pledge (ký cam kết), where a province sheet counts it.")
+    learners_total: _Count | None = Field(default=None, description="Schools: learners (người học).")
+    learners_briefed: _Count | None = Field(default=None, description="Schools: learners briefed on the rules and the criteria.")
+    models_count: _Count | None = Field(
+        default=None, description="Effective models of the movement (mô hình phong trào toàn dân bảo vệ an ninh Tổ quốc)."
+    )
+    security_force_rating: Rating | None = Field(
+        default=None,
+        description="The rating or title of the unit's security force (lực lượng nòng cốt, Công an xã, lực lượng bảo vệ).",
+    )
+    subunits_total: _Count | None = Field(
+        default=None, description="Sub-units (phòng, ban, tổ, đội; schools: khoa, phòng, ban, tổ chuyên môn)."
+    )
+    subunits_titled: _Count | None = Field(
+        default=None,
+        description="Sub-units titled “Tập thể lao động tiên tiến” or rated “Hoàn thành tốt nhiệm vụ” or above.",
+    )
+    subunits_pledged: _Count | None = Field(default=None, description="Sub-units that signed the pledge (ký cam kết).")
+    disciplined_members: dict[DisciplineGroup, _Count] | None = Field(
+        default=None,
+        description="People disciplined in the window, per group: at warning (cảnh cáo) or above; for the "
+        "security force of a residential area and the commune police, any discipline.",
+    )
+    crimes_previous_year: _Count | None = Field(
+        default=None, description="Crimes, social evils and other offences in the previous window (năm trước)."
+    )
+    crimes_this_year: _Count | None = Field(default=None, description="The same count in this window.")
+    policy_implemented: bool | None = Field(
+        default=None, description="The unit states it implemented the Party's and State's policy on security and order (a reviewer's call)."
+    )
+    coordination_with_police: bool | None = Field(
+        default=None, description="The unit states it carried out its coordination plan with the police (a reviewer's call)."
+    )
+    coordination_with_parents: bool | None = Field(
+        default=None, description="Schools: coordination with the parents' association (Ban đại diện cha mẹ học sinh)."
+    )
+    self_scores: dict[Annotated[str, Field(min_length=1, max_length=32)], Annotated[float, Field(ge=0, le=100)]] | None = Field(
+        default=None,
+        description="The unit's own points per item of the province's scoring sheet (e.g. {\"I.02\": 5}); "
+        "used for the sheet's manual items and recorded next to the computed points.",
+    )
+
+    @model_validator(mode="after")
+    def _parts_within_totals(self) -> Evidence:
+        pairs = (
+            ("households_registered", "households_total"),
+            ("staff_briefed", "staff_total"),
+            ("staff_pledged", "staff_total"),
+            ("learners_briefed", "learners_total"),
+            ("subunits_titled", "subunits_total"),
+            ("subunits_pledged", "subunits_total"),
+        )
+        for part, total in pairs:
+            p, t = getattr(self, part), getattr(self, total)
+            if p is not None and t is not None and p > t:
+                raise ValueError(f"{part} ({p}) exceeds {total} ({t})")
+        return self
+
+
 class SelfAssessmentSubmitted(_Strict):
     unit_year_id: str = Field(pattern=UNIT_YEAR_ID)
     criteria: list[CriterionResult] = Field(min_length=1)
     documents: list[Document] = Field(default_factory=list)
     meeting_date: date
     score: float | None = Field(default=None, ge=0, le=100, description="Self-score on a 100-point sheet, where the province uses one.")
+    evidence: Evidence | None = Field(
+        default=None, description="What the criteria are judged on; without it each criterion that needs evidence is left to the reviewer."
+    )
 
 
 class ReviewDecisionSubmitted(_Strict):
@@ -144,9 +253,12 @@ class Severity(StrEnum):
 class IncidentReported(_Strict):
     """An incident reported by the police or another system (vụ việc, sự cố).
 
-    It counts in the assessment window that contains ``occurred_on``, whatever the date it
-    was reported. ``category`` names what happened; each unit kind's criteria catalog maps
-    categories to its event criteria (a category with no criterion for the kind has no effect).
+    It counts in the assessment window that contains ``occurred_on`` (1 Nov–31 Oct for
+    residential areas, 16 Nov–15 Nov otherwise), whatever the date it was reported. ``category``
+    names what happened; each unit kind's criteria catalog maps categories to its event
+    criteria (a category with no criterion for the kind is recorded with no effect, e.g. a
+    strike at a school). ``incident_id`` identifies the incident: the same id again with the
+    same content changes nothing; with other content it is refused (``conflict``).
     """
 
     incident_id: str = Field(min_length=1, max_length=100, description="The reporting system's id of the incident.")
@@ -155,10 +267,17 @@ class IncidentReported(_Strict):
     reported_on: date | None = None
     category: str = Field(
         pattern=r"^[a-z][a-z0-9_]{1,63}$",
-        description="e.g. serious_crime, illegal_religion, mass_complaint, strike, state_secret_breach, "
-        "fire_explosion, work_accident, school_violence, staff_discipline, social_order_hotspot",
+        description="One of: anti_state_activity, sabotage_key_target, illegal_religion, exploiting_religion_ethnicity, "
+        "separatism, prolonged_dispute, mass_complaint, strike, crime, state_secret_breach, fire_explosion, "
+        "fatal_work_accident, serious_incident, environmental_violation, food_safety_violation, staff_discipline, "
+        "social_order_hotspot, new_social_evil_case, school_violence, school_member_discipline, major_theft, "
+        "traffic_accident, staff_crime (services/assessment/criteria/vocabulary.json); another name is refused.",
     )
-    severity: Severity = Severity.serious
+    severity: Severity = Field(
+        default=Severity.serious,
+        description="For a crime its class under the Criminal Code; for a fire, explosion or violation the gravity of "
+        "its consequences. Serious (nghiêm trọng) or worse is what the criteria count.",
+    )
     force_majeure: bool = Field(default=False, description="bất khả kháng")
     detected_promptly: bool = Field(default=False, description="kịp thời phát hiện")
     mitigated: bool = Field(default=False, description="sử dụng đồng bộ các biện pháp giảm thiểu hậu quả")

@@ -321,11 +321,14 @@ async def test_event_types_not_meant_for_the_service_are_skipped(registration: S
 
 
 # === assessment ===============================================================================
-def registered_event(stream: Stream, kind: str = "residential_area", **kw: Any) -> dict[str, Any]:
+def registered_event(
+    stream: Stream, kind: str = "residential_area", *, households: tuple[int, int] = (120, 120), **kw: Any
+) -> dict[str, Any]:
     u = unit(kind=kind, **kw)
+    total, registered = households
     return stream.next(
         "UnitYearRegistered",
-        {"unit_year_id": stream.unit_year_id, "year": 2025, "unit": u, "documents": [FORM], "households_total": 120, "households_registered": 118},
+        {"unit_year_id": stream.unit_year_id, "year": 2025, "unit": u, "documents": [FORM], "households_total": total, "households_registered": registered},
     )
 
 
@@ -398,8 +401,25 @@ async def test_assessment_path(assessment: Service) -> None:
     recorded = events[1]["payload"]
     assert recorded["verdict"] == "not_met" and recorded["unmet"] == ["KDC-4"] and recorded["round"] == 1
     assert recorded["meeting_date"] == "2025-10-20" and recorded["score"] == 96.0
+    by_code = {c["code"]: c for c in recorded["criteria"]}
+    assert by_code["KDC-4"]["result"] == "not_met" and by_code["KDC-4"]["reason"] == "the unit assesses this criterion as not met"
+    # the registration's figures are evidence: 120 of 120 households registered
+    assert by_code["KDC-1"]["evidence"]["households_registered"] == 120
+    assert events[3]["payload"]["verdict"] == "met" and events[3]["payload"]["unmet"] == []
     assert events[2]["payload"]["reasons"] == ["Thiếu biên bản họp"]
     assert events[4]["payload"]["outcome"] == "recognized"
+
+
+async def test_the_registration_household_figures_count_as_evidence(assessment: Service) -> None:
+    """118 of 120 households registered at the year registration: KDC-1 is not met (100% needed),
+    even in a self-assessment that gives no evidence of its own."""
+    svc = assessment
+    await svc.publish_event(registered_event(Stream("registration", UY), households=(120, 118)), topics.REGISTRATION_EVENTS)
+    await svc.publish(self_assessment_msg(), INBOUND)
+    recorded = (await svc.events(topics.ASSESSMENT_EVENTS))[-1]["payload"]
+    assert recorded["verdict"] == "not_met" and recorded["unmet"] == ["KDC-1"]
+    kdc1 = recorded["criteria"][0]
+    assert kdc1["result"] == "not_met" and "118/120 = 98.33%, below 100%" in kdc1["reason"]
 
 
 async def test_assessment_refuses_an_out_of_jurisdiction_sender(assessment: Service) -> None:
