@@ -16,7 +16,7 @@ from services.approval.orm import history, infra, units
 from shared.contracts import topics
 from shared.contracts.inbound import RecognitionRevocationSubmitted, ReviewDecisionSubmitted
 from shared.infra.inbound import Command, in_jurisdiction
-from shared.infra.outbox import Emitter
+from shared.infra.outbox import Emitter, write_buffer
 
 PRODUCER = "approval"
 emit = Emitter(infra, topics.APPROVAL_EVENTS, PRODUCER)
@@ -30,19 +30,20 @@ async def record_history(session: AsyncSession, env: dict[str, Any], topic: str)
     """Keep an event in the unit-year's audit history (once, whoever delivers it)."""
     if not env.get("unit_year_id"):
         return
-    values = {
-        "event_id": env["event_id"],
-        "unit_year_id": env["unit_year_id"],
-        "topic": topic,
-        "event_type": env["event_type"],
-        "producer": env["producer"],
-        "sequence": env["sequence"],
-        "recorded_at": env["recorded_at"],
-        "envelope": env,
-    }
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    ins = postgresql.insert(history) if dialect == "postgresql" else sqlite.insert(history)
-    await session.execute(ins.values(**values).on_conflict_do_nothing(index_elements=["event_id"]))
+    write_buffer(session).add_row(
+        history,
+        {
+            "event_id": env["event_id"],
+            "unit_year_id": env["unit_year_id"],
+            "topic": topic,
+            "event_type": env["event_type"],
+            "producer": env["producer"],
+            "sequence": env["sequence"],
+            "recorded_at": env["recorded_at"],
+            "envelope": env,
+        },
+        ignore_conflict=True,
+    )
 
 
 async def _publish(session: AsyncSession, case: ApprovalCase, outcome: Outcome, *, actor: dict[str, Any], correlation_id: str, causation_id: str) -> None:

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registration.domain import RegistrationError, Unit, UnitYear, check_eligibility, unit_year_id
-from services.registration.orm import infra
+from services.registration.orm import infra, unit_years
 from shared.contracts import topics
 from shared.contracts.events import UnitRegistered, UnitUpdated, UnitYearRegistered, UnitYearWithdrawn, dump
 from shared.contracts.inbound import (
@@ -140,11 +140,9 @@ async def on_approval_event(session: AsyncSession, env: dict[str, Any]) -> str:
     uy_id = env.get("unit_year_id")
     if not state or not uy_id:
         return "ignored"
-    uy = await session.get(UnitYear, uy_id)
-    if uy is None:
-        return "ignored"
-    uy.approval_state = state
-    return "applied"
+    # a read-model column: one UPDATE, no load (the registration's own version is not involved)
+    res = await session.execute(update(unit_years).where(unit_years.c.id == uy_id).values(approval_state=state))
+    return "applied" if res.rowcount else "ignored"
 
 
 APPROVAL_EVENTS = {

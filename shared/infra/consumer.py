@@ -26,14 +26,14 @@ from typing import Any, Protocol
 
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.contracts.envelope import utcnow
 from shared.infra.errors import DomainError
 from shared.infra.logging import get_logger
-from shared.infra.outbox import append_dead_letter
+from shared.infra.outbox import append_dead_letter, flush_writes, write_buffer
 from shared.infra.tables import InfraTables
 
 log = get_logger(__name__)
@@ -96,6 +96,10 @@ class MessageHandler(Protocol):
 TRANSIENT = (OperationalError, InterfaceError, OSError, TimeoutError, ConnectionError)
 
 
+class _Refused(Exception):
+    """A record was refused during an optimistic (savepoint-free) pass over a batch."""
+
+
 class BatchProcessor:
     def __init__(
         self,
@@ -127,8 +131,13 @@ class BatchProcessor:
         if not items:
             return
         try:
-            async with self._sessions() as session, session.begin():
-                await self._apply(session, items)
+            try:
+                # optimistic: no SAVEPOINT per record; a refusal re-runs the batch with them
+                async with self._sessions() as session, session.begin():
+                    await self._apply(session, items, savepoints=False)
+            except _Refused:
+                async with self._sessions() as session, session.begin():
+                    await self._apply(session, items, savepoints=True)
         except TRANSIENT as exc:
             log.warning("consumer.transient_failure", error=f"{type(exc).__name__}: {exc}")
             await asyncio.sleep(1.0)
@@ -145,7 +154,7 @@ class BatchProcessor:
         for attempt in range(1, self._max_attempts + 1):
             try:
                 async with self._sessions() as session, session.begin():
-                    await self._apply(session, [item])
+                    await self._apply(session, [item], savepoints=True)
                 return
             except TRANSIENT:
                 raise
@@ -163,9 +172,10 @@ class BatchProcessor:
         reason = f"processing failed {self._max_attempts} times: {type(last).__name__}: {last}"
         async with self._sessions() as session, session.begin():
             await self._dead_letter(session, msg, claim.reported_id, Rejected("processing_failed", reason))
-            await self._record(session, claim.message_id, msg, "failed")
+            self._record(session, claim.message_id, msg, "failed")
+            await flush_writes(session, self._infra)
 
-    async def _apply(self, session: AsyncSession, items: list[tuple[Received, Claim]]) -> None:
+    async def _apply(self, session: AsyncSession, items: list[tuple[Received, Claim]], *, savepoints: bool) -> None:
         ids = {c.message_id for _, c in items} | {_dup_id(m) for m, c in items if c.duplicate_is_error}
         inbox = self._infra.inbox
         seen: dict[str, tuple[str, int, int]] = {}
@@ -200,35 +210,45 @@ class BatchProcessor:
                         "this copy changes nothing: send a new event_id to try again",
                     ),
                 )
-                await self._record(session, dup, msg, "rejected")
+                self._record(session, dup, msg, "rejected")
                 seen[dup] = msg.position
                 self.stats["rejected"] += 1
                 continue
             if claim.rejection is not None:
                 await self._dead_letter(session, msg, claim.reported_id, claim.rejection)
                 outcome = "rejected"
+            elif not savepoints:
+                try:
+                    outcome = await self._handler.handle(session, msg, claim)
+                except DomainError as exc:
+                    raise _Refused from exc
             else:
+                buf = write_buffer(session)
+                mark = buf.mark()
                 try:
                     async with session.begin_nested():
                         outcome = await self._handler.handle(session, msg, claim)
                 except DomainError as rej:
+                    buf.undo_to(mark)
                     await self._dead_letter(session, msg, claim.reported_id, rej)
                     outcome = "rejected"
-            await self._record(session, claim.message_id, msg, outcome)
+            self._record(session, claim.message_id, msg, outcome)
             seen[claim.message_id] = msg.position
             first_outcome[claim.message_id] = outcome
             self.stats[outcome if outcome in self.stats else "applied"] += 1
+        await flush_writes(session, self._infra)
 
-    async def _record(self, session: AsyncSession, message_id: str, msg: Received, outcome: str) -> None:
-        await session.execute(
-            insert(self._infra.inbox).values(
-                message_id=message_id,
-                topic=msg.topic,
-                partition=msg.partition,
-                offset=msg.offset,
-                outcome=outcome,
-                processed_at=utcnow(),
-            )
+    def _record(self, session: AsyncSession, message_id: str, msg: Received, outcome: str) -> None:
+        write_buffer(session).add_row(
+            self._infra.inbox,
+            {
+                "message_id": message_id,
+                "topic": msg.topic,
+                "partition": msg.partition,
+                "offset": msg.offset,
+                "outcome": outcome,
+                "processed_at": utcnow(),
+            },
         )
 
     async def _dead_letter(self, session: AsyncSession, msg: Received, message_id: str, rej: DomainError) -> None:
@@ -272,6 +292,8 @@ def subscribe(
     group_id: str,
     processor: BatchProcessor,
     max_records: int = 500,
+    fetch_min_bytes: int = 1,
+    fetch_max_wait_ms: int = 500,
     title: str | None = None,
     description: str | None = None,
 ) -> Callable[..., Awaitable[None]]:
@@ -291,6 +313,8 @@ def subscribe(
         batch=True,
         max_records=max_records,
         batch_timeout_ms=100,
+        fetch_min_bytes=fetch_min_bytes,
+        fetch_max_wait_ms=fetch_max_wait_ms,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         decoder=_raw,

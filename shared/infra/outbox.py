@@ -7,7 +7,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.contracts import topics
@@ -28,6 +29,75 @@ def _dumps(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+class WriteBuffer:
+    """Writes of one transaction kept until :func:`flush_writes`: stream heads, outbox rows and
+    other append-only rows (inbox, history), sent as a few bulk statements before the commit.
+
+    Every change is journalled, so the writes of one message can be undone (:meth:`undo_to`)
+    when that message is refused, as a SAVEPOINT would undo its SQL.
+    """
+
+    def __init__(self) -> None:
+        #: stream_id -> [sequence at load (None: new stream), current sequence, current hash]
+        self.streams: dict[str, list[Any]] = {}
+        self.rows: list[tuple[Table, dict[str, Any], bool]] = []
+        self._journal: list[tuple[str, Any]] = []
+
+    def mark(self) -> int:
+        return len(self._journal)
+
+    def undo_to(self, mark: int) -> None:
+        while len(self._journal) > mark:
+            kind, data = self._journal.pop()
+            if kind == "row":
+                self.rows.pop()
+            elif kind == "stream_new":
+                self.streams.pop(data, None)
+            else:  # stream_move: (stream_id, previous [orig, seq, hash])
+                self.streams[data[0]] = data[1]
+
+    def add_row(self, table: Table, row: dict[str, Any], *, ignore_conflict: bool = False) -> None:
+        self.rows.append((table, row, ignore_conflict))
+        self._journal.append(("row", None))
+
+
+def write_buffer(session: AsyncSession) -> WriteBuffer:
+    buf = session.info.get("antt_writes")
+    if buf is None:
+        buf = session.info["antt_writes"] = WriteBuffer()
+    return buf
+
+
+async def flush_writes(session: AsyncSession, infra: InfraTables) -> None:
+    """Write what the transaction buffered: stream heads (compare-and-set on the sequence),
+    then the buffered rows in bulk, in the order they were added per table."""
+    buf = session.info.pop("antt_writes", None)
+    if buf is None:
+        return
+    es = infra.event_streams
+    new = [{"stream_id": k, "sequence": v[1], "last_hash": v[2]} for k, v in buf.streams.items() if v[0] is None]
+    if new:
+        await session.execute(insert(es), new)
+    for stream_id, (orig, seq, last_hash) in buf.streams.items():
+        if orig is None or orig == seq:
+            continue
+        res = await session.execute(
+            update(es).where(es.c.stream_id == stream_id, es.c.sequence == orig).values(sequence=seq, last_hash=last_hash)
+        )
+        if res.rowcount != 1:
+            raise ConcurrencyConflict(f"stream {stream_id} moved on concurrently")
+    groups: dict[tuple[str, bool], tuple[Table, list[dict[str, Any]]]] = {}
+    for table, row, ignore in buf.rows:
+        groups.setdefault((table.name, ignore), (table, []))[1].append(row)
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    for (_, ignore), (table, rows) in groups.items():
+        if ignore:
+            stmt = (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)).on_conflict_do_nothing()
+            await session.execute(stmt, rows)
+        else:
+            await session.execute(insert(table), rows)
+
+
 async def append_event(
     session: AsyncSession,
     infra: InfraTables,
@@ -46,19 +116,29 @@ async def append_event(
 ) -> dict[str, Any]:
     """Append an event to its stream (sequence + hash chain) and to the outbox.
 
-    Must run inside the transaction that makes the state change the event records.
+    Must run inside the transaction that makes the state change the event records; the
+    writes are buffered until :func:`flush_writes` (the consumer runtime and
+    ``ServiceRuntime.transaction`` call it before committing).
     """
     stream = stream_id or unit_year_id
     if not stream:
         raise ValueError("an event needs a unit_year_id or a stream_id")
-    row = (
-        await session.execute(
-            select(infra.event_streams.c.sequence, infra.event_streams.c.last_hash)
-            .where(infra.event_streams.c.stream_id == stream)
-            .with_for_update()
-        )
-    ).first()
-    seq, prev_hash = (row[0], row[1]) if row else (0, None)
+    buf = write_buffer(session)
+    head = buf.streams.get(stream)
+    if head is None:
+        row = (
+            await session.execute(
+                select(infra.event_streams.c.sequence, infra.event_streams.c.last_hash)
+                .where(infra.event_streams.c.stream_id == stream)
+                .with_for_update()
+            )
+        ).first()
+        head = [row[0], row[0], row[1]] if row else [None, 0, None]
+        buf.streams[stream] = head
+        buf._journal.append(("stream_new", stream))  # noqa: SLF001 - the buffer's own journal
+    else:
+        buf._journal.append(("stream_move", (stream, list(head))))  # noqa: SLF001
+    seq, prev_hash = head[1], head[2]
     env = build_envelope(
         event_type=event_type,
         payload=payload,
@@ -73,29 +153,17 @@ async def append_event(
         occurred_at=occurred_at,
         schema_version=schema_version,
     )
-    if row is None:
-        await session.execute(
-            insert(infra.event_streams).values(stream_id=stream, sequence=1, last_hash=env["hash"])
-        )
-    else:
-        res = await session.execute(
-            update(infra.event_streams)
-            .where(infra.event_streams.c.stream_id == stream, infra.event_streams.c.sequence == seq)
-            .values(sequence=seq + 1, last_hash=env["hash"])
-        )
-        if res.rowcount != 1:
-            raise ConcurrencyConflict(f"stream {stream} moved on concurrently")
-    await session.execute(
-        insert(infra.outbox).values(
-            event_id=env["event_id"],
-            topic=topic,
-            key=unit_year_id or stream,
-            value=_dumps(env),
-            headers=json.dumps(
-                {"event_type": event_type, "event_id": env["event_id"], "content-type": "application/json"}
-            ),
-            created_at=utcnow(),
-        )
+    head[1], head[2] = seq + 1, env["hash"]
+    buf.add_row(
+        infra.outbox,
+        {
+            "event_id": env["event_id"],
+            "topic": topic,
+            "key": unit_year_id or stream,
+            "value": _dumps(env),
+            "headers": json.dumps({"event_type": event_type, "event_id": env["event_id"], "content-type": "application/json"}),
+            "created_at": utcnow(),
+        },
     )
     return env
 
@@ -150,15 +218,16 @@ async def append_dead_letter(
         "x-original-offset": "" if offset is None else str(offset),
         "content-type": "application/json",
     }
-    await session.execute(
-        insert(infra.outbox).values(
-            event_id=dlq_id,
-            topic=topics.dlq(source_topic),
-            key=key_s,
-            value=_dumps(body),
-            headers=json.dumps(headers, ensure_ascii=False),
-            created_at=utcnow(),
-        )
+    write_buffer(session).add_row(
+        infra.outbox,
+        {
+            "event_id": dlq_id,
+            "topic": topics.dlq(source_topic),
+            "key": key_s,
+            "value": _dumps(body),
+            "headers": json.dumps(headers, ensure_ascii=False),
+            "created_at": utcnow(),
+        },
     )
     return dlq_id
 

@@ -15,6 +15,7 @@ from shared.infra.consumer import BatchProcessor, MessageHandler, subscribe
 from shared.infra.db import create_engine, session_factory
 from shared.infra.logging import get_logger
 from shared.infra.migrate import upgrade_head_async
+from shared.infra.outbox import flush_writes
 from shared.infra.relay import OutboxRelay
 from shared.infra.settings import ServiceSettings
 from shared.infra.tables import InfraTables
@@ -66,6 +67,8 @@ class ServiceRuntime:
             group_id=f"antt-{self.settings.service_name}.{topic}",
             processor=proc,
             max_records=self.settings.consumer_max_records,
+            fetch_min_bytes=self.settings.consumer_fetch_min_bytes,
+            fetch_max_wait_ms=self.settings.consumer_fetch_max_wait_ms,
             title=f"{self.settings.service_name}:{topic}",
             description=description,
         )
@@ -88,6 +91,7 @@ class ServiceRuntime:
         """Run ``fn`` in one transaction (used by the HTTP API), then wake the relay."""
         async with self.sessions() as session, session.begin():
             result = await fn(session)
+            await flush_writes(session, self.infra)
         self.relay.notify()
         return result
 

@@ -44,6 +44,10 @@ class ServiceSettings(BaseSettings):
     #: JSON file of API tokens: {"<token>": {"id": "...", "role": "...", "jurisdiction": "*"}}
     api_tokens_file: Path = ROOT / "deploy" / "config" / "api_tokens.json"
     consumer_max_records: int = 500
+    #: the broker holds a fetch until this many bytes are there or the wait is over (larger
+    #: batches, fewer transactions, at the cost of up to ``consumer_fetch_max_wait_ms`` of delay)
+    consumer_fetch_min_bytes: int = 1
+    consumer_fetch_max_wait_ms: int = 500
     consumer_max_attempts: int = 3
     relay_batch_size: int = 500
     relay_poll_interval_s: float = 0.2

@@ -22,7 +22,7 @@ from deploy.driver import read_all
 from deploy.localkafka import create_topics
 from shared.infra.consumer import BatchProcessor, Claim, Received, Rejected, subscribe
 from shared.infra.db import create_engine, session_factory
-from shared.infra.outbox import append_event
+from shared.infra.outbox import append_event, flush_writes
 from shared.infra.relay import OutboxRelay
 from shared.infra.tables import InfraTables
 
@@ -142,6 +142,7 @@ async def _write_events(sessions: Any, infra: InfraTables, topic: str, n: int) -
                 causation_id=None,
             )
             ids.append(env["event_id"])
+        await flush_writes(s, infra)
     return ids
 
 

@@ -32,7 +32,7 @@ from shared.contracts.inbound import INBOUND_TYPES, Unit, new_message, sign, sig
 from shared.contracts.sign import main as sign_main
 from shared.infra.consumer import Received
 from shared.infra.inbound import Command, InboundGate
-from shared.infra.outbox import append_dead_letter
+from shared.infra.outbox import append_dead_letter, flush_writes
 from shared.infra.settings import Sender
 from shared.infra.tables import InfraTables
 
@@ -248,6 +248,7 @@ async def test_dead_letter_matches_its_schema_and_the_documented_headers() -> No
                     reason="unknown event_type 'Nope'",
                     message_id=None,
                 )
+            await flush_writes(session, infra)
         async with sessions() as session:
             rows = (await session.execute(select(infra.outbox).order_by(infra.outbox.c.id))).all()
     finally:
