@@ -9,7 +9,8 @@ to ``antt.inbound.v1`` and reacts to the services' events:
   supplement at the commune review (the meeting minutes are missing), re-submitted, recognised;
 - xã Phú Đình (seed 002), 2025, with five of its hamlets (xóm) and its lower-secondary school;
   one hamlet assesses a criterion as not met and is refused with the reason; the commune is
-  decided last, after its children; its preschool is refused at registration (excluded kind).
+  decided last, after its children; its preschool is refused at registration (excluded kind);
+  an incident reported after recognition raises a flag for the recognising level.
 
 At the end it prints each unit-year's final state and the decision that put it there.
 """
@@ -24,6 +25,10 @@ from typing import Any
 
 from deploy.client import AnttClient
 from deploy.driver import CRITERIA
+
+class DemoError(Exception):
+    pass
+
 
 @dataclass
 class DemoUnit:
@@ -126,8 +131,16 @@ def self_assessment_payload(u: DemoUnit, round_: int) -> dict[str, Any]:
 async def run_unit(client: AnttClient, u: DemoUnit, children_done: asyncio.Event | None, log: list[str]) -> None:
     key = u.code
     uy = u.unit_year_id
-    await client.send("UnitYearRegistrationSubmitted", registration_payload(u), key=key)
-    await client.wait_event(uy, "AssessmentOpened")
+    sent = await client.send("UnitYearRegistrationSubmitted", registration_payload(u), key=key)
+    await client.wait_until(
+        lambda: client.find(uy, "AssessmentOpened") or client.dead_letters.get(sent), what=f"AssessmentOpened of {uy}"
+    )
+    refused = client.dead_letters.get(sent)
+    if refused is not None:
+        raise DemoError(
+            f"{uy} was refused: {refused['reason']}. The demo registers the seed units once; "
+            "to run it again, stop the system, `make clean`, and start it again."
+        )
     round_ = 1
     await client.send("SelfAssessmentSubmitted", self_assessment_payload(u, round_), key=key)
     ev = await client.wait_event(uy, "UnitYearSelfScored")
@@ -183,6 +196,26 @@ async def demo(bootstrap: str) -> int:
         await asyncio.gather(run_children(), *(run_unit(client, u, children_done, log) for u in others))
         dl = await client.wait_dead_letter(excluded_id)
 
+        # after the decisions, the police report a theft at Xóm 1 on 20 Sep 2025, inside its
+        # assessment window, not reported in time: the recognising level gets a flag
+        flagged = UNITS[2]
+        n = len(client.events[flagged.unit_year_id])
+        await client.send(
+            "IncidentReported",
+            {
+                "incident_id": f"CA-TNG-{flagged.code}-2025-01",
+                "unit_code": flagged.code,
+                "occurred_on": "2025-09-20",
+                "reported_on": "2025-12-02",
+                "category": "crime",
+                "severity": "serious",
+                "description": "Trộm cắp tài sản nghiêm trọng, phát hiện và báo cáo muộn",
+                "reported_by": "Công an xã Phú Đình",
+            },
+            key=flagged.code,
+        )
+        flag = await client.wait_event(flagged.unit_year_id, "IncidentFlagged", after=n)
+
         print("\nDecisions, in the order they were taken:")
         for line in log:
             print("  " + line)
@@ -190,7 +223,9 @@ async def demo(bootstrap: str) -> int:
         print("-" * 130)
         for u in UNITS:
             final = next(
-                ev for ev in reversed(client.events[u.unit_year_id]) if ev["_topic"].startswith("antt.approval")
+                ev
+                for ev in reversed(client.events[u.unit_year_id])
+                if ev["event_type"] in ("UnitYearRecognized", "UnitYearNotRecognized", "UnitYearRevoked", "ApprovalCaseWithdrawn")
             )
             p = final["payload"]
             if final["event_type"] == "UnitYearRecognized":
@@ -201,6 +236,11 @@ async def demo(bootstrap: str) -> int:
                 what = final["event_type"]
             print(f"{u.unit_year_id:<20} {u.name:<42} {p['state']:<15} {what}")
         print(f"{EXCLUDED.unit_year_id:<20} {EXCLUDED.name:<42} {'(refused)':<15} DLQ {dl['error_code']}: {dl['reason']}")
+        fp = flag["payload"]
+        print(
+            f"\nIncident reported after recognition: {fp['unit_year_id']} flagged for the {fp['flag_for_level']} level "
+            f"({fp['criterion']}): {fp['reason']}\nRevocation is a separate, explicit decision (RecognitionRevocationSubmitted)."
+        )
     return 0
 
 
@@ -212,6 +252,9 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(demo(args.bootstrap))
     except TimeoutError as exc:
         print(f"demo failed: {exc}. Is the system running (make run)?", file=sys.stderr)
+        return 1
+    except DemoError as exc:
+        print(f"demo failed: {exc}", file=sys.stderr)
         return 1
 
 

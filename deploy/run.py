@@ -15,7 +15,7 @@ import sys
 import time
 
 from deploy.localkafka import PROJECT_TOPICS, LocalKafka, create_topics
-from deploy.processes import DEFAULT_PORTS, ROOT, SERVICES, make_services
+from deploy.processes import ROOT, SERVICES, make_services
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         kafka.start()
         asyncio.run(create_topics(kafka.bootstrap, PROJECT_TOPICS))
         print(f"kafka ready at {kafka.bootstrap}", flush=True)
-        urls: dict[str, str | None] = {name: None for name in SERVICES}
+        urls: dict[str, str | None] = {name: f"sqlite+aiosqlite:///{var.resolve() / (name + '.db')}" for name in SERVICES}
         if args.postgres:
             from deploy.localpg import LocalPostgres
 
