@@ -31,7 +31,9 @@ async def test_sigkill_mid_stream_loses_and_duplicates_nothing(system: System, v
     await client.start()
     pump = asyncio.create_task(driver.pump())
     try:
-        feeding = asyncio.create_task(driver.register(plans, pace=0.05))
+        # a burst, so that many unit-years are in flight whatever the machine's speed, then a stream
+        await driver.register(plans[:40])
+        feeding = asyncio.create_task(driver.register(plans[40:], pace=0.05))
         # kill once the stream is well under way: some unit-years done, many in flight
         deadline = time.monotonic() + 60
         while len(driver.recognized) < 5 and time.monotonic() < deadline:
