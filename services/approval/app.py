@@ -12,7 +12,7 @@ from services.approval.orm import infra
 from services.approval.settings import ApprovalSettings
 from shared.contracts import topics
 from shared.infra.adapters import EventHandler, InboundHandler
-from shared.infra.http import actor_dependency, health_router, install_error_handlers
+from shared.infra.http import service_app
 from shared.infra.inbound import InboundGate
 from shared.infra.logging import configure_logging
 from shared.infra.runtime import ServiceRuntime
@@ -45,14 +45,9 @@ def create_app(settings: ApprovalSettings | None = None) -> FastAPI:
     settings = settings or ApprovalSettings()
     configure_logging(settings.service_name, json=settings.log_json, level=settings.log_level)
     rt = create_runtime(settings)
-    app = FastAPI(
+    return service_app(
+        rt,
         title="ANTT approval service",
         description="Thẩm định và công nhận đạt tiêu chuẩn “An toàn về an ninh, trật tự”, level by level.",
-        version="1",
-        lifespan=rt.lifespan,
+        build_router=build_router,  # type: ignore[arg-type]
     )
-    app.state.runtime = rt
-    install_error_handlers(app)
-    app.include_router(health_router(rt))
-    app.include_router(build_router(rt, actor_dependency(settings.load_api_tokens())))
-    return app

@@ -12,7 +12,7 @@ from services.registration.orm import infra
 from services.registration.settings import RegistrationSettings
 from shared.contracts import topics
 from shared.infra.adapters import EventHandler, InboundHandler
-from shared.infra.http import actor_dependency, health_router, install_error_handlers
+from shared.infra.http import service_app
 from shared.infra.inbound import InboundGate
 from shared.infra.logging import configure_logging
 from shared.infra.runtime import ServiceRuntime
@@ -41,14 +41,9 @@ def create_app(settings: RegistrationSettings | None = None) -> FastAPI:
     settings = settings or RegistrationSettings()
     configure_logging(settings.service_name, json=settings.log_json, level=settings.log_level)
     rt = create_runtime(settings)
-    app = FastAPI(
+    return service_app(
+        rt,
         title="ANTT registration service",
         description="Đăng ký xây dựng đạt tiêu chuẩn “An toàn về an ninh, trật tự” (Circular 124/2021/TT-BCA).",
-        version="1",
-        lifespan=rt.lifespan,
+        build_router=build_router,  # type: ignore[arg-type]
     )
-    app.state.runtime = rt
-    install_error_handlers(app)
-    app.include_router(health_router(rt))
-    app.include_router(build_router(rt, actor_dependency(settings.load_api_tokens())))
-    return app

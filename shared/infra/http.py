@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -119,3 +120,21 @@ def health_router(runtime: object):  # type: ignore[no-untyped-def]
         )
 
     return router
+
+
+def service_app(
+    runtime: object,
+    *,
+    title: str,
+    description: str,
+    build_router: Callable[[object, object], APIRouter],
+) -> FastAPI:
+    """The FastAPI application of a service: lifespan of its runtime, JSON errors with a
+    reason, ``/health`` and ``/ready``, and the service's own routes behind bearer tokens."""
+    settings = runtime.settings  # type: ignore[attr-defined]
+    app = FastAPI(title=title, description=description, version="1", lifespan=runtime.lifespan)  # type: ignore[attr-defined]
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    app.include_router(health_router(runtime))
+    app.include_router(build_router(runtime, actor_dependency(settings.load_api_tokens())))
+    return app
