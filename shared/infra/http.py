@@ -9,9 +9,12 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
 from shared.contracts.envelope import Actor
 from shared.infra.errors import DomainError
+from shared.infra.outbox import ConcurrencyConflict
 from shared.infra.inbound import describe_validation
 from shared.infra.settings import ApiToken
 
@@ -41,6 +44,20 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             status_code=STATUS_BY_CODE.get(exc.code, 400),
             content={"error_code": exc.code, "reason": exc.reason},
+        )
+
+    @app.exception_handler(StaleDataError)
+    @app.exception_handler(ConcurrencyConflict)
+    @app.exception_handler(IntegrityError)
+    async def _conflict(_req: Request, exc: Exception) -> JSONResponse:
+        # another decision or message changed the same unit-year first: nothing was written
+        return JSONResponse(
+            status_code=409,
+            content={
+                "error_code": "conflict",
+                "reason": "the unit-year was changed concurrently by another request; nothing was written, "
+                "read it again and retry",
+            },
         )
 
     @app.exception_handler(RequestValidationError)
