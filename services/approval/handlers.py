@@ -15,7 +15,7 @@ from services.approval.machine import FINAL, UNDER_REVIEW, ApprovalState
 from services.approval.orm import history, infra, units
 from shared.contracts import topics
 from shared.contracts.inbound import RecognitionRevocationSubmitted, ReviewDecisionSubmitted
-from shared.infra.inbound import Command, in_jurisdiction
+from shared.infra.inbound import Command
 from shared.infra.outbox import Emitter, write_buffer
 
 PRODUCER = "approval"
@@ -72,11 +72,7 @@ async def decide(session: AsyncSession, cmd: Command) -> str:
         raise ApprovalError(
             "unknown_unit_year", f"unit-year {body.unit_year_id} is not known to the approval service (not registered)"
         )
-    if not in_jurisdiction(cmd.jurisdiction, province_code=case.province_code, commune_code=case.commune_code):
-        raise ApprovalError(
-            "out_of_jurisdiction",
-            f"{cmd.source} may act for {', '.join(cmd.jurisdiction)}; unit is in province {case.province_code}",
-        )
+    cmd.require_jurisdiction(province_code=case.province_code, commune_code=case.commune_code, unit_code=case.unit_code)
     rollup = None
     rule = None
     if case.kind == "commune" and body.decision.value == "pass":

@@ -119,11 +119,9 @@ async def submit_self_assessment(session: AsyncSession, cmd: Command) -> str:
             "unknown_unit_year",
             f"unit-year {body.unit_year_id} is not registered (no UnitYearRegistered has been seen for it)",
         )
-    if not in_jurisdiction(cmd.jurisdiction, province_code=case.unit["province_code"], commune_code=case.unit.get("commune_code")):
-        raise AssessmentError(
-            "out_of_jurisdiction",
-            f"{cmd.source} may act for {', '.join(cmd.jurisdiction)}; unit is in province {case.unit['province_code']}",
-        )
+    cmd.require_jurisdiction(
+        province_code=case.unit["province_code"], commune_code=case.unit.get("commune_code"), unit_code=case.unit["code"]
+    )
     criteria = [c.model_dump(mode="json") for c in body.criteria]
     documents = [d.model_dump(mode="json") for d in body.documents]
     evidence = None if body.evidence is None else body.evidence.model_dump(mode="json", exclude_none=True)
@@ -182,13 +180,8 @@ async def record_incident(session: AsyncSession, cmd: Command) -> str:
         )
     incident = Incident.record(report, source_system=cmd.source, jurisdiction=cmd.jurisdiction)
     known = await _known_unit(session, body.unit_code)
-    if known is not None and not in_jurisdiction(
-        cmd.jurisdiction, province_code=known["province_code"], commune_code=known["commune_code"]
-    ):
-        raise AssessmentError(
-            "out_of_jurisdiction",
-            f"{cmd.source} may act for {', '.join(cmd.jurisdiction)}; unit {body.unit_code} is in province {known['province_code']}",
-        )
+    if known is not None:
+        cmd.require_jurisdiction(province_code=known["province_code"], commune_code=known["commune_code"], unit_code=body.unit_code)
     session.add(incident)
     year = None if known is None else window_year(known["kind"], body.occurred_on)
     case = None if year is None else await session.get(AssessmentCase, f"{body.unit_code}:{year}")

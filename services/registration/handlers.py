@@ -19,20 +19,15 @@ from shared.contracts.inbound import (
     UnitYearRegistrationSubmitted,
     UnitYearWithdrawalSubmitted,
 )
-from shared.infra.inbound import Command, in_jurisdiction
+from shared.infra.inbound import Command
 from shared.infra.outbox import Emitter
 
 PRODUCER = "registration"
 
 
 def _check_jurisdiction(cmd: Command, unit: Unit | dict[str, Any]) -> None:
-    province = unit["province_code"] if isinstance(unit, dict) else unit.province_code
-    commune = unit.get("commune_code") if isinstance(unit, dict) else unit.commune_code
-    if not in_jurisdiction(cmd.jurisdiction, province_code=province, commune_code=commune):
-        raise RegistrationError(
-            "out_of_jurisdiction",
-            f"{cmd.source} may act for {', '.join(cmd.jurisdiction)}; unit is in province {province}",
-        )
+    data = unit if isinstance(unit, dict) else unit.snapshot()
+    cmd.require_jurisdiction(province_code=data["province_code"], commune_code=data.get("commune_code"), unit_code=data["code"])
 
 
 _events = Emitter(infra, topics.REGISTRATION_EVENTS, PRODUCER)

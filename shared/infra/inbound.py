@@ -36,6 +36,15 @@ class Command:
     def actor_dict(self) -> dict[str, Any]:
         return self.actor.model_dump()
 
+    def require_jurisdiction(self, *, province_code: str, commune_code: str | None = None, unit_code: str | None = None) -> None:
+        """Refuse (``out_of_jurisdiction``) a command for a unit outside the sender's jurisdiction."""
+        if not in_jurisdiction(self.jurisdiction, province_code=province_code, commune_code=commune_code):
+            unit = f"unit {unit_code}" if unit_code else "unit"
+            raise Rejected(
+                "out_of_jurisdiction",
+                f"{self.source} may act for {', '.join(self.jurisdiction)}; {unit} is in province {province_code}",
+            )
+
 
 def describe_validation(exc: ValidationError, prefix: str = "") -> str:
     parts = []
