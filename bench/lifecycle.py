@@ -41,7 +41,6 @@ import platform
 import shlex
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -61,6 +60,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from deploy.client import WATCHED, AnttClient
 from deploy.localkafka import KAFKA_VERSION, PROJECT_TOPICS, LocalKafka, create_topics
+from deploy.ports import free_ports
 from deploy.processes import ROOT, SERVICES, ServiceProcess, make_services
 from shared.contracts import topics
 from shared.contracts.envelope import ChainBreak, verify_chain
@@ -1232,16 +1232,6 @@ def write_report(r: dict[str, Any], out: Path, stamp: str) -> Path:
 
 
 # ----------------------------------------------------------------------------- orchestration
-
-
-def free_ports(count: int) -> list[int]:
-    with contextlib.ExitStack() as stack:
-        ports = []
-        for _ in range(count):
-            s = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            s.bind(("127.0.0.1", 0))
-            ports.append(s.getsockname()[1])
-        return ports
 
 
 def postmaster_pid(pg: Any) -> int | None:

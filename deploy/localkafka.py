@@ -38,6 +38,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 
+from deploy.ports import free_ports
+
 __all__ = [
     "KAFKA_VERSION",
     "PROJECT_TOPICS",
@@ -183,17 +185,6 @@ def ensure_jars(cache_dir: Path | None = None) -> Path:
 # --------------------------------------------------------------------------- broker
 
 
-def _free_ports(count: int) -> list[int]:
-    """Return ``count`` distinct TCP ports that are currently free on 127.0.0.1."""
-    with contextlib.ExitStack() as stack:
-        ports = []
-        for _ in range(count):
-            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            sock.bind(("127.0.0.1", 0))
-            ports.append(sock.getsockname()[1])
-        return ports
-
-
 def _port_in_use(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -257,7 +248,7 @@ class LocalKafka:
         lib_dir: Path | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).expanduser().resolve()
-        free = iter(_free_ports(2))
+        free = iter(free_ports(2))
         self.port = port if port is not None else next(free)
         self.controller_port = controller_port if controller_port is not None else next(free)
         if self.controller_port == self.port:

@@ -35,6 +35,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
+from deploy.ports import free_port
+
 __all__ = ["LocalPostgres", "LocalPostgresError", "find_bin_dir"]
 
 log = logging.getLogger("deploy.localpg")
@@ -80,13 +82,6 @@ def find_bin_dir() -> Path:
     )
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _port_in_use(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -126,7 +121,7 @@ class LocalPostgres:
         max_connections: int = 200,
     ) -> None:
         self.data_dir = Path(data_dir).expanduser().resolve()
-        self.port = port if port is not None else _free_port()
+        self.port = port if port is not None else free_port()
         self.durable = durable
         self.max_connections = max_connections
         self._bin_dir: Path | None = None

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -17,15 +16,10 @@ import httpx
 import pytest
 
 from deploy.localkafka import PROJECT_TOPICS, LocalKafka, create_topics
+from deploy.ports import free_port
 from deploy.processes import SERVICES, ServiceProcess, make_services
 
 TOKEN = {"Authorization": "Bearer dev-admin-token"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

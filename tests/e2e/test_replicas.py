@@ -11,8 +11,9 @@ import pytest
 
 from deploy.client import AnttClient
 from deploy.driver import LifecycleDriver, Plan, audit_topics
+from deploy.ports import free_port
 from deploy.processes import SERVICES, ServiceProcess, service_env
-from tests.e2e.conftest import System, _start_system, free_port, unique
+from tests.e2e.conftest import System, _start_system, unique
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
