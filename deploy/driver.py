@@ -15,12 +15,10 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
-
 from deploy.client import AnttClient
 from shared.contracts import topics
 from shared.contracts.envelope import ChainBreak, verify_chain
-from shared.infra.kafka import topic_partitions
+from shared.infra.kafka import read_to_end
 
 #: the criteria codes of each unit kind's catalog (services/assessment/criteria)
 CRITERIA = {
@@ -136,25 +134,7 @@ class LifecycleDriver:
 
 async def read_all(bootstrap: str, topic_names: tuple[str, ...]) -> list[dict[str, Any]]:
     """Every record of ``topic_names`` from offset 0, as parsed JSON, in partition order."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
-    await consumer.start()
-    out: list[dict[str, Any]] = []
-    try:
-        parts = await topic_partitions(consumer, topic_names)
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        ends = await consumer.end_offsets(parts)
-        remaining = {tp: end for tp, end in ends.items() if end > 0}
-        while remaining:
-            batch = await consumer.getmany(*remaining.keys(), timeout_ms=1000)
-            for tp, records in batch.items():
-                for rec in records:
-                    out.append(json.loads(rec.value))
-                    if rec.offset + 1 >= remaining.get(tp, 0):
-                        remaining.pop(tp, None)
-    finally:
-        await consumer.stop()
-    return out
+    return [json.loads(rec.value) for rec in await read_to_end(bootstrap, topic_names)]
 
 
 @dataclass

@@ -19,12 +19,12 @@ import time
 import uuid
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.infra.kafka import topic_partitions
+from shared.infra.kafka import read_to_end
 from shared.infra.logging import get_logger
 from shared.infra.tables import InfraTables
 
@@ -225,40 +225,14 @@ class OutboxRelay:
         if not rows:
             return
         pending = {r.event_id: r.id for r in rows}
-        topics = sorted({r.topic for r in rows})
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap, enable_auto_commit=False, group_id=None
-        )
-        await consumer.start()
+        records = await read_to_end(self._bootstrap, sorted({r.topic for r in rows}), depth=self._readback)
         found: list[int] = []
-        try:
-            parts = await topic_partitions(consumer, topics)
-            if not parts:
-                return
-            consumer.assign(parts)
-            ends = await consumer.end_offsets(parts)
-            begins = await consumer.beginning_offsets(parts)
-            remaining = {}
-            for tp in parts:
-                start = max(begins[tp], ends[tp] - self._readback)
-                if ends[tp] > start:
-                    consumer.seek(tp, start)
-                    remaining[tp] = ends[tp]
-            while remaining:
-                batch = await consumer.getmany(*remaining.keys(), timeout_ms=1000)
-                if not batch:
-                    break
-                for tp, records in batch.items():
-                    for rec in records:
-                        for k, v in rec.headers or ():
-                            if k == "event_id":
-                                rid = pending.get(v.decode("utf-8", "replace"))
-                                if rid is not None:
-                                    found.append(rid)
-                        if rec.offset + 1 >= remaining.get(tp, 0):
-                            remaining.pop(tp, None)
-        finally:
-            await consumer.stop()
+        for rec in records:
+            for k, v in rec.headers or ():
+                if k == "event_id":
+                    rid = pending.get(v.decode("utf-8", "replace"))
+                    if rid is not None:
+                        found.append(rid)
         if found:
             log.warning("relay.recovered_published_rows", count=len(found))
             await self._delete(found)
