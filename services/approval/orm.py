@@ -70,9 +70,4 @@ history = Table(
     Column("envelope", JSON, nullable=False),
 )
 
-mapper_registry.map_imperatively(
-    ApprovalCase,
-    cases,
-    version_id_col=cases.c.version,
-    properties={},
-)
+mapper_registry.map_imperatively(ApprovalCase, cases, version_id_col=cases.c.version)

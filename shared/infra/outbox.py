@@ -56,6 +56,18 @@ class WriteBuffer:
             else:  # stream_move: (stream_id, previous [orig, seq, hash])
                 self.streams[data[0]] = data[1]
 
+    def load_stream(self, stream_id: str, sequence: int | None, last_hash: str | None) -> list[Any]:
+        """Cache a stream head read from the database (``sequence`` None: a new stream)."""
+        head = [sequence, sequence or 0, last_hash]
+        self.streams[stream_id] = head
+        self._journal.append(("stream_new", stream_id))
+        return head
+
+    def advance_stream(self, stream_id: str, last_hash: str) -> None:
+        head = self.streams[stream_id]
+        self._journal.append(("stream_move", (stream_id, list(head))))
+        head[1], head[2] = head[1] + 1, last_hash
+
     def add_row(self, table: Table, row: dict[str, Any], *, ignore_conflict: bool = False) -> None:
         self.rows.append((table, row, ignore_conflict))
         self._journal.append(("row", None))
@@ -133,11 +145,7 @@ async def append_event(
                 .with_for_update()
             )
         ).first()
-        head = [row[0], row[0], row[1]] if row else [None, 0, None]
-        buf.streams[stream] = head
-        buf._journal.append(("stream_new", stream))  # noqa: SLF001 - the buffer's own journal
-    else:
-        buf._journal.append(("stream_move", (stream, list(head))))  # noqa: SLF001
+        head = buf.load_stream(stream, row[0], row[1]) if row else buf.load_stream(stream, None, None)
     seq, prev_hash = head[1], head[2]
     env = build_envelope(
         event_type=event_type,
@@ -153,7 +161,7 @@ async def append_event(
         occurred_at=occurred_at,
         schema_version=schema_version,
     )
-    head[1], head[2] = seq + 1, env["hash"]
+    buf.advance_stream(stream, env["hash"])
     buf.add_row(
         infra.outbox,
         {
