@@ -13,39 +13,13 @@ from typing import Any
 
 from services.approval.chains import Chain
 from services.approval.machine import FINAL, MACHINE, UNDER_REVIEW, ApprovalState
+from shared.contracts.jurisdiction import may_decide
 from shared.infra.errors import DomainError
 from shared.infra.statemachine import IllegalTransition, fire
 
 
 class ApprovalError(DomainError):
     """A decision refused, with a code and a reason."""
-
-
-LEVEL_ORDER = ("commune", "district", "province", "ministry")
-
-
-def may_decide(jurisdiction: list[str], level: str, unit: dict[str, Any]) -> bool:
-    """Whether an actor or sender with ``jurisdiction`` may decide at ``level`` for ``unit``.
-
-    ``*`` may decide anything; ``ministry`` decides at ministry level; ``province:P`` at the
-    province level and below for units of province P (a provincial system relays its communes'
-    decisions); ``district:D`` at district level and below in district D; ``commune:C`` only at
-    commune level for units of commune C.
-    """
-    rank = LEVEL_ORDER.index(level) if level in LEVEL_ORDER else len(LEVEL_ORDER)
-    for j in jurisdiction:
-        kind, _, code = j.partition(":")
-        if j == "*":
-            return True
-        if kind == "ministry" and level == "ministry":
-            return True
-        if kind == "province" and code == unit.get("province_code") and rank <= LEVEL_ORDER.index("province"):
-            return True
-        if kind == "district" and code == unit.get("district_code") and rank <= LEVEL_ORDER.index("district"):
-            return True
-        if kind == "commune" and code == unit.get("commune_code") and level == "commune":
-            return True
-    return False
 
 
 def commune_code_of(unit: dict[str, Any]) -> str:

@@ -1,9 +1,11 @@
-"""The unit-year lifecycle as the approval service advances it."""
+"""The unit-year lifecycle as the approval service advances it. The transition table is the
+public contract ``shared.contracts.lifecycle.APPROVAL``, which auditors replay too."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 
+from shared.contracts import lifecycle
 from shared.infra.statemachine import build_machine
 
 
@@ -22,21 +24,10 @@ class ApprovalState(StrEnum):
 
 
 S = ApprovalState
-LEVELS = ("commune", "district", "province", "ministry")
+LEVELS = lifecycle.LEVELS
 REVIEWED = [f"{lvl}_reviewed" for lvl in LEVELS]
 #: states in which a review decision is awaited
-UNDER_REVIEW = [S.self_scored.value, *REVIEWED]
-FINAL = frozenset({S.recognized.value, S.not_recognized.value, S.withdrawn.value, S.revoked.value})
+UNDER_REVIEW = list(lifecycle.UNDER_REVIEW)
+FINAL = lifecycle.FINAL
 
-MACHINE = build_machine(
-    states=[s.value for s in S],
-    transitions=[
-        {"trigger": "self_score", "source": [S.registered.value, S.returned.value], "dest": S.self_scored.value},
-        *({"trigger": f"review_{lvl}", "source": UNDER_REVIEW, "dest": f"{lvl}_reviewed"} for lvl in LEVELS),
-        {"trigger": "recognize", "source": UNDER_REVIEW, "dest": S.recognized.value},
-        {"trigger": "refuse", "source": UNDER_REVIEW, "dest": S.not_recognized.value},
-        {"trigger": "return_for_supplement", "source": UNDER_REVIEW, "dest": S.returned.value},
-        {"trigger": "withdraw", "source": [S.registered.value, S.returned.value, *UNDER_REVIEW], "dest": S.withdrawn.value},
-        {"trigger": "revoke", "source": S.recognized.value, "dest": S.revoked.value},
-    ],
-)
+MACHINE = build_machine(states=[s.value for s in S], transitions=list(lifecycle.APPROVAL.transitions))

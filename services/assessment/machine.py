@@ -1,9 +1,11 @@
-"""Lifecycle of a unit-year's assessment case."""
+"""Lifecycle of a unit-year's assessment case. The transition table is the public contract
+``shared.contracts.lifecycle.ASSESSMENT``, which auditors replay too."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 
+from shared.contracts.lifecycle import ASSESSMENT
 from shared.infra.statemachine import build_machine
 
 
@@ -16,16 +18,4 @@ class AssessmentState(StrEnum):
 
 
 S = AssessmentState
-MACHINE = build_machine(
-    states=[s.value for s in S],
-    transitions=[
-        {"trigger": "submit", "source": [S.awaiting_self_assessment.value, S.returned.value], "dest": S.self_scored.value},
-        {"trigger": "reopen", "source": S.self_scored.value, "dest": S.returned.value},
-        {"trigger": "close", "source": [S.self_scored.value, S.returned.value], "dest": S.closed.value},
-        {
-            "trigger": "withdraw",
-            "source": [S.awaiting_self_assessment.value, S.self_scored.value, S.returned.value],
-            "dest": S.withdrawn.value,
-        },
-    ],
-)
+MACHINE = build_machine(states=[s.value for s in S], transitions=list(ASSESSMENT.transitions))

@@ -89,12 +89,17 @@ __all__ = ["actor_dependency", "describe_validation", "install_error_handlers"]
 
 
 def http_command(event_type: str, payload: object, actor: Actor) -> "Command":
-    """A command from an authenticated HTTP caller (same path as the inbound topic)."""
+    """A command from an authenticated HTTP caller (same path as the inbound topic).
+
+    Its id, which the events it causes carry as ``causation_id``, is ``http:<uuid>``: an
+    auditor replaying the topics then knows the cause is an HTTP request of the actor named in
+    the envelope, not a missing inbound message.
+    """
     import uuid
 
     from shared.infra.inbound import Command
 
-    mid = str(uuid.uuid4())
+    mid = f"http:{uuid.uuid4()}"
     return Command(
         event_type=event_type,
         message_id=mid,

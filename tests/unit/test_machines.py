@@ -121,3 +121,12 @@ def test_stored_state_column_covers_every_machine_state(name: str) -> None:
     assert col_type.native_enum is False
     assert set(col_type.enums) == set(m.states) == {s.value for s in states}
     assert max(len(s) for s in m.states) <= col_type.length
+
+
+def test_service_states_are_the_published_lifecycles() -> None:
+    """The services' state enums and the lifecycle contract that auditors replay agree."""
+    from shared.contracts import lifecycle
+
+    assert [s.value for s in registration_machine.RegistrationState] == list(lifecycle.REGISTRATION.states)
+    assert [s.value for s in assessment_machine.AssessmentState] == list(lifecycle.ASSESSMENT.states)
+    assert [s.value for s in approval_machine.ApprovalState] == list(lifecycle.APPROVAL.states)
