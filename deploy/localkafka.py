@@ -39,6 +39,7 @@ from pathlib import Path
 from types import TracebackType
 
 from deploy.ports import free_ports
+from shared.contracts import topics
 
 __all__ = [
     "KAFKA_VERSION",
@@ -57,18 +58,8 @@ KAFKA_VERSION = "3.9.1"
 
 POM_PATH = Path(__file__).resolve().parent / "kafka" / "pom.xml"
 
-_MAIN_TOPICS = (
-    "antt.inbound.v1",
-    "antt.registration.events.v1",
-    "antt.assessment.events.v1",
-    "antt.approval.events.v1",
-)
-
-PROJECT_TOPICS: Mapping[str, int] = {
-    **{topic: 6 for topic in _MAIN_TOPICS},
-    **{f"{topic}.dlq": 3 for topic in _MAIN_TOPICS},
-}
-"""Every topic the project uses, mapped to its partition count."""
+PROJECT_TOPICS: Mapping[str, int] = topics.PROJECT_TOPICS
+"""Every topic the project uses, mapped to its partition count (``shared.contracts.topics``)."""
 
 _MARKER = ".complete"
 _READY_LINE = "Kafka Server started"
@@ -520,19 +511,26 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
 
 async def create_topics(
     bootstrap: str,
-    topics: Mapping[str, int],
+    wanted: Mapping[str, int],
     replication: int = 1,
     timeout: float = 60,
 ) -> None:
     """Create ``topics`` (name → partition count) unless they exist, then wait for leaders.
 
-    Idempotent: topics that already exist are left as they are. Returns once the cluster
-    metadata shows every topic with every partition led by a broker.
+    Every topic is created with :func:`shared.contracts.topics.topic_config`: records are kept
+    forever (the history auditors replay), ``min.insync.replicas`` to suit ``replication``.
+    Idempotent: a topic that already exists keeps its partitions, and its configuration is
+    brought to those settings if it differs (e.g. a topic an older version created with the
+    broker's 7-day default). Returns once the cluster metadata shows every topic with every
+    partition led by a broker.
     """
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
     from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError, for_code
 
-    if not topics:
+    config = topics.topic_config(replication)
+
+    if not wanted:
         return
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -551,16 +549,31 @@ async def create_topics(
 
     try:
         response = await admin.create_topics(
-            [NewTopic(name, partitions, replication) for name, partitions in topics.items()],
+            [NewTopic(name, partitions, replication, topic_configs=config) for name, partitions in wanted.items()],
             timeout_ms=int(timeout * 1000),
         )
+        existing = []
         for error in response.topic_errors:
             name, code = error[0], error[1]
             message = error[2] if len(error) > 2 else None
-            if code not in (0, TopicAlreadyExistsError.errno):
+            if code == TopicAlreadyExistsError.errno:
+                existing.append(name)
+            elif code != 0:
                 raise for_code(code)(f"cannot create topic {name}: {message or ''}")
+        if existing:
+            described = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, n, None) for n in existing])
+            stale = [
+                res["resource_name"]
+                for resp in described
+                for res in resp.to_object()["resources"]
+                if res["error_code"] == 0
+                and any({c["config_names"]: c["config_value"] for c in res["config_entries"]}.get(k) != v for k, v in config.items())
+            ]
+            if stale:
+                log.warning("setting retention and min.insync.replicas of existing topics: %s", ", ".join(stale))
+                await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, n, dict(config)) for n in stale])
 
-        pending: list[str] = list(topics)
+        pending: list[str] = list(wanted)
         while True:
             described = await admin.describe_topics(pending)
             ready = {

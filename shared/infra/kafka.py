@@ -47,3 +47,55 @@ async def read_to_end(bootstrap: str, topics: list[str] | tuple[str, ...], *, de
     finally:
         await consumer.stop()
     return out
+
+
+async def describe_topic_configs(bootstrap: str, names: list[str] | tuple[str, ...]) -> dict[str, dict[str, str] | None]:
+    """The effective configuration of each topic in ``names`` (``None``: the topic does not exist)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    await admin.start()
+    try:
+        responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, n, None) for n in names])
+    finally:
+        await admin.close()
+    out: dict[str, dict[str, str] | None] = dict.fromkeys(names)
+    for resp in responses:
+        for res in resp.to_object()["resources"]:
+            if res["error_code"] == 0:
+                out[res["resource_name"]] = {c["config_names"]: c["config_value"] for c in res["config_entries"]}
+    return out
+
+
+class FiniteRetention(RuntimeError):
+    """An event topic would delete history: the service refuses to run on it."""
+
+
+def retention_problems(configs: dict[str, dict[str, str] | None]) -> list[str]:
+    """What is wrong with each topic's retention, for the auditors' history to be kept whole."""
+    problems = []
+    for topic, cfg in configs.items():
+        if cfg is None:
+            continue  # a missing topic is reported by the consumer itself
+        ms, size, policy = cfg.get("retention.ms"), cfg.get("retention.bytes"), cfg.get("cleanup.policy", "delete")
+        if ms != "-1" or size != "-1" or "compact" in (policy or ""):
+            problems.append(f"{topic}: retention.ms={ms}, retention.bytes={size}, cleanup.policy={policy}")
+    return problems
+
+
+async def check_retention(bootstrap: str, names: list[str] | tuple[str, ...], *, allow_finite: bool) -> list[str]:
+    """Refuse (``FiniteRetention``) to run on topics that delete records, unless ``allow_finite``.
+
+    A topic created with the broker's default keeps a week: every older event would be gone,
+    and a replay from offset 0 would silently start in the middle of the history.
+    """
+    problems = retention_problems(await describe_topic_configs(bootstrap, names))
+    if problems:
+        message = (
+            "topics that must keep every record forever (retention.ms=-1, retention.bytes=-1, cleanup.policy=delete) "
+            "do not: " + "; ".join(problems)
+        )
+        if not allow_finite:
+            raise FiniteRetention(message + " (set ALLOW_FINITE_RETENTION=true to run anyway)")
+    return problems

@@ -11,8 +11,10 @@ from typing import Any
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.contracts import topics
 from shared.infra.consumer import BatchProcessor, MessageHandler, subscribe
 from shared.infra.db import create_engine, session_factory
+from shared.infra.kafka import FiniteRetention, check_retention
 from shared.infra.logging import get_logger
 from shared.infra.migrate import upgrade_head_async
 from shared.infra.outbox import flush_writes
@@ -76,9 +78,22 @@ class ServiceRuntime:
     async def start(self) -> None:
         if self.settings.migrate_on_start:
             await upgrade_head_async(self.migrations, self.db_url)
+        await self._check_retention()
         await self.relay.start()
         await self.broker.start()
         log.info("service.started", db=self.engine.url.render_as_string(hide_password=True), kafka=self.settings.kafka_bootstrap)
+
+    async def _check_retention(self) -> None:
+        """Refuse to start on topics that would delete history (unless told otherwise)."""
+        try:
+            problems = await check_retention(
+                self.settings.kafka_bootstrap, list(topics.PROJECT_TOPICS), allow_finite=self.settings.allow_finite_retention
+            )
+        except FiniteRetention as exc:
+            log.error("topics.finite_retention", error=str(exc), refused=True)
+            raise
+        if problems:
+            log.error("topics.finite_retention", topics=problems, refused=False)
 
     async def stop(self) -> None:
         with contextlib.suppress(Exception):

@@ -55,6 +55,9 @@ class ServiceSettings(BaseSettings):
     log_json: bool | None = None
     log_level: str = "INFO"
     migrate_on_start: bool = True
+    #: run even when a project topic would delete records (finite retention): the auditors'
+    #: history would then be incomplete, so the default is to refuse to start
+    allow_finite_retention: bool = False
 
     def default_sqlite(self) -> str:
         return f"sqlite+aiosqlite:///{ROOT / 'var' / f'{self.service_name}.db'}"
