@@ -339,6 +339,18 @@ class LocalKafka:
                 process.wait()
         (self.data_dir / _PID_NAME).unlink(missing_ok=True)
 
+    def kill(self) -> None:
+        """SIGKILL the broker, as in a crash: no controlled shutdown, nothing flushed by Kafka.
+        :meth:`start` brings it back on the same data and ports."""
+        process, self._process = self._process, None
+        atexit.unregister(self.stop)
+        if process is None:
+            return
+        if process.poll() is None:
+            _signal_group(process.pid, signal.SIGKILL)
+            process.wait()
+        (self.data_dir / _PID_NAME).unlink(missing_ok=True)
+
     def __enter__(self) -> LocalKafka:
         self.start()
         return self
