@@ -116,14 +116,25 @@ def make_services(
     database_urls: dict[str, str | None],
     ports: dict[str, int] | None = None,
     log_dir: Path,
+    keys_dir: Path | None = None,
     extra: dict[str, str] | None = None,
 ) -> dict[str, ServiceProcess]:
+    """The three services, logging to ``log_dir``; their checkpoint signing keys live in
+    ``keys_dir`` (default: ``keys`` beside ``log_dir``), where each writes its public key as
+    ``<service>.pub`` for the auditors' tool."""
     ports = ports or DEFAULT_PORTS
+    keys = keys_dir or log_dir.parent / "keys"
     return {
         name: ServiceProcess(
             name=name,
             port=ports[name],
-            env=service_env(name, kafka_bootstrap=kafka_bootstrap, database_url=database_urls.get(name), port=ports[name], extra=extra),
+            env=service_env(
+                name,
+                kafka_bootstrap=kafka_bootstrap,
+                database_url=database_urls.get(name),
+                port=ports[name],
+                extra={"KEYS_DIR": str(keys), **(extra or {})},
+            ),
             log_path=log_dir / f"{name}.log",
         )
         for name in SERVICES
