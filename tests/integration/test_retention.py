@@ -3,6 +3,7 @@ that would not is brought to it by the set-up, and a service refuses to run on o
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -26,6 +27,11 @@ async def _create_with_default_retention(bootstrap: str, name: str) -> None:
         await admin.create_topics([NewTopic(name, 1, 1, topic_configs={"retention.ms": WEEK_MS})])
     finally:
         await admin.close()
+    for _ in range(100):  # the new topic's metadata reaches the broker's config view shortly after
+        if (await describe_topic_configs(bootstrap, [name]))[name] is not None:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{name} was not created")
 
 
 async def test_every_project_topic_keeps_its_records_forever(kafka: KafkaEndpoint) -> None:
