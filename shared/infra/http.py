@@ -112,9 +112,16 @@ def http_command(event_type: str, payload: object, actor: Actor) -> "Command":
 
 
 def health_router(runtime: object):  # type: ignore[no-untyped-def]
-    """``/health`` (process up) and ``/ready`` (database reachable, relay state)."""
+    """``/health`` (process up), ``/ready`` (database reachable, relay state) and
+    ``/audit/checkpoint`` (the latest signed checkpoint this service published).
+
+    The checkpoint needs no bearer token: it is signed, public data, and an auditor comparing
+    it with the topic must not depend on an account the operators grant.
+    """
     from fastapi import APIRouter
     from sqlalchemy import text
+
+    from shared.infra.relay import latest_checkpoint
 
     router = APIRouter(tags=["health"])
 
@@ -131,15 +138,33 @@ def health_router(runtime: object):  # type: ignore[no-untyped-def]
                 pending = (await s.execute(text("select count(*) from outbox"))).scalar_one()
         except Exception as exc:  # noqa: BLE001 - reported, not raised
             return JSONResponse(status_code=503, content={"status": "db_unavailable", "error": str(exc)})
+        try:
+            latest = await latest_checkpoint(rt.sessions, rt.infra, rt.settings.service_name)  # type: ignore[attr-defined]
+        except Exception:  # noqa: BLE001 - a detail of the answer, not a readiness condition
+            latest = None
         return JSONResponse(
             content={
                 "status": "ready",
                 "relay_leader": rt.relay.is_leader,  # type: ignore[attr-defined]
                 "outbox_pending": pending,
                 "published": rt.relay.published,  # type: ignore[attr-defined]
+                "last_checkpoint_sequence": None if latest is None else latest["sequence"],
+                "relay_alarms": list(rt.relay.alarms),  # type: ignore[attr-defined]
                 "consumers": {t: p.stats for t, p in rt.processors.items()},  # type: ignore[attr-defined]
             }
         )
+
+    @router.get("/audit/checkpoint", tags=["audit"])
+    async def checkpoint() -> JSONResponse:
+        rt = runtime
+        producer = rt.settings.service_name  # type: ignore[attr-defined]
+        body = await latest_checkpoint(rt.sessions, rt.infra, producer)  # type: ignore[attr-defined]
+        if body is None:
+            return JSONResponse(
+                status_code=404,
+                content={"error_code": "not_found", "reason": f"{producer} has not published a checkpoint yet"},
+            )
+        return JSONResponse(content=body)
 
     return router
 
@@ -152,7 +177,8 @@ def service_app(
     build_router: Callable[[object, object], APIRouter],
 ) -> FastAPI:
     """The FastAPI application of a service: lifespan of its runtime, JSON errors with a
-    reason, ``/health`` and ``/ready``, and the service's own routes behind bearer tokens."""
+    reason, ``/health``, ``/ready`` and ``/audit/checkpoint``, and the service's own routes
+    behind bearer tokens."""
     settings = runtime.settings  # type: ignore[attr-defined]
     app = FastAPI(title=title, description=description, version="1", lifespan=runtime.lifespan)  # type: ignore[attr-defined]
     app.state.runtime = runtime

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.contracts import topics
 from shared.infra.consumer import BatchProcessor, MessageHandler, subscribe
 from shared.infra.db import create_engine, session_factory
+from shared.infra.keys import load_signing_key
 from shared.infra.kafka import FiniteRetention, check_retention
 from shared.infra.logging import get_logger
 from shared.infra.migrate import upgrade_head_async
@@ -25,10 +26,17 @@ from shared.infra.tables import InfraTables
 log = get_logger(__name__)
 
 
+def own_event_topic(service_name: str) -> str | None:
+    """The event topic a service alone writes (``antt.<service>.events.v1``), if it has one."""
+    topic = f"antt.{service_name}.events.v1"
+    return topic if topic in topics.EVENT_TOPICS else None
+
+
 class ServiceRuntime:
     """Engine, sessions, outbox relay and Kafka broker of one service instance.
 
-    Nothing connects until :meth:`start`.
+    Nothing connects until :meth:`start`, and the checkpoint key is read (or generated) only
+    there too, so building a runtime (for the AsyncAPI documents, in tests) touches no file.
     """
 
     def __init__(self, settings: ServiceSettings, infra: InfraTables, migrations: Path) -> None:
@@ -45,6 +53,9 @@ class ServiceRuntime:
             batch_size=settings.relay_batch_size,
             poll_interval_s=settings.relay_poll_interval_s,
             lease_ttl_s=settings.relay_lease_ttl_s,
+            event_topic=own_event_topic(settings.service_name),
+            producer_name=settings.service_name,
+            checkpoint_interval_s=settings.checkpoint_interval_s,
         )
         self.broker = KafkaBroker(
             settings.kafka_bootstrap,
@@ -79,6 +90,8 @@ class ServiceRuntime:
         if self.settings.migrate_on_start:
             await upgrade_head_async(self.migrations, self.db_url)
         await self._check_retention()
+        if self.relay.event_topic is not None:
+            self.relay.signing_key = load_signing_key(self.settings)
         await self.relay.start()
         await self.broker.start()
         log.info("service.started", db=self.engine.url.render_as_string(hide_password=True), kafka=self.settings.kafka_bootstrap)

@@ -52,6 +52,14 @@ class ServiceSettings(BaseSettings):
     relay_batch_size: int = 500
     relay_poll_interval_s: float = 0.2
     relay_lease_ttl_s: float = 10.0
+    #: how often the relay leader signs a checkpoint of its event topic, when the topic moved
+    checkpoint_interval_s: float = 10.0
+    #: where a service keeps a generated checkpoint key (``<service>.ed25519``) and writes its
+    #: public key (``<service>.pub``), the folder auditors load with ``PublicKeys.load``
+    keys_dir: Path = ROOT / "var" / "keys"
+    #: the Ed25519 private key (PEM, PKCS#8) that signs checkpoints; when set it must exist
+    #: (a production key is provisioned, never generated); unset: ``<keys_dir>/<service>.ed25519``
+    checkpoint_key_file: Path | None = None
     log_json: bool | None = None
     log_level: str = "INFO"
     migrate_on_start: bool = True

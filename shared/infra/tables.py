@@ -6,6 +6,12 @@
 - ``inbox``: the messages this service has processed (tracking records), so that a
   redelivered message changes nothing.
 - ``relay_lease``: which instance of the service runs the outbox relay.
+- ``relay_log``: per partition of the service's own event topic, the RFC 6962 Merkle tree
+  (:class:`shared.contracts.checkpoint.CompactRange`: ``size`` and the JSON of its peaks) over
+  the records the relay has seen acknowledged at offsets ``0..size-1``. It moves in the same
+  transaction that deletes the published outbox rows, so the tree and the outbox never disagree.
+- ``relay_checkpoint``: every signed checkpoint the relay issued (its body as published and the
+  hash the next one chains to), written with the checkpoint's outbox row.
 """
 
 from __future__ import annotations
@@ -64,4 +70,20 @@ class InfraTables:
             Column("name", String(50), primary_key=True),
             Column("owner", String(200), nullable=False),
             Column("expires_at", Float, nullable=False),
+        )
+        self.relay_log = Table(
+            "relay_log",
+            metadata,
+            Column("topic", String(200), primary_key=True),
+            Column("partition", Integer, primary_key=True),
+            Column("size", BigInteger, nullable=False),
+            Column("peaks", Text, nullable=False),
+        )
+        self.relay_checkpoint = Table(
+            "relay_checkpoint",
+            metadata,
+            Column("producer", String(50), primary_key=True),
+            Column("sequence", Integer, primary_key=True),
+            Column("hash", String(64), nullable=False),
+            Column("body", Text, nullable=False),
         )
