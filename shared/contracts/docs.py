@@ -9,6 +9,8 @@
 - ``docs/contracts/events/<EventType>.schema.json``: the envelope of each type in
   ``EVENT_TYPES`` with its payload schema, ``event_type`` fixed and ``x-topic``;
 - ``docs/contracts/dlq.schema.json``: the body of a dead letter on ``<topic>.dlq``;
+- ``docs/contracts/checkpoint.schema.json``: a signed checkpoint on ``antt.audit.checkpoints.v1``
+  (:class:`shared.contracts.checkpoint.Checkpoint`);
 - ``docs/asyncapi/<service>.json``: the AsyncAPI 3.0 document faststream generates from the
   service's broker, with the topics the service publishes to (its event topic and the
   dead-letter topics of the topics it reads) and the message schemas filled in.
@@ -41,6 +43,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
 
 from shared.contracts import topics
+from shared.contracts.checkpoint import Checkpoint
 from shared.contracts.envelope import ENVELOPE_FIELDS, Envelope
 from shared.contracts.events import EVENT_TYPES
 from shared.contracts.inbound import INBOUND_TYPES, InboundMessage
@@ -345,6 +348,27 @@ def dead_letter_schema() -> dict[str, Any]:
     return _schema(DeadLetter, **{"x-topics": sorted(topics.dlq(t) for t in topics.ALL_TOPICS)})
 
 
+#: the Kafka headers of a checkpoint record
+CHECKPOINT_HEADERS = {
+    "event_type": "Always 'Checkpoint'.",
+    "event_id": "'<producer>:checkpoint:<sequence>'.",
+    "content-type": "application/json",
+}
+
+
+def checkpoint_schema() -> dict[str, Any]:
+    return _schema(
+        Checkpoint,
+        **{
+            "x-topic": topics.CHECKPOINTS,
+            "x-kafka-key": "producer",
+            "x-kafka-headers": CHECKPOINT_HEADERS,
+            "x-signed-bytes": "canonical JSON (keys sorted, separators ',' and ':', UTF-8, no ASCII escaping) of the "
+            "checkpoint without 'signature'",
+        },
+    )
+
+
 # --------------------------------------------------------------------------- AsyncAPI
 COMPONENT_REF = "#/components/schemas/{model}"
 
@@ -522,6 +546,7 @@ def generate() -> dict[Path, str]:
     files: dict[Path, str] = {
         CONTRACTS_DIR / "envelope.schema.json": render_json(envelope_schema()),
         CONTRACTS_DIR / "dlq.schema.json": render_json(dead_letter_schema()),
+        CONTRACTS_DIR / "checkpoint.schema.json": render_json(checkpoint_schema()),
     }
     for event_type in INBOUND_TYPES:
         files[CONTRACTS_DIR / "inbound" / f"{event_type}.schema.json"] = render_json(inbound_schema(event_type))
