@@ -13,9 +13,10 @@ head, and so does this project:
 - Periodically and at shutdown the relay publishes a checkpoint: for each partition its
   ``size`` (records 0..size-1 covered) and Merkle ``root``, the total, the time, the
   checkpoint's own ``sequence`` (1, 2, ... per producer) and the hash of the previous
-  checkpoint, signed with the service's Ed25519 key. The keys of the relay's tree come only from
+  checkpoint, signed with the service's Ed25519 key. The leaves of the relay's tree come only from
   the rows of its own outbox, never from reading the topic, so a record someone else wrote is
-  never signed.
+  never signed. (One exception, logged: on the first start of a deployment that predates the
+  trees, the records already on the topic are adopted once.)
 - An auditor with the services' public keys recomputes the roots from the topic (or an export)
   and compares: an edited, dropped, reordered, duplicated or inserted record, a rewritten
   stream with recomputed hashes, a dropped tail, and a deleted or forged checkpoint are each

@@ -401,6 +401,7 @@ KEY_EVENTS = {
     "description": "unit_year_id ('<unit_code>:<year>'), or 'unit:<unit_code>' for events about a unit itself.",
 }
 KEY_DLQ = {"type": "string", "description": "The rejected record's key, unchanged."}
+KEY_CHECKPOINTS = {"type": "string", "description": "The producer (service name) whose event topic is covered."}
 
 
 def _settings(spec: ServiceSpec) -> Any:
@@ -459,6 +460,13 @@ def asyncapi_document(spec: ServiceSpec) -> dict[str, Any]:
         "events about a unit); hash-chained per stream and producer (docs/contracts/README.md).",
         schema=_union([event_model(t) for t in produced]),
     )
+    broker.publisher(
+        topics.CHECKPOINTS,
+        title=_channel(spec.name, topics.CHECKPOINTS),
+        description=f"Signed checkpoints (RFC 6962 Merkle tree heads, Ed25519) of {spec.events_topic}, every "
+        "checkpoint interval while it grows and at shutdown, keyed by the producer (docs/contracts/README.md).",
+        schema=Checkpoint,
+    )
     for topic in sorted(consumed):
         broker.publisher(
             topics.dlq(topic),
@@ -515,6 +523,13 @@ def asyncapi_document(spec: ServiceSpec) -> dict[str, Any]:
             message.pop("correlationId", None)
             message["headers"] = copy.deepcopy(DLQ_HEADERS)
             key = KEY_DLQ
+        elif address == topics.CHECKPOINTS:
+            message.pop("correlationId", None)
+            message["headers"] = {
+                "type": "object",
+                "properties": {k: {"type": "string", "description": v} for k, v in CHECKPOINT_HEADERS.items()},
+            }
+            key = KEY_CHECKPOINTS
         else:
             message["correlationId"] = {"location": "$message.payload#/correlation_id"}
             if address == topics.INBOUND:

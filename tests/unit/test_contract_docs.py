@@ -394,7 +394,7 @@ def test_asyncapi_describes_what_the_service_reads_and_publishes(spec: docs.Serv
         }
 
     assert addresses("receive") == consumed
-    assert addresses("send") == {spec.events_topic, *(topics.dlq(t) for t in consumed)}
+    assert addresses("send") == {spec.events_topic, topics.CHECKPOINTS, *(topics.dlq(t) for t in consumed)}
 
     schemas = doc["components"]["schemas"]
     published = {t for t, (topic, _m) in EVENT_TYPES.items() if topic == spec.events_topic}
