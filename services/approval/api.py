@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
-from services.approval import handlers
+from services.approval import commands, queries
 from services.approval.domain import ApprovalCase, ApprovalError
 from shared.contracts.envelope import Actor
 from shared.contracts.inbound import Decision, Level, RecognitionRevocationSubmitted, ReviewDecisionSubmitted
@@ -68,8 +69,8 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> dict[str, Any]:
-        async with runtime.sessions() as s:
-            items = await handlers.queue(
+        items = await runtime.read(
+            lambda s: queries.queue(
                 s,
                 level=level.value if level else None,
                 province_code=province_code,
@@ -78,33 +79,35 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
                 limit=limit,
                 offset=offset,
             )
-        today = handlers.today()
+        )
+        today = queries.today()
         return {"items": [case_view(c, today=today) for c in items], "limit": limit, "offset": offset}
 
     @router.get("/unit-years/{unit_year_id}")
     async def get_unit_year(unit_year_id: str, _actor: ActorDep) -> dict[str, Any]:
-        async with runtime.sessions() as s:
-            case = await s.get(ApprovalCase, unit_year_id)
+        def read(s: Session) -> dict[str, Any]:
+            case = queries.case(s, unit_year_id)
             if case is None:
                 raise ApprovalError("not_found", f"unit-year {unit_year_id} is not known to the approval service")
-            events = await handlers.event_history(s, unit_year_id)
-            view = case_view(case, today=handlers.today())
+            view = case_view(case, today=queries.today())
             if case.kind == "commune":
-                view["children"] = (await handlers.commune_rollup(s, case)).view()
-        return {**view, "history": events}
+                view["children"] = queries.commune_rollup(s, case).view()
+            return {**view, "history": queries.event_history(s, unit_year_id)}
+
+        return await runtime.read(read)
 
     @router.post("/unit-years/{unit_year_id}/decisions")
     async def decide(unit_year_id: str, body: DecisionBody, actor: ActorDep) -> dict[str, Any]:
         payload = ReviewDecisionSubmitted.model_validate({**body.model_dump(mode="json"), "unit_year_id": unit_year_id})
         cmd = http_command("ReviewDecisionSubmitted", payload, actor)
-        await runtime.transaction(lambda s: handlers.decide(s, cmd))
+        await runtime.transaction(lambda uow: commands.decide(uow, cmd))
         return await get_unit_year(unit_year_id, actor)
 
     @router.post("/unit-years/{unit_year_id}/revocation")
     async def revoke(unit_year_id: str, body: RevocationBody, actor: ActorDep) -> dict[str, Any]:
         payload = RecognitionRevocationSubmitted.model_validate({**body.model_dump(mode="json"), "unit_year_id": unit_year_id})
         cmd = http_command("RecognitionRevocationSubmitted", payload, actor)
-        await runtime.transaction(lambda s: handlers.revoke(s, cmd))
+        await runtime.transaction(lambda uow: commands.revoke(uow, cmd))
         return await get_unit_year(unit_year_id, actor)
 
     @router.get("/flags")
@@ -116,9 +119,8 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
     ) -> dict[str, Any]:
         """Recognised unit-years with an incident reported after recognition, awaiting the
         recognising level's decision on revocation."""
-        async with runtime.sessions() as s:
-            items = await handlers.flagged(s, province_code=province_code, limit=limit, offset=offset)
-        today = handlers.today()
+        items = await runtime.read(lambda s: queries.flagged(s, province_code=province_code, limit=limit, offset=offset))
+        today = queries.today()
         return {"items": [case_view(c, today=today) for c in items], "limit": limit, "offset": offset}
 
     return router

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.approval import handlers
+from services.approval import commands, policies
 from services.approval.api import build_router
 from services.approval.orm import infra
 from services.approval.settings import ApprovalSettings
@@ -25,17 +25,17 @@ def create_runtime(settings: ApprovalSettings | None = None) -> ServiceRuntime:
     rt = ServiceRuntime(settings, infra, MIGRATIONS)
     rt.consume(
         topics.INBOUND,
-        InboundHandler(InboundGate(settings.service_name, settings.load_senders()), handlers.COMMANDS),
+        InboundHandler(InboundGate(settings.service_name, settings.load_senders()), commands.COMMANDS),
         description="Review and recognition decisions (thẩm định, công nhận) from other systems.",
     )
     rt.consume(
         topics.ASSESSMENT_EVENTS,
-        EventHandler(handlers.ASSESSMENT_EVENTS),
+        EventHandler(policies.ASSESSMENT_EVENTS),
         description="Opens the approval case and puts self-scored unit-years in the review queue.",
     )
     rt.consume(
         topics.REGISTRATION_EVENTS,
-        EventHandler(handlers.REGISTRATION_EVENTS),
+        EventHandler(policies.REGISTRATION_EVENTS),
         description="Registration events kept in each unit-year's audit history.",
     )
     return rt

@@ -13,6 +13,7 @@ from typing import Any
 
 from services.approval.chains import Chain
 from services.approval.machine import FINAL, MACHINE, UNDER_REVIEW, ApprovalState
+from shared.contracts import events as ev
 from shared.contracts.jurisdiction import may_decide
 from shared.infra.errors import DomainError
 from shared.infra.statemachine import IllegalTransition, fire
@@ -91,12 +92,6 @@ class Rollup:
             )
 
 
-@dataclass(frozen=True)
-class Outcome:
-    event_type: str
-    payload: dict[str, Any]
-
-
 @dataclass(eq=False)
 class ApprovalCase:
     unit_year_id: str
@@ -150,23 +145,20 @@ class ApprovalCase:
         except IllegalTransition as exc:
             raise ApprovalError("illegal_transition", f"unit-year {self.unit_year_id}: {exc}") from None
 
-    def self_score(self, round_: int, verdict: str, unmet: list[str]) -> Outcome:
+    def self_score(self, round_: int, verdict: str, unmet: list[str]) -> ev.Event:
         self._fire("self_score")
         self.round = round_
         self.verdict = verdict
         self.unmet = list(unmet)
         self.step = 0
         self.pending_level = self.chain[0]["level"]
-        return Outcome(
-            "UnitYearSelfScored",
-            {
-                "unit_year_id": self.unit_year_id,
-                "round": round_,
-                "verdict": verdict,
-                "state": self.state,
-                "pending_level": self.pending_level,
-                "deadline": self.deadline.isoformat(),
-            },
+        return ev.UnitYearSelfScored(
+            unit_year_id=self.unit_year_id,
+            round=round_,
+            verdict=verdict,
+            state=self.state,
+            pending_level=self.pending_level,
+            deadline=self.deadline.isoformat(),
         )
 
     def _why_not_reviewable(self) -> str:
@@ -190,7 +182,7 @@ class ApprovalCase:
         jurisdiction: list[str] | None = None,
         rollup: Rollup | None = None,
         rollup_rule: tuple[float, float, str] | None = None,
-    ) -> Outcome:
+    ) -> ev.Event:
         if self.state not in UNDER_REVIEW:
             raise ApprovalError("illegal_transition", f"unit-year {self.unit_year_id}: {self._why_not_reviewable()}")
         step = self.chain[self.step]
@@ -234,21 +226,18 @@ class ApprovalCase:
                     record["rollup"] = rollup.view()
                 self._fire("recognize")
                 self.pending_level = None
-                outcome = Outcome(
-                    "UnitYearRecognized",
-                    {
-                        **base,
-                        "deciding_body": step["body"],
-                        "decided_on": record["decided_on"],
-                        "certificate_no": certificate_no,
-                        "state": self.state,
-                    },
+                outcome = ev.UnitYearRecognized(
+                    **base,
+                    deciding_body=step["body"],
+                    decided_on=record["decided_on"],
+                    certificate_no=certificate_no,
+                    state=self.state,
                 )
             else:
                 self._fire(f"review_{level}")
                 self.step += 1
                 self.pending_level = self.chain[self.step]["level"]
-                outcome = Outcome("UnitYearReviewed", {**base, "state": self.state, "pending_level": self.pending_level})
+                outcome = ev.UnitYearReviewed(**base, state=self.state, pending_level=self.pending_level)
         elif decision in ("return", "reject"):
             if not reasons:
                 what = "what must be supplemented" if decision == "return" else "why it is not recognised"
@@ -257,11 +246,11 @@ class ApprovalCase:
                 self._fire("return_for_supplement")
                 self.step = 0
                 self.pending_level = None
-                outcome = Outcome("UnitYearReturned", {**base, "reasons": list(reasons), "state": self.state})
+                outcome = ev.UnitYearReturned(**base, reasons=list(reasons), state=self.state)
             else:
                 self._fire("refuse")
                 self.pending_level = None
-                outcome = Outcome("UnitYearNotRecognized", {**base, "reasons": list(reasons), "state": self.state})
+                outcome = ev.UnitYearNotRecognized(**base, reasons=list(reasons), state=self.state)
         else:
             raise ApprovalError("invalid_payload", f"unknown decision {decision!r}: pass, return or reject")
         self.decisions = [*self.decisions, record]
@@ -271,33 +260,29 @@ class ApprovalCase:
     def deciding_level(self) -> str:
         return self.chain[-1]["level"]
 
-    def change_verdict(self, verdict: str, unmet: list[str], reason: str) -> Outcome | None:
+    def change_verdict(self, verdict: str, unmet: list[str], reason: str) -> ev.Event | None:
         """A new verdict from the assessment (e.g. an incident) while the case is open."""
         if self.state in FINAL or (verdict == self.verdict and list(unmet) == self.unmet):
             return None
         self.verdict = verdict
         self.unmet = list(unmet)
-        return Outcome(
-            "VerdictChanged",
-            {"unit_year_id": self.unit_year_id, "verdict": verdict, "unmet": list(unmet), "reason": reason, "state": self.state},
+        return ev.VerdictChanged(
+            unit_year_id=self.unit_year_id, verdict=verdict, unmet=list(unmet), reason=reason, state=self.state
         )
 
-    def flag_incident(self, incident_id: str, criterion: str | None, reason: str) -> Outcome | None:
+    def flag_incident(self, incident_id: str, criterion: str | None, reason: str) -> ev.Event | None:
         """An incident failing a criterion, reported after recognition: a flag, never a revocation."""
         if self.state != ApprovalState.recognized or any(f["incident_id"] == incident_id for f in self.flags):
             return None
         self.flags = [*self.flags, {"incident_id": incident_id, "criterion": criterion, "reason": reason, "open": True}]
         self.open_flags = sum(1 for f in self.flags if f["open"])
-        return Outcome(
-            "IncidentFlagged",
-            {
-                "unit_year_id": self.unit_year_id,
-                "incident_id": incident_id,
-                "criterion": criterion,
-                "reason": reason,
-                "state": self.state,
-                "flag_for_level": self.deciding_level,
-            },
+        return ev.IncidentFlagged(
+            unit_year_id=self.unit_year_id,
+            incident_id=incident_id,
+            criterion=criterion,
+            reason=reason,
+            state=self.state,
+            flag_for_level=self.deciding_level,
         )
 
     def revoke(
@@ -309,7 +294,7 @@ class ApprovalCase:
         decided_on: date | None,
         today: date,
         jurisdiction: list[str] | None = None,
-    ) -> Outcome:
+    ) -> ev.Event:
         """Thu hồi: an explicit, audited decision of the recognising level."""
         if self.state != ApprovalState.recognized:
             raise ApprovalError(
@@ -342,19 +327,16 @@ class ApprovalCase:
         ]
         self.flags = [{**f, "open": False} for f in self.flags]
         self.open_flags = 0
-        return Outcome(
-            "UnitYearRevoked",
-            {
-                "unit_year_id": self.unit_year_id,
-                "reasons": list(reasons),
-                "decided_by": decided_by,
-                "decision_no": decision_no,
-                "decided_on": on,
-                "state": self.state,
-            },
+        return ev.UnitYearRevoked(
+            unit_year_id=self.unit_year_id,
+            reasons=list(reasons),
+            decided_by=decided_by,
+            decision_no=decision_no,
+            decided_on=on,
+            state=self.state,
         )
 
-    def withdraw(self, reason: str) -> Outcome:
+    def withdraw(self, reason: str) -> ev.Event:
         self._fire("withdraw")
         self.pending_level = None
-        return Outcome("ApprovalCaseWithdrawn", {"unit_year_id": self.unit_year_id, "reason": reason, "state": self.state})
+        return ev.ApprovalCaseWithdrawn(unit_year_id=self.unit_year_id, reason=reason, state=self.state)

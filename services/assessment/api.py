@@ -5,9 +5,10 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
+from sqlalchemy.orm import Session
 from pydantic import BaseModel, Field
 
-from services.assessment import handlers
+from services.assessment import commands, queries
 from services.assessment.criteria import catalog_for, vocabulary
 from services.assessment.domain import AssessmentCase, AssessmentError, Incident
 from services.assessment.scoring import select_sheet
@@ -103,9 +104,8 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
     @router.post("/incidents")
     async def report_incident(body: IncidentReported, actor: ActorDep) -> dict[str, Any]:
         cmd = http_command("IncidentReported", body, actor)
-        await runtime.transaction(lambda s: handlers.record_incident(s, cmd))
-        async with runtime.sessions() as s:
-            incident = await s.get(Incident, body.incident_id)
+        await runtime.transaction(lambda uow: commands.record_incident(uow, cmd))
+        incident = await runtime.read(lambda s: queries.incident(s, body.incident_id))
         assert incident is not None
         return incident.view()
 
@@ -113,16 +113,17 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
     async def submit(unit_year_id: str, body: SelfAssessmentBody, actor: ActorDep) -> dict[str, Any]:
         payload = SelfAssessmentSubmitted.model_validate({**body.model_dump(mode="json"), "unit_year_id": unit_year_id})
         cmd = http_command("SelfAssessmentSubmitted", payload, actor)
-        await runtime.transaction(lambda s: handlers.submit_self_assessment(s, cmd))
+        await runtime.transaction(lambda uow: commands.submit_self_assessment(uow, cmd))
         return await get_case(unit_year_id, actor)
 
     @router.get("/unit-years/{unit_year_id}")
     async def get_case(unit_year_id: str, _actor: ActorDep) -> dict[str, Any]:
-        async with runtime.sessions() as s:
-            case = await s.get(AssessmentCase, unit_year_id)
+        def read(s: Session) -> dict[str, Any]:
+            case = queries.case(s, unit_year_id)
             if case is None:
                 raise AssessmentError("not_found", f"unit-year {unit_year_id} has no assessment case")
-            found = await handlers.incidents_in_window(s, case)
-        return case_view(case, found)
+            return case_view(case, queries.incidents_in_window(s, case))
+
+        return await runtime.read(read)
 
     return router

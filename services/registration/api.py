@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from services.registration import handlers
+from services.registration import commands, queries
 from services.registration.domain import RegistrationError, Unit, UnitYear
 from shared.contracts.envelope import Actor
 from shared.contracts.inbound import UnitRegistrationSubmitted, UnitYearRegistrationSubmitted, UnitYearWithdrawalSubmitted
@@ -44,13 +44,12 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
     @router.post("/units", status_code=201)
     async def register_unit(body: UnitRegistrationSubmitted, actor: ActorDep) -> dict[str, Any]:
         cmd = http_command("UnitRegistrationSubmitted", body, actor)
-        outcome = await runtime.transaction(lambda s: handlers.register_unit(s, cmd))
+        outcome = await runtime.transaction(lambda uow: commands.register_unit(uow, cmd))
         return {"outcome": outcome, "unit": body.unit.model_dump(mode="json")}
 
     @router.get("/units/{code}")
     async def get_unit(code: str, _actor: ActorDep) -> dict[str, Any]:
-        async with runtime.sessions() as s:
-            unit = await s.get(Unit, code)
+        unit = await runtime.read(lambda s: queries.unit(s, code))
         if unit is None:
             raise RegistrationError("not_found", f"unit {code} is not registered")
         return unit_view(unit)
@@ -58,20 +57,19 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
     @router.post("/unit-years", status_code=201)
     async def register_unit_year(body: UnitYearRegistrationSubmitted, actor: ActorDep) -> dict[str, Any]:
         cmd = http_command("UnitYearRegistrationSubmitted", body, actor)
-        await runtime.transaction(lambda s: handlers.register_unit_year(s, cmd))
+        await runtime.transaction(lambda uow: commands.register_unit_year(uow, cmd))
         return await get_unit_year(f"{body.unit_code}:{body.year}", actor)
 
     @router.post("/unit-years/{unit_year_id}/withdrawal")
     async def withdraw(unit_year_id: str, body: WithdrawalBody, actor: ActorDep) -> dict[str, Any]:
         payload = UnitYearWithdrawalSubmitted(unit_year_id=unit_year_id, reason=body.reason)
         cmd = http_command("UnitYearWithdrawalSubmitted", payload, actor)
-        await runtime.transaction(lambda s: handlers.withdraw_unit_year(s, cmd))
+        await runtime.transaction(lambda uow: commands.withdraw_unit_year(uow, cmd))
         return await get_unit_year(unit_year_id, actor)
 
     @router.get("/unit-years/{unit_year_id}")
     async def get_unit_year(unit_year_id: str, _actor: ActorDep) -> dict[str, Any]:
-        async with runtime.sessions() as s:
-            uy = await s.get(UnitYear, unit_year_id)
+        uy = await runtime.read(lambda s: queries.unit_year(s, unit_year_id))
         if uy is None:
             raise RegistrationError("not_found", f"unit-year {unit_year_id} is not registered")
         return unit_year_view(uy)
@@ -84,8 +82,7 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> dict[str, Any]:
-        async with runtime.sessions() as s:
-            items = await handlers.list_unit_years(s, year=year, unit_code=unit_code, limit=limit, offset=offset)
+        items = await runtime.read(lambda s: queries.list_unit_years(s, year=year, unit_code=unit_code, limit=limit, offset=offset))
         return {"items": [unit_year_view(u) for u in items], "limit": limit, "offset": offset}
 
     return router

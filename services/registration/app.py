@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.registration import handlers
+from services.registration import commands, projections
 from services.registration.api import build_router
 from services.registration.orm import infra
 from services.registration.settings import RegistrationSettings
@@ -25,13 +25,13 @@ def create_runtime(settings: RegistrationSettings | None = None) -> ServiceRunti
     rt = ServiceRuntime(settings, infra, MIGRATIONS)
     rt.consume(
         topics.INBOUND,
-        InboundHandler(InboundGate(settings.service_name, settings.load_senders()), handlers.COMMANDS),
+        InboundHandler(InboundGate(settings.service_name, settings.load_senders()), commands.COMMANDS),
         description="Unit and unit-year registrations and withdrawals from other systems; "
         "this service also dead-letters inbound messages no service can read.",
     )
     rt.consume(
         topics.APPROVAL_EVENTS,
-        EventHandler(handlers.APPROVAL_EVENTS),
+        EventHandler(projections.APPROVAL_EVENTS, read_as=projections.ApprovalStateView),
         description="Read model of each unit-year's approval state.",
     )
     return rt

@@ -419,10 +419,7 @@ def _settings(spec: ServiceSpec) -> Any:
 def _handled_types(processor: Any) -> list[str]:
     """The message types a subscriber's handler claims (inbound commands or events)."""
     handler = getattr(processor, "handler", None) or getattr(processor, "_handler")  # noqa: B009
-    types = getattr(handler, "commands", None)
-    if types is None:
-        types = handler.handlers
-    return list(types)
+    return list(handler.handled_types())
 
 
 def _channel(service: str, topic: str) -> str:

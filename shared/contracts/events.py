@@ -15,7 +15,19 @@ from shared.contracts.inbound import Decision, Document, Level, Unit
 
 
 class _Payload(BaseModel):
+    """The payload of an event; the class name is the event type, so a domain method returns
+    the event itself and the unit of work needs nothing else to publish it."""
+
     model_config = ConfigDict(extra="allow")
+
+    @property
+    def event_type(self) -> str:
+        return type(self).__name__
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        """The payload as published (JSON types: dates as ISO strings)."""
+        return self.model_dump(mode="json")
 
 
 # --- registration -------------------------------------------------------------------------
@@ -219,6 +231,9 @@ class ApprovalCaseWithdrawn(_Payload):
     state: str
 
 
+#: the base class of every event payload model (the class name is the event type)
+Event = _Payload
+
 EVENT_TYPES: dict[str, tuple[str, type[BaseModel]]] = {
     "UnitRegistered": (topics.REGISTRATION_EVENTS, UnitRegistered),
     "UnitUpdated": (topics.REGISTRATION_EVENTS, UnitUpdated),
@@ -247,4 +262,4 @@ def dump(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(mode="json", exclude_none=False)
 
 
-__all__ = ["EVENT_TYPES", "Decision", "dump", "datetime"]
+__all__ = ["EVENT_TYPES", "Decision", "Event", "dump", "datetime"]

@@ -1,53 +1,102 @@
-"""Adapters from Kafka records to a service's command and event handlers."""
+"""Adapters from Kafka records to a service's command handlers and event policies.
+
+Both registries are keyed by class, as a message bus is: commands by their inbound payload
+model (``shared.contracts.inbound``), events by their payload model
+(``shared.contracts.events``). A handler receives the parsed, validated (and, for events,
+upcast) message and the unit of work of its transaction.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from pydantic import BaseModel, ValidationError
 
 from shared.contracts.envelope import verify_hash
 from shared.contracts.upcasting import UnsupportedVersion, upcast
 from shared.infra.consumer import Claim, Received, Rejected, position_id
 from shared.infra.inbound import Command, InboundGate
+from shared.infra.uow import Cause, UnitOfWork
 
-CommandFn = Callable[[AsyncSession, Command], Awaitable[str]]
-EventFn = Callable[[AsyncSession, dict[str, Any]], Awaitable[str]]
+P = TypeVar("P", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class EventMessage(Generic[P]):
+    """An event of another service (or of this one), as a policy receives it: the envelope as
+    published and its payload parsed into the event's model."""
+
+    envelope: dict[str, Any]
+    payload: P
+
+    @property
+    def event_id(self) -> str:
+        return str(self.envelope["event_id"])
+
+    @property
+    def event_type(self) -> str:
+        return str(self.envelope["event_type"])
+
+    @property
+    def unit_year_id(self) -> str | None:
+        return self.envelope.get("unit_year_id")
+
+    @property
+    def cause(self) -> Cause:
+        """The cause of an event this one leads to: same actor and correlation, caused by it."""
+        return Cause(actor=self.envelope["actor"], correlation_id=self.envelope["correlation_id"], causation_id=self.event_id)
+
+
+CommandFn = Callable[[UnitOfWork, Command], str]
+EventFn = Callable[[UnitOfWork, EventMessage[Any]], str]
 
 
 class InboundHandler:
-    """Claims the inbound types a service owns and dispatches them as commands."""
+    """Claims the inbound types a service owns and dispatches them as commands, by the class of
+    their payload."""
 
-    def __init__(self, gate: InboundGate, commands: dict[str, CommandFn]) -> None:
+    def __init__(self, gate: InboundGate, commands: Mapping[type[BaseModel], CommandFn]) -> None:
         self.gate = gate
-        self.commands = commands
+        self.commands = dict(commands)
 
     def claim(self, msg: Received) -> Claim | None:
         return self.gate.claim(msg)
 
-    async def handle(self, session: AsyncSession, msg: Received, claim: Claim) -> str:
+    def handle(self, uow: UnitOfWork, msg: Received, claim: Claim) -> str:
         cmd: Command = claim.parsed
-        fn = self.commands.get(cmd.event_type)
+        fn = self.commands.get(type(cmd.payload))
         if fn is None:  # owned by this service but not wired: a deployment error
             raise Rejected("unknown_event_type", f"{cmd.event_type} is not handled by this service")
-        return await fn(session, cmd)
+        return fn(uow, cmd)
+
+    def handled_types(self) -> list[str]:
+        return [cls.__name__ for cls in self.commands]
 
 
 class EventHandler:
-    """Consumes another service's event topic into this service's state or read model.
+    """Consumes an event topic into this service's state or read model.
 
-    Only the event types in ``handlers`` are claimed; the others are skipped without a
-    trace (they are not meant for this service). The envelope hash is verified.
+    Only the event types of ``policies`` are claimed; the others are skipped without a trace
+    (they are not meant for this service), before parsing when the record has the
+    ``event_type`` header. The envelope hash is verified, the envelope upcast to the current
+    version, and its payload parsed into the event's model (or the ``read_as`` view) for the
+    policy.
     """
 
-    def __init__(self, handlers: dict[str, EventFn]) -> None:
-        self.handlers = handlers
+    def __init__(self, policies: Mapping[type[BaseModel], EventFn], *, read_as: type[BaseModel] | None = None) -> None:
+        #: ``read_as``: a tolerant reader's view of the payloads (a model of just the fields the
+        #: policies use), instead of each event's own model
+        self.policies = {cls.__name__: (read_as or cls, fn) for cls, fn in policies.items()}
+
+    def handled_types(self) -> list[str]:
+        return list(self.policies)
 
     def claim(self, msg: Received) -> Claim | None:
         et = msg.headers.get("event_type")
-        if et is not None and et.decode("utf-8", "replace") not in self.handlers:
+        if et is not None and et.decode("utf-8", "replace") not in self.policies:
             return None
         try:
             env = json.loads(msg.value)
@@ -55,7 +104,8 @@ class EventHandler:
                 raise ValueError("not an object")
         except (ValueError, UnicodeDecodeError) as exc:
             return Claim(message_id=position_id(msg), rejection=Rejected("bad_json", f"event is not a JSON object: {exc}"))
-        if env.get("event_type") not in self.handlers:
+        spec = self.policies.get(env.get("event_type"))  # type: ignore[arg-type]
+        if spec is None:
             return None
         event_id = env.get("event_id")
         if not isinstance(event_id, str):
@@ -71,6 +121,22 @@ class EventHandler:
             return Claim(message_id=event_id, rejection=Rejected("unsupported_schema_version", str(exc)))
         return Claim(message_id=event_id, parsed=env)
 
-    async def handle(self, session: AsyncSession, msg: Received, claim: Claim) -> str:
+    def handle(self, uow: UnitOfWork, msg: Received, claim: Claim) -> str:
+        # The payload is parsed here, not in ``claim``: a hashed event of a trusted producer that
+        # this service cannot read is a fault to retry and then dead-letter (processing_failed),
+        # like any other failure to apply it.
         env: dict[str, Any] = claim.parsed
-        return await self.handlers[env["event_type"]](session, env)
+        model, fn = self.policies[env["event_type"]]
+        return fn(uow, EventMessage(env, read_payload(model, env)))
+
+
+def read_payload(model: type[P], env: dict[str, Any]) -> P:
+    """The payload of ``env`` as ``model``. A missing required field is a ``KeyError`` naming it,
+    as a reader of the JSON meets it; any other mismatch is pydantic's ``ValidationError``."""
+    try:
+        return model.model_validate(env.get("payload"))
+    except ValidationError as exc:
+        missing = [".".join(str(p) for p in e["loc"]) for e in exc.errors() if e["type"] == "missing"]
+        if missing:
+            raise KeyError(f"{env.get('event_type')} {env.get('event_id')}: payload lacks {', '.join(missing)}") from exc
+        raise

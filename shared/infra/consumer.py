@@ -5,10 +5,12 @@ A service gives a :class:`MessageHandler`; the runtime does the rest:
 
 1. ``claim`` says whether this service processes a record at all (``antt.inbound.v1`` is read
    by every service; each claims the types it owns) and under which message id.
-2. In one transaction for the whole batch: records already in the inbox are skipped (a
-   redelivery) or, if the handler says so, dead-lettered as duplicates; each other record is
-   handled inside a SAVEPOINT; a :class:`Rejected` rolls back that record's savepoint and
-   writes a dead letter with the reason; an inbox row is written for every record.
+2. In one unit of work (``shared.infra.uow``) for the whole batch, run in one worker thread:
+   records already in the inbox are skipped (a redelivery) or, if the handler says so,
+   dead-lettered as duplicates; the others are handled first without savepoints, and only if
+   one is refused the batch is run again with a SAVEPOINT per record, so that a
+   :class:`Rejected` undoes just that record and writes a dead letter with the reason; an
+   inbox row is written for every record.
 3. The transaction commits, the relay is woken, and only then does faststream commit the
    offsets (``AckPolicy.NACK_ON_ERROR``, auto-commit off).
 4. If the batch transaction fails for any other reason, each record is retried alone, up to
@@ -28,13 +30,10 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 from sqlalchemy import select
 from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.contracts.envelope import utcnow
 from shared.infra.errors import DomainError
 from shared.infra.logging import get_logger
-from shared.infra.outbox import append_dead_letter, flush_writes, write_buffer
-from shared.infra.tables import InfraTables
+from shared.infra.uow import UnitOfWork
 
 log = get_logger(__name__)
 
@@ -88,9 +87,15 @@ class Claim:
 
 
 class MessageHandler(Protocol):
+    """What a service gives the runtime for one topic.
+
+    ``claim`` runs on the event loop for every record (cheap: headers, parsing, signature);
+    ``handle`` runs in the batch's worker thread, inside the unit of work.
+    """
+
     def claim(self, msg: Received) -> Claim | None: ...
 
-    async def handle(self, session: AsyncSession, msg: Received, claim: Claim) -> str: ...
+    def handle(self, uow: UnitOfWork, msg: Received, claim: Claim) -> str: ...
 
 
 TRANSIENT = (OperationalError, InterfaceError, OSError, TimeoutError, ConnectionError)
@@ -105,16 +110,14 @@ class BatchProcessor:
         self,
         *,
         service: str,
-        sessions: async_sessionmaker[AsyncSession],
-        infra: InfraTables,
+        unit_of_work: Callable[[], UnitOfWork],
         handler: MessageHandler,
         max_attempts: int = 3,
         on_commit: Callable[[], None] | None = None,
         retry_pause_s: float = 0.2,
     ) -> None:
         self.service = service
-        self._sessions = sessions
-        self._infra = infra
+        self._uow = unit_of_work
         self._handler = handler
         self._max_attempts = max_attempts
         self._on_commit = on_commit or (lambda: None)
@@ -131,13 +134,8 @@ class BatchProcessor:
         if not items:
             return
         try:
-            try:
-                # optimistic: no SAVEPOINT per record; a refusal re-runs the batch with them
-                async with self._sessions() as session, session.begin():
-                    await self._apply(session, items, savepoints=False)
-            except _Refused:
-                async with self._sessions() as session, session.begin():
-                    await self._apply(session, items, savepoints=True)
+            # the whole transaction in one worker thread: one hop per batch, not per statement
+            await asyncio.to_thread(self._run_batch, items)
         except TRANSIENT as exc:
             log.warning("consumer.transient_failure", error=f"{type(exc).__name__}: {exc}")
             await asyncio.sleep(1.0)
@@ -148,13 +146,34 @@ class BatchProcessor:
                 await self._process_alone(item)
         self._on_commit()
 
+    def _run_batch(self, items: list[tuple[Received, Claim]]) -> None:
+        try:
+            # optimistic: no SAVEPOINT per record; a refusal re-runs the batch with them
+            with self._uow() as uow:
+                self._apply(uow, items, savepoints=False)
+                uow.commit()
+        except _Refused:
+            with self._uow() as uow:
+                self._apply(uow, items, savepoints=True)
+                uow.commit()
+
+    def _run_one(self, item: tuple[Received, Claim]) -> None:
+        with self._uow() as uow:
+            self._apply(uow, [item], savepoints=True)
+            uow.commit()
+
+    def _dead_letter_alone(self, msg: Received, claim: Claim, reason: str) -> None:
+        with self._uow() as uow:
+            self._dead_letter(uow, msg, claim.reported_id, Rejected("processing_failed", reason))
+            uow.record_inbox(claim.message_id, msg.topic, msg.partition, msg.offset, "failed")
+            uow.commit()
+
     async def _process_alone(self, item: tuple[Received, Claim]) -> None:
         msg, claim = item
         last: Exception | None = None
         for attempt in range(1, self._max_attempts + 1):
             try:
-                async with self._sessions() as session, session.begin():
-                    await self._apply(session, [item], savepoints=True)
+                await asyncio.to_thread(self._run_one, item)
                 return
             except TRANSIENT:
                 raise
@@ -170,19 +189,16 @@ class BatchProcessor:
                 )
                 await asyncio.sleep(self._pause * attempt)
         reason = f"processing failed {self._max_attempts} times: {type(last).__name__}: {last}"
-        async with self._sessions() as session, session.begin():
-            await self._dead_letter(session, msg, claim.reported_id, Rejected("processing_failed", reason))
-            self._record(session, claim.message_id, msg, "failed")
-            await flush_writes(session, self._infra)
+        await asyncio.to_thread(self._dead_letter_alone, msg, claim, reason)
 
-    async def _apply(self, session: AsyncSession, items: list[tuple[Received, Claim]], *, savepoints: bool) -> None:
+    def _apply(self, uow: UnitOfWork, items: list[tuple[Received, Claim]], *, savepoints: bool) -> None:
         ids = {c.message_id for _, c in items} | {_dup_id(m) for m, c in items if c.duplicate_is_error}
-        inbox = self._infra.inbox
+        inbox = uow.infra.inbox
         seen: dict[str, tuple[str, int, int]] = {}
         first_outcome: dict[str, str] = {}
         id_list = list(ids)
         for i in range(0, len(id_list), 500):
-            rows = await session.execute(
+            rows = uow.session.execute(
                 select(inbox.c.message_id, inbox.c.topic, inbox.c.partition, inbox.c.offset, inbox.c.outcome).where(
                     inbox.c.message_id.in_(id_list[i : i + 500])
                 )
@@ -199,8 +215,8 @@ class BatchProcessor:
                 dup = _dup_id(msg)
                 if dup in seen:
                     continue
-                await self._dead_letter(
-                    session,
+                self._dead_letter(
+                    uow,
                     msg,
                     claim.message_id,
                     Rejected(
@@ -210,48 +226,31 @@ class BatchProcessor:
                         "this copy changes nothing: send a new event_id to try again",
                     ),
                 )
-                self._record(session, dup, msg, "rejected")
+                uow.record_inbox(dup, msg.topic, msg.partition, msg.offset, "rejected")
                 seen[dup] = msg.position
                 self.stats["rejected"] += 1
                 continue
             if claim.rejection is not None:
-                await self._dead_letter(session, msg, claim.reported_id, claim.rejection)
+                self._dead_letter(uow, msg, claim.reported_id, claim.rejection)
                 outcome = "rejected"
             elif not savepoints:
                 try:
-                    outcome = await self._handler.handle(session, msg, claim)
+                    outcome = self._handler.handle(uow, msg, claim)
                 except DomainError as exc:
                     raise _Refused from exc
             else:
-                buf = write_buffer(session)
-                mark = buf.mark()
                 try:
-                    async with session.begin_nested():
-                        outcome = await self._handler.handle(session, msg, claim)
+                    with uow.savepoint():
+                        outcome = self._handler.handle(uow, msg, claim)
                 except DomainError as rej:
-                    buf.undo_to(mark)
-                    await self._dead_letter(session, msg, claim.reported_id, rej)
+                    self._dead_letter(uow, msg, claim.reported_id, rej)
                     outcome = "rejected"
-            self._record(session, claim.message_id, msg, outcome)
+            uow.record_inbox(claim.message_id, msg.topic, msg.partition, msg.offset, outcome)
             seen[claim.message_id] = msg.position
             first_outcome[claim.message_id] = outcome
             self.stats[outcome if outcome in self.stats else "applied"] += 1
-        await flush_writes(session, self._infra)
 
-    def _record(self, session: AsyncSession, message_id: str, msg: Received, outcome: str) -> None:
-        write_buffer(session).add_row(
-            self._infra.inbox,
-            {
-                "message_id": message_id,
-                "topic": msg.topic,
-                "partition": msg.partition,
-                "offset": msg.offset,
-                "outcome": outcome,
-                "processed_at": utcnow(),
-            },
-        )
-
-    async def _dead_letter(self, session: AsyncSession, msg: Received, message_id: str, rej: DomainError) -> None:
+    def _dead_letter(self, uow: UnitOfWork, msg: Received, message_id: str, rej: DomainError) -> None:
         log.info(
             "message.rejected",
             code=rej.code,
@@ -261,9 +260,7 @@ class BatchProcessor:
             offset=msg.offset,
             message_id=message_id,
         )
-        await append_dead_letter(
-            session,
-            self._infra,
+        uow.dead_letter(
             service=self.service,
             source_topic=msg.topic,
             partition=msg.partition,

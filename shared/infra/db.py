@@ -1,16 +1,79 @@
-"""Async SQLAlchemy engine and session factory for SQLite (embedded) and PostgreSQL."""
+"""SQLAlchemy engines and session factories for SQLite (embedded) and PostgreSQL.
+
+Two engines on one database, for two kinds of work:
+
+- the **write path** (a consumer's batch, an HTTP command) runs synchronously in a worker
+  thread, one thread hop per batch (``create_sync_engine``: pysqlite, psycopg). Every statement
+  of an async session costs a hop to a driver thread and an event-loop wake-up; a batch runs
+  hundreds of them, so the whole transaction goes to one thread instead;
+- the **relay, migrations and small async reads** use the async engine (``create_engine``:
+  aiosqlite, asyncpg), which is fine for their few statements.
+
+Both configure SQLite alike: WAL, a busy timeout, ``BEGIN IMMEDIATE`` (the write lock is
+taken at the start, so two writers queue instead of failing on upgrade) and SQLAlchemy-driven
+transactions so that SAVEPOINT works.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
+from sqlalchemy import create_engine as _create_sync_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session, sessionmaker
+
+#: async driver -> the synchronous driver of the same database
+_SYNC_DRIVERS = {"sqlite+aiosqlite": "sqlite+pysqlite", "postgresql+asyncpg": "postgresql+psycopg"}
+
+
+def sync_url(url: str) -> str:
+    """The URL of the same database for the synchronous engine."""
+    parsed = make_url(url)
+    driver = _SYNC_DRIVERS.get(parsed.drivername, parsed.drivername)
+    return parsed.set(drivername=driver).render_as_string(hide_password=False)
+
+
+def _configure_sqlite(dbapi_conn: Any) -> None:
+    # Let SQLAlchemy, not the driver, open transactions, so SAVEPOINT works.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def create_sync_engine(url: str) -> Engine:
+    """The engine of the write path (see the module docstring)."""
+    url = sync_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = _create_sync_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+            _configure_sqlite(dbapi_conn)
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return _create_sync_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+def sync_session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False, autoflush=True)
 
 
 def create_engine(url: str) -> AsyncEngine:
-    """Create an engine. SQLite gets WAL, a busy timeout and real SAVEPOINT support."""
+    """The async engine (relay, migrations, async reads); see the module docstring."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -19,14 +82,7 @@ def create_engine(url: str) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "connect")
         def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
-            # Let SQLAlchemy, not the driver, open transactions, so SAVEPOINT works.
-            dbapi_conn.isolation_level = None
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.close()
+            _configure_sqlite(dbapi_conn)
 
         @event.listens_for(engine.sync_engine, "begin")
         def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]

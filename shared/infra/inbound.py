@@ -19,6 +19,7 @@ from shared.contracts.envelope import Actor
 from shared.contracts.inbound import GATEKEEPER, INBOUND_TYPES, InboundMessage, signing_bytes
 from shared.infra.consumer import Claim, Received, Rejected, position_id
 from shared.infra.settings import Sender
+from shared.infra.uow import Cause
 
 
 @dataclass(slots=True)
@@ -35,6 +36,11 @@ class Command:
 
     def actor_dict(self) -> dict[str, Any]:
         return self.actor.model_dump()
+
+    @property
+    def cause(self) -> Cause:
+        """The cause of the events this command leads to."""
+        return Cause(actor=self.actor_dict(), correlation_id=self.correlation_id, causation_id=self.message_id)
 
     def require_jurisdiction(self, *, province_code: str, commune_code: str | None = None, unit_code: str | None = None) -> None:
         """Refuse (``out_of_jurisdiction``) a command for a unit outside the sender's jurisdiction."""

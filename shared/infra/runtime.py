@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from faststream.kafka import KafkaBroker
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from shared.contracts import topics
 from shared.infra.consumer import BatchProcessor, MessageHandler, subscribe
-from shared.infra.db import create_engine, session_factory
+from shared.infra.db import create_engine, create_sync_engine, session_factory, sync_session_factory
 from shared.infra.keys import load_signing_key
 from shared.infra.kafka import FiniteRetention, check_retention
 from shared.infra.logging import get_logger
 from shared.infra.migrate import upgrade_head_async
-from shared.infra.outbox import flush_writes
 from shared.infra.relay import OutboxRelay
 from shared.infra.settings import ServiceSettings
 from shared.infra.tables import InfraTables
+from shared.infra.uow import UnitOfWork
+
+T = TypeVar("T")
 
 log = get_logger(__name__)
 
@@ -44,8 +47,13 @@ class ServiceRuntime:
         self.infra = infra
         self.migrations = migrations
         self.db_url = settings.db_url()
+        #: the async engine: the relay, migrations, tests' reads
         self.engine = create_engine(self.db_url)
         self.sessions = session_factory(self.engine)
+        #: the write path's engine: a whole transaction in one worker thread (``shared.infra.db``)
+        self.sync_engine = create_sync_engine(self.db_url)
+        self.write_sessions = sync_session_factory(self.sync_engine)
+        self.events_topic = own_event_topic(settings.service_name)
         self.relay = OutboxRelay(
             self.sessions,
             infra,
@@ -53,7 +61,7 @@ class ServiceRuntime:
             batch_size=settings.relay_batch_size,
             poll_interval_s=settings.relay_poll_interval_s,
             lease_ttl_s=settings.relay_lease_ttl_s,
-            event_topic=own_event_topic(settings.service_name),
+            event_topic=self.events_topic,
             producer_name=settings.service_name,
             checkpoint_interval_s=settings.checkpoint_interval_s,
         )
@@ -67,8 +75,7 @@ class ServiceRuntime:
     def consume(self, topic: str, handler: MessageHandler, *, description: str) -> None:
         proc = BatchProcessor(
             service=self.settings.service_name,
-            sessions=self.sessions,
-            infra=self.infra,
+            unit_of_work=self.unit_of_work,
             handler=handler,
             max_attempts=self.settings.consumer_max_attempts,
             on_commit=self.relay.notify,
@@ -113,15 +120,37 @@ class ServiceRuntime:
             await self.broker.stop()
         await self.relay.stop()
         await self.engine.dispose()
+        await asyncio.to_thread(self.sync_engine.dispose)
         log.info("service.stopped")
 
-    async def transaction(self, fn: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
-        """Run ``fn`` in one transaction (used by the HTTP API), then wake the relay."""
-        async with self.sessions() as session, session.begin():
-            result = await fn(session)
-            await flush_writes(session, self.infra)
+    def unit_of_work(self) -> UnitOfWork:
+        """A new unit of work of this service (enter it to begin the transaction)."""
+        return UnitOfWork(
+            self.write_sessions(), self.infra, producer=self.settings.service_name, topic=self.events_topic
+        )
+
+    async def transaction(self, fn: Callable[[UnitOfWork], T]) -> T:
+        """Run ``fn`` in one unit of work in a worker thread (the HTTP API's commands, opened
+        the same way as a consumer's batch), commit, then wake the relay."""
+
+        def run() -> T:
+            with self.unit_of_work() as uow:
+                result = fn(uow)
+                uow.commit()
+                return result
+
+        result = await asyncio.to_thread(run)
         self.relay.notify()
         return result
+
+    async def read(self, fn: Callable[[Session], T]) -> T:
+        """Run the query ``fn`` on a session in a worker thread (the HTTP API's reads)."""
+
+        def run() -> T:
+            with self.write_sessions() as session:
+                return fn(session)
+
+        return await asyncio.to_thread(run)
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: Any) -> AsyncIterator[None]:

@@ -96,6 +96,8 @@ async def test_returned_then_passes_and_refused_with_reason(system: System) -> N
         ev = await _decide(client, refused, "commune", "reject", ["Để xảy ra tội phạm nghiêm trọng"])
         assert ev["event_type"] == "UnitYearNotRecognized"
         assert ev["payload"]["reasons"] == ["Để xảy ra tội phạm nghiêm trọng"]
+        # the assessment service closes its case when it reads the decision
+        await client.wait_event(refused.unit_year_id, "AssessmentClosed")
 
     v = system.get("approval", f"/unit-years/{returned.unit_year_id}").json()
     assert v["state"] == "recognized" and v["round"] == 2

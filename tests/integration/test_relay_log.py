@@ -32,7 +32,7 @@ from shared.contracts.checkpoint import (
 from shared.infra.db import create_engine, session_factory
 from shared.infra.kafka import read_to_end
 from shared.infra.keys import load_signing_key
-from shared.infra.outbox import append_event, flush_writes
+from tests.integration.outbox_writer import write_events
 from shared.infra.relay import OutboxRelay, latest_checkpoint
 from shared.infra.settings import ServiceSettings
 from shared.infra.tables import InfraTables
@@ -67,12 +67,13 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no
 
     async with engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
-    yield Db(session_factory(engine), infra, path)
+    yield Db(session_factory(engine), infra, path, url)
     await engine.dispose()
 
 
 class Db:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], infra: InfraTables, sqlite_path: Path | None) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], infra: InfraTables, sqlite_path: Path | None, url: str) -> None:
+        self.url = url
         self.sessions = sessions
         self.infra = infra
         self.sqlite_path = sqlite_path
@@ -89,24 +90,7 @@ def _relay(db: Db, bootstrap: str, topic: str, **kw: Any) -> OutboxRelay:
 
 
 async def _write_events(db: Db, topic: str, n: int, *, first: int = 0) -> list[str]:
-    ids = []
-    async with db.sessions() as s, s.begin():
-        for i in range(first, first + n):
-            env = await append_event(
-                s,
-                db.infra,
-                topic=topic,
-                producer="test",
-                event_type="Tested",
-                payload={"i": i},
-                unit_year_id=f"U{i % 12}:2025",
-                actor={"id": "t", "role": "test", "jurisdiction": "*"},
-                correlation_id="c",
-                causation_id=None,
-            )
-            ids.append(env["event_id"])
-        await flush_writes(s, db.infra)
-    return ids
+    return await write_events(db.url, db.infra, topic, n, first=first)
 
 
 async def _outbox_count(db: Db) -> int:

@@ -16,13 +16,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from faststream.kafka import KafkaBroker
 from sqlalchemy import MetaData, func, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from deploy.driver import read_all
 from deploy.localkafka import create_topics
 from shared.infra.consumer import BatchProcessor, Claim, Received, Rejected, subscribe
 from shared.infra.db import create_engine, session_factory
-from shared.infra.outbox import append_event, flush_writes
+from shared.infra.uow import UnitOfWork
+from tests.integration.outbox_writer import unit_of_work_factory, write_events
 from shared.infra.relay import OutboxRelay
 from shared.infra.tables import InfraTables
 
@@ -66,7 +66,7 @@ class PoisonAware:
             return Claim(message_id=f"m-{msg.partition}-{msg.offset}", rejection=Rejected("invalid_payload", "told to reject"))
         return Claim(message_id=f"m-{msg.partition}-{msg.offset}", parsed=body)
 
-    async def handle(self, session: AsyncSession, msg: Received, claim: Claim) -> str:
+    def handle(self, uow: UnitOfWork, msg: Received, claim: Claim) -> str:
         if claim.parsed == "poison":
             self.attempts += 1
             raise RuntimeError("cannot digest this")
@@ -79,7 +79,8 @@ async def test_poison_message_is_dead_lettered_after_bounded_tries(kafka, db) ->
     topic = await _topic(kafka.bootstrap)
     relay = OutboxRelay(sessions, infra, kafka.bootstrap, poll_interval_s=0.05)
     handler = PoisonAware()
-    proc = BatchProcessor(service="test", sessions=sessions, infra=infra, handler=handler, max_attempts=3, on_commit=relay.notify, retry_pause_s=0.01)
+    uows = unit_of_work_factory(engine.url.render_as_string(hide_password=False), infra)
+    proc = BatchProcessor(service="test", unit_of_work=uows, handler=handler, max_attempts=3, on_commit=relay.notify, retry_pause_s=0.01)
     broker = KafkaBroker(kafka.bootstrap)
     group = f"g-{uuid.uuid4().hex[:6]}"
     subscribe(broker, topic, group_id=group, processor=proc)
@@ -126,24 +127,8 @@ async def _count(sessions: Any, table: Any) -> int:
 
 
 async def _write_events(sessions: Any, infra: InfraTables, topic: str, n: int) -> list[str]:
-    ids = []
-    async with sessions() as s, s.begin():
-        for i in range(n):
-            env = await append_event(
-                s,
-                infra,
-                topic=topic,
-                producer="test",
-                event_type="Tested",
-                payload={"i": i},
-                unit_year_id=f"U{i % 4}:2025",
-                actor={"id": "t", "role": "test", "jurisdiction": "*"},
-                correlation_id="c",
-                causation_id=None,
-            )
-            ids.append(env["event_id"])
-        await flush_writes(s, infra)
-    return ids
+    url = sessions.kw["bind"].url.render_as_string(hide_password=False)
+    return await write_events(url, infra, topic, n, streams=4)
 
 
 async def test_relay_does_not_republish_after_a_crash(kafka, db) -> None:  # type: ignore[no-untyped-def]
@@ -217,12 +202,12 @@ async def test_consumer_group_offsets_wait_for_the_database(kafka, tmp_path: Pat
         def claim(self, msg: Received) -> Claim | None:
             return Claim(message_id=f"r-{msg.partition}-{msg.offset}", parsed=msg.value.decode())
 
-        async def handle(self, session: AsyncSession, msg: Received, claim: Claim) -> str:
+        def handle(self, uow: UnitOfWork, msg: Received, claim: Claim) -> str:
             self.seen.append(claim.parsed)
             return "applied"
 
     rec = Recorder()
-    proc = BatchProcessor(service="t", sessions=sessions, infra=infra, handler=rec, retry_pause_s=0.01)
+    proc = BatchProcessor(service="t", unit_of_work=unit_of_work_factory(url, infra), handler=rec, retry_pause_s=0.01)
     broker = KafkaBroker(kafka.bootstrap)
     group = f"g-{uuid.uuid4().hex[:6]}"
     subscribe(broker, topic, group_id=group, processor=proc)

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from services.approval.chains import ChainConfig
-from services.approval.domain import ApprovalCase, ApprovalError, Outcome, Rollup
+from services.approval.domain import ApprovalCase, ApprovalError, Rollup
+from shared.contracts.events import Event
 from tests.unit.builders import unit
 
 DECIDING_BODY = {
@@ -93,7 +94,7 @@ def open_case(kind: str = "residential_area", managing: str = "commune", year: i
     return ApprovalCase.open(f"QN-X-1:{year}", year, u, ChainConfig.load().chain_for(u, year))
 
 
-def decide(case: ApprovalCase, decision: str = "pass", *, level: str | None = None, reasons: list[str] | None = None, **kw: Any) -> Outcome:
+def decide(case: ApprovalCase, decision: str = "pass", *, level: str | None = None, reasons: list[str] | None = None, **kw: Any) -> Event:
     return case.decide(
         level=level or case.pending_level or "commune",
         decision=decision,
@@ -320,7 +321,7 @@ def test_withdraw_before_a_final_decision(steps: list[str]) -> None:
         else:
             decide(c, "return", reasons=["bổ sung"])
     out = c.withdraw("đơn vị rút đăng ký")
-    assert out == Outcome(
+    assert (out.event_type, out.payload) == (
         "ApprovalCaseWithdrawn", {"unit_year_id": "QN-X-1:2025", "reason": "đơn vị rút đăng ký", "state": "withdrawn"}
     )
     assert c.state == "withdrawn" and c.pending_level is None

@@ -1,7 +1,7 @@
 """The published contract (docs/contracts, docs/asyncapi) matches the code and real messages.
 
 - the committed files are exactly what ``python -m shared.contracts.docs`` generates;
-- messages built by the code (``new_message``, ``build_envelope``, ``append_dead_letter``)
+- messages built by the code (``new_message``, ``build_envelope``, ``dead_letter_row``)
   validate against the generated JSON Schemas, and the schemas refuse what the code refuses;
 - the examples of docs/contracts/README.md are signed, hashed and shaped correctly;
 - every error code raised in the code is documented;
@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
-from sqlalchemy import MetaData, select
+from sqlalchemy import MetaData, insert, select
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from shared.contracts import docs, topics
@@ -32,7 +32,7 @@ from shared.contracts.inbound import INBOUND_TYPES, Unit, new_message, sign, sig
 from shared.contracts.sign import main as sign_main
 from shared.infra.consumer import Received
 from shared.infra.inbound import Command, InboundGate
-from shared.infra.outbox import append_dead_letter, flush_writes
+from shared.infra.outbox import dead_letter_row
 from shared.infra.settings import Sender
 from shared.infra.tables import InfraTables
 
@@ -235,9 +235,7 @@ async def test_dead_letter_matches_its_schema_and_the_documented_headers() -> No
         sessions = async_sessionmaker(engine)
         async with sessions() as session, session.begin():
             for value in (b'{"event_type": "Nope"}', b"\xff\xfe not utf-8"):
-                await append_dead_letter(
-                    session,
-                    infra,
+                row = dead_letter_row(
                     service="registration",
                     source_topic=topics.INBOUND,
                     partition=None if value.startswith(b"\xff") else 2,
@@ -248,7 +246,7 @@ async def test_dead_letter_matches_its_schema_and_the_documented_headers() -> No
                     reason="unknown event_type 'Nope'",
                     message_id=None,
                 )
-            await flush_writes(session, infra)
+                await session.execute(insert(infra.outbox), [row])
         async with sessions() as session:
             rows = (await session.execute(select(infra.outbox).order_by(infra.outbox.c.id))).all()
     finally:

@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from services.assessment import app as assessment_app
 from services.assessment import orm
 from services.assessment.api import case_view
 from services.assessment.criteria import load_catalog
 from services.assessment.domain import AssessmentCase, Incident, assessment_window, window_year
-from services.assessment.handlers import incidents_in_window
+from services.assessment.queries import incidents_in_window
 from services.assessment.rules import classify_incident
 from services.assessment.settings import AssessmentSettings
 from shared.contracts import topics
@@ -343,8 +343,7 @@ async def test_the_case_view_shows_the_incidents_and_the_results(svc: Service) -
     await svc.publish(message("SelfAssessmentSubmitted", self_assessment()), INBOUND)
     await svc.publish(message("IncidentReported", report()), INBOUND, partition=1)
     await svc.publish(message("IncidentReported", report("LATER", occurred_on="2025-12-01")), INBOUND, partition=2)
-    async with svc.rt.sessions() as s:
-        view = await _view(s, UY)
+    view = await svc.rt.read(lambda s: _view(s, UY))
     assert view["verdict"] == "not_met" and view["unmet"] == ["CQ-3"]
     # a Quảng Ngãi agency: the province's scoring sheet adds TINH-DIEM, left to the reviewer without evidence
     assert [c["code"] for c in view["criteria"]] == ["CQ-1", "CQ-2", "CQ-3", "CQ-4", "CQ-5", "TINH-DIEM"]
@@ -362,10 +361,10 @@ async def test_the_case_view_shows_the_incidents_and_the_results(svc: Service) -
     assert view["score"] == {"claimed": None, "scoring_sheet": "51.agency.2018", "breakdown": view["result"]["score_breakdown"]}
 
 
-async def _view(s: AsyncSession, uy: str) -> dict[str, Any]:
-    case = await s.get(AssessmentCase, uy)
+def _view(s: Session, uy: str) -> dict[str, Any]:
+    case = s.get(AssessmentCase, uy)
     assert case is not None
-    return case_view(case, await incidents_in_window(s, case))
+    return case_view(case, incidents_in_window(s, case))
 
 
 def test_an_incident_is_kept_as_reported() -> None:

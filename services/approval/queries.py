@@ -1,0 +1,104 @@
+"""What the approval service reads: the queue, flags, a unit-year's history, and the live
+commune roll-up (criterion 4) that the decision on a commune also needs."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.approval.chains import DELEGABLE, ChainConfig
+from services.approval.domain import ApprovalCase, Rollup, commune_code_of
+from services.approval.machine import FINAL, UNDER_REVIEW, ApprovalState
+from services.approval.orm import history, units
+
+
+def today() -> date:
+    return date.today()
+
+
+def case(session: Session, unit_year_id: str) -> ApprovalCase | None:
+    return session.get(ApprovalCase, unit_year_id)
+
+
+def _is_child_kind(kind: str, managing_level: str) -> bool:
+    """Units a commune manages (Art. 5.4): its residential areas, and the agencies,
+    enterprises and schools managed at commune level."""
+    return kind == "residential_area" or (kind in DELEGABLE and managing_level == "commune")
+
+
+def commune_rollup(session: Session, case: ApprovalCase) -> Rollup:
+    """The live figures of a commune's criterion 4, from the unit register and the cases."""
+    cc = commune_code_of(case.unit)
+    known = {
+        r.code: (r.kind, r.managing_level, r.province_code)
+        for r in session.execute(select(units).where(units.c.commune_code == cc, units.c.code != case.unit_code)).all()
+        if _is_child_kind(r.kind, r.managing_level)
+    }
+    c = ApprovalCase
+    rows = session.execute(
+        select(c.unit_code, c.unit_year_id, c.state, c.deadline, c.kind, c.unit).where(  # type: ignore[arg-type]
+            c.commune_code == cc, c.year == case.year, c.unit_code != case.unit_code  # type: ignore[arg-type]
+        )
+    ).all()
+    children = {r.unit_code: r for r in rows if _is_child_kind(r.kind, r.unit.get("managing_level", ""))}
+    codes = sorted(set(known) | set(children))
+    registered = [children[k] for k in codes if k in children and str(children[k].state) != ApprovalState.withdrawn]
+    decided = [r for r in registered if str(r.state) in FINAL]
+    pending = tuple(sorted(r.unit_year_id for r in registered if str(r.state) not in FINAL))
+    config = ChainConfig.load()
+    deadlines = [r.deadline for r in registered] + [config.deadline_for(kind, prov, case.year) for kind, _, prov in known.values()]
+    return Rollup(
+        commune_code=cc,
+        year=case.year,
+        total=len(codes),
+        registered=len(registered),
+        decided=len(decided),
+        recognized=sum(1 for r in registered if str(r.state) == ApprovalState.recognized),
+        pending=pending,
+        unregistered=tuple(k for k in codes if k not in {r.unit_code for r in registered}),
+        children_deadline=max(deadlines) if deadlines else None,
+    )
+
+
+def queue(
+    session: Session,
+    *,
+    level: str | None,
+    province_code: str | None,
+    commune_code: str | None,
+    kind: str | None,
+    limit: int,
+    offset: int,
+) -> list[ApprovalCase]:
+    c = ApprovalCase
+    q = select(c).where(c.state.in_(UNDER_REVIEW))  # type: ignore[attr-defined]
+    if level:
+        q = q.where(c.pending_level == level)  # type: ignore[arg-type]
+    if province_code:
+        q = q.where(c.province_code == province_code)  # type: ignore[arg-type]
+    if commune_code:
+        q = q.where(c.commune_code == commune_code)  # type: ignore[arg-type]
+    if kind:
+        q = q.where(c.kind == kind)  # type: ignore[arg-type]
+    q = q.order_by(c.deadline, c.unit_year_id).limit(limit).offset(offset)  # type: ignore[arg-type]
+    return list(session.execute(q).scalars())
+
+
+def flagged(session: Session, *, province_code: str | None, limit: int, offset: int) -> list[ApprovalCase]:
+    """Recognised unit-years with an incident flag for their recognising level."""
+    c = ApprovalCase
+    q = select(c).where(c.open_flags > 0)  # type: ignore[arg-type,operator]
+    if province_code:
+        q = q.where(c.province_code == province_code)  # type: ignore[arg-type]
+    q = q.order_by(c.unit_year_id).limit(limit).offset(offset)  # type: ignore[arg-type]
+    return list(session.execute(q).scalars())
+
+
+def event_history(session: Session, unit_year_id: str) -> list[dict[str, Any]]:
+    rows = session.execute(
+        select(history.c.envelope).where(history.c.unit_year_id == unit_year_id).order_by(history.c.recorded_at, history.c.sequence)
+    )
+    return [r[0] for r in rows]

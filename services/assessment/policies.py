@@ -1,0 +1,108 @@
+"""The assessment service's reactions to other services' events: a registered unit-year opens
+its case, a withdrawal or a final decision closes it, a return reopens it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.assessment import queries, rules
+from services.assessment.commands import emit_incident
+from services.assessment.domain import AssessmentCase, AssessmentError
+from services.assessment.machine import AssessmentState
+from services.assessment.projections import remember_unit, unit_register
+from shared.contracts import events as ev
+from shared.infra.adapters import EventFn, EventMessage
+from shared.infra.inbound import in_jurisdiction
+from shared.infra.uow import UnitOfWork
+
+
+def open_case(uow: UnitOfWork, event: EventMessage[ev.UnitYearRegistered]) -> str:
+    p = event.payload
+    session = uow.session
+    if session.get(AssessmentCase, p.unit_year_id) is not None:
+        return "ignored"
+    registration = p.model_dump(mode="json")
+    remember_unit(uow, registration["unit"], overwrite=False)
+    case = AssessmentCase.open(p.unit_year_id, p.year, registration["unit"], registration=registration)
+    session.add(case)
+    session.flush()
+    start, end = case.window()
+    uow.emit(
+        ev.AssessmentOpened(
+            unit_year_id=case.unit_year_id,
+            year=case.year,
+            unit=case.unit,
+            window_start=start,
+            window_end=end,
+            criteria_catalog=case.catalog_ref,
+        ),
+        event.cause,
+        unit_year_id=case.unit_year_id,
+    )
+    # incidents recorded before the unit-year was known now count in its window
+    unit = case.unit
+    for incident in queries.incidents_in_window(session, case):
+        if incident.unit_year_id is not None:
+            continue
+        if in_jurisdiction(incident.jurisdiction, province_code=unit["province_code"], commune_code=unit.get("commune_code")):
+            effect = case.note_incident(incident)
+        else:
+            reason = (
+                f"incident {incident.incident_id} came from {incident.source_system}, which may act for "
+                f"{', '.join(incident.jurisdiction)}; unit {case.unit_code} is in province {unit['province_code']}: not counted"
+            )
+            incident.refuse_for_jurisdiction(case.unit_year_id, reason)
+            effect = rules.IncidentEffect(incident.incident_id, None, rules.OUT_OF_JURISDICTION, reason)
+        session.flush()
+        emit_incident(uow, incident, effect, case=case, assessed_year=case.year, cause=event.cause)
+    return "applied"
+
+
+def _close(uow: UnitOfWork, event: EventMessage[Any], outcome: str, trigger: str) -> str:
+    uy_id = event.unit_year_id
+    case = uow.session.get(AssessmentCase, uy_id)
+    if case is None or case.state in (AssessmentState.closed, AssessmentState.withdrawn):
+        return "ignored"
+    getattr(case, trigger)()
+    uow.emit(ev.AssessmentClosed(unit_year_id=uy_id, outcome=outcome), event.cause, unit_year_id=uy_id)
+    return "applied"
+
+
+def withdrawn(uow: UnitOfWork, event: EventMessage[ev.UnitYearWithdrawn]) -> str:
+    return _close(uow, event, "withdrawn", "withdraw")
+
+
+def returned(uow: UnitOfWork, event: EventMessage[ev.UnitYearReturned]) -> str:
+    p = event.payload
+    case = uow.session.get(AssessmentCase, event.unit_year_id)
+    if case is None:
+        raise AssessmentError("unknown_unit_year", f"unit-year {event.unit_year_id} has no assessment case")
+    case.reopen()
+    uow.emit(
+        ev.AssessmentReopened(unit_year_id=case.unit_year_id, round=case.round, level=p.level, reasons=p.reasons),
+        event.cause,
+        unit_year_id=case.unit_year_id,
+    )
+    return "applied"
+
+
+def recognized(uow: UnitOfWork, event: EventMessage[ev.UnitYearRecognized]) -> str:
+    return _close(uow, event, "recognized", "close")
+
+
+def not_recognized(uow: UnitOfWork, event: EventMessage[ev.UnitYearNotRecognized]) -> str:
+    return _close(uow, event, "not_recognized", "close")
+
+
+REGISTRATION_EVENTS: dict[type, EventFn] = {
+    ev.UnitRegistered: unit_register,
+    ev.UnitUpdated: unit_register,
+    ev.UnitYearRegistered: open_case,
+    ev.UnitYearWithdrawn: withdrawn,
+}
+
+APPROVAL_EVENTS: dict[type, EventFn] = {
+    ev.UnitYearReturned: returned,
+    ev.UnitYearRecognized: recognized,
+    ev.UnitYearNotRecognized: not_recognized,
+}

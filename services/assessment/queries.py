@@ -1,0 +1,35 @@
+"""What the assessment service reads: a case, its incidents in the window, the units it knows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.assessment.domain import AssessmentCase, Incident
+from services.assessment.orm import incidents, units
+
+
+def case(session: Session, unit_year_id: str) -> AssessmentCase | None:
+    return session.get(AssessmentCase, unit_year_id)
+
+
+def incident(session: Session, incident_id: str) -> Incident | None:
+    return session.get(Incident, incident_id)
+
+
+def incidents_in_window(session: Session, case: AssessmentCase) -> list[Incident]:
+    """The incidents recorded for the case's unit whose date is in its window."""
+    start, end = case.window()
+    q = (
+        select(Incident)
+        .where(incidents.c.unit_code == case.unit_code, incidents.c.occurred_on >= start, incidents.c.occurred_on <= end)
+        .order_by(incidents.c.occurred_on, incidents.c.incident_id)
+    )
+    return list(session.execute(q).scalars().all())
+
+
+def known_unit(session: Session, code: str) -> dict[str, Any] | None:
+    row = session.execute(select(units).where(units.c.code == code)).first()
+    return None if row is None else dict(row._mapping)
