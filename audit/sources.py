@@ -100,20 +100,48 @@ class KafkaSource:
     def describe(self) -> str:
         return f"kafka://{self.bootstrap}"
 
+    def consumer_settings(self) -> dict[str, Any]:
+        return {
+            "auto_offset_reset": "earliest",
+            "fetch_max_bytes": 8 * 1024 * 1024,
+            "max_partition_fetch_bytes": 1024 * 1024,
+            "request_timeout_ms": self.request_timeout_ms,
+            "check_crcs": False,
+            "fetch_max_wait_ms": 100,
+        }
+
+    async def plan(self, topic_names: Iterable[str]) -> list[tuple[str, int, int, int]]:
+        """``(topic, partition, start, end)`` of every non-empty partition, the offsets as now;
+        the layout records every partition."""
+        consumer = await self._consumer()
+        try:
+            metadata = await consumer._client.fetch_all_metadata()  # noqa: SLF001 - no public call returns it
+            from aiokafka import TopicPartition
+
+            parts = [TopicPartition(t, p) for t in topic_names for p in sorted(metadata.partitions_for_topic(t) or ())]
+            if not parts:
+                return []
+            begins = await consumer.beginning_offsets(parts)
+            ends = await consumer.end_offsets(parts)
+        finally:
+            await consumer.stop()
+        out = []
+        for tp in parts:
+            info = self.layout.info(tp.topic, tp.partition)
+            info.start, info.end = begins[tp], ends[tp]
+            if ends[tp] > begins[tp]:
+                out.append((tp.topic, tp.partition, begins[tp], ends[tp]))
+        return out
+
     async def _consumer(self) -> Any:
+        """A consumer without a group. Fetches are kept moderate (8 MiB, 1 MiB a partition): the
+        first records then arrive at once and the next fetch overlaps the work on them, where
+        one huge fetch would leave the verifier idle while it is transferred."""
         from aiokafka import AIOKafkaConsumer
         from aiokafka.errors import KafkaConnectionError
 
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            enable_auto_commit=False,
-            group_id=None,
-            auto_offset_reset="earliest",
-            fetch_max_bytes=64 * 1024 * 1024,
-            max_partition_fetch_bytes=16 * 1024 * 1024,
-            request_timeout_ms=self.request_timeout_ms,
-            check_crcs=False,
-        )
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None,
+                                    **self.consumer_settings())
         try:
             await asyncio.wait_for(consumer.start(), self.request_timeout_ms / 1000)
         except (KafkaConnectionError, TimeoutError, OSError) as exc:

@@ -304,11 +304,11 @@ class Verifier:
         streams = self.streams
         add = self.add
         due = False
+        self.events += len(offsets)
         for offset, d in zip(offsets, digests, strict=True):
             if due:  # the previous record completed a checkpoint's size: compare once it was checked
                 self._match_heads(part)
                 due = False
-            self.events += 1
             # --- Merkle tree of the partition
             if part.count == 0:
                 self._match_heads(part)  # heads of size 0
@@ -322,10 +322,9 @@ class Verifier:
                 due = True
             problem = d[F_PROBLEM]
             eid, stream, producer = d[F_ID], d[F_STREAM], d[F_PRODUCER]
-            where = {"topic": topic, "partition": partition, "offset": offset, "event_id": eid, "stream": stream,
-                     "producer": producer}
+            where = (topic, partition, offset, eid, stream, producer)
             if problem is not None and problem[0] == "not_json":
-                f = add(Finding("not_json", problem[1], **where))
+                f = add(Finding("not_json", problem[1], *where))
                 part.chain_findings.append(f)
                 continue
             # --- event_id unique across all topics
@@ -333,7 +332,7 @@ class Verifier:
                 first = ids.get(eid)
                 if first is not None:
                     f = add(Finding("duplicate_event_id", f"event_id already at {first[0]}[{first[1]}]@{first[2]}",
-                                    **where))
+                                    *where))
                     part.chain_findings.append(f)
                     st = streams.get((stream, producer)) if stream and producer else None
                     if st is not None:
@@ -341,10 +340,10 @@ class Verifier:
                     continue
                 ids[eid] = (topic, partition, offset)
             if d[F_SCHEMA] is not None and problem is None:
-                add(Finding("schema_invalid", d[F_SCHEMA], **where))
+                add(Finding("schema_invalid", d[F_SCHEMA], *where))
             etype = d[F_TYPE]
             if etype is not None and TOPIC_PRODUCER.get(topic) != producer:
-                add(Finding("wrong_topic", f"{etype} of producer {producer} on {topic}", **where))
+                add(Finding("wrong_topic", f"{etype} of producer {producer} on {topic}", *where))
             if stream is None or producer is None or d[F_SEQ] is None:
                 continue
             uy = d[F_UY]
@@ -358,21 +357,21 @@ class Verifier:
             seq = d[F_SEQ]
             chain_ok = True
             if problem is not None:  # payload_edited
-                f = add(Finding(problem[0], problem[1], **where))
+                f = add(Finding(problem[0], problem[1], *where))
                 part.chain_findings.append(f)
                 st.broken = True
                 chain_ok = False
             if seq == st.last_seq + 1:
                 if chain_ok and d[F_PREV] != st.last_hash:
                     f = add(Finding("chain_broken", f"sequence {seq}: prev_hash does not name the hash of "
-                                    f"sequence {seq - 1}", **where))
+                                    f"sequence {seq - 1}", *where))
                     part.chain_findings.append(f)
                     st.broken = True
                 st.last_seq, st.last_hash = seq, d[F_HASH]
             elif seq > st.last_seq + 1:
                 missing = range(st.last_seq + 1, seq)
                 label = f"{missing[0]}" if len(missing) == 1 else f"{missing[0]}..{missing[-1]}"
-                f = add(Finding("event_dropped", f"sequence {label} missing before sequence {seq}", **where))
+                f = add(Finding("event_dropped", f"sequence {label} missing before sequence {seq}", *where))
                 part.chain_findings.append(f)
                 for m in missing:
                     st.gaps[m] = f
@@ -392,7 +391,7 @@ class Verifier:
                             del st.gaps[m]
                 else:
                     f = add(Finding("sequence_repeated", f"sequence {seq} again (sequence {st.last_seq} was already "
-                                    "read)", **where))
+                                    "read)", *where))
                     part.chain_findings.append(f)
                 st.broken = True
                 continue
@@ -405,11 +404,11 @@ class Verifier:
             elif cause.startswith("http:"):
                 self.http_causes += 1
             elif cause == eid:
-                add(Finding("unresolved_causation", "the event names itself as its cause", **where))
+                add(Finding("unresolved_causation", "the event names itself as its cause", *where))
             elif cause not in ids and cause not in self.inbound:
                 self.pending_causes.append((cause, Finding("unresolved_causation",
                                                            f"causation_id {cause} is neither an inbound message nor "
-                                                           "an event", **where)))
+                                                           "an event", *where)))
             # --- lifecycle
             idx = self.indexes.get(producer)
             if idx is None:
@@ -419,26 +418,26 @@ class Verifier:
                 if trigger == "":
                     if st.state is not None:
                         add(Finding("illegal_transition", f"{etype} opens a stream already open (state {st.state})",
-                                    **where))
+                                    *where))
                         st.broken = True
                         continue
                     st.state = self.initial[producer]
                 elif st.state is None:
-                    add(Finding("illegal_transition", f"{etype} ({trigger}) before the stream was opened", **where))
+                    add(Finding("illegal_transition", f"{etype} ({trigger}) before the stream was opened", *where))
                     st.broken = True
                     continue
                 else:
                     dest = idx.get((st.state, trigger))
                     if dest is None:
                         add(Finding("illegal_transition", f"{etype} ({trigger}) is not allowed in state {st.state}",
-                                    **where))
+                                    *where))
                         st.broken = True
                         continue
                     st.state = dest
             stated = d[F_STATE]
             if stated is not digest.MISSING and stated != digest.MISSING and st.state is not None and stated != st.state:
                 add(Finding("state_mismatch", f"{etype} states {stated!r}, the replayed state is {st.state!r}",
-                            **where))
+                            *where))
                 st.broken = True
                 continue
             if etype == "ApprovalCaseOpened":
@@ -449,29 +448,29 @@ class Verifier:
         if due:
             self._match_heads(part)
 
-    def _check_recognition(self, st: _Stream, d: tuple[Any, ...], where: dict[str, Any]) -> None:
+    def _check_recognition(self, st: _Stream, d: tuple[Any, ...], where: tuple[Any, ...]) -> None:
         level, body, decision_no, decided_by = d[F_EXTRA] or (None, None, None, None)
         missing = [n for n, v in (("deciding body", body), ("decision number", decision_no), ("decider", decided_by))
                    if not (v and v.strip())]
         if missing:
             self.add(Finding("recognition_incomplete", f"the recognition does not name its {', '.join(missing)}",
-                             **where))
+                             *where))
         if st.opened is None:
             self.add(Finding("recognition_without_authority", "no ApprovalCaseOpened records the approval chain",
-                             **where))
+                             *where))
             return
         last_level, last_body, unit = st.opened
         if level != last_level:
             self.add(Finding("recognition_without_authority", f"recognised at level {level}, but the chain "
-                             f"recorded when the case was opened ends at {last_level}", **where))
+                             f"recorded when the case was opened ends at {last_level}", *where))
         elif body != last_body:
             self.add(Finding("recognition_without_authority", f"recognised by {body!r}, but the chain's deciding "
-                             f"body is {last_body!r}", **where))
+                             f"body is {last_body!r}", *where))
         jur = d[F_JUR]
         if level is not None and not may_decide([jur] if jur else [], level, unit):
             self.add(Finding("recognition_without_authority", f"an actor of jurisdiction {jur!r} may not decide at "
                              f"level {level} for unit {unit.get('code')} (province {unit.get('province_code')}, "
-                             f"commune {unit.get('commune_code')})", **where))
+                             f"commune {unit.get('commune_code')})", *where))
 
     def feed_dlq(self, n: int) -> None:
         self.dlq_records += n
