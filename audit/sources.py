@@ -197,6 +197,29 @@ class KafkaSource:
             await consumer.stop()
 
 
+def read_ids(bootstrap: str, topic_names: tuple[str, ...]) -> bytes:
+    """Read ``topic_names`` to their end and keep only each record's ``event_id`` (inbound
+    messages) or nothing (dead letters): run in a worker process while the main process reads
+    the event topics. Marshalled ``(layout rows, inbound ids, dead letters)``."""
+    import marshal
+
+    from audit.digest import inbound_ids
+
+    async def run() -> bytes:
+        src = KafkaSource(bootstrap)
+        ids: list[str | None] = []
+        dead = 0
+        async for topic, _p, records in src.batches(topic_names):
+            if topic == topics.INBOUND:
+                ids.extend(inbound_ids([r.value for r in records]))
+            else:
+                dead += len(records)
+        rows = [(t, p, i.start, i.end, i.count) for t, parts in src.layout.partitions.items() for p, i in parts.items()]
+        return marshal.dumps((rows, ids, dead))
+
+    return asyncio.run(run())
+
+
 def kafka_record(rec: Any) -> Record:
     return Record(
         rec.topic, rec.partition, rec.offset, rec.timestamp, rec.key, rec.value,

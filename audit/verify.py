@@ -38,7 +38,7 @@ from pydantic import ValidationError
 
 from audit import digest
 from audit.findings import ERROR, NOTE, Finding
-from audit.sources import ArchiveSource, KafkaSource, Layout, SourceError
+from audit.sources import ArchiveSource, KafkaSource, Layout, SourceError, read_ids
 from shared.contracts import topics
 from shared.contracts.checkpoint import (
     EMPTY_ROOT,
@@ -158,7 +158,7 @@ class Verifier:
         self._dropped: Counter[str] = Counter()
         self.ids: dict[str, tuple[str, int, int]] = {}
         self.inbound: set[str] = set()
-        self.pending_causes: list[tuple[str, Finding]] = []
+        self.pending_causes: list[tuple[str, tuple[Any, ...]]] = []
         self.streams: dict[tuple[str, str], _Stream] = {}
         self.parts: dict[tuple[str, int], _Partition] = {}
         self.indexes = {p: lc.index() for p, lc in LIFECYCLES.items()}
@@ -406,9 +406,7 @@ class Verifier:
             elif cause == eid:
                 add(Finding("unresolved_causation", "the event names itself as its cause", *where))
             elif cause not in ids and cause not in self.inbound:
-                self.pending_causes.append((cause, Finding("unresolved_causation",
-                                                           f"causation_id {cause} is neither an inbound message nor "
-                                                           "an event", *where)))
+                self.pending_causes.append((cause, where))
             # --- lifecycle
             idx = self.indexes.get(producer)
             if idx is None:
@@ -502,9 +500,10 @@ class Verifier:
                         extra={"records": part.count, "checkpoint_size": h.size, "checkpoint": h.sequence},
                     ))
         # causes named by events read before them (another topic) or never found
-        for cause, f in self.pending_causes:
+        for cause, where in self.pending_causes:
             if cause not in self.ids and cause not in self.inbound:
-                self.add(f)
+                self.add(Finding("unresolved_causation", f"causation_id {cause} is neither an inbound message nor "
+                                 "an event", *where))
         # notes: what the checkpoints do not cover yet
         for producer, topic in PRODUCER_TOPIC.items():
             parts = [p for (t, _), p in self.parts.items() if t == topic]
@@ -670,6 +669,13 @@ async def verify_kafka(bootstrap: str, keys: PublicKeys, *, contracts: Path | No
             for r in records:
                 v.feed_checkpoint(topic, partition, r.offset, r.value)
         v.start_partitions()
+        side = None
+        if dig.pool is not None:
+            # the inbound messages and dead letters are read by a worker: only their ids matter
+            side = loop.run_in_executor(dig.pool, read_ids, bootstrap, VERIFY_TOPICS[4:])
+            main_topics = topics.EVENT_TOPICS
+        else:
+            main_topics = VERIFY_TOPICS[1:]
         pending: list[tuple[str, int, list[int], Any]] = []
         limit = max(4, 4 * jobs)
 
@@ -678,7 +684,7 @@ async def verify_kafka(bootstrap: str, keys: PublicKeys, *, contracts: Path | No
                 t, p, offs, fut = pending.pop(0)
                 _dispatch(v, t, p, offs, await fut)
 
-        async for topic, partition, records in src.batches(VERIFY_TOPICS[1:]):
+        async for topic, partition, records in src.batches(main_topics):
             offs = [r.offset for r in records]
             vals = [r.value for r in records]
             for i in range(0, len(vals), BATCH):
@@ -693,6 +699,13 @@ async def verify_kafka(bootstrap: str, keys: PublicKeys, *, contracts: Path | No
                 pending.append((topic, partition, o, fut))
             await drain(limit)
         await drain(0)
+        if side is not None:
+            rows, ids, dead = marshal.loads(await side)
+            for t, p, start, end, count in rows:
+                info = src.layout.info(t, p)
+                info.start, info.end, info.count = start, end, count
+            v.feed_inbound(ids)
+            v.feed_dlq(dead)
     finally:
         dig.close()
     layout = src.layout
