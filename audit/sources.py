@@ -316,6 +316,14 @@ class ArchiveSource:
                 raise SourceError(f"{self.path}: cannot be read to the end ({exc})") from None
 
 
+async def _checkpoints_first(source: KafkaSource) -> AsyncIterator[tuple[str, int, list[Any]]]:
+    """The checkpoint topic to its end, then the other topics to the ends taken after it."""
+    async for batch in source.batches(ARCHIVE_TOPICS[:1]):
+        yield batch
+    async for batch in source.batches(ARCHIVE_TOPICS[1:]):
+        yield batch
+
+
 async def export(source: KafkaSource, out: Path, *, latest_checkpoints: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write every record of :data:`ARCHIVE_TOPICS` to ``out``; return the manifest.
 
@@ -335,7 +343,7 @@ async def export(source: KafkaSource, out: Path, *, latest_checkpoints: dict[str
     total = 0
     try:
         with gzip.open(tmp, "wb", compresslevel=6) as body:
-            async for topic, _p, records in source.batches(ARCHIVE_TOPICS):
+            async for topic, _p, records in _checkpoints_first(source):
                 lines = []
                 for r in records:
                     rec = kafka_record(r)
