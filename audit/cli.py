@@ -191,6 +191,9 @@ def cmd_cross_check(args: argparse.Namespace) -> int:
         for f in findings:
             _out(_finding_line(f) + "\n")
         _out(f"RESULT: {'OK — no drift' if not errors else f'{len(errors)} drifts'}\n")
+    if stats.get("unavailable"):
+        print(f"error: cannot reach {', '.join(stats['unavailable'])}: nothing compared for it", file=sys.stderr)
+        return USAGE
     return OK if not errors else FOUND
 
 

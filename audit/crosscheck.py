@@ -45,14 +45,16 @@ async def cross_check(
     token: str,
     unit_years: list[str] | None = None,
     concurrency: int = 16,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> tuple[list[Finding], dict[str, Any]]:
+    """Every drift between the services' answers and the events (``transport``: for tests)."""
     findings: list[Finding] = []
     ids = unit_years or sorted(folder.by_unit_year)
     unavailable: set[str] = set()
     sem = asyncio.Semaphore(concurrency)
     stats = {"unit_years": len(ids), "requests": 0}
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(headers=headers, timeout=15) as client:
+    async with httpx.AsyncClient(headers=headers, timeout=15, transport=transport) as client:
 
         async def one(uy: str) -> None:
             st = folder.fold(uy)
@@ -111,6 +113,7 @@ async def cross_check(
                                                     event_id=eid, producer="approval"))
 
         await asyncio.gather(*(one(uy) for uy in ids))
+        stats["unavailable"] = sorted(unavailable)
 
         stats["checkpoints"] = {}
         for service in ("registration", "assessment", "approval"):
