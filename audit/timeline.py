@@ -244,7 +244,7 @@ def describe(env: dict[str, Any]) -> list[str]:
 
 
 def history(folder: Folder, unit_year_id: str) -> list[dict[str, Any]]:
-    """The unit-year's timeline across the three services, and its unit's register events."""
+    """The unit-year's timeline across the three services."""
     return [
         {
             "recorded_at": e.get("recorded_at"),

@@ -6,8 +6,8 @@ What is checked, and where:
   the recomputed hash, the RFC 6962 leaf of the record;
 - across records (:class:`Verifier`, here): ``event_id`` unique across all topics; per stream
   and producer ``sequence`` 1..n and ``prev_hash`` chaining; every ``causation_id`` resolving
-  to an inbound message or an event (``http:<uuid>`` is an HTTP request of the envelope's
-  actor: counted and accepted); each stream replayed through the producer's lifecycle table
+  to an inbound message or an earlier event (``http:<uuid>`` is an HTTP request of the
+  envelope's actor: counted and accepted); each stream replayed through the producer's lifecycle table
   (``shared.contracts.lifecycle``), with the ``state`` an event states equal to the replayed
   state; each recognition at the last step of the chain its case was opened with, by that
   step's body, by an actor whose jurisdiction allows it (``shared.contracts.jurisdiction``);
@@ -30,6 +30,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,14 @@ PRODUCER_TOPIC = {
 TOPIC_PRODUCER = {t: p for p, t in PRODUCER_TOPIC.items()}
 DLQ_TOPICS = tuple(topics.dlq(t) for t in topics.ALL_TOPICS)
 VERIFY_TOPICS = (topics.CHECKPOINTS, *topics.EVENT_TOPICS, topics.INBOUND, *DLQ_TOPICS)
+
+#: seconds a cause may appear to be recorded after its effect (clocks of different hosts)
+CLOCK_SKEW = 1.0
+
+
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
 
 #: findings of one kind kept in full; beyond that they are counted
 MAX_PER_CODE = 1000
@@ -156,9 +165,10 @@ class Verifier:
         self.findings: list[Finding] = []
         self._per_code: Counter[str] = Counter()
         self._dropped: Counter[str] = Counter()
-        self.ids: dict[str, tuple[str, int, int]] = {}
+        #: event_id -> (topic, partition, offset, recorded_at)
+        self.ids: dict[str, tuple[str, int, int, str | None]] = {}
         self.inbound: set[str] = set()
-        self.pending_causes: list[tuple[str, tuple[Any, ...]]] = []
+        self.pending_causes: list[tuple[str, tuple[Any, ...], str | None]] = []
         self.streams: dict[tuple[str, str], _Stream] = {}
         self.parts: dict[tuple[str, int], _Partition] = {}
         self.indexes = {p: lc.index() for p, lc in LIFECYCLES.items()}
@@ -338,7 +348,7 @@ class Verifier:
                     if st is not None:
                         st.broken = True
                     continue
-                ids[eid] = (topic, partition, offset)
+                ids[eid] = (topic, partition, offset, d[F_REC_AT])
             if d[F_SCHEMA] is not None and problem is None:
                 add(Finding("schema_invalid", d[F_SCHEMA], *where))
             etype = d[F_TYPE]
@@ -405,8 +415,10 @@ class Verifier:
                 self.http_causes += 1
             elif cause == eid:
                 add(Finding("unresolved_causation", "the event names itself as its cause", *where))
-            elif cause not in ids and cause not in self.inbound:
-                self.pending_causes.append((cause, where))
+            elif cause in ids:
+                self._cause_earlier(ids[cause], d[F_REC_AT], cause, where)
+            elif cause not in self.inbound:
+                self.pending_causes.append((cause, where, d[F_REC_AT]))
             # --- lifecycle
             idx = self.indexes.get(producer)
             if idx is None:
@@ -445,6 +457,20 @@ class Verifier:
                 self._check_recognition(st, d, where)
         if due:
             self._match_heads(part)
+
+    def _cause_earlier(self, cause_at: tuple[Any, ...], effect_recorded: str | None, cause: str,
+                       where: tuple[Any, ...]) -> None:
+        """A cause is recorded before its effect (allowing :data:`CLOCK_SKEW` between hosts)."""
+        cause_recorded = cause_at[3]
+        if not cause_recorded or not effect_recorded or cause_recorded <= effect_recorded:
+            return  # the envelopes' RFC 3339 UTC timestamps compare as text
+        try:
+            late = _moment(cause_recorded) - _moment(effect_recorded)
+        except ValueError:
+            return
+        if late.total_seconds() > CLOCK_SKEW:
+            self.add(Finding("unresolved_causation", f"its cause {cause} ({cause_at[0]}[{cause_at[1]}]@{cause_at[2]}) "
+                             f"was recorded {late.total_seconds():.3f} s after it", *where))
 
     def _check_recognition(self, st: _Stream, d: tuple[Any, ...], where: tuple[Any, ...]) -> None:
         level, body, decision_no, decided_by = d[F_EXTRA] or (None, None, None, None)
@@ -500,8 +526,10 @@ class Verifier:
                         extra={"records": part.count, "checkpoint_size": h.size, "checkpoint": h.sequence},
                     ))
         # causes named by events read before them (another topic) or never found
-        for cause, where in self.pending_causes:
-            if cause not in self.ids and cause not in self.inbound:
+        for cause, where, recorded_at in self.pending_causes:
+            if cause in self.ids:
+                self._cause_earlier(self.ids[cause], recorded_at, cause, where)
+            elif cause not in self.inbound:
                 self.add(Finding("unresolved_causation", f"causation_id {cause} is neither an inbound message nor "
                                  "an event", *where))
         # notes: what the checkpoints do not cover yet

@@ -394,3 +394,22 @@ def test_keys_as_json_file(clean, tmp_path: Path) -> None:  # noqa: ANN001
     assert load_public_key(b.public_keys()["approval"][0])
     assert SYSTEM["jurisdiction"] == "province:51"
     assert build_checkpoint  # the contract the builder uses
+
+
+def test_a_cause_recorded_after_its_effect(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    def fn(b: HistoryBuilder) -> None:
+        uy = b.lifecycle("A010", decide=False)
+        later = b.emit("approval", "VerdictChanged",
+                       {"unit_year_id": uy, "verdict": "met", "reason": "r", "state": "commune_reviewed"},
+                       stream=uy, unit_year_id=uy, cause=None, correlation="c")
+        b.clock -= timedelta(minutes=5)  # the effect claims to be older than its cause
+        b.emit("approval", "VerdictChanged",
+               {"unit_year_id": uy, "verdict": "met", "reason": "r", "state": "commune_reviewed"},
+               stream=uy, unit_year_id=uy, cause=later["event_id"], correlation="c")
+
+    path, keys = build_one(tmp_path, fn)
+    report = verify_archive(path, keys)
+    assert codes(report) == ["unresolved_causation"]
+    assert "recorded" in report.errors[0].message and "after it" in report.errors[0].message
