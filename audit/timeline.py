@@ -52,6 +52,7 @@ STATE_LABELS = {
     "withdrawn": "đã rút",
     "revoked": "bị thu hồi",
 }
+ROLE_LABELS = {"review": "thẩm định (review)", "decide": "công nhận (decide)"}
 LEVEL_LABELS = {"commune": "cấp xã", "district": "cấp huyện", "province": "cấp tỉnh", "ministry": "cấp Bộ"}
 
 
@@ -233,7 +234,8 @@ def describe(env: dict[str, Any]) -> list[str]:
     if t == "ApprovalCaseOpened":
         for s in p.get("chain") or []:
             if isinstance(s, dict):
-                out.append(f"bước (step): {LEVEL_LABELS.get(s.get('level'), s.get('level'))} {s.get('role')} — {s.get('body')}")
+                role = ROLE_LABELS.get(s.get("role"), s.get("role"))
+                out.append(f"bước (step): {LEVEL_LABELS.get(s.get('level'), s.get('level'))}, {role} — {s.get('body')}")
     if t in ("IncidentRecorded", "IncidentFlagged"):
         for key, label in (("incident_id", "vụ việc (incident)"), ("category", "loại (category)"),
                            ("occurred_on", "ngày xảy ra (occurred on)"), ("severity", "mức độ (severity)"),
