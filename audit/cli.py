@@ -19,7 +19,15 @@ from audit import __version__
 from audit.findings import ERROR, Finding
 from audit.schemas import DEFAULT_CONTRACTS, ContractError
 from audit.sources import ArchiveSource, KafkaSource, SourceError
-from audit.timeline import AS_OF_COLUMNS, Folder, as_of, history, parse_moment, parse_tz, render_history, to_csv
+from audit.timeline import (
+    Folder,
+    as_of,
+    history,
+    parse_moment,
+    parse_tz,
+    render_history,
+    to_csv,
+)
 from shared.contracts import topics
 
 OK, FOUND, USAGE = 0, 1, 2

@@ -115,7 +115,7 @@ class KafkaSource:
         the layout records every partition."""
         consumer = await self._consumer()
         try:
-            metadata = await consumer._client.fetch_all_metadata()  # noqa: SLF001 - no public call returns it
+            metadata = await consumer._client.fetch_all_metadata()
             from aiokafka import TopicPartition
 
             parts = [TopicPartition(t, p) for t in topic_names for p in sorted(metadata.partitions_for_topic(t) or ())]
@@ -158,7 +158,7 @@ class KafkaSource:
         consumer = await self._consumer()
         try:
             # fresh cluster metadata: a consumer without a subscription knows no partitions
-            metadata = await consumer._client.fetch_all_metadata()  # noqa: SLF001 - no public call returns it
+            metadata = await consumer._client.fetch_all_metadata()
             parts: list[TopicPartition] = []
             for t in topic_names:
                 for p in sorted(metadata.partitions_for_topic(t) or ()):

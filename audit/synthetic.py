@@ -11,7 +11,6 @@ writes an archive and the public keys beside it). It uses only the public contra
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import uuid
 import zlib
@@ -26,7 +25,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from audit.sources import Record, write_archive
 from shared.contracts import topics
-from shared.contracts.checkpoint import CompactRange, build_checkpoint, checkpoint_hash, public_key_b64
+from shared.contracts.checkpoint import (
+    CompactRange,
+    build_checkpoint,
+    checkpoint_hash,
+    public_key_b64,
+)
 from shared.contracts.envelope import build_envelope, rfc3339
 
 PRODUCERS = {
@@ -155,7 +159,7 @@ class HistoryBuilder:
                       {"unit_year_id": uy, "year": year, "unit": unit, "window_start": f"{year - 1}-11-01",
                        "window_end": f"{year}-10-31", "criteria_catalog": "residential_area.2021"},
                       stream=uy, unit_year_id=uy, cause=r["event_id"], correlation=m2)
-        o = self.emit("approval", "ApprovalCaseOpened",
+        self.emit("approval", "ApprovalCaseOpened",
                       {"unit_year_id": uy, "unit": unit, "year": year, "chain": CHAIN, "chain_profile": "2025",
                        "deadline": f"{year}-11-15", "state": "registered"},
                       stream=uy, unit_year_id=uy, cause=a["event_id"], correlation=m2)
@@ -228,4 +232,4 @@ if __name__ == "__main__":
     raise SystemExit(main())
 
 
-__all__ = ["HistoryBuilder", "build", "write_keys", "base64"]
+__all__ = ["HistoryBuilder", "build", "write_keys"]

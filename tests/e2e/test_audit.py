@@ -256,7 +256,7 @@ def delete_checkpoint(records: list[Record]) -> list[Record]:
     (forge_checkpoint, "checkpoint_untrusted_key"),
     (delete_checkpoint, "checkpoint_missing"),
 ])
-def test_each_tampering_of_the_real_archive_is_named(history: dict[str, Any], tmp_path: Path, change, code) -> None:  # noqa: ANN001
+def test_each_tampering_of_the_real_archive_is_named(history: dict[str, Any], tmp_path: Path, change, code) -> None:
     path = tampered(history["archive"], tmp_path, change)
     report = verify_archive(path, PublicKeys.load(history["keys"]))
     errors = [f.code for f in report.errors]

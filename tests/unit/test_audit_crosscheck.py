@@ -79,7 +79,7 @@ def test_state_drift_and_history_gaps_and_deleted_checkpoints() -> None:
     assert run(folder, latest, services(folder, latest, checkpoint_ahead="approval")) == ["checkpoint_deleted"]
 
 
-def test_the_command_line_reports_unreachable_services(tmp_path, capsys) -> None:  # noqa: ANN001
+def test_the_command_line_reports_unreachable_services(tmp_path, capsys) -> None:
     from audit.cli import main
 
     _folder, _latest, b = history()

@@ -21,7 +21,7 @@ ODD_VALUES = [None, True, False, 0, 1, -1, 1.0, 1.5, "", "x", "2025-02-30", "202
               "0" * 64, "Z" * 64, "A:2025"]
 
 
-def paths(doc, prefix=()):  # noqa: ANN001, ANN201
+def paths(doc, prefix=()):
     yield prefix
     if isinstance(doc, dict):
         for k, v in doc.items():
@@ -31,7 +31,7 @@ def paths(doc, prefix=()):  # noqa: ANN001, ANN201
             yield from paths(v, (*prefix, i))
 
 
-def mutate(doc, rnd: random.Random):  # noqa: ANN001, ANN201
+def mutate(doc, rnd: random.Random):
     doc = copy.deepcopy(doc)
     target = rnd.choice([p for p in paths(doc) if p])
     parent = doc

@@ -3,6 +3,7 @@ named by its code at the record where it happened."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +17,13 @@ from audit.sources import Record, read_archive, write_archive
 from audit.synthetic import SYSTEM, HistoryBuilder, write_keys
 from audit.verify import verify_archive
 from shared.contracts import topics
-from shared.contracts.checkpoint import PublicKeys, build_checkpoint, load_public_key
+from shared.contracts.checkpoint import (
+    PublicKeys,
+    build_checkpoint,
+    key_id,
+    load_public_key,
+    signed_bytes,
+)
 from shared.contracts.envelope import compute_hash
 
 
@@ -57,7 +64,7 @@ def tampered(clean_archive: Path, tmp_path: Path, change: Callable[[list[Record]
     return path
 
 
-def codes(report) -> list[str]:  # noqa: ANN001
+def codes(report) -> list[str]:
     return [f.code for f in report.errors]
 
 
@@ -69,7 +76,7 @@ def events_of(records: list[Record], stream: str, producer: str) -> list[int]:
     return [i for i, r in enumerate(records) if r.topic == f"antt.{producer}.events.v1" and env(r)["stream_id"] == stream]
 
 
-def test_clean_history_verifies(clean) -> None:  # noqa: ANN001
+def test_clean_history_verifies(clean) -> None:
     archive, keys, _b = clean
     report = verify_archive(archive, keys_of(keys))
     assert report.ok, [f.to_json() for f in report.findings]
@@ -78,8 +85,8 @@ def test_clean_history_verifies(clean) -> None:  # noqa: ANN001
     assert s["events"] == 12 * 9 and s["inbound_messages"] == 12 * 5
 
 
-def test_records_after_the_last_checkpoint_are_a_note(clean, tmp_path: Path) -> None:  # noqa: ANN001
-    archive, keys, b = clean
+def test_records_after_the_last_checkpoint_are_a_note(clean, tmp_path: Path) -> None:
+    _archive, keys, b = clean
     b2 = HistoryBuilder(keys=b.keys, partitions=3)
     b2.lifecycle("N001")
     b2.checkpoint_all()
@@ -91,7 +98,7 @@ def test_records_after_the_last_checkpoint_are_a_note(clean, tmp_path: Path) -> 
     assert "unprotected_records" in [f.code for f in report.findings]
 
 
-def test_flipped_byte_in_a_payload_is_payload_edited(clean, tmp_path: Path) -> None:  # noqa: ANN001
+def test_flipped_byte_in_a_payload_is_payload_edited(clean, tmp_path: Path) -> None:
     archive, keys, _ = clean
 
     def change(records: list[Record]) -> list[Record]:
@@ -109,7 +116,7 @@ def test_flipped_byte_in_a_payload_is_payload_edited(clean, tmp_path: Path) -> N
     assert (f.partition, f.offset, f.event_id, f.stream) == (*change.where, "T003:2025")
 
 
-def test_dropped_event_is_event_dropped(clean, tmp_path: Path) -> None:  # noqa: ANN001
+def test_dropped_event_is_event_dropped(clean, tmp_path: Path) -> None:
     archive, keys, _ = clean
     dropped = {}
 
@@ -125,7 +132,7 @@ def test_dropped_event_is_event_dropped(clean, tmp_path: Path) -> None:  # noqa:
     assert f.event_id == dropped["next"] and f.stream == "T004:2025" and "sequence 2 missing" in f.message
 
 
-def test_dropped_tail_is_tail_dropped(clean, tmp_path: Path) -> None:  # noqa: ANN001
+def test_dropped_tail_is_tail_dropped(clean, tmp_path: Path) -> None:
     """The newest events of a stream, last in their partition: no chain can see it, the
     checkpoint can."""
     archive, keys, _ = clean
@@ -148,7 +155,7 @@ def test_dropped_tail_is_tail_dropped(clean, tmp_path: Path) -> None:  # noqa: A
     assert f.partition == info["partition"] and f.offset == info["size"] - 1
 
 
-def test_swapped_events_are_reordered(clean, tmp_path: Path) -> None:  # noqa: ANN001
+def test_swapped_events_are_reordered(clean, tmp_path: Path) -> None:
     archive, keys, _ = clean
     info = {}
 
@@ -163,7 +170,7 @@ def test_swapped_events_are_reordered(clean, tmp_path: Path) -> None:  # noqa: A
     assert report.errors[0].event_id == info["early"]
 
 
-def test_duplicated_event_is_duplicate_event_id(clean, tmp_path: Path) -> None:  # noqa: ANN001
+def test_duplicated_event_is_duplicate_event_id(clean, tmp_path: Path) -> None:
     archive, keys, _ = clean
 
     def change(records: list[Record]) -> list[Record]:
@@ -176,7 +183,7 @@ def test_duplicated_event_is_duplicate_event_id(clean, tmp_path: Path) -> None: 
     assert report.errors[0].stream == "T006:2025"
 
 
-def test_rewritten_stream_with_recomputed_hashes_is_stream_rewritten(clean, tmp_path: Path) -> None:  # noqa: ANN001
+def test_rewritten_stream_with_recomputed_hashes_is_stream_rewritten(clean, tmp_path: Path) -> None:
     """The whole stream re-chained: only the signed checkpoint can tell, and it locates the
     change between the last matching and the first failing checkpoint."""
     archive, keys, _ = clean
@@ -204,22 +211,15 @@ def test_rewritten_stream_with_recomputed_hashes_is_stream_rewritten(clean, tmp_
     assert f.extra["first_failing_checkpoint"] == 1 and f.extra["last_matching_checkpoint"] is None
 
 
-def test_checkpoint_forged_with_another_key(clean, tmp_path: Path) -> None:  # noqa: ANN001
-    archive, keys, b = clean
+def test_checkpoint_forged_with_another_key(clean, tmp_path: Path) -> None:
+    archive, keys, _b = clean
     other = Ed25519PrivateKey.generate()
 
     def change(records: list[Record]) -> list[Record]:
         i = [k for k, r in enumerate(records) if r.topic == topics.CHECKPOINTS][-1]
-        cp = orjson.loads(records[i].value)
-        from shared.contracts.checkpoint import CompactRange  # noqa: F401
-
-        forged = dict(cp)
+        forged = orjson.loads(records[i].value)
         forged.pop("signature")
-        from shared.contracts.checkpoint import key_id, signed_bytes
-
         forged["key_id"] = key_id(other.public_key())
-        import base64
-
         forged["signature"] = base64.b64encode(other.sign(signed_bytes(forged))).decode()
         r = records[i]
         records[i] = Record(r.topic, r.partition, r.offset, r.timestamp, r.key, orjson.dumps(forged), r.headers)
@@ -229,7 +229,7 @@ def test_checkpoint_forged_with_another_key(clean, tmp_path: Path) -> None:  # n
     assert codes(report) == ["checkpoint_untrusted_key"]
 
 
-def test_checkpoint_with_a_bad_signature(clean, tmp_path: Path) -> None:  # noqa: ANN001
+def test_checkpoint_with_a_bad_signature(clean, tmp_path: Path) -> None:
     archive, keys, _ = clean
 
     def change(records: list[Record]) -> list[Record]:
@@ -243,12 +243,12 @@ def test_checkpoint_with_a_bad_signature(clean, tmp_path: Path) -> None:  # noqa
     assert codes(verify_archive(tampered(archive, tmp_path, change), keys_of(keys))) == ["checkpoint_bad_signature"]
 
 
-def test_deleted_checkpoint_is_checkpoint_missing(clean, tmp_path: Path) -> None:  # noqa: ANN001
+def test_deleted_checkpoint_is_checkpoint_missing(clean, tmp_path: Path) -> None:
     archive, keys, _ = clean
 
     def change(records: list[Record]) -> list[Record]:
         cps = [k for k, r in enumerate(records) if r.topic == topics.CHECKPOINTS]
-        first_approval = [k for k in cps if orjson.loads(records[k].value)["producer"] == "approval"][0]
+        first_approval = next(k for k in cps if orjson.loads(records[k].value)["producer"] == "approval")
         del records[first_approval]
         return records
 
@@ -358,7 +358,7 @@ def test_schema_invalid(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- the command line
 
 
-def test_cli_exit_codes_and_json(clean, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: ANN001
+def test_cli_exit_codes_and_json(clean, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     archive, keys, _ = clean
     assert main(["verify", "--archive", str(archive), "--keys", str(keys)]) == 0
     out = capsys.readouterr().out
@@ -380,13 +380,13 @@ def test_cli_exit_codes_and_json(clean, tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["verify", "--archive", str(archive), "--keys", str(tmp_path / "no-keys")]) == 2
 
 
-def test_no_keys_with_checkpoints_is_an_error(clean) -> None:  # noqa: ANN001
+def test_no_keys_with_checkpoints_is_an_error(clean) -> None:
     archive, _keys, _ = clean
     report = verify_archive(archive, PublicKeys())
     assert codes(report) == ["no_trusted_keys"]
 
 
-def test_keys_as_json_file(clean, tmp_path: Path) -> None:  # noqa: ANN001
+def test_keys_as_json_file(clean, tmp_path: Path) -> None:
     archive, _keys, b = clean
     f = tmp_path / "keys.json"
     f.write_text(json.dumps(b.public_keys()))
