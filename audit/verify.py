@@ -416,7 +416,9 @@ class Verifier:
             elif cause == eid:
                 add(Finding("unresolved_causation", "the event names itself as its cause", *where))
             elif cause in ids:
-                self._cause_earlier(ids[cause], d[F_REC_AT], cause, where)
+                at = ids[cause]
+                if at[3] is not None and d[F_REC_AT] is not None and at[3] > d[F_REC_AT]:
+                    self._cause_earlier(at, d[F_REC_AT], cause, where)
             elif cause not in self.inbound:
                 self.pending_causes.append((cause, where, d[F_REC_AT]))
             # --- lifecycle
