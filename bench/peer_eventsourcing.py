@@ -650,6 +650,10 @@ class ExternalSystem(RecordingEventReceiver[UUID]):
         self.decision_serial = 0
         self.commands = 0
         self.anomalies: Counter[str] = Counter()
+        self.refusals: list[str] = []
+        #: a threaded runner processes in the background; with the single-threaded ones a
+        #: command returns when everything it caused is recorded, so "nothing new" is final
+        self.threaded = hasattr(runner, "has_errored")
         self.first_command: float | None = None
         for app in self.apps.values():
             app.lead(self)  # prompted like a follower thread, then pulls
@@ -661,7 +665,14 @@ class ExternalSystem(RecordingEventReceiver[UUID]):
         if self.first_command is None:
             self.first_command = time.monotonic()
         self.commands += 1
-        fn(payload)
+        try:
+            fn(payload)
+        except Refused as exc:
+            # the peer of a dead letter: every command of this benchmark is valid, so a
+            # refusal fails the run (its unit-year then stalls and the checks report it)
+            self.anomalies["command refused"] += 1
+            if len(self.refusals) < 10:
+                self.refusals.append(f"{getattr(fn, '__name__', fn)}: {exc}")
 
     def _admit(self) -> None:
         if self.next_admit >= len(self.specs):
@@ -730,7 +741,7 @@ class ExternalSystem(RecordingEventReceiver[UUID]):
                 continue
             if (err := self._runner_error()) is not None:
                 raise Stalled(f"the runner failed: {err!r}") from err
-            if time.monotonic() - last_progress > self.stall_timeout:
+            if not self.threaded or time.monotonic() - last_progress > self.stall_timeout:
                 raise Stalled(self._stuck_report())
             # nothing new: wait for a leader's prompt (threaded runners) rather than poll
             self.prompted.wait(0.5)
@@ -759,7 +770,10 @@ class ExternalSystem(RecordingEventReceiver[UUID]):
 
     def _stuck_report(self) -> str:
         stuck = [s.unit_year_id for s in self.specs[: self.next_admit] if s.unit_year_id not in self.t_done]
-        return f"no progress for {self.stall_timeout:.0f}s; {len(stuck)} unit-years admitted but not recognised, e.g. {stuck[:5]}"
+        why = f"no progress for {self.stall_timeout:.0f}s" if self.threaded else "nothing left to process"
+        lines = [f"{why}; {len(stuck)} unit-years admitted but not recognised, e.g. {stuck[:5]}"]
+        lines += [f"  refused: {r}" for r in self.refusals]
+        return "\n".join(lines)
 
     def latencies(self) -> list[float]:
         return sorted(self.t_done[u] - self.t_start[u] for u in self.t_done if u in self.t_start)
@@ -915,13 +929,13 @@ def run_in_process(n: int, runner: str, workdir: Path, *, inflight: int = 2000, 
     system_runner.start()
     try:
         driver = ExternalSystem(system_runner, specs, inflight=inflight, stall_timeout=stall_timeout)
-        cpu0 = _rusage_cpu()
+        cpu0, busy0 = _rusage_cpu(), lc.total_cpu_busy()
         t0 = time.monotonic()
         driver.run()
         t1 = max(driver.t_done.values())
         driver.settle()
         t_settled = time.monotonic()
-        cpu1 = _rusage_cpu()
+        cpu1, busy1 = _rusage_cpu(), lc.total_cpu_busy()
         rss_run = _peak_rss_mb()  # before the audit, which holds every event in memory
         first = driver.first_command or t0
         wall = t1 - first
@@ -933,7 +947,7 @@ def run_in_process(n: int, runner: str, workdir: Path, *, inflight: int = 2000, 
         system_runner.stop()
     lat = driver.latencies()
     checks = report["checks"]
-    checks["driver_saw_no_anomaly"] = {"ok": not driver.anomalies, "anomalies": dict(driver.anomalies)}
+    checks["driver_saw_no_anomaly"] = {"ok": not driver.anomalies, "anomalies": dict(driver.anomalies), "refusals": driver.refusals}
     events = report["events_total"]
     return {
         "peer": "eventsourcing",
@@ -976,6 +990,11 @@ def run_in_process(n: int, runner: str, workdir: Path, *, inflight: int = 2000, 
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
             "load_avg_after": [round(x, 2) for x in os.getloadavg()],
+            # what the whole machine was busy with during the lifecycle phase, and how much
+            # of it was other work: the cores are shared, so this says how contended a run was
+            "machine_busy_cpu_s": round(busy1[0] - busy0[0], 1),
+            "machine_busy_share": round((busy1[0] - busy0[0]) / max(busy1[1] - busy0[1], 1e-9), 2),
+            "other_processes_cpu_s": round(busy1[0] - busy0[0] - (cpu1 - cpu0), 1),
             "note": "2 cores shared with other work: single runs vary",
         },
     }
@@ -1008,7 +1027,8 @@ def print_summary(r: dict[str, Any]) -> None:
         f"eventsourcing {r['eventsourcing_version']} peer, {r['runner_class']}, N={r['n']:,} (one process, no Kafka): "
         f"{r['lifecycles_per_s']} lifecycles/s, {r['events_per_s']} events/s, wall {r['wall_s']} s, "
         f"CPU {r['cpu_s']} s ({r['cpu_ms_per_lifecycle']} ms/lifecycle), peak RSS {r['peak_rss_mb']} MB, "
-        f"latency p50 {r['latency_s']['p50']} s / p99 {r['latency_s']['p99']} s"
+        f"latency p50 {r['latency_s']['p50']} s / p99 {r['latency_s']['p99']} s; "
+        f"other processes used {r['machine']['other_processes_cpu_s']} CPU s meanwhile"
     )
     for name, c in r["checks"].items():
         detail = {k: v for k, v in c.items() if k != "ok" and v not in ([], {}, None)}

@@ -55,3 +55,19 @@ def test_an_illegal_decision_is_refused(tmp_path: Path) -> None:
             runner.get(Approval).decide(lc.decision_payload(s, "commune", 5))
     finally:
         runner.stop()
+
+
+def test_a_refused_command_fails_the_run_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every command of the benchmark is valid; if the peer refused one, the run must fail
+    and say why (the peer of a dead letter), not wait out a stall timeout."""
+    from bench import lifecycle as lc
+    from bench.peer_eventsourcing import Stalled, run_in_process
+
+    real = lc.self_assessment_payload
+
+    def outside_window(s, codes):  # type: ignore[no-untyped-def]
+        return {**real(s, codes), "meeting_date": "2019-01-01"}
+
+    monkeypatch.setattr(lc, "self_assessment_payload", outside_window)
+    with pytest.raises(Stalled, match="outside the window"):
+        run_in_process(3, "single", tmp_path, stall_timeout=60)

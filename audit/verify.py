@@ -1,0 +1,755 @@
+"""``verify``: prove the history whole and unaltered, or name the first point where it is not.
+
+What is checked, and where:
+
+- per record (:mod:`audit.digest`, in worker processes): the JSON Schema of the event's type,
+  the recomputed hash, the RFC 6962 leaf of the record;
+- across records (:class:`Verifier`, here): ``event_id`` unique across all topics; per stream
+  and producer ``sequence`` 1..n and ``prev_hash`` chaining; every ``causation_id`` resolving
+  to an inbound message or an earlier event (``http:<uuid>`` is an HTTP request of the
+  envelope's actor: counted and accepted); each stream replayed through the producer's lifecycle table
+  (``shared.contracts.lifecycle``), with the ``state`` an event states equal to the replayed
+  state; each recognition at the last step of the chain its case was opened with, by that
+  step's body, by an actor whose jurisdiction allows it (``shared.contracts.jurisdiction``);
+- signed checkpoints: signature by a trusted key, sequence 1..n and ``prev_checkpoint``
+  chaining per producer, and for every partition the Merkle root of the records 0..size-1,
+  computed in one pass and compared at each checkpoint's size.
+
+Once a stream shows a chain finding, its later lifecycle findings are not reported: they would
+only be consequences of the first divergence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import marshal
+import os
+import time
+from collections import Counter
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from audit import digest
+from audit.findings import ERROR, NOTE, Finding
+from audit.sources import ArchiveSource, KafkaSource, Layout, SourceError, read_ids
+from shared.contracts import topics
+from shared.contracts.checkpoint import (
+    EMPTY_ROOT,
+    Checkpoint,
+    CompactRange,
+    PublicKeys,
+    checkpoint_hash,
+    heads_root,
+    verify_signature,
+)
+from shared.contracts.jurisdiction import may_decide
+from shared.contracts.lifecycle import LIFECYCLES
+
+#: the event topic of each producer
+PRODUCER_TOPIC = {
+    "registration": topics.REGISTRATION_EVENTS,
+    "assessment": topics.ASSESSMENT_EVENTS,
+    "approval": topics.APPROVAL_EVENTS,
+}
+TOPIC_PRODUCER = {t: p for p, t in PRODUCER_TOPIC.items()}
+DLQ_TOPICS = tuple(topics.dlq(t) for t in topics.ALL_TOPICS)
+VERIFY_TOPICS = (topics.CHECKPOINTS, *topics.EVENT_TOPICS, topics.INBOUND, *DLQ_TOPICS)
+
+#: seconds a cause may appear to be recorded after its effect (clocks of different hosts)
+CLOCK_SKEW = 1.0
+
+
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+#: findings of one kind kept in full; beyond that they are counted
+MAX_PER_CODE = 1000
+#: records per batch handed to a worker
+BATCH = 2000
+
+(
+    F_PROBLEM, F_SCHEMA, F_ID, F_TYPE, F_STREAM, F_PRODUCER, F_SEQ, F_PREV, F_HASH,
+    F_UY, F_CAUSE, F_REC_AT, F_JUR, F_TRIGGER, F_STATE, F_EXTRA, F_LEAF,
+) = range(len(digest.EVENT_FIELDS))
+
+
+def checkpoint_summary(cp: dict[str, Any]) -> dict[str, Any]:
+    """What a manifest or a report says about a checkpoint."""
+    out = {k: cp.get(k) for k in ("producer", "topic", "sequence", "issued_at", "size", "root", "key_id")}
+    try:
+        out["hash"] = checkpoint_hash(cp)
+    except (TypeError, ValueError):
+        out["hash"] = None
+    return out
+
+
+@dataclass(slots=True)
+class _Stream:
+    last_seq: int = 0
+    last_hash: str | None = None
+    #: missing sequence -> the provisional event_dropped finding
+    gaps: dict[int, Finding] = field(default_factory=dict)
+    broken: bool = False
+    state: str | None = None
+    opened: tuple[Any, ...] | None = None
+
+
+@dataclass
+class _Head:
+    size: int
+    root: str
+    sequence: int
+    producer: str
+
+
+@dataclass
+class _Partition:
+    topic: str
+    partition: int
+    heads: list[_Head] = field(default_factory=list)
+    tree: CompactRange = field(default_factory=CompactRange)
+    count: int = 0
+    next_head: int = 0
+    matched: _Head | None = None
+    failed: bool = False
+    #: the first record after the last matching checkpoint: (offset, event_id, stream)
+    after_match: tuple[int, str | None, str | None] | None = None
+    #: offsets of chain findings in this partition
+    chain_findings: list[Finding] = field(default_factory=list)
+    merkle: bool = True
+
+
+@dataclass
+class Report:
+    source: str
+    findings: list[Finding]
+    stats: dict[str, Any]
+    layout: Layout
+    checkpoints: dict[str, dict[str, Any]]
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == ERROR]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "source": self.source,
+            "summary": self.stats,
+            "latest_checkpoints": self.checkpoints,
+            "topics": self.layout.to_json(),
+            "findings": [f.to_json() for f in self.findings],
+        }
+
+
+class Verifier:
+    """The checks that span records. Feed checkpoints first, then the other topics' records
+    (any interleaving of partitions, offset order within each), then call :meth:`finish`."""
+
+    def __init__(self, keys: PublicKeys, *, require_checkpoints: bool = False) -> None:
+        self.keys = keys
+        self.require_checkpoints = require_checkpoints
+        self.findings: list[Finding] = []
+        self._per_code: Counter[str] = Counter()
+        self._dropped: Counter[str] = Counter()
+        #: event_id -> (topic, partition, offset, recorded_at)
+        self.ids: dict[str, tuple[str, int, int, str | None]] = {}
+        self.inbound: set[str] = set()
+        self.pending_causes: list[tuple[str, tuple[Any, ...], str | None]] = []
+        self.streams: dict[tuple[str, str], _Stream] = {}
+        self.parts: dict[tuple[str, int], _Partition] = {}
+        self.indexes = {p: lc.index() for p, lc in LIFECYCLES.items()}
+        self.initial = {p: lc.initial for p, lc in LIFECYCLES.items()}
+        self.unit_years: set[str] = set()
+        self.events = 0
+        self.inbound_records = 0
+        self.dlq_records = 0
+        self.http_causes = 0
+        self.no_cause = 0
+        self.recognitions = 0
+        # checkpoints
+        self.cp_last: dict[str, dict[str, Any]] = {}
+        self.cp_seen = 0
+        self.cp_verified = 0
+        self._untrusted_without_keys = 0
+        self.started = time.perf_counter()
+
+    # ------------------------------------------------------------------ findings
+    def add(self, f: Finding) -> Finding:
+        self._per_code[f.code] += 1
+        if self._per_code[f.code] <= MAX_PER_CODE:
+            self.findings.append(f)
+        else:
+            self._dropped[f.code] += 1
+        return f
+
+    # ------------------------------------------------------------------ checkpoints
+    def feed_checkpoint(self, topic: str, partition: int, offset: int, value: bytes | None) -> None:
+        self.cp_seen += 1
+        where = {"topic": topic, "partition": partition, "offset": offset}
+        try:
+            data = orjson.loads(value or b"")
+            cp = Checkpoint.model_validate(data)
+        except (orjson.JSONDecodeError, ValidationError) as exc:
+            self.add(Finding("checkpoint_invalid", f"not a checkpoint: {str(exc).splitlines()[0]}", **where))
+            return
+        producer = cp.producer
+        where["producer"] = producer
+        where["extra"] = {"checkpoint_sequence": cp.sequence}
+        if not self.keys:
+            self._untrusted_without_keys += 1
+            return
+        problem = verify_signature(data, self.keys)
+        if problem is not None:
+            code = "checkpoint_untrusted_key" if self.keys.get(producer, cp.key_id) is None else "checkpoint_bad_signature"
+            self.add(Finding(code, f"checkpoint #{cp.sequence} of {producer}: {problem}", **where))
+            return
+        heads = [h.model_dump() for h in cp.partitions]
+        if heads_root(heads) != cp.root or sum(h["size"] for h in heads) != cp.size:
+            self.add(Finding("checkpoint_invalid", f"checkpoint #{cp.sequence} of {producer}: its root or size does "
+                             "not match its partition heads", **where))
+            return
+        if PRODUCER_TOPIC.get(producer) not in (None, cp.topic):
+            self.add(Finding("checkpoint_invalid", f"checkpoint #{cp.sequence} of {producer} covers {cp.topic}, "
+                             f"not {PRODUCER_TOPIC[producer]}", **where))
+            return
+        self.cp_verified += 1
+        last = self.cp_last.get(producer)
+        expected = 1 if last is None else last["sequence"] + 1
+        if cp.sequence > expected:
+            missing = f"#{expected}" if cp.sequence == expected + 1 else f"#{expected}..#{cp.sequence - 1}"
+            self.add(Finding("checkpoint_missing", f"checkpoints {missing} of {producer} are missing before "
+                             f"#{cp.sequence}: deleted from the topic", **where))
+        elif cp.sequence < expected:
+            self.add(Finding("checkpoint_invalid", f"checkpoint #{cp.sequence} of {producer} comes after "
+                             f"#{expected - 1}", **where))
+            return
+        elif last is not None and cp.prev_checkpoint != checkpoint_hash(last):
+            self.add(Finding("checkpoint_chain_broken", f"checkpoint #{cp.sequence} of {producer} does not name "
+                             f"#{last['sequence']} as its predecessor", **where))
+        elif last is None and cp.prev_checkpoint is not None:
+            self.add(Finding("checkpoint_chain_broken", f"checkpoint #1 of {producer} names a predecessor", **where))
+        self.cp_last[producer] = data
+        for h in cp.partitions:
+            self._part(cp.topic, h.partition).heads.append(_Head(h.size, h.root, cp.sequence, producer))
+
+    def _part(self, topic: str, partition: int) -> _Partition:
+        key = (topic, partition)
+        p = self.parts.get(key)
+        if p is None:
+            p = self.parts[key] = _Partition(topic, partition)
+        return p
+
+    def start_partitions(self) -> None:
+        """Called once the checkpoints are read: order each partition's heads by size."""
+        for p in self.parts.values():
+            p.heads.sort(key=lambda h: (h.size, h.sequence))
+
+    def _first_record(self, part: _Partition, offset: int) -> None:
+        """The tree's leaf i is the record at offset i: a partition that does not start at 0
+        lost its oldest records, and its tree cannot be recomputed."""
+        if offset != 0:
+            part.merkle = False
+            self.add(Finding("records_deleted", f"the partition starts at offset {offset}: records 0..{offset - 1} "
+                             "were deleted", topic=part.topic, partition=part.partition, offset=offset,
+                             producer=TOPIC_PRODUCER.get(part.topic)))
+
+    def _match_heads(self, part: _Partition) -> None:
+        heads = part.heads
+        while part.next_head < len(heads) and heads[part.next_head].size == part.count:
+            h = heads[part.next_head]
+            part.next_head += 1
+            if part.failed or not part.merkle:
+                continue
+            root = part.tree.root().hex() if part.count else EMPTY_ROOT.hex()
+            if root == h.root:
+                part.matched = h
+                part.after_match = None
+            else:
+                part.failed = True
+                self._merkle_failure(part, h)
+
+    def _merkle_failure(self, part: _Partition, h: _Head) -> None:
+        lo = part.matched.size if part.matched else 0
+        explained = [f for f in part.chain_findings if f.offset is not None and lo <= f.offset < h.size]
+        since = f"checkpoint #{part.matched.sequence} matched the first {lo} records" if part.matched else \
+            "no earlier checkpoint matched"
+        if explained:
+            explained[0].message += f"; the records no longer match {h.producer}'s signed checkpoint #{h.sequence}"
+            return
+        off, eid, stream = part.after_match or (lo, None, None)
+        self.add(Finding(
+            "stream_rewritten",
+            f"records {lo}..{h.size - 1} differ from what {h.producer}'s checkpoint #{h.sequence} signed ({since}); "
+            "the hash chains hold, so they were rewritten with recomputed hashes, inserted or removed",
+            topic=part.topic, partition=part.partition, offset=off, event_id=eid, stream=stream, producer=h.producer,
+            extra={"first_possible_offset": lo, "last_possible_offset": h.size - 1,
+                   "last_matching_checkpoint": part.matched.sequence if part.matched else None,
+                   "first_failing_checkpoint": h.sequence},
+        ))
+
+    # ------------------------------------------------------------------ records
+    def feed_inbound(self, ids: Iterable[str | None]) -> None:
+        for i in ids:
+            self.inbound_records += 1
+            if i is not None:
+                self.inbound.add(i)
+
+    def feed_events(self, topic: str, partition: int, offsets: list[int], digests: list[tuple[Any, ...]]) -> None:
+        part = self._part(topic, partition)
+        ids = self.ids
+        streams = self.streams
+        add = self.add
+        due = False
+        self.events += len(offsets)
+        for offset, d in zip(offsets, digests, strict=True):
+            if due:  # the previous record completed a checkpoint's size: compare once it was checked
+                self._match_heads(part)
+                due = False
+            # --- Merkle tree of the partition
+            if part.count == 0:
+                self._match_heads(part)  # heads of size 0
+                self._first_record(part, offset)
+            if part.after_match is None:
+                part.after_match = (offset, d[F_ID], d[F_STREAM])
+            if part.merkle:
+                part.tree.append(d[F_LEAF])
+            part.count += 1
+            if part.next_head < len(part.heads) and part.heads[part.next_head].size == part.count:
+                due = True
+            problem = d[F_PROBLEM]
+            eid, stream, producer = d[F_ID], d[F_STREAM], d[F_PRODUCER]
+            where = (topic, partition, offset, eid, stream, producer)
+            if problem is not None and problem[0] == "not_json":
+                f = add(Finding("not_json", problem[1], *where))
+                part.chain_findings.append(f)
+                continue
+            # --- event_id unique across all topics
+            if eid is not None:
+                first = ids.get(eid)
+                if first is not None:
+                    f = add(Finding("duplicate_event_id", f"event_id already at {first[0]}[{first[1]}]@{first[2]}",
+                                    *where))
+                    part.chain_findings.append(f)
+                    st = streams.get((stream, producer)) if stream and producer else None
+                    if st is not None:
+                        st.broken = True
+                    continue
+                ids[eid] = (topic, partition, offset, d[F_REC_AT])
+            if d[F_SCHEMA] is not None and problem is None:
+                add(Finding("schema_invalid", d[F_SCHEMA], *where))
+            etype = d[F_TYPE]
+            if etype is not None and TOPIC_PRODUCER.get(topic) != producer:
+                add(Finding("wrong_topic", f"{etype} of producer {producer} on {topic}", *where))
+            if stream is None or producer is None or d[F_SEQ] is None:
+                continue
+            uy = d[F_UY]
+            if uy:
+                self.unit_years.add(uy)
+            # --- the hash chain of (stream, producer)
+            key = (stream, producer)
+            st = streams.get(key)
+            if st is None:
+                st = streams[key] = _Stream()
+            seq = d[F_SEQ]
+            chain_ok = True
+            if problem is not None:  # payload_edited
+                f = add(Finding(problem[0], problem[1], *where))
+                part.chain_findings.append(f)
+                st.broken = True
+                chain_ok = False
+            if seq == st.last_seq + 1:
+                if chain_ok and d[F_PREV] != st.last_hash:
+                    f = add(Finding("chain_broken", f"sequence {seq}: prev_hash does not name the hash of "
+                                    f"sequence {seq - 1}", *where))
+                    part.chain_findings.append(f)
+                    st.broken = True
+                st.last_seq, st.last_hash = seq, d[F_HASH]
+            elif seq > st.last_seq + 1:
+                missing = range(st.last_seq + 1, seq)
+                label = f"{missing[0]}" if len(missing) == 1 else f"{missing[0]}..{missing[-1]}"
+                f = add(Finding("event_dropped", f"sequence {label} missing before sequence {seq}", *where))
+                part.chain_findings.append(f)
+                for m in missing:
+                    st.gaps[m] = f
+                st.broken = True
+                st.last_seq, st.last_hash = seq, d[F_HASH]
+            else:
+                gap = st.gaps.pop(seq, None)
+                if gap is not None:
+                    if gap.code == "event_dropped":
+                        gap.code = "reordered"
+                        gap.message = (f"this event comes before sequence {seq} of its stream, which it should "
+                                       f"follow (sequence {seq} is at offset {offset})")
+                        self._per_code["event_dropped"] -= 1
+                        self._per_code["reordered"] += 1
+                    for m, g in list(st.gaps.items()):
+                        if g is gap:
+                            del st.gaps[m]
+                else:
+                    f = add(Finding("sequence_repeated", f"sequence {seq} again (sequence {st.last_seq} was already "
+                                    "read)", *where))
+                    part.chain_findings.append(f)
+                st.broken = True
+                continue
+            if st.broken:
+                continue
+            # --- causation
+            cause = d[F_CAUSE]
+            if cause is None:
+                self.no_cause += 1
+            elif cause.startswith("http:"):
+                self.http_causes += 1
+            elif cause == eid:
+                add(Finding("unresolved_causation", "the event names itself as its cause", *where))
+            elif cause in ids:
+                at = ids[cause]
+                if at[3] is not None and d[F_REC_AT] is not None and at[3] > d[F_REC_AT]:
+                    self._cause_earlier(at, d[F_REC_AT], cause, where)
+            elif cause not in self.inbound:
+                self.pending_causes.append((cause, where, d[F_REC_AT]))
+            # --- lifecycle
+            idx = self.indexes.get(producer)
+            if idx is None:
+                continue
+            trigger = d[F_TRIGGER]
+            if trigger is not None:
+                if trigger == "":
+                    if st.state is not None:
+                        add(Finding("illegal_transition", f"{etype} opens a stream already open (state {st.state})",
+                                    *where))
+                        st.broken = True
+                        continue
+                    st.state = self.initial[producer]
+                elif st.state is None:
+                    add(Finding("illegal_transition", f"{etype} ({trigger}) before the stream was opened", *where))
+                    st.broken = True
+                    continue
+                else:
+                    dest = idx.get((st.state, trigger))
+                    if dest is None:
+                        add(Finding("illegal_transition", f"{etype} ({trigger}) is not allowed in state {st.state}",
+                                    *where))
+                        st.broken = True
+                        continue
+                    st.state = dest
+            stated = d[F_STATE]
+            if stated is not digest.MISSING and stated != digest.MISSING and st.state is not None and stated != st.state:
+                add(Finding("state_mismatch", f"{etype} states {stated!r}, the replayed state is {st.state!r}",
+                            *where))
+                st.broken = True
+                continue
+            if etype == "ApprovalCaseOpened":
+                st.opened = d[F_EXTRA]
+            elif etype == "UnitYearRecognized":
+                self.recognitions += 1
+                self._check_recognition(st, d, where)
+        if due:
+            self._match_heads(part)
+
+    def _cause_earlier(self, cause_at: tuple[Any, ...], effect_recorded: str | None, cause: str,
+                       where: tuple[Any, ...]) -> None:
+        """A cause is recorded before its effect (allowing :data:`CLOCK_SKEW` between hosts)."""
+        cause_recorded = cause_at[3]
+        if not cause_recorded or not effect_recorded or cause_recorded <= effect_recorded:
+            return  # the envelopes' RFC 3339 UTC timestamps compare as text
+        try:
+            late = _moment(cause_recorded) - _moment(effect_recorded)
+        except ValueError:
+            return
+        if late.total_seconds() > CLOCK_SKEW:
+            self.add(Finding("unresolved_causation", f"its cause {cause} ({cause_at[0]}[{cause_at[1]}]@{cause_at[2]}) "
+                             f"was recorded {late.total_seconds():.3f} s after it", *where))
+
+    def _check_recognition(self, st: _Stream, d: tuple[Any, ...], where: tuple[Any, ...]) -> None:
+        level, body, decision_no, decided_by = d[F_EXTRA] or (None, None, None, None)
+        missing = [n for n, v in (("deciding body", body), ("decision number", decision_no), ("decider", decided_by))
+                   if not (v and v.strip())]
+        if missing:
+            self.add(Finding("recognition_incomplete", f"the recognition does not name its {', '.join(missing)}",
+                             *where))
+        if st.opened is None:
+            self.add(Finding("recognition_without_authority", "no ApprovalCaseOpened records the approval chain",
+                             *where))
+            return
+        last_level, last_body, unit = st.opened
+        if level != last_level:
+            self.add(Finding("recognition_without_authority", f"recognised at level {level}, but the chain "
+                             f"recorded when the case was opened ends at {last_level}", *where))
+        elif body != last_body:
+            self.add(Finding("recognition_without_authority", f"recognised by {body!r}, but the chain's deciding "
+                             f"body is {last_body!r}", *where))
+        jur = d[F_JUR]
+        if level is not None and not may_decide([jur] if jur else [], level, unit):
+            self.add(Finding("recognition_without_authority", f"an actor of jurisdiction {jur!r} may not decide at "
+                             f"level {level} for unit {unit.get('code')} (province {unit.get('province_code')}, "
+                             f"commune {unit.get('commune_code')})", *where))
+
+    def feed_dlq(self, n: int) -> None:
+        self.dlq_records += n
+
+    # ------------------------------------------------------------------ the end
+    def finish(self, layout: Layout, source: str, archive: ArchiveSource | None = None) -> Report:
+        for topic in topics.EVENT_TOPICS:
+            for partition, info in layout.partitions.get(topic, {}).items():
+                part = self._part(topic, partition)
+                if part.count == 0 and info.start > 0:
+                    self._first_record(part, info.start)
+        # partitions that exist but had no records still meet heads of size 0
+        for part in self.parts.values():
+            self._match_heads(part)
+            remaining = [h for h in part.heads[part.next_head:] if h.size > part.count]
+            if remaining and not part.failed and part.merkle:
+                h = remaining[0]
+                lo = part.matched.size if part.matched else 0
+                explained = [f for f in part.chain_findings if f.offset is not None and f.offset >= lo]
+                if explained:
+                    explained[0].message += (f"; the partition has {part.count} records, {h.producer}'s checkpoint "
+                                             f"#{h.sequence} covers {h.size}")
+                else:
+                    self.add(Finding(
+                        "tail_dropped",
+                        f"the partition has {part.count} records but {h.producer}'s signed checkpoint #{h.sequence} "
+                        f"covers {h.size}: records {part.count}..{h.size - 1} were removed",
+                        topic=part.topic, partition=part.partition, offset=part.count, producer=h.producer,
+                        extra={"records": part.count, "checkpoint_size": h.size, "checkpoint": h.sequence},
+                    ))
+        # causes named by events read before them (another topic) or never found
+        for cause, where, recorded_at in self.pending_causes:
+            if cause in self.ids:
+                self._cause_earlier(self.ids[cause], recorded_at, cause, where)
+            elif cause not in self.inbound:
+                self.add(Finding("unresolved_causation", f"causation_id {cause} is neither an inbound message nor "
+                                 "an event", *where))
+        # notes: what the checkpoints do not cover yet
+        for producer, topic in PRODUCER_TOPIC.items():
+            parts = [p for (t, _), p in self.parts.items() if t == topic]
+            records = sum(p.count for p in parts)
+            if producer not in self.cp_last:
+                if records:
+                    f = Finding("no_checkpoint", f"{producer} has published no checkpoint; its {records} records are "
+                                "protected by the hash chains only", topic=topic, producer=producer)
+                    if self.require_checkpoints:
+                        f.extra["required"] = True
+                    self.add(f)
+                continue
+            for p in parts:
+                covered = max((h.size for h in p.heads), default=0)
+                if p.count > covered:
+                    self.add(Finding("unprotected_records", f"{p.count - covered} records after {producer}'s last "
+                                     "checkpoint are not protected by a signature yet", topic=topic,
+                                     partition=p.partition, offset=covered, producer=producer,
+                                     extra={"records": p.count - covered}))
+        if self._untrusted_without_keys:
+            self.add(Finding("no_trusted_keys", f"{self._untrusted_without_keys} checkpoints on "
+                             f"{topics.CHECKPOINTS} could not be verified: no trusted public key was given (--keys)",
+                             topic=topics.CHECKPOINTS))
+        if archive is not None:
+            for t, parts in layout.partitions.items():
+                for p, info in parts.items():
+                    declared = archive.declared_count(t, p)
+                    if declared is not None and declared != info.count:
+                        self.add(Finding("archive_incomplete", f"the manifest declares {declared} records, the "
+                                         f"archive holds {info.count}", topic=t, partition=p))
+        for code, n in self._dropped.items():
+            self.findings.append(Finding(code, f"... and {n} more findings of this kind (not listed)"))
+        if self.require_checkpoints:
+            for f in self.findings:
+                if f.code == "no_checkpoint":
+                    f.code = "checkpoint_missing"
+        self.findings.sort(key=lambda f: (0 if f.severity == ERROR else 1))
+        elapsed = time.perf_counter() - self.started
+        records = sum(i.count for parts in layout.partitions.values() for i in parts.values())
+        stats = {
+            "topics": len([t for t, parts in layout.partitions.items() if parts]),
+            "partitions": sum(len(parts) for parts in layout.partitions.values()),
+            "records": records,
+            "events": self.events,
+            "inbound_messages": self.inbound_records,
+            "dead_letters": self.dlq_records,
+            "streams": len(self.streams),
+            "unit_years": len(self.unit_years),
+            "recognitions": self.recognitions,
+            "http_causes": self.http_causes,
+            "checkpoints": self.cp_seen,
+            "checkpoints_verified": self.cp_verified,
+            "errors": sum(1 for f in self.findings if f.severity == ERROR),
+            "notes": sum(1 for f in self.findings if f.severity == NOTE),
+            "seconds": round(elapsed, 3),
+            "events_per_second": round(self.events / elapsed) if elapsed > 0 else None,
+        }
+        return Report(source, self.findings, stats, layout,
+                      {p: checkpoint_summary(cp) for p, cp in sorted(self.cp_last.items())})
+
+
+# ---------------------------------------------------------------------------- running it
+
+
+class _Digester:
+    """Runs :mod:`audit.digest` in-process (``jobs=0``) or in a pool of worker processes."""
+
+    def __init__(self, jobs: int, contracts: Path | None) -> None:
+        self.gc_was_enabled = gc.isenabled()
+        self.jobs = jobs
+        self.contracts = str(contracts) if contracts else None
+        self.pool: ProcessPoolExecutor | None = None
+        digest.init(self.contracts)
+        if jobs > 0:
+            import multiprocessing
+
+            # fork where there is fork: the workers inherit the compiled validators instead of
+            # importing and compiling everything again (a second per worker)
+            methods = multiprocessing.get_all_start_methods()
+            if "fork" in methods:
+                self.pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"))
+            else:
+                self.pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                                                initializer=digest.init, initargs=(self.contracts,))
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+        if self.gc_was_enabled:
+            gc.enable()
+
+
+def _dispatch(verifier: Verifier, topic: str, partition: int, offsets: list[int], result: Any) -> None:
+    if topic in TOPIC_PRODUCER:
+        verifier.feed_events(topic, partition, offsets, result)
+    elif topic == topics.INBOUND:
+        verifier.feed_inbound(result)
+    else:
+        verifier.feed_dlq(len(offsets))
+
+
+async def _unmarshal(fut: Any) -> Any:
+    return marshal.loads(await fut)
+
+
+def _work(topic: str, values: list[bytes | None]) -> Any:
+    if topic in TOPIC_PRODUCER:
+        return digest.digest_events(values)
+    if topic == topics.INBOUND:
+        return digest.inbound_ids(values)
+    return None
+
+
+def verify_archive(path: Path, keys: PublicKeys, *, contracts: Path | None = None, jobs: int = 0,
+                   require_checkpoints: bool = False) -> Report:
+    src = ArchiveSource(path)
+    dig = _Digester(jobs, contracts)
+    v = Verifier(keys, require_checkpoints=require_checkpoints)
+    try:
+        started = False
+        batch: dict[tuple[str, int], tuple[list[int], list[bytes | None]]] = {}
+
+        def flush(key: tuple[str, int]) -> None:
+            offs, vals = batch.pop(key)
+            _dispatch(v, key[0], key[1], offs, _work(key[0], vals))
+
+        for rec in src.records(VERIFY_TOPICS):
+            if rec.topic == topics.CHECKPOINTS:
+                v.feed_checkpoint(rec.topic, rec.partition, rec.offset, rec.value)
+                continue
+            if not started:
+                v.start_partitions()
+                started = True
+            key = (rec.topic, rec.partition)
+            entry = batch.get(key)
+            if entry is None:
+                entry = batch[key] = ([], [])
+            entry[0].append(rec.offset)
+            entry[1].append(rec.value)
+            if len(entry[0]) >= 4000:
+                flush(key)
+        if not started:
+            v.start_partitions()
+        for key in list(batch):
+            flush(key)
+    finally:
+        dig.close()
+    return v.finish(src.layout, src.describe(), archive=src)
+
+
+async def verify_kafka(bootstrap: str, keys: PublicKeys, *, contracts: Path | None = None, jobs: int | None = None,
+                       require_checkpoints: bool = False) -> Report:
+    """Read the checkpoint topic, then every other topic to its end, digesting batches in
+    ``jobs`` worker processes (default: one per core) while the next batches are fetched."""
+    if jobs is None:
+        jobs = os.cpu_count() or 1
+    src = KafkaSource(bootstrap)
+    v = Verifier(keys, require_checkpoints=require_checkpoints)
+    dig = _Digester(jobs, contracts)
+    loop = asyncio.get_running_loop()
+    try:
+        async for topic, partition, records in src.batches((topics.CHECKPOINTS,)):
+            for r in records:
+                v.feed_checkpoint(topic, partition, r.offset, r.value)
+        v.start_partitions()
+        side = None
+        if dig.pool is not None:
+            # the inbound messages and dead letters are read by a worker: only their ids matter
+            side = loop.run_in_executor(dig.pool, read_ids, bootstrap, VERIFY_TOPICS[4:])
+            main_topics = topics.EVENT_TOPICS
+        else:
+            main_topics = VERIFY_TOPICS[1:]
+        pending: list[tuple[str, int, list[int], Any]] = []
+        limit = max(4, 4 * jobs)
+
+        async def drain(keep: int) -> None:
+            while len(pending) > keep:
+                t, p, offs, fut = pending.pop(0)
+                _dispatch(v, t, p, offs, await fut)
+
+        async for topic, partition, records in src.batches(main_topics):
+            offs = [r.offset for r in records]
+            vals = [r.value for r in records]
+            for i in range(0, len(vals), BATCH):
+                o, vs = offs[i:i + BATCH], vals[i:i + BATCH]
+                kind = "events" if topic in TOPIC_PRODUCER else "inbound" if topic == topics.INBOUND else None
+                if dig.pool is not None and kind is not None:
+                    fut = loop.run_in_executor(dig.pool, digest.work, kind, *digest.pack(vs))
+                    fut = asyncio.ensure_future(_unmarshal(fut))
+                else:
+                    fut = loop.create_future()
+                    fut.set_result(_work(topic, vs))
+                pending.append((topic, partition, o, fut))
+            await drain(limit)
+        await drain(0)
+        if side is not None:
+            rows, ids, dead = marshal.loads(await side)
+            for t, p, start, end, count in rows:
+                info = src.layout.info(t, p)
+                info.start, info.end, info.count = start, end, count
+            v.feed_inbound(ids)
+            v.feed_dlq(dead)
+    finally:
+        dig.close()
+    layout = src.layout
+    return v.finish(layout, src.describe())
+
+
+def load_keys(path: Path | None) -> PublicKeys:
+    """The trusted keys: ``path``, else ``var/keys`` when it exists, else none."""
+    if path is None:
+        default = Path("var/keys")
+        if not default.exists():
+            return PublicKeys()
+        path = default
+    try:
+        return PublicKeys.load(Path(path))
+    except (OSError, ValueError) as exc:
+        raise SourceError(f"cannot load the trusted keys from {path}: {exc}") from None
