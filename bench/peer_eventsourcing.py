@@ -885,7 +885,15 @@ def _rusage_cpu() -> float:
 
 
 def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+    """This process's own peak resident set (VmHWM). ``ru_maxrss`` would not do: on Linux a
+    child inherits its parent's figure across fork and exec."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def _percentile(sorted_values: list[float], q: float) -> float:
@@ -911,6 +919,7 @@ def run_in_process(n: int, runner: str, workdir: Path, *, inflight: int = 2000, 
     from importlib.metadata import version
 
     from bench import lifecycle as lc
+    from bench.lifecycle.profiling import total_cpu_busy
 
     if runner not in RUNNERS:
         raise ValueError(f"unknown runner {runner!r}: {', '.join(RUNNERS)}")
@@ -929,13 +938,13 @@ def run_in_process(n: int, runner: str, workdir: Path, *, inflight: int = 2000, 
     system_runner.start()
     try:
         driver = ExternalSystem(system_runner, specs, inflight=inflight, stall_timeout=stall_timeout)
-        cpu0, busy0 = _rusage_cpu(), lc.total_cpu_busy()
+        cpu0, busy0 = _rusage_cpu(), total_cpu_busy()
         t0 = time.monotonic()
         driver.run()
         t1 = max(driver.t_done.values())
         driver.settle()
         t_settled = time.monotonic()
-        cpu1, busy1 = _rusage_cpu(), lc.total_cpu_busy()
+        cpu1, busy1 = _rusage_cpu(), total_cpu_busy()
         rss_run = _peak_rss_mb()  # before the audit, which holds every event in memory
         first = driver.first_command or t0
         wall = t1 - first
