@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.approval import commands, policies
+from services.approval import commands, policies, queries
 from services.approval.api import build_router
 from services.approval.orm import infra
 from services.approval.settings import ApprovalSettings
@@ -25,12 +25,12 @@ def create_runtime(settings: ApprovalSettings | None = None) -> ServiceRuntime:
     rt = ServiceRuntime(settings, infra, MIGRATIONS)
     rt.consume(
         topics.INBOUND,
-        InboundHandler(InboundGate(settings.service_name, settings.load_senders()), commands.COMMANDS),
+        InboundHandler(InboundGate(settings.service_name, settings.load_senders()), commands.COMMANDS, prefetch=queries.prefetch),
         description="Review and recognition decisions (thẩm định, công nhận) from other systems.",
     )
     rt.consume(
         topics.ASSESSMENT_EVENTS,
-        EventHandler(policies.ASSESSMENT_EVENTS),
+        EventHandler(policies.ASSESSMENT_EVENTS, prefetch=queries.prefetch),
         description="Opens the approval case and puts self-scored unit-years in the review queue.",
     )
     rt.consume(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.assessment import commands, policies
+from services.assessment import commands, policies, queries
 from services.assessment.api import build_router
 from services.assessment.orm import infra
 from services.assessment.settings import AssessmentSettings
@@ -25,18 +25,18 @@ def create_runtime(settings: AssessmentSettings | None = None) -> ServiceRuntime
     rt = ServiceRuntime(settings, infra, MIGRATIONS)
     rt.consume(
         topics.INBOUND,
-        InboundHandler(InboundGate(settings.service_name, settings.load_senders()), commands.COMMANDS),
+        InboundHandler(InboundGate(settings.service_name, settings.load_senders()), commands.COMMANDS, prefetch=queries.prefetch),
         description="Self-assessments (with their evidence) and incidents (IncidentReported) submitted by other systems.",
     )
     rt.consume(
         topics.REGISTRATION_EVENTS,
-        EventHandler(policies.REGISTRATION_EVENTS),
+        EventHandler(policies.REGISTRATION_EVENTS, prefetch=queries.prefetch),
         description="Opens an assessment case for every registered unit-year (and counts the incidents already "
         "recorded in its window); closes it on withdrawal; keeps the units' kind and place.",
     )
     rt.consume(
         topics.APPROVAL_EVENTS,
-        EventHandler(policies.APPROVAL_EVENTS),
+        EventHandler(policies.APPROVAL_EVENTS, prefetch=queries.prefetch),
         description="Reopens a case returned for supplement; closes it on the final decision.",
     )
     return rt

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.registration import commands, projections
+from services.registration import commands, projections, queries
 from services.registration.api import build_router
 from services.registration.orm import infra
 from services.registration.settings import RegistrationSettings
@@ -25,7 +25,7 @@ def create_runtime(settings: RegistrationSettings | None = None) -> ServiceRunti
     rt = ServiceRuntime(settings, infra, MIGRATIONS)
     rt.consume(
         topics.INBOUND,
-        InboundHandler(InboundGate(settings.service_name, settings.load_senders()), commands.COMMANDS),
+        InboundHandler(InboundGate(settings.service_name, settings.load_senders()), commands.COMMANDS, prefetch=queries.prefetch),
         description="Unit and unit-year registrations and withdrawals from other systems; "
         "this service also dead-letters inbound messages no service can read.",
     )

@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.registration.domain import Unit, UnitYear
+from shared.infra.uow import UnitOfWork
 
 
 def unit(session: Session, code: str) -> Unit | None:
@@ -23,3 +24,12 @@ def list_unit_years(session: Session, *, year: int | None, unit_code: str | None
     if unit_code is not None:
         q = q.where(UnitYear.unit_code == unit_code)  # type: ignore[arg-type]
     return list(session.execute(q).scalars())
+
+
+def prefetch(uow: UnitOfWork, unit_year_ids: list[str]) -> None:
+    """Read ahead, for a batch, the units, unit-years and stream heads its messages are about:
+    three statements instead of up to three per message."""
+    codes = list({uy.split(":", 1)[0] for uy in unit_year_ids})
+    uow.session.execute(select(Unit).where(Unit.code.in_(codes))).scalars().all()  # type: ignore[attr-defined]
+    uow.session.execute(select(UnitYear).where(UnitYear.id.in_(unit_year_ids))).scalars().all()  # type: ignore[attr-defined]
+    uow.load_streams([*unit_year_ids, *(f"unit:{c}" for c in codes)])

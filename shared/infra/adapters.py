@@ -52,18 +52,30 @@ class EventMessage(Generic[P]):
 
 CommandFn = Callable[[UnitOfWork, Command], str]
 EventFn = Callable[[UnitOfWork, EventMessage[Any]], str]
+#: loads, for a batch, the aggregates and stream heads of these unit-years in a few statements
+PrefetchFn = Callable[[UnitOfWork, list[str]], None]
+
+
+def _no_prefetch(uow: UnitOfWork, unit_year_ids: list[str]) -> None:
+    return None
 
 
 class InboundHandler:
     """Claims the inbound types a service owns and dispatches them as commands, by the class of
     their payload."""
 
-    def __init__(self, gate: InboundGate, commands: Mapping[type[BaseModel], CommandFn]) -> None:
+    def __init__(self, gate: InboundGate, commands: Mapping[type[BaseModel], CommandFn], *, prefetch: PrefetchFn = _no_prefetch) -> None:
         self.gate = gate
         self.commands = dict(commands)
+        self._prefetch = prefetch
 
     def claim(self, msg: Received) -> Claim | None:
         return self.gate.claim(msg)
+
+    def prefetch(self, uow: UnitOfWork, claims: list[Claim]) -> None:
+        ids = [uy for c in claims if (uy := _unit_year_of(c.parsed.payload)) is not None]
+        if ids:
+            self._prefetch(uow, ids)
 
     def handle(self, uow: UnitOfWork, msg: Received, claim: Claim) -> str:
         cmd: Command = claim.parsed
@@ -86,10 +98,22 @@ class EventHandler:
     policy.
     """
 
-    def __init__(self, policies: Mapping[type[BaseModel], EventFn], *, read_as: type[BaseModel] | None = None) -> None:
+    def __init__(
+        self,
+        policies: Mapping[type[BaseModel], EventFn],
+        *,
+        read_as: type[BaseModel] | None = None,
+        prefetch: PrefetchFn = _no_prefetch,
+    ) -> None:
         #: ``read_as``: a tolerant reader's view of the payloads (a model of just the fields the
         #: policies use), instead of each event's own model
         self.policies = {cls.__name__: (read_as or cls, fn) for cls, fn in policies.items()}
+        self._prefetch = prefetch
+
+    def prefetch(self, uow: UnitOfWork, claims: list[Claim]) -> None:
+        ids = [uy for c in claims if (uy := c.parsed.get("unit_year_id"))]
+        if ids:
+            self._prefetch(uow, ids)
 
     def handled_types(self) -> list[str]:
         return list(self.policies)
@@ -140,3 +164,12 @@ def read_payload(model: type[P], env: dict[str, Any]) -> P:
         if missing:
             raise KeyError(f"{env.get('event_type')} {env.get('event_id')}: payload lacks {', '.join(missing)}") from exc
         raise
+
+
+def _unit_year_of(payload: Any) -> str | None:
+    """The unit-year an inbound command is about, if it names one."""
+    uy = getattr(payload, "unit_year_id", None)
+    if isinstance(uy, str):
+        return uy
+    code, year = getattr(payload, "unit_code", None), getattr(payload, "year", None)
+    return f"{code}:{year}" if isinstance(code, str) and isinstance(year, int) else None

@@ -95,6 +95,9 @@ class MessageHandler(Protocol):
 
     def claim(self, msg: Received) -> Claim | None: ...
 
+    def prefetch(self, uow: UnitOfWork, claims: list[Claim]) -> None:
+        """Load what the batch's messages will need in a few statements (optional)."""
+
     def handle(self, uow: UnitOfWork, msg: Received, claim: Claim) -> str: ...
 
 
@@ -206,6 +209,9 @@ class BatchProcessor:
             for r in rows:
                 seen[r[0]] = (r[1], r[2], r[3])
                 first_outcome[r[0]] = r[4]
+        prefetch = getattr(self._handler, "prefetch", None)
+        if prefetch is not None:
+            prefetch(uow, [c for _, c in items if c.rejection is None and c.message_id not in seen])
         for msg, claim in items:
             prior = seen.get(claim.message_id)
             if prior is not None:

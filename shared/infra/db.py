@@ -19,11 +19,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, event
 from sqlalchemy import create_engine as _create_sync_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode("utf-8")
+
+
+#: JSON columns (aggregates' lists and snapshots, the approval history's envelopes) through
+#: orjson: the standard library's encoder was a tenth of the write path's time
+_JSON: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
 
 #: async driver -> the synchronous driver of the same database
 _SYNC_DRIVERS = {"sqlite+aiosqlite": "sqlite+pysqlite", "postgresql+asyncpg": "postgresql+psycopg"}
@@ -54,7 +63,7 @@ def create_sync_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = _create_sync_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = _create_sync_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **_JSON)
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -65,7 +74,7 @@ def create_sync_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return _create_sync_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return _create_sync_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, **_JSON)
 
 
 def sync_session_factory(engine: Engine) -> sessionmaker[Session]:
