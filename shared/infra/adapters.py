@@ -8,11 +8,12 @@ upcast) message and the unit of work of its transaction.
 
 from __future__ import annotations
 
-import json
+
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+import orjson
 from pydantic import BaseModel, ValidationError
 
 from shared.contracts.envelope import verify_hash
@@ -123,7 +124,7 @@ class EventHandler:
         if et is not None and et.decode("utf-8", "replace") not in self.policies:
             return None
         try:
-            env = json.loads(msg.value)
+            env = orjson.loads(msg.value)
             if not isinstance(env, dict):
                 raise ValueError("not an object")
         except (ValueError, UnicodeDecodeError) as exc:

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ValidationError
 
 from shared.contracts.canonical import constant_time_equal, hmac_sha256_hex
@@ -94,7 +95,7 @@ class InboundGate:
 
     def claim(self, msg: Received) -> Claim | None:
         try:
-            data = json.loads(msg.value)
+            data = orjson.loads(msg.value)  # a depth limit: deeply nested input is bad_json, not a RecursionError
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             return self._unclaimable(msg, "bad_json", f"message is not valid UTF-8 JSON: {exc}")
         if not isinstance(data, dict):
