@@ -12,6 +12,7 @@ import pytest
 from deploy.client import AnttClient
 from deploy.driver import LifecycleDriver, Plan, audit_topics
 from tests.e2e.conftest import System, unique
+from tests.e2e.test_audit import audit as run_audit_tool
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -60,3 +61,7 @@ async def test_broker_sigkill_mid_stream_loses_and_duplicates_nothing(sqlite_sys
         assert view["state"] == "recognized"
     for name, svc in system.services.items():
         assert svc.running(), f"{name} died with the broker:\n{svc.tail()}"
+    # and the auditors' tool finds the whole history intact, signed checkpoints included
+    verified = run_audit_tool("verify", "--bootstrap", system.bootstrap, "--keys", str(system.workdir / "keys"))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "checkpoints" in verified.stdout
