@@ -84,7 +84,7 @@ def cpu_snapshot(kafka_pid: int | None, services: dict[str, ServiceProcess], pg_
     for name, svc in services.items():
         if svc.proc is not None:
             snap[name] = ProcCpu.of(svc.proc.pid)
-            snap[f"{name}: threads other than the event loop (aiosqlite workers, ...)"] = ProcCpu.other_threads(svc.proc.pid)
+            snap[f"{name}: threads other than the event loop (the write path's worker threads, drivers, ...)"] = ProcCpu.other_threads(svc.proc.pid)
     if pg_pid:
         snap["postgresql"] = ProcCpu.of(pg_pid) + sum(ProcCpu.of(p) for p in ProcCpu.children(pg_pid))
     snap["bench client"] = ProcCpu.snapshot_self()
