@@ -5,13 +5,11 @@ or emitted twice (by event_id, by sequence, and by the hash chain)."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
-from deploy.client import AnttClient
-from deploy.driver import LifecycleDriver, Plan, audit_topics
 from tests.e2e.conftest import System, unique
+from tests.e2e.faults import assert_nothing_lost_or_twice, mixed_plans, stream_through
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -20,45 +18,15 @@ N = 150
 
 @pytest.mark.parametrize("victim", ["registration", "assessment", "approval"])
 async def test_sigkill_mid_stream_loses_and_duplicates_nothing(system: System, victim: str) -> None:
-    tag = unique(victim[:3].upper())
-    plans = [
-        Plan(code=f"{tag}-{i:04d}", kind="residential_area" if i % 3 else "agency", managing_level="commune" if i % 3 else "province")
-        for i in range(N)
-    ]
-    client = AnttClient(system.bootstrap)
-    driver = LifecycleDriver(client)
-    client.on_event = driver.on_event
-    await client.start()
-    pump = asyncio.create_task(driver.pump())
-    try:
-        # a burst, so that many unit-years are in flight whatever the machine's speed, then a stream
-        await driver.register(plans[:40])
-        feeding = asyncio.create_task(driver.register(plans[40:], pace=0.05))
-        # kill once the stream is well under way: some unit-years done, many in flight
-        deadline = time.monotonic() + 60
-        while len(driver.recognized) < 5 and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        in_flight = len(driver.started) - len(driver.recognized)
-        assert len(driver.recognized) >= 5, "the stream did not get going"
-        assert in_flight >= 10, f"only {in_flight} unit-years in flight at the kill"
-        system.services[victim].kill()
-        await asyncio.sleep(0.5)
-        system.services[victim].start()
-        await asyncio.to_thread(system.services[victim].wait_ready, 120)
-        await feeding
-        await asyncio.wait_for(driver.done.wait(), timeout=240)
-    finally:
-        pump.cancel()
-        await client.stop()
+    plans = mixed_plans(unique(victim[:3].upper()), N)
+    svc = system.services[victim]
 
-    assert set(driver.recognized) == {p.unit_year_id for p in plans}
-    audit = await audit_topics(system.bootstrap)
-    assert audit.duplicates == [], f"events emitted twice: {audit.duplicates[:5]}"
-    assert audit.chain_breaks == [], audit.chain_breaks[:5]
-    for p in plans:
-        assert audit.recognized_per_unit_year[p.unit_year_id] == 1, p.unit_year_id
-    assert audit.dead_letters == [], audit.dead_letters[:3]
-    # every service is consistent with the events: sample the approval view
-    for p in plans[:: N // 10]:
-        view = system.get("approval", f"/unit-years/{p.unit_year_id}").json()
-        assert view["state"] == "recognized"
+    async def kill_and_restart() -> None:
+        svc.kill()
+        await asyncio.sleep(0.5)
+        svc.start()
+        await asyncio.to_thread(svc.wait_ready, 120)
+
+    driver = await stream_through(system, plans, kill_and_restart, start_within=60, finish_within=240)
+    # every service is consistent with the events: the approval view is sampled
+    await assert_nothing_lost_or_twice(system, plans, driver, samples=10)

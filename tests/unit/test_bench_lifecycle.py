@@ -226,7 +226,10 @@ def test_report_renders_every_stored_result() -> None:
         assert text.startswith(f"## Run {r['started_at']} — N = {r['n']:,}, {r['database']} — checks "), path
         assert f"| **completed lifecycles/s** | **{r['lifecycle']['lifecycles_per_s']:.1f}** |" in text
         assert "lifecycle latency p50 / p99 / max" in text
-        assert "eventsourcing" not in text.lower()  # results without a peer: none is invented
+        if "peer" in r:
+            assert "**The peer runs in one process, without Kafka**" in text
+        else:
+            assert "eventsourcing" not in text.lower()  # results without a peer: none is invented
 
 
 def _with_peer(r: dict[str, Any]) -> dict[str, Any]:
