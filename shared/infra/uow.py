@@ -275,8 +275,6 @@ class UnitOfWork:
                 self.session.execute(stmt, rows)
             else:
                 self.session.execute(insert(table), rows)
-        for h in self._streams.values():
-            h.stored = h.sequence if h.sequence else h.stored
         self._streams.clear()
         self._rows.clear()
         self._journal.clear()
