@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -348,8 +348,9 @@ def subscribe(
     fetch_max_wait_ms: int = 500,
     title: str | None = None,
     description: str | None = None,
-) -> Callable[..., Awaitable[None]]:
-    """Register a faststream batch subscriber that feeds ``processor``."""
+) -> Any:
+    """Register a faststream batch subscriber that feeds ``processor``; returns the subscriber
+    (its running ``consumer`` tells the lag of the partitions it holds)."""
     async def _raw(msg: Any, _original: Any) -> Any:  # skip faststream's JSON decoding
         return msg.body
 
@@ -359,7 +360,7 @@ def subscribe(
         await processor.process(records)
 
     consume.__name__ = f"{processor.service}_{topic.replace('.', '_')}"
-    return broker.subscriber(
+    subscriber = broker.subscriber(
         topic,
         group_id=group_id,
         batch=True,
@@ -372,4 +373,6 @@ def subscribe(
         decoder=_raw,
         title=title,
         description=description,
-    )(consume)
+    )
+    subscriber(consume)
+    return subscriber

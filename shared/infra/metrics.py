@@ -158,12 +158,20 @@ class ServiceMetrics:
         return generate_latest(self.registry)
 
 
-async def consumer_lag(subscribers: dict[str, Any], *, timeout_s: float = 0.5) -> dict[str, int]:
+async def consumer_lag(subscribers: dict[str, Any], *, timeout_s: float = 1.0) -> dict[str, int]:
     """Per topic, the records between this instance's positions and the partitions' high
     watermarks, from the running consumer's own state (no request to the broker beyond what a
-    position lookup may need, bounded by ``timeout_s``). Topics whose consumer is not running
-    or knows no high watermark yet are left out rather than reported as 0."""
+    position lookup may need; all lookups together bounded by ``timeout_s``). Topics whose
+    consumer is not running or knows no high watermark yet are left out rather than reported
+    as 0."""
     out: dict[str, int] = {}
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout_s):
+            await _lag_into(subscribers, out)
+    return out
+
+
+async def _lag_into(subscribers: dict[str, Any], out: dict[str, int]) -> None:
     for topic, sub in subscribers.items():
         consumer = getattr(sub, "consumer", None)
         if consumer is None:
@@ -174,11 +182,10 @@ async def consumer_lag(subscribers: dict[str, Any], *, timeout_s: float = 0.5) -
             if high is None:
                 continue
             try:
-                pos = await asyncio.wait_for(consumer.position(tp), timeout=timeout_s)
+                pos = await consumer.position(tp)
             except Exception:  # noqa: BLE001 - an unknown position is no lag figure
                 continue
             total += max(0, high - pos)
             known = True
         if known:
             out[topic] = total
-    return out

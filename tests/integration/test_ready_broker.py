@@ -53,6 +53,13 @@ async def test_ready_turns_503_when_the_broker_dies_and_200_when_it_is_back(tmp_
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t", timeout=10) as client:
             body = await _wait_for(client, 200, 60)
             assert body["status"] == "ready" and body["reasons"] == []
+            lag_line = 'antt_consumer_lag{service="registration",topic="antt.inbound.v1"} 0.0'
+            for _ in range(40):  # known once the consumer has fetched (high watermarks) at least once
+                metrics = (await client.get("/metrics")).text
+                if lag_line in metrics:
+                    break
+                await asyncio.sleep(0.25)
+            assert lag_line in metrics
 
             await asyncio.to_thread(kafka.kill)
             started = time.monotonic()
