@@ -22,7 +22,9 @@ A service gives a :class:`MessageHandler`; the runtime does the rest:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -108,6 +110,15 @@ class _Refused(Exception):
     """A record was refused during an optimistic (savepoint-free) pass over a batch."""
 
 
+@dataclass(slots=True)
+class _Tally:
+    """Outcomes of one attempt at a transaction, added to the processor's counts only once it
+    commits: a pass that is rolled back (the optimistic pass, a failed batch) counts nothing."""
+
+    outcomes: Counter[str] = field(default_factory=Counter)
+    dead_letters: Counter[str] = field(default_factory=Counter)
+
+
 class BatchProcessor:
     def __init__(
         self,
@@ -118,6 +129,7 @@ class BatchProcessor:
         max_attempts: int = 3,
         on_commit: Callable[[], None] | None = None,
         retry_pause_s: float = 0.2,
+        on_batch: Callable[[float, bool], None] | None = None,
     ) -> None:
         self.service = service
         self._uow = unit_of_work
@@ -125,7 +137,23 @@ class BatchProcessor:
         self._max_attempts = max_attempts
         self._on_commit = on_commit or (lambda: None)
         self._pause = retry_pause_s
+        self._on_batch = on_batch or (lambda _seconds, _ok: None)
+        #: records handled, by outcome, counted once their transaction committed
         self.stats = {"applied": 0, "ignored": 0, "rejected": 0, "redelivered": 0}
+        #: dead letters written (committed), by reason code
+        self.dead_letters: Counter[str] = Counter()
+        #: ``time.monotonic()`` of the last batch that committed, and of the first failure of
+        #: the current streak of failed batches (``None`` while batches commit): a consumer that
+        #: fails for long re-reads the same records and makes no progress (``/ready``)
+        self.created_at = time.monotonic()
+        self.last_success_at: float | None = None
+        self.failing_since: float | None = None
+        self.consecutive_failures = 0
+
+    def _count(self, tally: _Tally) -> None:
+        for outcome, n in tally.outcomes.items():
+            self.stats[outcome] = self.stats.get(outcome, 0) + n
+        self.dead_letters.update(tally.dead_letters)
 
     async def process(self, records: Iterable[Any]) -> None:
         items: list[tuple[Received, Claim]] = []
@@ -135,48 +163,67 @@ class BatchProcessor:
             if claim is not None:
                 items.append((msg, claim))
         if not items:
+            self.last_success_at, self.failing_since, self.consecutive_failures = time.monotonic(), None, 0
             return
+        started = time.monotonic()
         try:
-            # the whole transaction in one worker thread: one hop per batch, not per statement
-            await asyncio.to_thread(self._run_batch, items)
-        except TRANSIENT as exc:
-            log.warning("consumer.transient_failure", error=f"{type(exc).__name__}: {exc}")
-            await asyncio.sleep(1.0)
+            try:
+                # the whole transaction in one worker thread: one hop per batch, not per statement
+                self._count(await asyncio.to_thread(self._run_batch, items))
+            except TRANSIENT as exc:
+                log.warning("consumer.transient_failure", error=f"{type(exc).__name__}: {exc}")
+                await asyncio.sleep(1.0)
+                raise
+            except Exception as exc:  # noqa: BLE001 - isolate the poison message below
+                log.warning("consumer.batch_failed", error=f"{type(exc).__name__}: {exc}", size=len(items))
+                for item in items:
+                    await self._process_alone(item)
+        except BaseException:
+            self.consecutive_failures += 1
+            if self.failing_since is None:
+                self.failing_since = started
+            self._on_batch(time.monotonic() - started, False)
             raise
-        except Exception as exc:  # noqa: BLE001 - isolate the poison message below
-            log.warning("consumer.batch_failed", error=f"{type(exc).__name__}: {exc}", size=len(items))
-            for item in items:
-                await self._process_alone(item)
+        now = time.monotonic()
+        self.last_success_at, self.failing_since, self.consecutive_failures = now, None, 0
+        self._on_batch(now - started, True)
         self._on_commit()
 
-    def _run_batch(self, items: list[tuple[Received, Claim]]) -> None:
+    def _run_batch(self, items: list[tuple[Received, Claim]]) -> _Tally:
         try:
             # optimistic: no SAVEPOINT per record; a refusal re-runs the batch with them
+            tally = _Tally()
             with self._uow() as uow:
-                self._apply(uow, items, savepoints=False)
+                self._apply(uow, items, tally, savepoints=False)
                 uow.commit()
         except _Refused:
+            tally = _Tally()
             with self._uow() as uow:
-                self._apply(uow, items, savepoints=True)
+                self._apply(uow, items, tally, savepoints=True)
                 uow.commit()
+        return tally
 
-    def _run_one(self, item: tuple[Received, Claim]) -> None:
+    def _run_one(self, item: tuple[Received, Claim]) -> _Tally:
+        tally = _Tally()
         with self._uow() as uow:
-            self._apply(uow, [item], savepoints=True)
+            self._apply(uow, [item], tally, savepoints=True)
             uow.commit()
+        return tally
 
-    def _dead_letter_alone(self, msg: Received, claim: Claim, reason: str) -> None:
+    def _dead_letter_alone(self, msg: Received, claim: Claim, reason: str) -> _Tally:
+        tally = _Tally()
         with self._uow() as uow:
-            self._dead_letter(uow, msg, claim.reported_id, Rejected("processing_failed", reason))
+            self._dead_letter(uow, msg, claim.reported_id, Rejected("processing_failed", reason), tally)
             uow.record_inbox(claim.message_id, msg.topic, msg.partition, msg.offset, "failed")
             uow.commit()
+        return tally
 
     async def _process_alone(self, item: tuple[Received, Claim]) -> None:
         msg, claim = item
         last: Exception | None = None
         for attempt in range(1, self._max_attempts + 1):
             try:
-                await asyncio.to_thread(self._run_one, item)
+                self._count(await asyncio.to_thread(self._run_one, item))
                 return
             except TRANSIENT:
                 raise
@@ -192,9 +239,9 @@ class BatchProcessor:
                 )
                 await asyncio.sleep(self._pause * attempt)
         reason = f"processing failed {self._max_attempts} times: {type(last).__name__}: {last}"
-        await asyncio.to_thread(self._dead_letter_alone, msg, claim, reason)
+        self._count(await asyncio.to_thread(self._dead_letter_alone, msg, claim, reason))
 
-    def _apply(self, uow: UnitOfWork, items: list[tuple[Received, Claim]], *, savepoints: bool) -> None:
+    def _apply(self, uow: UnitOfWork, items: list[tuple[Received, Claim]], tally: _Tally, *, savepoints: bool) -> None:
         ids = {c.message_id for _, c in items} | {_dup_id(m) for m, c in items if c.duplicate_is_error}
         inbox = uow.infra.inbox
         seen: dict[str, tuple[str, int, int]] = {}
@@ -216,7 +263,7 @@ class BatchProcessor:
             prior = seen.get(claim.message_id)
             if prior is not None:
                 if prior == msg.position or not claim.duplicate_is_error:
-                    self.stats["redelivered"] += 1
+                    tally.outcomes["redelivered"] += 1
                     continue
                 dup = _dup_id(msg)
                 if dup in seen:
@@ -231,13 +278,14 @@ class BatchProcessor:
                         f"partition {prior[1]} offset {prior[2]} (outcome: {first_outcome.get(claim.message_id, 'applied')}); "
                         "this copy changes nothing: send a new event_id to try again",
                     ),
+                    tally,
                 )
                 uow.record_inbox(dup, msg.topic, msg.partition, msg.offset, "rejected")
                 seen[dup] = msg.position
-                self.stats["rejected"] += 1
+                tally.outcomes["rejected"] += 1
                 continue
             if claim.rejection is not None:
-                self._dead_letter(uow, msg, claim.reported_id, claim.rejection)
+                self._dead_letter(uow, msg, claim.reported_id, claim.rejection, tally)
                 outcome = "rejected"
             elif not savepoints:
                 try:
@@ -249,14 +297,15 @@ class BatchProcessor:
                     with uow.savepoint():
                         outcome = self._handler.handle(uow, msg, claim)
                 except DomainError as rej:
-                    self._dead_letter(uow, msg, claim.reported_id, rej)
+                    self._dead_letter(uow, msg, claim.reported_id, rej, tally)
                     outcome = "rejected"
             uow.record_inbox(claim.message_id, msg.topic, msg.partition, msg.offset, outcome)
             seen[claim.message_id] = msg.position
             first_outcome[claim.message_id] = outcome
-            self.stats[outcome if outcome in self.stats else "applied"] += 1
+            tally.outcomes[outcome if outcome in self.stats else "applied"] += 1
 
-    def _dead_letter(self, uow: UnitOfWork, msg: Received, message_id: str, rej: DomainError) -> None:
+    def _dead_letter(self, uow: UnitOfWork, msg: Received, message_id: str, rej: DomainError, tally: _Tally) -> None:
+        tally.dead_letters[rej.code] += 1
         log.info(
             "message.rejected",
             code=rej.code,
@@ -299,8 +348,9 @@ def subscribe(
     fetch_max_wait_ms: int = 500,
     title: str | None = None,
     description: str | None = None,
-) -> Callable[..., Awaitable[None]]:
-    """Register a faststream batch subscriber that feeds ``processor``."""
+) -> Any:
+    """Register a faststream batch subscriber that feeds ``processor``; returns the subscriber
+    (its running ``consumer`` tells the lag of the partitions it holds)."""
     async def _raw(msg: Any, _original: Any) -> Any:  # skip faststream's JSON decoding
         return msg.body
 
@@ -310,7 +360,7 @@ def subscribe(
         await processor.process(records)
 
     consume.__name__ = f"{processor.service}_{topic.replace('.', '_')}"
-    return broker.subscriber(
+    subscriber = broker.subscriber(
         topic,
         group_id=group_id,
         batch=True,
@@ -323,4 +373,6 @@ def subscribe(
         decoder=_raw,
         title=title,
         description=description,
-    )(consume)
+    )
+    subscriber(consume)
+    return subscriber

@@ -45,36 +45,48 @@ def sync_url(url: str) -> str:
     return parsed.set(drivername=driver).render_as_string(hide_password=False)
 
 
-def _configure_sqlite(dbapi_conn: Any) -> None:
+def _configure_sqlite(dbapi_conn: Any, busy_timeout_s: float = 30.0) -> None:
     # Let SQLAlchemy, not the driver, open transactions, so SAVEPOINT works.
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
 
 
-def create_sync_engine(url: str) -> Engine:
-    """The engine of the write path (see the module docstring)."""
+def create_sync_engine(url: str, *, busy_timeout_s: float | None = None) -> Engine:
+    """The engine of the write path (see the module docstring).
+
+    ``busy_timeout_s`` bounds the wait for a lock: SQLite's busy timeout, PostgreSQL's
+    ``lock_timeout``. Consumers wait long (unset: 30 s on SQLite, no bound on PostgreSQL;
+    nothing is lost by waiting), the HTTP API briefly (a caller is better served by a quick 503
+    with ``Retry-After`` than by a hung request).
+    """
     url = sync_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = _create_sync_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **_JSON)
+        wait = 30.0 if busy_timeout_s is None else busy_timeout_s
+        engine = _create_sync_engine(url, connect_args={"timeout": wait, "check_same_thread": False}, **_JSON)
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
-            _configure_sqlite(dbapi_conn)
+            _configure_sqlite(dbapi_conn, wait)
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return _create_sync_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, **_JSON)
+    connect_args: dict[str, Any] = {}
+    if busy_timeout_s is not None and parsed.get_backend_name() == "postgresql" and parsed.drivername.endswith("psycopg"):
+        connect_args["options"] = f"-c lock_timeout={int(busy_timeout_s * 1000)}"
+    return _create_sync_engine(
+        url, pool_size=10, max_overflow=10, pool_pre_ping=True, connect_args=connect_args, **_JSON
+    )
 
 
 def sync_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -1,4 +1,10 @@
-"""HTTP helpers: bearer-token actors, errors as JSON with a reason, health."""
+"""HTTP helpers: bearer-token actors, errors as JSON with a reason, health, readiness, metrics.
+
+Every error a client can see is JSON ``{"error_code", "reason"}``: refusals, conflicts,
+validation, unknown routes and methods, and unexpected exceptions (``internal_error``, with no
+traceback: that goes to the log). A database that is locked, busy or unreachable is a 503
+with ``Retry-After``: the request changed nothing and can be sent again.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +13,42 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.contracts.envelope import Actor
 from shared.infra.errors import DomainError
 from shared.infra.outbox import ConcurrencyConflict
 from shared.infra.inbound import describe_validation
+from shared.infra.logging import get_logger
 from shared.infra.settings import ApiToken
+
+log = get_logger(__name__)
+
+#: the ``error_code`` of an HTTP error raised by the framework or a dependency, by status
+CODE_BY_STATUS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_payload",
+    429: "too_many_requests",
+    503: "unavailable",
+}
+
+#: what a client should wait before retrying after a database 503 (seconds)
+DB_RETRY_AFTER_S = 1
+
+_BUSY_MARKERS = ("database is locked", "database is busy", "database table is locked", "lock timeout", "locknotavailable")
 
 STATUS_BY_CODE = {
     "not_found": 404,
@@ -58,6 +90,53 @@ def install_error_handlers(app: FastAPI) -> None:
                 "reason": "the unit-year was changed concurrently by another request; nothing was written, "
                 "read it again and retry",
             },
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = CODE_BY_STATUS.get(exc.status_code, "internal_error" if exc.status_code >= 500 else "bad_request")
+        detail = exc.detail if isinstance(exc.detail, str) and exc.detail else None
+        if exc.status_code == 404 and detail in (None, "Not Found"):
+            detail = f"no such resource: {_req.method} {_req.url.path}"
+        elif exc.status_code == 405 and detail in (None, "Method Not Allowed"):
+            detail = f"{_req.method} is not allowed on {_req.url.path}"
+        return JSONResponse(
+            status_code=exc.status_code,
+            content={"error_code": code, "reason": detail or str(exc.status_code)},
+            headers=dict(exc.headers) if exc.headers else None,
+        )
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(PoolTimeout)
+    async def _database_unavailable(req: Request, exc: Exception) -> JSONResponse:
+        # nothing was committed: the transaction failed before or at its commit
+        text = str(getattr(exc, "orig", None) or exc).lower()
+        busy = any(m in text for m in _BUSY_MARKERS) or type(getattr(exc, "orig", None)).__name__ == "LockNotAvailable"
+        log.warning("http.database_unavailable", path=req.url.path, busy=busy, error=f"{type(exc).__name__}: {exc}"[:500])
+        if busy:
+            code, reason = "database_busy", "the database is busy with other writes; nothing was written, retry shortly"
+        else:
+            code, reason = "database_unavailable", "the database is unavailable; nothing was written, retry shortly"
+        return JSONResponse(
+            status_code=503,
+            content={"error_code": code, "reason": reason},
+            headers={"Retry-After": str(DB_RETRY_AFTER_S)},
+        )
+
+    @app.exception_handler(DBAPIError)
+    async def _database_error(req: Request, exc: DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated:
+            return await _database_unavailable(req, exc)
+        return await _internal(req, exc)
+
+    @app.exception_handler(Exception)
+    async def _internal(req: Request, exc: Exception) -> JSONResponse:
+        # the traceback is for the operators' log, never for the client
+        log.error("http.internal_error", path=req.url.path, method=req.method, error=f"{type(exc).__name__}: {exc}"[:1000], exc_info=exc)
+        return JSONResponse(
+            status_code=500,
+            content={"error_code": "internal_error", "reason": "an unexpected error occurred; it has been logged"},
         )
 
     @app.exception_handler(RequestValidationError)
@@ -112,8 +191,13 @@ def http_command(event_type: str, payload: object, actor: Actor) -> "Command":
 
 
 def health_router(runtime: object):  # type: ignore[no-untyped-def]
-    """``/health`` (process up), ``/ready`` (database reachable, relay state) and
-    ``/audit/checkpoint`` (the latest signed checkpoint this service published).
+    """``/health`` (process up), ``/ready`` (doing its work: see ``shared.infra.readiness``),
+    ``/metrics`` (Prometheus) and ``/audit/checkpoint`` (the latest signed checkpoint this
+    service published).
+
+    ``/ready`` is 200 ``{"status": "ready", ...}`` or 503 ``{"status": "not_ready", "reasons":
+    [...], "problems": {reason: explanation}, ...}`` with the same details either way, so an
+    operator reading a 503 sees the state that caused it.
 
     The checkpoint needs no bearer token: it is signed, public data, and an auditor comparing
     it with the topic must not depend on an account the operators grant.
@@ -121,9 +205,16 @@ def health_router(runtime: object):  # type: ignore[no-untyped-def]
     from fastapi import APIRouter
     from sqlalchemy import text
 
+    from shared.infra.metrics import CONTENT_TYPE_LATEST, ServiceMetrics
+    from shared.infra.readiness import BrokerProbe, assess
     from shared.infra.relay import latest_checkpoint
 
     router = APIRouter(tags=["health"])
+    settings = runtime.settings  # type: ignore[attr-defined]
+    probe = BrokerProbe(
+        settings.kafka_bootstrap, timeout_s=settings.ready_broker_timeout_s, cache_s=settings.ready_broker_cache_s
+    )
+    metrics = getattr(runtime, "metrics", None) or ServiceMetrics(runtime, settings.service_name)
 
     @router.get("/health")
     async def health() -> dict[str, str]:
@@ -135,24 +226,45 @@ def health_router(runtime: object):  # type: ignore[no-untyped-def]
         try:
             async with rt.sessions() as s:  # type: ignore[attr-defined]
                 await s.execute(text("select 1"))
-                pending = (await s.execute(text("select count(*) from outbox"))).scalar_one()
         except Exception as exc:  # noqa: BLE001 - reported, not raised
-            return JSONResponse(status_code=503, content={"status": "db_unavailable", "error": str(exc)})
+            return JSONResponse(
+                status_code=503,
+                content={
+                    "status": "not_ready",
+                    "reasons": ["database_unavailable"],
+                    "problems": {"database_unavailable": f"{type(exc).__name__}: {exc}"[:500]},
+                },
+            )
+        try:
+            verdict = await assess(rt, probe)
+        except Exception as exc:  # noqa: BLE001 - a check that cannot run is a reason, not a crash
+            return JSONResponse(
+                status_code=503,
+                content={"status": "not_ready", "reasons": ["check_failed"], "problems": {"check_failed": f"{type(exc).__name__}: {exc}"[:500]}},
+            )
         try:
             latest = await latest_checkpoint(rt.sessions, rt.infra, rt.settings.service_name)  # type: ignore[attr-defined]
         except Exception:  # noqa: BLE001 - a detail of the answer, not a readiness condition
             latest = None
-        return JSONResponse(
-            content={
-                "status": "ready",
-                "relay_leader": rt.relay.is_leader,  # type: ignore[attr-defined]
-                "outbox_pending": pending,
-                "published": rt.relay.published,  # type: ignore[attr-defined]
-                "last_checkpoint_sequence": None if latest is None else latest["sequence"],
-                "relay_alarms": list(rt.relay.alarms),  # type: ignore[attr-defined]
-                "consumers": {t: p.stats for t, p in rt.processors.items()},  # type: ignore[attr-defined]
-            }
-        )
+        relay = rt.relay  # type: ignore[attr-defined]
+        body = {
+            "status": "not_ready" if verdict.reasons else "ready",
+            "reasons": verdict.reasons,
+            "problems": verdict.problems,
+            "relay_leader": relay.is_leader,
+            "outbox_pending": verdict.details.pop("outbox_pending"),
+            "published": relay.published,
+            "last_checkpoint_sequence": None if latest is None else latest["sequence"],
+            "relay_alarms": list(relay.alarms),
+            "relay_parked": _jsonable(getattr(relay, "parked", None)),
+            "consumers": {t: p.stats for t, p in rt.processors.items()},  # type: ignore[attr-defined]
+            **verdict.details,
+        }
+        return JSONResponse(status_code=503 if verdict.reasons else 200, content=body)
+
+    @router.get("/metrics", tags=["health"], response_class=Response)
+    async def prometheus_metrics() -> Response:
+        return Response(content=await metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     @router.get("/audit/checkpoint", tags=["audit"])
     async def checkpoint() -> JSONResponse:
@@ -167,6 +279,17 @@ def health_router(runtime: object):  # type: ignore[no-untyped-def]
         return JSONResponse(content=body)
 
     return router
+
+
+def _jsonable(value: object) -> object:
+    """A relay attribute as JSON: a count or list as it is, anything else by its size."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    return str(value)
 
 
 def service_app(

@@ -18,6 +18,7 @@ from shared.infra.db import create_engine, create_sync_engine, session_factory, 
 from shared.infra.keys import load_signing_key
 from shared.infra.kafka import FiniteRetention, check_retention
 from shared.infra.logging import get_logger
+from shared.infra.metrics import ServiceMetrics
 from shared.infra.migrate import upgrade_head_async
 from shared.infra.relay import OutboxRelay
 from shared.infra.settings import ServiceSettings
@@ -53,6 +54,10 @@ class ServiceRuntime:
         #: the write path's engine: a whole transaction in one worker thread (``shared.infra.db``)
         self.sync_engine = create_sync_engine(self.db_url)
         self.write_sessions = sync_session_factory(self.sync_engine)
+        #: the HTTP API's engine: the same database with a short lock wait
+        #: (``http_db_busy_timeout_s``), so a held lock answers 503 quickly instead of hanging
+        self.http_engine = create_sync_engine(self.db_url, busy_timeout_s=settings.http_db_busy_timeout_s)
+        self.http_sessions = sync_session_factory(self.http_engine)
         self.events_topic = own_event_topic(settings.service_name)
         self.relay = OutboxRelay(
             self.sessions,
@@ -71,6 +76,9 @@ class ServiceRuntime:
             log_level=logging.DEBUG,  # per-message lines only at debug; transitions are logged by the handlers
         )
         self.processors: dict[str, BatchProcessor] = {}
+        #: faststream subscribers by topic (their running consumer gives the lag)
+        self.subscribers: dict[str, Any] = {}
+        self.metrics = ServiceMetrics(self, settings.service_name)
 
     def consume(self, topic: str, handler: MessageHandler, *, description: str) -> None:
         proc = BatchProcessor(
@@ -79,9 +87,10 @@ class ServiceRuntime:
             handler=handler,
             max_attempts=self.settings.consumer_max_attempts,
             on_commit=self.relay.notify,
+            on_batch=self.metrics.batch_observer(topic),
         )
         self.processors[topic] = proc
-        subscribe(
+        self.subscribers[topic] = subscribe(
             self.broker,
             topic,
             group_id=f"antt-{self.settings.service_name}.{topic}",
@@ -121,20 +130,25 @@ class ServiceRuntime:
         await self.relay.stop()
         await self.engine.dispose()
         await asyncio.to_thread(self.sync_engine.dispose)
+        await asyncio.to_thread(self.http_engine.dispose)
         log.info("service.stopped")
 
-    def unit_of_work(self) -> UnitOfWork:
-        """A new unit of work of this service (enter it to begin the transaction)."""
+    def unit_of_work(self, sessions: Callable[[], Session] | None = None) -> UnitOfWork:
+        """A new unit of work of this service (enter it to begin the transaction); ``sessions``
+        defaults to the consumers' (long lock wait)."""
         return UnitOfWork(
-            self.write_sessions(), self.infra, producer=self.settings.service_name, topic=self.events_topic
+            (sessions or self.write_sessions)(), self.infra, producer=self.settings.service_name, topic=self.events_topic
         )
 
     async def transaction(self, fn: Callable[[UnitOfWork], T]) -> T:
         """Run ``fn`` in one unit of work in a worker thread (the HTTP API's commands, opened
-        the same way as a consumer's batch), commit, then wake the relay."""
+        the same way as a consumer's batch), commit, then wake the relay.
+
+        It runs on the HTTP engine: a locked database raises ``OperationalError`` after
+        ``http_db_busy_timeout_s``, which the error handlers answer with 503 and ``Retry-After``."""
 
         def run() -> T:
-            with self.unit_of_work() as uow:
+            with self.unit_of_work(self.http_sessions) as uow:
                 result = fn(uow)
                 uow.commit()
                 return result
@@ -144,10 +158,11 @@ class ServiceRuntime:
         return result
 
     async def read(self, fn: Callable[[Session], T]) -> T:
-        """Run the query ``fn`` on a session in a worker thread (the HTTP API's reads)."""
+        """Run the query ``fn`` on a session in a worker thread (the HTTP API's reads, with the
+        HTTP engine's short lock wait)."""
 
         def run() -> T:
-            with self.write_sessions() as session:
+            with self.http_sessions() as session:
                 return fn(session)
 
         return await asyncio.to_thread(run)

@@ -66,6 +66,20 @@ class ServiceSettings(BaseSettings):
     #: run even when a project topic would delete records (finite retention): the auditors'
     #: history would then be incomplete, so the default is to refuse to start
     allow_finite_retention: bool = False
+    #: how long an HTTP command or read waits for a locked SQLite database (or a PostgreSQL row
+    #: lock) before it answers 503 ``database_busy`` with ``Retry-After``; consumers keep the long
+    #: wait (30 s): a batch that waits loses nothing, a caller that waits half a minute gives up
+    http_db_busy_timeout_s: float = 2.0
+    #: ``/ready`` is 503 (``relay_failing``) once the relay has failed without a success this long
+    ready_relay_failure_s: float = 30.0
+    #: ``/ready`` is 503 (``outbox_stale``) while the oldest unpublished outbox row is older
+    ready_outbox_age_s: float = 60.0
+    #: ``/ready`` is 503 (``consumer_stuck``) once a topic's batches have failed this long
+    #: without one committing: the consumer re-reads the same records and makes no progress
+    ready_consumer_failure_s: float = 30.0
+    #: how long ``/ready`` waits for the broker's metadata, and how long it reuses the answer
+    ready_broker_timeout_s: float = 2.0
+    ready_broker_cache_s: float = 3.0
 
     def default_sqlite(self) -> str:
         return f"sqlite+aiosqlite:///{ROOT / 'var' / f'{self.service_name}.db'}"
