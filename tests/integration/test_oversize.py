@@ -176,7 +176,6 @@ async def _own_topic(bootstrap: str, **config: str) -> str:
         await admin.create_topics([NewTopic(name, 3, 1, topic_configs={**topics.topic_config(1), **config})])
     finally:
         await admin.close()
-    await create_topics(bootstrap, {})  # nothing: the admin call above made it
     return name
 
 
@@ -234,3 +233,32 @@ async def test_a_row_the_broker_refuses_for_good_is_parked_and_the_rows_behind_i
     assert relay2.parked == 3 and relay2.alarms[-1]["event_id"] == later
     published = [json.loads(r.value)["event_id"] for r in await read_to_end(kafka.bootstrap, [topic])]
     assert sorted(published) == sorted(before + after + again)
+
+
+# --------------------------------------------------------------------------- failing streaks
+
+
+async def test_failing_since_marks_the_start_of_a_failing_streak_and_clears_on_success(kafka, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    metadata = MetaData()
+    infra = InfraTables(metadata)
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'late.db'}")  # no tables yet: every pass fails
+    relay = OutboxRelay(session_factory(engine), infra, kafka.bootstrap, poll_interval_s=0.05)
+    await relay.start()
+    try:
+        async def failing() -> bool:
+            return relay.failing_since is not None
+
+        await _until(failing, timeout=10)
+        first = relay.failing_since
+        await asyncio.sleep(1.5)  # more failed passes: the streak keeps its start
+        assert relay.failing_since == first
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+
+        async def recovered() -> bool:
+            return relay.failing_since is None and relay.is_leader
+
+        await _until(recovered, timeout=20)
+    finally:
+        await relay.stop()
+        await engine.dispose()
