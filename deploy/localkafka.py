@@ -530,7 +530,8 @@ async def create_topics(
     """Create ``topics`` (name → partition count) unless they exist, then wait for leaders.
 
     Every topic is created with :func:`shared.contracts.topics.topic_config`: records are kept
-    forever (the history auditors replay), ``min.insync.replicas`` to suit ``replication``.
+    forever (the history auditors replay), ``min.insync.replicas`` to suit ``replication``,
+    and an explicit ``max.message.bytes``.
     Idempotent: a topic that already exists keeps its partitions, and its configuration is
     brought to those settings if it differs (e.g. a topic an older version created with the
     broker's 7-day default). Returns once the cluster metadata shows every topic with every

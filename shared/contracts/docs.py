@@ -190,6 +190,8 @@ INBOUND_DOCS: dict[str, str] = {
 #: every error code the services put on a dead letter (or return over HTTP), with its meaning
 ERROR_CODES: dict[str, str] = {
     "bad_json": "The record is not UTF-8 JSON or not a JSON object.",
+    "too_large": "The inbound record is larger than 512 KiB (524,288 bytes); it is refused before parsing "
+    "(dead-lettered once, by the registration service); the reason gives both sizes.",
     "unknown_event_type": "No event_type, or one that is not an inbound type (dead-lettered once, by the "
     "registration service).",
     "invalid_message": "The message does not match the inbound message schema (a field missing, extra or "
@@ -253,6 +255,25 @@ class DeadLetterOriginal(BaseModel):
     data: str
 
 
+class DeadLetterBytes(BaseModel):
+    """Bytes of the rejected record (its key or a header value), cut to a bound."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    encoding: Literal["utf-8", "base64"]
+    data: str
+    truncated: bool = Field(description="True when data holds only a prefix.")
+
+
+class DeadLetterHeader(BaseModel):
+    """One header of the rejected record."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(description="The header's name (cut to 1 KiB of JSON text).")
+    value: DeadLetterBytes | None = Field(description="Its value; null when it had none.")
+
+
 class DeadLetter(BaseModel):
     """The body of a dead letter on <topic>.dlq: a rejected message and why."""
 
@@ -272,7 +293,27 @@ class DeadLetter(BaseModel):
         description="The message's event_id, or 'pos:<topic>:<partition>:<offset>' when it has none."
     )
     failed_at: datetime = Field(description="When it was rejected (RFC 3339, UTC).")
-    original: DeadLetterOriginal
+    original: DeadLetterOriginal = Field(
+        description="The longest prefix of the rejected record's value whose JSON text in this body takes at most "
+        "256 KiB (262,144 bytes); the whole value when truncated is false."
+    )
+    # added within version 1 (optional: dead letters written before carry none of these)
+    truncated: bool | None = Field(
+        default=None, description="True when original.data holds only a prefix of the rejected record's value."
+    )
+    original_size: int | None = Field(default=None, ge=0, description="Size of the rejected record's value, in bytes.")
+    original_sha256: str | None = Field(
+        default=None, pattern="^[0-9a-f]{64}$", description="SHA-256 (hex) of the whole rejected value."
+    )
+    original_key: DeadLetterBytes | None = Field(
+        default=None, description="The rejected record's key (at most 1 KiB of JSON text); null when it had none."
+    )
+    original_headers: list[DeadLetterHeader] | None = Field(
+        default=None, description="The rejected record's headers, in order: at most 32, each name and value cut to 1 KiB."
+    )
+    original_headers_omitted: int | None = Field(
+        default=None, ge=0, description="How many headers beyond the first 32 were left out."
+    )
 
 
 def inbound_model(event_type: str) -> type[BaseModel]:

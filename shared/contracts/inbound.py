@@ -53,6 +53,11 @@ class Decision(StrEnum):
     reject = "reject"
 
 
+#: The largest inbound record (its value, in bytes) the services accept: a larger one is
+#: dead-lettered as ``too_large`` before it is parsed. Real messages are a few KiB; the bound
+#: keeps parsing cheap and leaves room under the topic's ``max.message.bytes`` (1 MiB).
+MAX_INBOUND_BYTES = 512 * 1024
+
 UNIT_CODE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 UNIT_YEAR_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}:(19|20)[0-9]{2}$"
 

@@ -36,6 +36,14 @@ PROJECT_TOPICS: dict[str, int] = {
 RETENTION_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
 
 
+#: The largest record batch a project topic accepts, the broker's own default (1 MiB plus the
+#: 12 bytes of log overhead) made explicit, so that a broker configured otherwise cannot change
+#: what the services rely on: inbound messages are refused above 512 KiB
+#: (``shared.contracts.inbound.MAX_INBOUND_BYTES``) and a dead letter is at most 384 KiB
+#: (``shared.infra.outbox.DEAD_LETTER_MAX_BYTES``), so every dead letter fits on its topic.
+MAX_MESSAGE_BYTES = 1024 * 1024 + 12
+
+
 def min_insync_replicas(replication_factor: int) -> int:
     """``min.insync.replicas`` for a replication factor: 2 of 3 (or more), else 1, so that an
     acknowledged write (``acks=all``) survives the loss of a broker without blocking writes
@@ -45,4 +53,8 @@ def min_insync_replicas(replication_factor: int) -> int:
 
 def topic_config(replication_factor: int) -> dict[str, str]:
     """The configuration every project topic is created with."""
-    return {**RETENTION_FOREVER, "min.insync.replicas": str(min_insync_replicas(replication_factor))}
+    return {
+        **RETENTION_FOREVER,
+        "min.insync.replicas": str(min_insync_replicas(replication_factor)),
+        "max.message.bytes": str(MAX_MESSAGE_BYTES),
+    }

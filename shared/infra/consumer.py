@@ -322,6 +322,7 @@ class BatchProcessor:
             offset=msg.offset,
             key=msg.key,
             value=msg.value,
+            headers=msg.headers,
             code=rej.code,
             reason=rej.reason,
             message_id=message_id,

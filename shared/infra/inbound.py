@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from shared.contracts.canonical import constant_time_equal, hmac_sha256_hex
 from shared.contracts.envelope import Actor
-from shared.contracts.inbound import GATEKEEPER, INBOUND_TYPES, InboundMessage, signing_bytes
+from shared.contracts.inbound import GATEKEEPER, INBOUND_TYPES, MAX_INBOUND_BYTES, InboundMessage, signing_bytes
 from shared.infra.consumer import Claim, Received, Rejected, position_id
 from shared.infra.settings import Sender
 from shared.infra.uow import Cause
@@ -94,6 +94,14 @@ class InboundGate:
         return Claim(message_id=message_id or position_id(msg), rejection=Rejected(code, reason))
 
     def claim(self, msg: Received) -> Claim | None:
+        if len(msg.value) > MAX_INBOUND_BYTES:
+            # refused before parsing: no service can tell whose it is, so the gatekeeper alone
+            # dead-letters it
+            return self._unclaimable(
+                msg,
+                "too_large",
+                f"message is {len(msg.value)} bytes; inbound messages may be at most {MAX_INBOUND_BYTES} bytes",
+            )
         try:
             data = orjson.loads(msg.value)  # a depth limit: deeply nested input is bad_json, not a RecursionError
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:

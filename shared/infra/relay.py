@@ -26,6 +26,13 @@ keeps a signed account of what it published.
 - Topics shared with other services (dead-letter topics, the checkpoint topic) cannot be
   anchored by offsets; for those the read-back looks for the rows' ``event_id`` headers in the
   tail of the topic, as deep as ``readback_depth``.
+- **Parking.** A row the broker refuses for good (too large, an invalid topic: errors no retry
+  can fix) would stop the relay forever, since rows are published in order. It is moved to
+  ``outbox_parked`` with the error instead, logged as ``relay.parked``, counted in
+  :attr:`OutboxRelay.parked` and shown in :attr:`OutboxRelay.alarms`; the rows behind it flow.
+  Parking is safe for "never twice" because the broker wrote nothing of a refused record. Later
+  rows with the same topic and key are parked behind it, so that a key's records (a unit-year's
+  events) never reach the topic out of order; an operator decides what becomes of them.
 """
 
 from __future__ import annotations
@@ -43,8 +50,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import (
+    InvalidTopicError,
+    MessageSizeTooLargeError,
+    OutOfOrderSequenceNumber,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+)
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -59,6 +73,15 @@ from shared.infra.tables import InfraTables
 log = get_logger(__name__)
 
 LEASE = "outbox-relay"
+#: the broker refused the record and always will: retrying cannot help, the row is parked
+PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    InvalidTopicError,
+)
+#: parked rows shown in ``alarms`` at most (``parked`` counts them all)
+MAX_PARKED_ALARMS = 50
 CHECKPOINT_EVENT_TYPE = "Checkpoint"
 
 
@@ -185,15 +208,30 @@ class OutboxRelay:
         self.published = 0
         self.is_leader = False
         self.last_checkpoint_sequence: int | None = None
-        #: what an operator must look at (foreign records on the own event topic)
-        self.alarms: list[dict[str, Any]] = []
+        #: foreign records and truncated partitions of the own event topic
+        self._log_alarms: list[dict[str, Any]] = []
+        #: the most recent parked rows, newest last
+        self._parked_alarms: list[dict[str, Any]] = []
+        #: rows in ``outbox_parked`` (as of this relay's last look, or its own parking since)
+        self.parked = 0
+        #: (topic, key) of parked rows: later rows with the same topic and key wait behind them
+        self._blocked: set[tuple[str, str]] = set()
+        #: ``time.monotonic()`` of the first failure of the current failing streak, ``None``
+        #: when the last pass succeeded
+        self.failing_since: float | None = None
+
+    @property
+    def alarms(self) -> list[dict[str, Any]]:
+        """What an operator must look at: foreign records on the own event topic, truncated
+        partitions, and parked rows (``{"kind": "parked", ...}``)."""
+        return [*self._log_alarms, *self._parked_alarms]
 
     def notify(self) -> None:
         """Wake the relay: a transaction just committed outbox rows."""
         self._wake.set()
 
-    async def start(self) -> None:
-        self._producer = AIOKafkaProducer(
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
             bootstrap_servers=self._bootstrap,
             acks="all",
             enable_idempotence=True,
@@ -201,6 +239,20 @@ class OutboxRelay:
             max_batch_size=1 << 20,
             request_timeout_ms=30000,
         )
+
+    async def _restart_producer(self) -> None:
+        """A new producer (a new producer id). The idempotent producer numbers each partition's
+        batches; a batch the broker refused keeps its number on the client but not on the
+        broker, so every later batch to that partition would be refused as out of order. Only
+        called when nothing is in flight."""
+        old, self._producer = self._producer, self._new_producer()
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.stop()
+        await self._producer.start()
+
+    async def start(self) -> None:
+        self._producer = self._new_producer()
         await self._producer.start()
         self._stopping.clear()
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
@@ -240,6 +292,7 @@ class OutboxRelay:
         while not self._stopping.is_set():
             try:
                 if not await self._ensure_lease():
+                    self.failing_since = None  # a follower is not failing: it waits its turn
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._stopping.wait(), timeout=min(self._ttl / 3, 2.0))
                     continue
@@ -249,12 +302,15 @@ class OutboxRelay:
                 sent = await self._publish_once()
                 signed = await self._maybe_checkpoint()
                 backoff = 0.5
+                self.failing_since = None
                 if sent < self._batch and not signed:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the relay must survive broker/db faults
+                if self.failing_since is None:
+                    self.failing_since = time.monotonic()
                 log.warning("relay.error", error=f"{type(exc).__name__}: {exc}", reconcile=self._needs_reconcile)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), timeout=backoff)
@@ -330,34 +386,193 @@ class OutboxRelay:
         if not rows:
             return 0
         assert self._producer is not None
+        parked: dict[int, str] = {}  # row id -> why it is parked
+        blocking: dict[tuple[str, str], str] = {}  # (topic, key) -> event_id of the row it waits behind
         # From the first send to the commit of the delete, a failure leaves rows whose fate is
         # unknown: mark first, clear only when the delete committed.
         self._needs_reconcile = True
+        sent: list[Any] = []
         futures = []
         for row in rows:
-            headers = [(k, str(v).encode("utf-8")) for k, v in json.loads(row.headers).items()]
-            fut = await self._producer.send(
-                row.topic,
-                value=row.value,
-                key=row.key.encode("utf-8") if row.key is not None else None,
-                headers=headers,
-            )
+            if self._behind_parked(row, parked, blocking):
+                continue
+            headers = self._headers(row)
+            try:
+                fut = await self._producer.send(row.topic, value=row.value, key=self._key(row), headers=headers)
+            except PERMANENT_ERRORS as exc:  # refused before it left this process
+                self._refuse(row, exc, parked, blocking)
+                continue
+            sent.append(row)
             futures.append(fut)
-        results = await asyncio.gather(*futures, return_exceptions=True)
+        results = list(await asyncio.gather(*futures, return_exceptions=True))
+        if any(isinstance(r, PERMANENT_ERRORS) for r in results):
+            sent, results = await self._judge_alone(sent, results, parked, blocking)
+        if parked:
+            # the broker wrote nothing of these rows: moving them out cannot publish anything twice
+            await self._park(rows, parked)
         failed = [r for r in results if isinstance(r, BaseException)]
+        if any(isinstance(r, OutOfOrderSequenceNumber) for r in failed):
+            await self._restart_producer()  # this producer's numbering no longer matches the broker's
         if failed:
             raise RuntimeError(f"{len(failed)} of {len(rows)} outbox rows not acknowledged: {failed[0]!r}")
-        appended = self._append_acknowledged(rows, results)
+        appended = self._append_acknowledged(sent, results)
         if appended is None:  # an offset the trees did not expect: read back instead of guessing
             log.warning("relay.unexpected_offsets", topic=self.event_topic)
             await self._reconcile()
-            self.published += len(rows)
+            self.published += len(sent)
             return len(rows)
-        await self._commit_published([row.id for row in rows], appended)
+        await self._commit_published([row.id for row in sent], appended)
         self.trees.update(appended)
         self._needs_reconcile = False
-        self.published += len(rows)
+        self.published += len(sent)
         return len(rows)
+
+    @staticmethod
+    def _headers(row: Any) -> list[tuple[str, bytes]]:
+        return [(k, str(v).encode("utf-8")) for k, v in json.loads(row.headers).items()]
+
+    @staticmethod
+    def _key(row: Any) -> bytes | None:
+        return row.key.encode("utf-8") if row.key is not None else None
+
+    def _behind_parked(self, row: Any, parked: dict[int, str], blocking: dict[tuple[str, str], str]) -> bool:
+        """Park ``row`` if an earlier row with its topic and key is parked (a keyless row
+        promises no order, so it never waits)."""
+        if row.key is None:
+            return False
+        tk = (row.topic, row.key)
+        if tk in blocking:
+            parked[row.id] = f"behind parked row {blocking[tk]} (same topic and key)"
+            return True
+        if tk in self._blocked:
+            parked[row.id] = "behind a parked row with the same topic and key"
+            return True
+        return False
+
+    @staticmethod
+    def _refuse(row: Any, exc: BaseException, parked: dict[int, str], blocking: dict[tuple[str, str], str]) -> None:
+        parked[row.id] = f"{type(exc).__name__}: {exc}"[:2000]
+        if row.key is not None:
+            blocking.setdefault((row.topic, row.key), row.event_id)
+
+    async def _judge_alone(
+        self, sent: list[Any], results: list[Any], parked: dict[int, str], blocking: dict[tuple[str, str], str]
+    ) -> tuple[list[Any], list[Any]]:
+        """The broker refused some records for good. A refusal applies to a whole batch of a
+        partition, so the innocent records batched with an oversized one were refused too, and
+        the batches after a refused one are refused as out of order: send each of those rows
+        again alone, in order, with a new producer, and park only those refused on their own.
+        Rows whose fate is unknown (any other error) are not sent again: they are reconciled."""
+        await self._restart_producer()
+        assert self._producer is not None
+        ok_rows, ok_results = [], []
+        for row, res in zip(sent, results, strict=True):
+            if not isinstance(res, BaseException):
+                ok_rows.append(row)
+                ok_results.append(res)
+                continue
+            if not isinstance(res, (*PERMANENT_ERRORS, OutOfOrderSequenceNumber)):
+                ok_rows.append(row)
+                ok_results.append(res)  # raised by the caller once the refused rows are parked
+                continue
+            if self._behind_parked(row, parked, blocking):
+                continue
+            try:
+                fut = await self._producer.send(row.topic, value=row.value, key=self._key(row), headers=self._headers(row))
+            except PERMANENT_ERRORS as exc:  # refused before it left: the producer is unharmed
+                self._refuse(row, exc, parked, blocking)
+                continue
+            try:
+                meta = await fut
+            except PERMANENT_ERRORS as exc:
+                self._refuse(row, exc, parked, blocking)
+                await self._restart_producer()  # its numbering is now ahead of the broker's
+                continue
+            except Exception as exc:  # noqa: BLE001 - its fate is unknown: reconciled by the caller
+                meta = exc
+            ok_rows.append(row)
+            ok_results.append(meta)
+        return ok_rows, ok_results
+
+    async def _park(self, rows: list[Any], parked: dict[int, str]) -> None:
+        """Move the refused rows (and those behind them) to ``outbox_parked``, in one transaction."""
+        o, pk = self._infra.outbox, self._infra.outbox_parked
+        ids = sorted(parked)
+        now = utcnow()
+        async with self._sessions() as s, s.begin():
+            full = (
+                await s.execute(
+                    select(o.c.id, o.c.event_id, o.c.topic, o.c.key, o.c.value, o.c.headers, o.c.created_at).where(o.c.id.in_(ids))
+                )
+            ).all()
+            if full:
+                await s.execute(
+                    insert(pk),
+                    [
+                        {
+                            "id": r.id,
+                            "event_id": r.event_id,
+                            "topic": r.topic,
+                            "key": r.key,
+                            "value": r.value,
+                            "headers": r.headers,
+                            "created_at": r.created_at,
+                            "parked_at": now,
+                            "error": parked[r.id],
+                        }
+                        for r in full
+                    ],
+                )
+            await self._delete_rows(s, ids)
+        by_id = {r.id: r for r in rows}
+        for i in ids:
+            row = by_id[i]
+            if row.key is not None:
+                self._blocked.add((row.topic, row.key))
+            self._alarm_parked(row.id, row.event_id, row.topic, row.key, len(row.value), parked[i])
+            log.error(
+                "relay.parked",
+                outbox_id=row.id,
+                event_id=row.event_id,
+                topic=row.topic,
+                key=row.key,
+                size=len(row.value),
+                error=parked[i],
+            )
+        self.parked += len(ids)
+
+    def _alarm_parked(self, outbox_id: int, event_id: str, topic: str, key: str | None, size: int, error: str) -> None:
+        self._parked_alarms.append(
+            {
+                "kind": "parked",
+                "alarm": "parked",
+                "outbox_id": outbox_id,
+                "event_id": event_id,
+                "topic": topic,
+                "key": key,
+                "size": size,
+                "error": error,
+            }
+        )
+        del self._parked_alarms[:-MAX_PARKED_ALARMS]
+
+    async def _load_parked(self) -> None:
+        """What is parked, as the database says (another leader may have parked rows)."""
+        pk = self._infra.outbox_parked
+        async with self._sessions() as s:
+            self.parked = int((await s.execute(select(func.count()).select_from(pk))).scalar_one())
+            keys = (await s.execute(select(pk.c.topic, pk.c.key).where(pk.c.key.is_not(None)).distinct())).all()
+            recent = (
+                await s.execute(
+                    select(pk.c.id, pk.c.event_id, pk.c.topic, pk.c.key, func.length(pk.c.value).label("size"), pk.c.error)
+                    .order_by(pk.c.id.desc())
+                    .limit(MAX_PARKED_ALARMS)
+                )
+            ).all()
+        self._blocked = {(r.topic, r.key) for r in keys}
+        self._parked_alarms = []
+        for r in reversed(recent):
+            self._alarm_parked(r.id, r.event_id, r.topic, r.key, int(r.size), r.error)
 
     def _append_acknowledged(self, rows: list[Any], results: list[Any]) -> dict[int, CompactRange] | None:
         """The trees after appending the acknowledged records of the own topic, or ``None`` when
@@ -438,6 +653,7 @@ class OutboxRelay:
             log.warning("relay.recovered_published_rows", count=len(found))
         if self.event_topic is not None:
             await self._load_checkpoint_state()
+        await self._load_parked()
         self._needs_reconcile = False
 
     async def _load_trees(self) -> dict[int, CompactRange]:
@@ -456,7 +672,7 @@ class OutboxRelay:
         reader = await self._reader_consumer()
         parts = await topic_partitions(reader, [self.event_topic])
         if not parts:
-            self._frozen, self.alarms = {}, []
+            self._frozen, self._log_alarms = {}, []
             return {}, set()
         ends = await reader.end_offsets(parts)
         begins = await reader.beginning_offsets(parts)
@@ -522,7 +738,7 @@ class OutboxRelay:
             trees[p] = tree
         if adopting and adopted:
             log.warning("relay.adopted_existing_records", topic=self.event_topic, count=adopted)
-        self._frozen, self.alarms = frozen, alarms
+        self._frozen, self._log_alarms = frozen, alarms
         return trees, found
 
     async def _read_range(

@@ -10,6 +10,10 @@
   (:class:`shared.contracts.checkpoint.CompactRange`: ``size`` and the JSON of its peaks) over
   the records the relay has seen acknowledged at offsets ``0..size-1``. It moves in the same
   transaction that deletes the published outbox rows, so the tree and the outbox never disagree.
+- ``outbox_parked``: outbox rows the broker refused permanently (too large, an invalid topic),
+  moved out of the publishing order so that the rows behind them flow, with the error; an
+  operator decides what becomes of them. Later rows with the same topic and key are parked
+  behind them, so a key's records are never published out of order.
 - ``relay_checkpoint``: every signed checkpoint the relay issued (its body as published and the
   hash the next one chains to), written with the checkpoint's outbox row.
 """
@@ -46,6 +50,19 @@ class InfraTables:
             Column("value", LargeBinary, nullable=False),
             Column("headers", Text, nullable=False),
             Column("created_at", DateTime(timezone=True), nullable=False),
+        )
+        self.outbox_parked = Table(
+            "outbox_parked",
+            metadata,
+            Column("id", ID, primary_key=True, autoincrement=False),  # the row's id in the outbox
+            Column("event_id", String(64), nullable=False, unique=True),
+            Column("topic", String(200), nullable=False),
+            Column("key", String(200), nullable=True),
+            Column("value", LargeBinary, nullable=False),
+            Column("headers", Text, nullable=False),
+            Column("created_at", DateTime(timezone=True), nullable=False),
+            Column("parked_at", DateTime(timezone=True), nullable=False),
+            Column("error", Text, nullable=False),
         )
         self.event_streams = Table(
             "event_streams",
