@@ -206,6 +206,8 @@ class OutboxRelay:
         self._checkpointed: dict[int, int] | None = None
         self._last_checkpoint_at = 0.0
         self.published = 0
+        #: failed passes of the loop (broker or database faults), for the operators' metrics
+        self.errors = 0
         self.is_leader = False
         self.last_checkpoint_sequence: int | None = None
         #: foreign records and truncated partitions of the own event topic
@@ -311,6 +313,7 @@ class OutboxRelay:
             except Exception as exc:  # noqa: BLE001 - the relay must survive broker/db faults
                 if self.failing_since is None:
                     self.failing_since = time.monotonic()
+                self.errors += 1
                 log.warning("relay.error", error=f"{type(exc).__name__}: {exc}", reconcile=self._needs_reconcile)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), timeout=backoff)
