@@ -218,6 +218,8 @@ ERROR_CODES: dict[str, str] = {
     "unsupported_schema_version": "An event's schema_version is newer than the consumer understands, or has no upcaster.",
     "bad_hash": "An event's hash does not match its content (tampered or corrupt).",
     "processing_failed": "The message failed with an unexpected error on every attempt; the reason has the error.",
+    "unreadable_message": "The record parsed but could not be read further (e.g. a payload nested about a "
+    "thousand levels deep); the reason has the error. It is dead-lettered at once, so it cannot stop the consumer.",
     "not_found": "HTTP API only (404): the requested unit, unit-year or case does not exist.",
 }
 

@@ -159,7 +159,14 @@ class BatchProcessor:
         items: list[tuple[Received, Claim]] = []
         for rec in records:
             msg = rec if isinstance(rec, Received) else Received.from_record(rec)
-            claim = self._handler.claim(msg)
+            try:
+                claim = self._handler.claim(msg)
+            except Exception as exc:  # noqa: BLE001 - nothing a record holds may stop the consumer
+                log.error("consumer.claim_failed", topic=msg.topic, partition=msg.partition, offset=msg.offset, error=f"{type(exc).__name__}: {exc}"[:500])
+                claim = Claim(
+                    message_id=position_id(msg),
+                    rejection=Rejected("unreadable_message", f"the record could not be read: {type(exc).__name__}: {str(exc)[:300]}"),
+                )
             if claim is not None:
                 items.append((msg, claim))
         if not items:

@@ -120,6 +120,18 @@ class InboundGate:
         if owner != self.service:
             return None
         try:
+            return self._claim_owned(msg, data, model, message_id)
+        except Exception as exc:  # noqa: BLE001 - e.g. a RecursionError on a payload nested ~1,000 deep
+            # the owner dead-letters what it cannot read, rather than let it escape the consumer
+            return Claim(
+                message_id=position_id(msg),
+                declared_id=message_id,
+                rejection=Rejected("unreadable_message", f"the message could not be read: {type(exc).__name__}: {str(exc)[:300]}"),
+            )
+
+    def _claim_owned(self, msg: Received, data: dict[str, Any], model: type[BaseModel], message_id: str) -> Claim:
+        """Authenticate and validate a message of a type this service owns."""
+        try:
             env = InboundMessage.model_validate(data)
         except ValidationError as exc:
             return Claim(message_id=message_id, rejection=Rejected("invalid_message", describe_validation(exc)))

@@ -118,3 +118,67 @@ def test_an_inbound_record_at_the_limit_is_parsed() -> None:
     value = b" " * (MAX_INBOUND_BYTES - 2) + b"[]"
     claim = InboundGate("registration", SENDERS).claim(received(value))
     assert claim is not None and claim.rejection is not None and claim.rejection.code == "bad_json"
+
+
+def test_a_payload_nested_a_thousand_deep_is_dead_lettered_by_its_owner_not_raised() -> None:
+    """orjson parses up to 1,024 levels, but the canonical form (for the signature) cannot be
+    computed for so deep a value: the owner of the type refuses such a message as
+    unreadable_message and the others skip it; nothing escapes the gate."""
+    import orjson
+
+    from shared.contracts.inbound import INBOUND_TYPES
+    from shared.infra.consumer import Received
+    from shared.infra.inbound import InboundGate
+    from tests.unit.builders import SENDERS, message
+
+    msg = message("ReviewDecisionSubmitted", {"unit_year_id": "QN-X-1:2025", "level": "commune", "decision": "pass",
+                                              "decided_by": "x", "reasons": []})
+    msg["payload"]["extra"] = "__DEEP__"
+    deep = '{"x":' * 990 + "1.5" + "}" * 990
+    raw = orjson.dumps(msg).replace(b'"__DEEP__"', deep.encode())
+    owner = INBOUND_TYPES["ReviewDecisionSubmitted"][1]
+    for offset, service in enumerate(("registration", "assessment", "approval")):
+        claim = InboundGate(service, SENDERS).claim(Received(topic="antt.inbound.v1", partition=0, offset=offset, key=None, value=raw))
+        if service == owner:
+            assert claim is not None and claim.rejection is not None
+            assert claim.rejection.code == "unreadable_message", claim.rejection.reason
+        else:
+            assert claim is None
+
+
+async def test_a_claim_that_raises_is_dead_lettered_and_the_batch_goes_on(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Whatever a handler's claim raises on a record, the record is dead-lettered with the
+    reason and the other records of the batch are applied: no input can stop the consumer."""
+    import json
+
+    from sqlalchemy import MetaData, select
+
+    from shared.infra.consumer import BatchProcessor, Claim, Received
+    from shared.infra.db import create_sync_engine, sync_session_factory
+    from shared.infra.tables import InfraTables
+    from shared.infra.uow import UnitOfWork
+
+    metadata = MetaData()
+    infra = InfraTables(metadata)
+    engine = create_sync_engine(f"sqlite+pysqlite:///{tmp_path / 'c.db'}")
+    metadata.create_all(engine)
+    sessions = sync_session_factory(engine)
+
+    class Fragile:
+        def claim(self, msg: Received) -> Claim | None:
+            if msg.value == b"boom":
+                raise RecursionError("maximum recursion depth exceeded")
+            return Claim(message_id=f"m-{msg.offset}", parsed=msg.value)
+
+        def handle(self, uow: UnitOfWork, msg: Received, claim: Claim) -> str:
+            return "applied"
+
+    proc = BatchProcessor(service="t", unit_of_work=lambda: UnitOfWork(sessions(), infra, producer="t", topic=None), handler=Fragile())
+    await proc.process([Received(topic="in", partition=0, offset=i, key=None, value=v) for i, v in enumerate([b"a", b"boom", b"c"])])
+    with sessions() as s:
+        outcomes = dict(s.execute(select(infra.inbox.c.message_id, infra.inbox.c.outcome)).all())
+        [dead] = s.execute(select(infra.outbox.c.topic, infra.outbox.c.value)).all()
+    engine.dispose()
+    assert outcomes == {"m-0": "applied", "pos:in:0:1": "rejected", "m-2": "applied"}
+    body = json.loads(dead.value)
+    assert dead.topic == "in.dlq" and body["error_code"] == "unreadable_message" and "RecursionError" in body["reason"]
