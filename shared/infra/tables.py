@@ -20,6 +20,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -36,31 +38,29 @@ from sqlalchemy import (
 ID = BigInteger().with_variant(Integer, "sqlite")
 
 
+def _outbox_columns(*, autoincrement: bool) -> list[Column[Any]]:
+    """The columns of an outbox row (the outbox and the parked rows share them)."""
+    return [
+        Column("id", ID, primary_key=True, autoincrement=autoincrement),
+        Column("event_id", String(64), nullable=False, unique=True),
+        Column("topic", String(200), nullable=False),
+        Column("key", String(200), nullable=True),
+        Column("value", LargeBinary, nullable=False),
+        Column("headers", Text, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+    ]
+
+
 class InfraTables:
     """The infrastructure tables, defined in a service's own ``MetaData``."""
 
     def __init__(self, metadata: MetaData) -> None:
-        self.outbox = Table(
-            "outbox",
-            metadata,
-            Column("id", ID, primary_key=True, autoincrement=True),
-            Column("event_id", String(64), nullable=False, unique=True),
-            Column("topic", String(200), nullable=False),
-            Column("key", String(200), nullable=True),
-            Column("value", LargeBinary, nullable=False),
-            Column("headers", Text, nullable=False),
-            Column("created_at", DateTime(timezone=True), nullable=False),
-        )
+        self.outbox = Table("outbox", metadata, *_outbox_columns(autoincrement=True))
+        #: rows the broker refused for good, moved out of the publishing order as they were
         self.outbox_parked = Table(
             "outbox_parked",
             metadata,
-            Column("id", ID, primary_key=True, autoincrement=False),  # the row's id in the outbox
-            Column("event_id", String(64), nullable=False, unique=True),
-            Column("topic", String(200), nullable=False),
-            Column("key", String(200), nullable=True),
-            Column("value", LargeBinary, nullable=False),
-            Column("headers", Text, nullable=False),
-            Column("created_at", DateTime(timezone=True), nullable=False),
+            *_outbox_columns(autoincrement=False),  # the id is the row's id in the outbox
             Column("parked_at", DateTime(timezone=True), nullable=False),
             Column("error", Text, nullable=False),
         )

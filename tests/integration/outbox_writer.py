@@ -1,12 +1,19 @@
-"""Write synthetic events to a service's outbox through a real unit of work, as the write path
-does (for the relay's tests)."""
+"""The infrastructure tables on a fresh database, and synthetic events written to the outbox
+through a real unit of work, as the write path does (for the runtime's and the relay's tests)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
-from shared.infra.db import create_sync_engine, sync_session_factory
+import pytest
+from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.infra.db import create_engine, create_sync_engine, sync_session_factory
 from shared.infra.tables import InfraTables
 from shared.infra.uow import Cause, UnitOfWork
 
@@ -35,3 +42,31 @@ def unit_of_work_factory(url: str, infra: InfraTables, *, topic: str | None = No
     """What a service's runtime gives its consumers: a new unit of work on ``url`` per call."""
     sessions = sync_session_factory(create_sync_engine(url))
     return lambda: UnitOfWork(sessions(), infra, producer="test", topic=topic)
+
+
+@contextlib.asynccontextmanager
+async def infra_database(
+    request: pytest.FixtureRequest, tmp_path: Path, name: str, *, on_sqlite_engine: Callable[[AsyncEngine], None] | None = None
+) -> AsyncIterator[tuple[str, AsyncEngine, InfraTables, Path | None]]:
+    """A fresh database with the infrastructure tables, on SQLite or PostgreSQL as the
+    fixture's ``request.param`` says: ``(url, async engine, tables, sqlite file or None)``."""
+    path: Path | None = None
+    if request.param == "sqlite":
+        path = tmp_path / f"{name}.db"
+        url = f"sqlite+aiosqlite:///{path}"
+    else:
+        pg = request.getfixturevalue("postgres")
+        db_name = f"{name}_{uuid.uuid4().hex[:8]}"
+        pg.create_database(db_name)
+        url = pg.dsn(db_name)
+    metadata = MetaData()
+    infra = InfraTables(metadata)
+    engine = create_engine(url)
+    if path is not None and on_sqlite_engine is not None:
+        on_sqlite_engine(engine)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    try:
+        yield url, engine, infra, path
+    finally:
+        await engine.dispose()

@@ -30,7 +30,7 @@ from shared.infra.outbox import DEAD_LETTER_MAX_BYTES, ORIGINAL_BUDGET
 from shared.infra.relay import OutboxRelay
 from shared.infra.tables import InfraTables
 from shared.infra.uow import UnitOfWork
-from tests.integration.outbox_writer import unit_of_work_factory, write_events
+from tests.integration.outbox_writer import infra_database, unit_of_work_factory, write_events
 from tests.unit.builders import SENDERS
 
 pytestmark = pytest.mark.integration
@@ -40,20 +40,8 @@ KiB = 1024
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def db(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'oversize.db'}"
-    else:
-        pg = request.getfixturevalue("postgres")
-        name = f"os_{uuid.uuid4().hex[:8]}"
-        pg.create_database(name)
-        url = pg.dsn(name)
-    metadata = MetaData()
-    infra = InfraTables(metadata)
-    engine = create_engine(url)
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    yield engine.url.render_as_string(hide_password=False), session_factory(engine), infra
-    await engine.dispose()
+    async with infra_database(request, tmp_path, "os") as (url, engine, infra, _path):
+        yield url, session_factory(engine), infra
 
 
 async def _until(condition: Any, timeout: float = 60.0) -> None:

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import MetaData, event, func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from deploy.localkafka import create_topics
 from shared.contracts.checkpoint import (
@@ -29,10 +29,10 @@ from shared.contracts.checkpoint import (
     mth,
     verify_signature,
 )
-from shared.infra.db import create_engine, session_factory
+from shared.infra.db import session_factory
 from shared.infra.kafka import read_to_end
 from shared.infra.keys import load_signing_key
-from tests.integration.outbox_writer import write_events
+from tests.integration.outbox_writer import infra_database, write_events
 from shared.infra.relay import OutboxRelay, latest_checkpoint
 from shared.infra.settings import ServiceSettings
 from shared.infra.tables import InfraTables
@@ -42,33 +42,19 @@ pytestmark = pytest.mark.integration
 BUSY_TIMEOUT_MS = 1000
 
 
+def _short_busy_timeout(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        # after the engine's own connect hook: give up on a locked database quickly
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cur.close()
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 async def db(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        path = tmp_path / "relay.db"
-        url = f"sqlite+aiosqlite:///{path}"
-    else:
-        pg = request.getfixturevalue("postgres")
-        name = f"rl_{uuid.uuid4().hex[:8]}"
-        pg.create_database(name)
-        url = pg.dsn(name)
-        path = None
-    metadata = MetaData()
-    infra = InfraTables(metadata)
-    engine = create_engine(url)
-    if path is not None:
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _short_busy_timeout(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
-            # after the engine's own connect hook: give up on a locked database quickly
-            cur = dbapi_conn.cursor()
-            cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            cur.close()
-
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    yield Db(session_factory(engine), infra, path, url)
-    await engine.dispose()
+    async with infra_database(request, tmp_path, "rl", on_sqlite_engine=_short_busy_timeout) as (url, engine, infra, path):
+        yield Db(session_factory(engine), infra, path, url)
 
 
 class Db:

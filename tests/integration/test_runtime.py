@@ -12,17 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from faststream.kafka import KafkaBroker
-from sqlalchemy import MetaData, func, insert, select
+from sqlalchemy import MetaData, func, select
 
 from deploy.driver import read_all
 from deploy.localkafka import create_topics
 from shared.infra.consumer import BatchProcessor, Claim, Received, Rejected, subscribe
 from shared.infra.db import create_engine, session_factory
 from shared.infra.uow import UnitOfWork
-from tests.integration.outbox_writer import unit_of_work_factory, write_events
+from tests.integration.outbox_writer import infra_database, unit_of_work_factory, write_events
 from shared.infra.relay import OutboxRelay
 from shared.infra.tables import InfraTables
 
@@ -31,20 +31,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def db(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'rt.db'}"
-    else:
-        pg = request.getfixturevalue("postgres")
-        name = f"rt_{uuid.uuid4().hex[:8]}"
-        pg.create_database(name)
-        url = pg.dsn(name)
-    metadata = MetaData()
-    infra = InfraTables(metadata)
-    engine = create_engine(url)
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    yield engine, session_factory(engine), infra
-    await engine.dispose()
+    async with infra_database(request, tmp_path, "rt") as (_url, engine, infra, _path):
+        yield engine, session_factory(engine), infra
 
 
 async def _topic(bootstrap: str) -> str:
