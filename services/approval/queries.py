@@ -107,6 +107,6 @@ def event_history(session: Session, unit_year_id: str) -> list[dict[str, Any]]:
 
 def prefetch(uow: UnitOfWork, unit_year_ids: list[str]) -> None:
     """Read ahead, for a batch, the cases and stream heads its messages are about: two
-    statements instead of two per message (the handlers' ``session.get`` then finds them)."""
-    uow.session.execute(select(ApprovalCase).where(ApprovalCase.unit_year_id.in_(unit_year_ids))).scalars().all()  # type: ignore[attr-defined]
+    statements instead of two per message (the handlers' ``uow.get`` then finds them, or knows them absent)."""
+    uow.preload(ApprovalCase, unit_year_ids)
     uow.load_streams(unit_year_ids)

@@ -19,12 +19,12 @@ from shared.infra.uow import UnitOfWork
 def open_case(uow: UnitOfWork, event: EventMessage[ev.UnitYearRegistered]) -> str:
     p = event.payload
     session = uow.session
-    if session.get(AssessmentCase, p.unit_year_id) is not None:
+    if uow.get(AssessmentCase, p.unit_year_id) is not None:
         return "ignored"
     registration = p.model_dump(mode="json")
     remember_unit(uow, registration["unit"], overwrite=False)
     case = AssessmentCase.open(p.unit_year_id, p.year, registration["unit"], registration=registration)
-    session.add(case)
+    uow.add(case)
     session.flush()
     start, end = case.window()
     uow.emit(
@@ -60,7 +60,7 @@ def open_case(uow: UnitOfWork, event: EventMessage[ev.UnitYearRegistered]) -> st
 
 def _close(uow: UnitOfWork, event: EventMessage[Any], outcome: str, trigger: str) -> str:
     uy_id = event.unit_year_id
-    case = uow.session.get(AssessmentCase, uy_id)
+    case = uow.get(AssessmentCase, uy_id)
     if case is None or case.state in (AssessmentState.closed, AssessmentState.withdrawn):
         return "ignored"
     getattr(case, trigger)()
@@ -74,7 +74,7 @@ def withdrawn(uow: UnitOfWork, event: EventMessage[ev.UnitYearWithdrawn]) -> str
 
 def returned(uow: UnitOfWork, event: EventMessage[ev.UnitYearReturned]) -> str:
     p = event.payload
-    case = uow.session.get(AssessmentCase, event.unit_year_id)
+    case = uow.get(AssessmentCase, event.unit_year_id)
     if case is None:
         raise AssessmentError("unknown_unit_year", f"unit-year {event.unit_year_id} has no assessment case")
     case.reopen()

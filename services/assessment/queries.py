@@ -38,6 +38,6 @@ def known_unit(session: Session, code: str) -> dict[str, Any] | None:
 
 def prefetch(uow: UnitOfWork, unit_year_ids: list[str]) -> None:
     """Read ahead, for a batch, the cases and stream heads its messages are about: two
-    statements instead of two per message (the handlers' ``session.get`` then finds them)."""
-    uow.session.execute(select(AssessmentCase).where(AssessmentCase.unit_year_id.in_(unit_year_ids))).scalars().all()  # type: ignore[attr-defined]
+    statements instead of two per message (the handlers' ``uow.get`` then finds them, or knows them absent)."""
+    uow.preload(AssessmentCase, unit_year_ids)
     uow.load_streams(unit_year_ids)

@@ -30,6 +30,12 @@ def prefetch(uow: UnitOfWork, unit_year_ids: list[str]) -> None:
     """Read ahead, for a batch, the units, unit-years and stream heads its messages are about:
     three statements instead of up to three per message."""
     codes = list({uy.split(":", 1)[0] for uy in unit_year_ids})
-    uow.session.execute(select(Unit).where(Unit.code.in_(codes))).scalars().all()  # type: ignore[attr-defined]
-    uow.session.execute(select(UnitYear).where(UnitYear.id.in_(unit_year_ids))).scalars().all()  # type: ignore[attr-defined]
+    uow.preload(Unit, codes)
+    uow.preload(UnitYear, unit_year_ids)
     uow.load_streams([*unit_year_ids, *(f"unit:{c}" for c in codes)])
+
+
+def prefetch_unit_years(uow: UnitOfWork, unit_year_ids: list[str]) -> None:
+    """Read ahead the unit-years a batch of approval events is about (the read model's
+    projection needs to know only whether each exists)."""
+    uow.preload(UnitYear, unit_year_ids)

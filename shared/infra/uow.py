@@ -26,10 +26,11 @@ import contextlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -41,6 +42,13 @@ from shared.infra.outbox import ConcurrencyConflict, dead_letter_row, outbox_row
 from shared.infra.tables import InfraTables
 
 log = get_logger(__name__)
+T = TypeVar("T")
+
+
+def _pk_of(obj: object) -> object:
+    """The primary key value of a new (not yet flushed) mapped object."""
+    mapper = sa_inspect(type(obj))
+    return getattr(obj, mapper.get_property_by_column(mapper.primary_key[0]).key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +84,17 @@ class UnitOfWork:
         self.producer = producer
         self.topic = topic
         self._streams: dict[str, StreamHead] = {}
-        self._rows: list[tuple[Table, dict[str, Any], bool]] = []
-        #: what to undo for a refused message: ("row", None) | ("new", stream_id) | ("move", (head, sequence, hash))
+        #: aggregates this transaction loaded or added, by (class, primary key), held strongly
+        #: (the session's identity map holds them weakly, so a prefetched object nobody
+        #: references would be dropped and loaded again one statement at a time; and it does
+        #: not hold new objects before a flush), and the keys known to be absent
+        self._known: dict[tuple[type, object], object] = {}
+        self._absent: set[tuple[type, object]] = set()
+        #: (table, row, how): how is "insert", "ignore" (insert unless the key exists) or the
+        #: key columns of an update
+        self._rows: list[tuple[Table, dict[str, Any], str | tuple[str, ...]]] = []
+        #: what to undo for a refused message: ("row", None) | ("new", stream_id) |
+        #: ("move", (head, sequence, hash)) | ("add", ((class, key), was_absent))
         self._journal: list[tuple[str, Any]] = []
         self._done = False
 
@@ -209,11 +226,56 @@ class UnitOfWork:
             head = self._streams[stream]
         return head
 
+    # ------------------------------------------------------------------ aggregates
+
+    def preload(self, entity: type, keys: Iterable[object]) -> None:
+        """Load the ``entity`` objects with these primary keys in one statement per 500 keys;
+        the keys not found are remembered as absent, so that :meth:`get` answers both without
+        a statement."""
+        pk = sa_inspect(entity).primary_key[0]
+        wanted = [k for k in dict.fromkeys(keys) if (entity, k) not in self._known and (entity, k) not in self._absent]
+        for i in range(0, len(wanted), 500):
+            for obj in self.session.execute(select(entity).where(pk.in_(wanted[i : i + 500]))).scalars():
+                self._known[(entity, sa_inspect(obj).identity[0])] = obj
+        self._absent.update((entity, k) for k in wanted if (entity, k) not in self._known)
+
+    def get(self, entity: type[T], key: object) -> T | None:
+        """The aggregate ``entity`` with primary key ``key``, or ``None``: from what this
+        transaction loaded or added, else one statement."""
+        ref = (entity, key)
+        obj = self._known.get(ref)
+        if obj is not None:
+            return obj  # type: ignore[return-value]
+        if ref in self._absent:
+            return None
+        obj = self.session.get(entity, key)
+        if obj is None:
+            self._absent.add(ref)
+        else:
+            self._known[ref] = obj
+        return obj
+
+    def add(self, obj: object) -> None:
+        """Add a new aggregate to the transaction (it is written at the commit). A refused
+        message's savepoint takes it out again."""
+        self.session.add(obj)
+        ref = (type(obj), _pk_of(obj))
+        self._journal.append(("add", (ref, ref in self._absent)))
+        self._known[ref] = obj
+        self._absent.discard(ref)
+
     # ------------------------------------------------------------------ rows
 
     def add_row(self, table: Table, row: dict[str, Any], *, ignore_conflict: bool = False) -> None:
         """Queue an insert for the commit (``ignore_conflict``: skip a row whose key exists)."""
-        self._rows.append((table, row, ignore_conflict))
+        self._rows.append((table, row, "ignore" if ignore_conflict else "insert"))
+        self._journal.append(("row", None))
+
+    def update_row(self, table: Table, key: dict[str, Any], values: dict[str, Any]) -> None:
+        """Queue ``UPDATE table SET values WHERE key`` for the commit: the updates of a batch
+        with the same columns go in one executemany. For read models that a message changes
+        without loading (the caller knows the row exists, or does not mind if it does not)."""
+        self._rows.append((table, {**{f"k_{c}": v for c, v in key.items()}, **values}, tuple(key)))
         self._journal.append(("row", None))
 
     def record_inbox(self, message_id: str, topic: str, partition: int, offset: int, outcome: str) -> None:
@@ -243,6 +305,11 @@ class UnitOfWork:
             kind, data = self._journal.pop()
             if kind == "row":
                 self._rows.pop()
+            elif kind == "add":
+                ref, was_absent = data
+                self._known.pop(ref, None)
+                if was_absent:
+                    self._absent.add(ref)
             elif kind == "new":
                 self._streams.pop(data, None)
             else:
@@ -265,16 +332,25 @@ class UnitOfWork:
             )
             if res.rowcount != 1:  # type: ignore[attr-defined]
                 raise ConcurrencyConflict(f"stream {h.stream_id} moved on concurrently")
-        groups: dict[tuple[str, bool], tuple[Table, list[dict[str, Any]]]] = {}
-        for table, row, ignore in self._rows:
-            groups.setdefault((table.name, ignore), (table, []))[1].append(row)
+        groups: dict[tuple[str, str | tuple[str, ...], tuple[str, ...]], tuple[Table, list[dict[str, Any]]]] = {}
+        for table, row, how in self._rows:
+            cols = tuple(row) if isinstance(how, tuple) else ()
+            groups.setdefault((table.name, how, cols), (table, []))[1].append(row)
         dialect = self.session.get_bind().dialect.name
-        for (_, ignore), (table, rows) in groups.items():
-            if ignore:
+        for (_, how, cols), (table, rows) in groups.items():
+            if how == "ignore":
                 stmt = (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)).on_conflict_do_nothing()
                 self.session.execute(stmt, rows)
-            else:
+            elif how == "insert":
                 self.session.execute(insert(table), rows)
+            else:
+                keys = {f"k_{c}" for c in how}
+                stmt = (
+                    update(table)
+                    .where(*(table.c[c] == bindparam(f"k_{c}") for c in how))
+                    .values({c: bindparam(c) for c in cols if c not in keys})
+                )
+                self.session.connection().execute(stmt, rows)
         self._streams.clear()
         self._rows.clear()
         self._journal.clear()
