@@ -66,7 +66,7 @@ def submit_self_assessment(uow: UnitOfWork, cmd: Command) -> str:
         body.score,
         documents=documents,
         evidence=evidence,
-        incidents=queries.incidents_in_window(uow.session, case),
+        incidents=queries.window_incidents(uow, case),
     )
     uow.emit(
         SelfAssessmentRecorded(
@@ -132,7 +132,7 @@ def record_incident(uow: UnitOfWork, cmd: Command) -> str:
         return "applied"
     effect = case.note_incident(incident)
     session.flush()
-    case.reevaluate(queries.incidents_in_window(session, case))
+    case.reevaluate(queries.window_incidents(uow, case))
     session.flush()
     emit_incident(uow, incident, effect, case=case, assessed_year=year, cause=cmd.cause)
     return "applied"

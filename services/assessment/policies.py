@@ -25,7 +25,6 @@ def open_case(uow: UnitOfWork, event: EventMessage[ev.UnitYearRegistered]) -> st
     remember_unit(uow, registration["unit"], overwrite=False)
     case = AssessmentCase.open(p.unit_year_id, p.year, registration["unit"], registration=registration)
     uow.add(case)
-    session.flush()
     start, end = case.window()
     uow.emit(
         ev.AssessmentOpened(
@@ -41,7 +40,7 @@ def open_case(uow: UnitOfWork, event: EventMessage[ev.UnitYearRegistered]) -> st
     )
     # incidents recorded before the unit-year was known now count in its window
     unit = case.unit
-    for incident in queries.incidents_in_window(session, case):
+    for incident in queries.window_incidents(uow, case):
         if incident.unit_year_id is not None:
             continue
         if in_jurisdiction(incident.jurisdiction, province_code=unit["province_code"], commune_code=unit.get("commune_code")):

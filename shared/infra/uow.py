@@ -29,10 +29,10 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, event, insert, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from shared.contracts.envelope import build_envelope, utcnow
 from shared.contracts.events import EVENT_TYPES
@@ -90,10 +90,14 @@ class UnitOfWork:
         #: not hold new objects before a flush), and the keys known to be absent
         self._known: dict[tuple[type, object], object] = {}
         self._absent: set[tuple[type, object]] = set()
-        #: (table, row, how): how is "insert", "ignore" (insert unless the key exists) or the
-        #: key columns of an update
-        self._rows: list[tuple[Table, dict[str, Any], str | tuple[str, ...]]] = []
-        #: what to undo for a refused message: ("row", None) | ("new", stream_id) |
+        #: read-ahead collections: (class, attribute) -> attribute value -> the objects with it
+        self._children: dict[tuple[type, str], dict[object, list[object]]] = {}
+        #: (table, row, how): how is ("insert",), ("ignore",) (insert unless the key exists),
+        #: ("update", key columns) or ("upsert", key columns, overwrite)
+        self._rows: list[tuple[Table, dict[str, Any], tuple[Any, ...]]] = []
+        #: how many of them are updates or upserts (written before any read, see _before_read)
+        self._changes = 0
+        #: what to undo for a refused message: ("row", row) | ("new", stream_id) |
         #: ("move", (head, sequence, hash)) | ("add", ((class, key), was_absent))
         self._journal: list[tuple[str, Any]] = []
         self._done = False
@@ -102,7 +106,15 @@ class UnitOfWork:
 
     def __enter__(self) -> UnitOfWork:
         self.session.begin()
+        event.listen(self.session, "do_orm_execute", self._before_read)
         return self
+
+    def _before_read(self, state: ORMExecuteState) -> None:
+        """Read your own writes: the queued updates and upserts of read models are written
+        before a query reads through the session (as the ORM autoflushes its objects). The
+        queued inserts (outbox, inbox, history) are not read back in the transaction."""
+        if self._changes and state.is_select:
+            self._write_rows(changes_only=True)
 
     def __exit__(self, *exc: object) -> None:
         try:
@@ -122,6 +134,8 @@ class UnitOfWork:
         """A SAVEPOINT for one message: on any exception, its SQL and buffered writes are undone
         and the exception goes on (the caller dead-letters a refusal)."""
         mark = len(self._journal)
+        if self._changes:  # what is queued before the savepoint must not be written inside it
+            self._write_rows(changes_only=True)
         nested = self.session.begin_nested()
         try:
             yield
@@ -255,6 +269,25 @@ class UnitOfWork:
             self._known[ref] = obj
         return obj
 
+    def preload_children(self, entity: type, attribute: str, values: Iterable[object]) -> None:
+        """Load every ``entity`` whose ``attribute`` is one of ``values`` (e.g. the incidents of
+        a batch's units) in one statement per 500 values, for :meth:`children`."""
+        index = self._children.setdefault((entity, attribute), {})
+        wanted = [v for v in dict.fromkeys(values) if v not in index]
+        column = getattr(entity, attribute)
+        for v in wanted:
+            index[v] = []
+        for i in range(0, len(wanted), 500):
+            for obj in self.session.execute(select(entity).where(column.in_(wanted[i : i + 500]))).scalars():
+                index[getattr(obj, attribute)].append(obj)
+                self._known.setdefault((entity, _pk_of(obj)), obj)
+
+    def children(self, entity: type[T], attribute: str, value: object) -> list[T] | None:
+        """The ``entity`` objects whose ``attribute`` is ``value``, loaded by
+        :meth:`preload_children` or added since; ``None`` when they were not read ahead."""
+        found = self._children.get((entity, attribute), {}).get(value)
+        return None if found is None else list(found)  # type: ignore[arg-type]
+
     def add(self, obj: object) -> None:
         """Add a new aggregate to the transaction (it is written at the commit). A refused
         message's savepoint takes it out again."""
@@ -263,20 +296,32 @@ class UnitOfWork:
         self._journal.append(("add", (ref, ref in self._absent)))
         self._known[ref] = obj
         self._absent.discard(ref)
+        for (entity, attribute), index in self._children.items():
+            if entity is type(obj) and (group := index.get(getattr(obj, attribute))) is not None:
+                group.append(obj)
 
     # ------------------------------------------------------------------ rows
 
     def add_row(self, table: Table, row: dict[str, Any], *, ignore_conflict: bool = False) -> None:
         """Queue an insert for the commit (``ignore_conflict``: skip a row whose key exists)."""
-        self._rows.append((table, row, "ignore" if ignore_conflict else "insert"))
-        self._journal.append(("row", None))
+        self._queue(table, row, ("ignore",) if ignore_conflict else ("insert",))
 
     def update_row(self, table: Table, key: dict[str, Any], values: dict[str, Any]) -> None:
-        """Queue ``UPDATE table SET values WHERE key`` for the commit: the updates of a batch
-        with the same columns go in one executemany. For read models that a message changes
-        without loading (the caller knows the row exists, or does not mind if it does not)."""
-        self._rows.append((table, {**{f"k_{c}": v for c, v in key.items()}, **values}, tuple(key)))
-        self._journal.append(("row", None))
+        """Queue ``UPDATE table SET values WHERE key``: the updates of a batch with the same
+        columns go in one executemany. For read models that a message changes without loading
+        them (the caller knows whether the row exists, or does not mind)."""
+        self._queue(table, {**{f"k_{c}": v for c, v in key.items()}, **values}, ("update", tuple(key)))
+
+    def upsert_row(self, table: Table, key: dict[str, Any], values: dict[str, Any], *, overwrite: bool = True) -> None:
+        """Queue an insert of ``key`` + ``values`` that, when ``key`` exists, updates ``values``
+        (``overwrite``) or leaves the row as it is (``shared.infra.projections.upsert``)."""
+        self._queue(table, {**key, **values}, ("upsert", tuple(key), overwrite))
+
+    def _queue(self, table: Table, row: dict[str, Any], how: tuple[Any, ...]) -> None:
+        self._rows.append((table, row, how))
+        self._journal.append(("row", row))
+        if how[0] in ("update", "upsert"):
+            self._changes += 1
 
     def record_inbox(self, message_id: str, topic: str, partition: int, offset: int, outcome: str) -> None:
         """The tracking record of a processed message (the inbox)."""
@@ -304,10 +349,19 @@ class UnitOfWork:
         while len(self._journal) > mark:
             kind, data = self._journal.pop()
             if kind == "row":
-                self._rows.pop()
+                # a row already written (before a read) is undone by the savepoint's rollback
+                if self._rows and self._rows[-1][1] is data:
+                    _, _, how = self._rows.pop()
+                    if how[0] in ("update", "upsert"):
+                        self._changes -= 1
             elif kind == "add":
                 ref, was_absent = data
-                self._known.pop(ref, None)
+                obj = self._known.pop(ref, None)
+                for (entity, attribute), index in self._children.items():
+                    if obj is not None and entity is type(obj):
+                        group = index.get(getattr(obj, attribute))
+                        if group and group[-1] is obj:
+                            group.pop()
                 if was_absent:
                     self._absent.add(ref)
             elif kind == "new":
@@ -332,26 +386,54 @@ class UnitOfWork:
             )
             if res.rowcount != 1:  # type: ignore[attr-defined]
                 raise ConcurrencyConflict(f"stream {h.stream_id} moved on concurrently")
-        groups: dict[tuple[str, str | tuple[str, ...], tuple[str, ...]], tuple[Table, list[dict[str, Any]]]] = {}
-        for table, row, how in self._rows:
-            cols = tuple(row) if isinstance(how, tuple) else ()
-            groups.setdefault((table.name, how, cols), (table, []))[1].append(row)
-        dialect = self.session.get_bind().dialect.name
-        for (_, how, cols), (table, rows) in groups.items():
-            if how == "ignore":
-                stmt = (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)).on_conflict_do_nothing()
-                self.session.execute(stmt, rows)
-            elif how == "insert":
-                self.session.execute(insert(table), rows)
-            else:
-                keys = {f"k_{c}" for c in how}
-                stmt = (
-                    update(table)
-                    .where(*(table.c[c] == bindparam(f"k_{c}") for c in how))
-                    .values({c: bindparam(c) for c in cols if c not in keys})
-                )
-                self.session.connection().execute(stmt, rows)
+        self._write_rows()
         self._streams.clear()
-        self._rows.clear()
         self._journal.clear()
+
+    def _write_rows(self, *, changes_only: bool = False) -> None:
+        """Write the queued rows in bulk: the inserts of a table in one executemany (their
+        order within the table kept), its updates and upserts in runs of the same shape, in
+        the order they were queued (``changes_only``: just the updates and upserts)."""
+        todo = [r for r in self._rows if not changes_only or r[2][0] in ("update", "upsert")]
+        self._rows = [r for r in self._rows if changes_only and r[2][0] not in ("update", "upsert")]
+        self._changes = 0
+        runs: dict[tuple[Any, ...], tuple[Table, list[dict[str, Any]]]] = {}
+        last_shape: dict[str, tuple[Any, ...]] = {}
+        for table, row, how in todo:
+            if how[0] in ("insert", "ignore"):
+                key: tuple[Any, ...] = (table.name, how)
+            else:
+                shape = (how, tuple(row))
+                if last_shape.get(table.name, (None,))[:2] != shape:
+                    last_shape[table.name] = (*shape, len(runs))
+                key = (table.name, *last_shape[table.name])
+            runs.setdefault(key, (table, []))[1].append(row)
+        conn = self.session.connection()
+        pg = conn.dialect.name == "postgresql"
+        for key, (table, rows) in runs.items():
+            how = key[1]
+            if how[0] == "insert":
+                conn.execute(insert(table), rows)
+            elif how[0] == "ignore":
+                conn.execute((postgresql.insert(table) if pg else sqlite.insert(table)).on_conflict_do_nothing(), rows)
+            elif how[0] == "update":
+                params = {f"k_{c}" for c in how[1]}
+                stmt = update(table).where(*(table.c[c] == bindparam(f"k_{c}") for c in how[1]))
+                conn.execute(stmt.values({c: bindparam(c) for c in rows[0] if c not in params}), rows)
+            else:
+                _, keys, overwrite = how
+                # one row per key (a statement may not touch a row twice): the newest for an
+                # overwrite, the first otherwise, as one statement per row would have left it
+                by_key: dict[tuple[Any, ...], dict[str, Any]] = {}
+                for row in rows:
+                    k = tuple(row[c] for c in keys)
+                    if overwrite or k not in by_key:
+                        by_key.pop(k, None)
+                        by_key[k] = row
+                ins = postgresql.insert(table) if pg else sqlite.insert(table)
+                if overwrite:
+                    stmt = ins.on_conflict_do_update(index_elements=list(keys), set_={c: ins.excluded[c] for c in rows[0] if c not in keys})
+                else:
+                    stmt = ins.on_conflict_do_nothing(index_elements=list(keys))
+                conn.execute(stmt, list(by_key.values()))
 

@@ -85,6 +85,7 @@ def test_an_added_aggregate_is_found_before_the_flush_and_undone_with_its_savepo
 def test_queued_updates_are_written_in_order_and_undone_with_their_savepoint(db) -> None:  # type: ignore[no-untyped-def]
     _, sessions, statements = db
     with _uow(sessions) as uow:
+        before = len(statements)
         uow.update_row(tallies, {"code": "t0"}, {"state": "a"})
         uow.update_row(tallies, {"code": "t1"}, {"state": "b"})
         uow.update_row(tallies, {"code": "t0"}, {"state": "c"})
@@ -92,7 +93,6 @@ def test_queued_updates_are_written_in_order_and_undone_with_their_savepoint(db)
         with pytest.raises(DomainError), uow.savepoint():
             uow.update_row(tallies, {"code": "t1"}, {"state": "refused"})
             raise DomainError("refused", "the message is refused")
-        before = len(statements)
         uow.commit()
         updates = [s for s in statements[before:] if s.lstrip().upper().startswith("UPDATE")]
     # one executemany per shape of update, not one statement per row
@@ -100,3 +100,22 @@ def test_queued_updates_are_written_in_order_and_undone_with_their_savepoint(db)
     with sessions() as s:
         rows = s.execute(select(tallies.c.code, tallies.c.state, tallies.c.n).order_by(tallies.c.code)).all()
     assert [tuple(r) for r in rows] == [("t0", "c", 0), ("t1", "b", 1), ("t2", "x", 9)]
+
+
+def test_queued_upserts_are_read_back_in_the_transaction_and_keep_the_per_key_rule(db) -> None:  # type: ignore[no-untyped-def]
+    _, sessions, statements = db
+    with _uow(sessions) as uow:
+        before = len(statements)
+        uow.upsert_row(tallies, {"code": "t0"}, {"state": "new", "n": 10})
+        uow.upsert_row(tallies, {"code": "t9"}, {"state": "first", "n": 1})
+        uow.upsert_row(tallies, {"code": "t9"}, {"state": "second", "n": 2})
+        uow.upsert_row(tallies, {"code": "t8"}, {"state": "kept", "n": 1}, overwrite=False)
+        uow.upsert_row(tallies, {"code": "t8"}, {"state": "ignored", "n": 2}, overwrite=False)
+        uow.upsert_row(tallies, {"code": "t1"}, {"state": "ignored", "n": 2}, overwrite=False)
+        assert len(statements) == before  # queued, nothing written yet
+        # a query through the session reads them: they are written first
+        read = dict(uow.session.execute(select(tallies.c.code, tallies.c.state)).all())
+        assert read == {"t0": "new", "t1": None, "t2": None, "t8": "kept", "t9": "second"}
+        uow.commit()
+    with sessions() as s:
+        assert dict(s.execute(select(tallies.c.code, tallies.c.n)).all()) == {"t0": 10, "t1": 1, "t2": 2, "t8": 1, "t9": 2}
