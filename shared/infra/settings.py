@@ -78,6 +78,9 @@ class OidcSettings(BaseModel):
     #: the JWKS address (default: ``jwks_uri`` of the discovery document)
     jwks_uri: str = ""
     scope: str = "openid profile"
+    #: the callback address registered at the provider (default: this request's
+    #: ``/console/auth/callback``; set it behind a reverse proxy)
+    redirect_uri: str = ""
     #: accepted signature algorithms (never ``none``, never HMAC with a public key)
     algorithms: list[str] = Field(default_factory=lambda: ["RS256", "PS256", "ES256", "EdDSA"])
     #: clock skew tolerated on ``exp`` / ``nbf`` / ``iat`` (seconds)
