@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from services.approval.chains import DELEGABLE, ChainConfig
 from services.approval.domain import ApprovalCase, Rollup, commune_code_of
 from services.approval.machine import FINAL, UNDER_REVIEW, ApprovalState
-from services.approval.orm import history, units
+from services.approval.orm import cases, history, units
 from shared.contracts.jurisdiction import read_scope
 from shared.infra.uow import UnitOfWork
 
@@ -67,14 +67,15 @@ def commune_rollup(session: Session, case: ApprovalCase) -> Rollup:
 
 def _within(q: Any, jurisdiction: str) -> Any:
     """``q`` over approval cases restricted to ``jurisdiction`` (``may_read`` in SQL). Cases
-    carry their province and commune; a district is found through the unit register."""
+    carry their province and commune as columns; the district is read from the case's unit
+    (a JSON path, which SQLite and PostgreSQL both index into)."""
     scope = read_scope(jurisdiction)
     if scope is None:
         return q
     field, code = scope
     c = ApprovalCase
     if field == "district_code":
-        return q.where(c.unit_code.in_(select(units.c.code).where(units.c.district_code == code)))  # type: ignore[attr-defined]
+        return q.where(cases.c.unit["district_code"].as_string() == code)
     return q.where(getattr(c, field) == code)
 
 

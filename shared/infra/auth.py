@@ -26,7 +26,9 @@ from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry, extract_compact
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from starlette.middleware.sessions import SessionMiddleware
-from starlette.requests import HTTPConnection
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.requests import HTTPConnection, Request
 
 from shared.contracts.envelope import Actor
 from shared.contracts.jurisdiction import LEVEL_ORDER, is_jurisdiction, level_of, may_read
@@ -418,7 +420,7 @@ def _safe_next(value: str | None) -> str:
     return CONSOLE_HOME
 
 
-def sign_in_router(settings: ServiceSettings) -> Any:
+def sign_in_router(settings: ServiceSettings) -> APIRouter | None:
     """The browser sign-in (``/console/auth/login``, ``/callback``, ``/logout``) against the
     configured OpenID Connect provider, or ``None`` when no provider is configured (the
     console then offers only its development sign-in).
@@ -436,9 +438,6 @@ def sign_in_router(settings: ServiceSettings) -> Any:
         raise ValueError("oidc.client_id must be set for the browser sign-in")
 
     from authlib.integrations.starlette_client import OAuth, OAuthError
-    from fastapi import APIRouter
-    from fastapi.responses import JSONResponse, RedirectResponse
-    from starlette.requests import Request
 
     scope = oidc.scope if "openid" in oidc.scope.split() else f"openid {oidc.scope}".strip()
     oauth = OAuth()
@@ -474,7 +473,12 @@ def sign_in_router(settings: ServiceSettings) -> Any:
     @router.get("/callback", name="console_auth_callback")
     async def callback(request: Request) -> Any:
         try:
-            token = await client.authorize_access_token(request, leeway=oidc.leeway_s)
+            token = await client.authorize_access_token(
+                request,
+                leeway=oidc.leeway_s,
+                # the configured issuer, not only whatever the discovery document says
+                claims_options={"iss": {"essential": True, "values": [oidc.issuer]}},
+            )
         except OAuthError as exc:
             return _refused(401, exc.error or "sign_in_failed", f"the sign-in failed: {exc.description or exc.error}")
         except JoseError as exc:
