@@ -237,8 +237,20 @@ def official_from_claims(claims: Mapping[str, Any], mapping: ClaimMapping) -> Of
     ident = _claim(claims, mapping.id_claim)
     if not isinstance(ident, str) or not ident:
         raise AuthError(401, "invalid_token", f"the token has no {mapping.id_claim!r} claim naming the official")
+    raw_l = _claim(claims, mapping.level_claim)
+    claimed_level = None if raw_l is None else _mapped(raw_l, mapping.level_map, lambda v: v in LEVELS)
+    if raw_l is not None and claimed_level not in LEVELS:
+        raise AuthError(
+            403, "unknown_level", f"the token's level claim {mapping.level_claim!r} ({repr(raw_l)[:100]}) maps to none of {', '.join(LEVELS)}"
+        )
     raw_j = _claim(claims, mapping.jurisdiction_claim)
     jurisdiction = _mapped(raw_j, mapping.jurisdiction_map, is_jurisdiction)
+    if jurisdiction is None and mapping.jurisdiction_format:
+        for v in _values(raw_j):
+            candidate = mapping.jurisdiction_format.replace("{value}", v).replace("{level}", claimed_level or "")
+            if is_jurisdiction(candidate):
+                jurisdiction = candidate
+                break
     if jurisdiction is None or not is_jurisdiction(jurisdiction):
         shown = "missing" if raw_j is None else repr(raw_j)[:100]
         raise AuthError(
@@ -254,12 +266,7 @@ def official_from_claims(claims: Mapping[str, Any], mapping: ClaimMapping) -> Of
         raise AuthError(
             403, "unknown_role", f"the token's role claim {mapping.role_claim!r} ({shown}) maps to none of {', '.join(ROLES)}"
         )
-    raw_l = _claim(claims, mapping.level_claim)
-    level = level_of(jurisdiction) if raw_l is None else _mapped(raw_l, mapping.level_map, lambda v: v in LEVELS)
-    if level not in LEVELS:
-        raise AuthError(
-            403, "unknown_level", f"the token's level claim {mapping.level_claim!r} ({repr(raw_l)[:100]}) maps to none of {', '.join(LEVELS)}"
-        )
+    level = claimed_level or level_of(jurisdiction)
     name = _claim(claims, mapping.name_claim) or claims.get("preferred_username") or ident
     try:
         return Official(id=ident[:200], name=str(name)[:300], role=role, level=level, jurisdiction=jurisdiction)

@@ -35,6 +35,9 @@ class ApiToken(BaseModel):
     level: str | None = None
 
 
+#: the identity provider's settings, when a deployment keeps them beside the other config files
+DEFAULT_OIDC_FILE = ROOT / "deploy" / "config" / "oidc.json"
+
 #: the session secret a development checkout ships with; a production service refuses it
 DEV_SESSION_SECRET = "antt-development-session-secret-not-for-production"
 
@@ -60,6 +63,10 @@ class ClaimMapping(BaseModel):
     level_map: dict[str, str] = Field(default_factory=dict)
     #: provider value (e.g. an organisation id) -> ``province:51``, ``commune:22117``, ...
     jurisdiction_map: dict[str, str] = Field(default_factory=dict)
+    #: for a value in neither form: a template with ``{value}`` and ``{level}`` (the mapped
+    #: level claim), e.g. ``"{level}:{value}"`` turns level ``commune`` and code ``22117`` into
+    #: ``commune:22117`` without listing every commune in ``jurisdiction_map``
+    jurisdiction_format: str = ""
 
 
 class OidcSettings(BaseModel):
@@ -163,7 +170,8 @@ class ServiceSettings(BaseSettings):
     session_https_only: bool = False
     #: the identity provider; ``ANTT_<SERVICE>_OIDC__ISSUER`` etc., or a JSON file (below)
     oidc: OidcSettings = Field(default_factory=OidcSettings)
-    #: a JSON file with the ``oidc`` section (wins over the environment when set)
+    #: a JSON file with the ``oidc`` section, one for the three services; unset: ``deploy/
+    #: config/oidc.json`` when that file exists. When a file is used it wins over ``oidc``.
     oidc_file: Path | None = None
 
     @property
@@ -171,9 +179,12 @@ class ServiceSettings(BaseSettings):
         return self.environment.strip().lower() in ("production", "prod")
 
     def identity_provider(self) -> OidcSettings:
-        """The configured provider: ``oidc_file`` when set, otherwise ``oidc``."""
+        """The configured provider: ``oidc_file`` (which must then exist), else
+        ``deploy/config/oidc.json`` if it exists, else ``oidc``."""
         if self.oidc_file is not None:
             return OidcSettings.model_validate(_read_json(self.oidc_file, required=True))
+        if DEFAULT_OIDC_FILE.exists():
+            return OidcSettings.model_validate(_read_json(DEFAULT_OIDC_FILE))
         return self.oidc
 
     def default_sqlite(self) -> str:

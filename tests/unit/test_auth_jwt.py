@@ -260,3 +260,49 @@ async def test_the_jwks_cache_expires(provider: TestProvider) -> None:
     now[0] = 61.0
     await cache.keys("k1")
     assert cache.fetches == 2
+
+
+def test_a_jurisdiction_can_be_built_from_the_level_and_a_code() -> None:
+    mapping = ClaimMapping(level_claim="cap", jurisdiction_claim="ma_don_vi", level_map={"xa": "commune"}, jurisdiction_format="{level}:{value}")
+    o = official_from_claims({"sub": "x", "antt_role": "appraise", "cap": "xa", "ma_don_vi": "22117"}, mapping)
+    assert (o.level, o.jurisdiction) == ("commune", "commune:22117")
+    with pytest.raises(Exception) as err:  # no level to build with: "':22117'" is no jurisdiction
+        official_from_claims({"sub": "x", "antt_role": "appraise", "ma_don_vi": "22117"}, mapping)
+    assert getattr(err.value, "error_code", None) == "unknown_jurisdiction"
+    with pytest.raises(Exception) as err:
+        official_from_claims({"sub": "x", "antt_role": "appraise", "cap": "thon", "ma_don_vi": "22117"}, mapping)
+    assert getattr(err.value, "error_code", None) == "unknown_level"
+
+
+def test_the_provider_is_configured_by_environment_or_file(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from services.approval.settings import ApprovalSettings
+    from services.registration.settings import RegistrationSettings
+
+    monkeypatch.setenv("ANTT_APPROVAL_OIDC__ISSUER", "https://id.quangngai.gov.vn/realms/cb")
+    monkeypatch.setenv("ANTT_APPROVAL_OIDC__CLIENT_ID", "antt-console")
+    monkeypatch.setenv("ANTT_APPROVAL_OIDC__CLAIMS__JURISDICTION_MAP", '{"UBND-QNG": "province:51"}')
+    oidc = ApprovalSettings().identity_provider()
+    assert oidc.enabled and oidc.expected_audience() == "antt-console"
+    assert oidc.claims.jurisdiction_map == {"UBND-QNG": "province:51"}
+
+    f = tmp_path / "oidc.json"
+    f.write_text(json.dumps({"issuer": "https://id.example/r", "audience": "antt-api", "claims": {"role_claim": "roles"}}), encoding="utf-8")
+    oidc = RegistrationSettings(oidc_file=f).identity_provider()
+    assert (oidc.issuer, oidc.expected_audience(), oidc.claims.role_claim) == ("https://id.example/r", "antt-api", "roles")
+    with pytest.raises(FileNotFoundError):
+        RegistrationSettings(oidc_file=tmp_path / "missing.json").identity_provider()
+
+
+def test_the_example_configuration_is_valid() -> None:
+    from pathlib import Path
+
+    from shared.infra.settings import ROOT
+
+    oidc = ServiceSettings(oidc_file=Path(ROOT / "deploy" / "config" / "oidc.example.json")).identity_provider()
+    o = official_from_claims(
+        {"preferred_username": "an.nguyen", "realm_access": {"roles": ["antt-tham-dinh"]}, "cap_hanh_chinh": "xa", "ma_don_vi": "22117"},
+        oidc.claims,
+    )
+    assert (o.role, o.level, o.jurisdiction) == ("appraise", "commune", "commune:22117")
