@@ -19,22 +19,45 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
-from fastapi import HTTPException
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import JSONResponse, RedirectResponse
 from joserfc import jwt
-from joserfc.errors import BadSignatureError, ClaimError, ExpiredTokenError, InvalidClaimError, JoseError, MissingClaimError
+from joserfc.errors import (
+    BadSignatureError,
+    ClaimError,
+    ExpiredTokenError,
+    InvalidClaimError,
+    JoseError,
+    MissingClaimError,
+)
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry, extract_compact
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from starlette.middleware.sessions import SessionMiddleware
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.requests import HTTPConnection, Request
 
 from shared.contracts.envelope import Actor
-from shared.contracts.jurisdiction import LEVEL_ORDER, is_jurisdiction, level_of, may_read
+from shared.contracts.jurisdiction import (
+    LEVEL_ORDER,
+    is_jurisdiction,
+    level_of,
+    may_read,
+)
 from shared.infra.errors import DomainError
 from shared.infra.logging import get_logger
-from shared.infra.settings import DEV_SESSION_SECRET, ClaimMapping, OidcSettings, ServiceSettings
+from shared.infra.settings import (
+    DEV_SESSION_SECRET,
+    ClaimMapping,
+    OidcSettings,
+    ServiceSettings,
+)
 
 log = get_logger(__name__)
 
@@ -333,9 +356,7 @@ class JwksCache:
         """The key set to verify a token whose header names ``kid``."""
         async with self._lock:
             age = self._clock() - self._fetched_at
-            if self._keys is None or age >= self._oidc.jwks_cache_s:
-                await self._refresh()
-            elif not self._holds(self._keys, kid) and age >= self._oidc.jwks_min_refetch_s:
+            if self._keys is None or age >= self._oidc.jwks_cache_s or not self._holds(self._keys, kid) and age >= self._oidc.jwks_min_refetch_s:
                 await self._refresh()
             assert self._keys is not None
             return self._keys
@@ -467,7 +488,7 @@ def sign_in_router(settings: ServiceSettings) -> APIRouter | None:
         return JSONResponse(status_code=status, content={"error_code": code, "reason": reason})
 
     @router.get("/login", name="console_auth_login")
-    async def login(request: Request, next: str | None = None) -> Any:  # noqa: A002 - the usual name
+    async def login(request: Request, next: str | None = None) -> Any:
         redirect_uri = oidc.redirect_uri or str(request.url_for("console_auth_callback"))
         try:
             response = await client.authorize_redirect(request, redirect_uri)
@@ -513,21 +534,21 @@ def sign_in_router(settings: ServiceSettings) -> APIRouter | None:
 
 
 __all__ = [
-    "AuthError",
-    "BearerVerifier",
-    "JwksCache",
-    "bearer_verifier",
-    "require_read",
-    "sign_in_router",
-    "official_from_claims",
     "LEVELS",
     "ROLES",
     "SESSION_KEY",
+    "AuthError",
+    "BearerVerifier",
     "InsecureSessionSecret",
+    "JwksCache",
     "Official",
+    "bearer_verifier",
     "development_officials",
     "install_sessions",
+    "official_from_claims",
     "official_from_session",
+    "require_read",
     "sign_in",
+    "sign_in_router",
     "sign_out",
 ]

@@ -13,7 +13,12 @@ from fastapi import Depends, FastAPI, Request
 from joserfc import jwt
 
 from shared.contracts.envelope import Actor
-from shared.infra.auth import BearerVerifier, JwksCache, bearer_verifier, official_from_claims
+from shared.infra.auth import (
+    BearerVerifier,
+    JwksCache,
+    bearer_verifier,
+    official_from_claims,
+)
 from shared.infra.http import actor_dependency, install_error_handlers
 from shared.infra.settings import ApiToken, ClaimMapping, OidcSettings, ServiceSettings
 from tests.unit.auth_provider import AUDIENCE, TestProvider
@@ -124,7 +129,7 @@ async def test_a_wrong_signature_is_refused(client: Any, provider: TestProvider)
 
 
 async def test_an_unknown_key_is_refetched_once_then_refused(client: Any, provider: TestProvider) -> None:
-    c, verifier = client
+    c, _ = client
     assert (await call(c, provider.token())).status_code == 200
     before = provider.jwks_hits
     r = await call(c, provider.token(key=provider.foreign))

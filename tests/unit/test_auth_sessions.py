@@ -9,8 +9,17 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
-from shared.infra.auth import InsecureSessionSecret, Official, development_officials, install_sessions, official_from_session, sign_in, sign_out
+from shared.infra.auth import (
+    InsecureSessionSecret,
+    Official,
+    development_officials,
+    install_sessions,
+    official_from_session,
+    sign_in,
+    sign_out,
+)
 from shared.infra.settings import ServiceSettings
 
 OFFICIAL = Official(id="an@pd", name="Nguyễn Văn An", role="appraise", level="commune", jurisdiction="commune:PD")
@@ -107,7 +116,7 @@ def test_an_official_is_validated(field: str, value: str) -> None:
 def test_actor_of_an_official() -> None:
     a = OFFICIAL.actor()
     assert (a.id, a.role, a.jurisdiction) == ("an@pd", "appraise", "commune:PD")
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         OFFICIAL.role = "decide"  # type: ignore[misc]
 
 

@@ -32,7 +32,13 @@ from shared.infra.http import service_app
 from shared.infra.migrate import upgrade_head_async
 from shared.infra.settings import OidcSettings, ServiceSettings
 from tests.unit.auth_provider import AUDIENCE, TestProvider
-from tests.unit.builders import NATIONAL, Stream, all_criteria, message, senders_json, unit
+from tests.unit.builders import (
+    NATIONAL,
+    Stream,
+    message,
+    senders_json,
+    unit,
+)
 from tests.unit.harness import Service
 
 #: (unit code, province, commune)
