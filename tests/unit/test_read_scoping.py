@@ -92,13 +92,19 @@ def provider() -> Iterator[TestProvider]:
 
 @contextlib.asynccontextmanager
 async def service(
-    tmp_path: Path, create_runtime: Callable[[Any], Any], settings_cls: type[ServiceSettings], build_router: Any, provider: TestProvider
+    tmp_path: Path,
+    create_runtime: Callable[[Any], Any],
+    settings_cls: type[ServiceSettings],
+    build_router: Any,
+    provider: TestProvider,
+    url: str | None = None,
 ) -> AsyncIterator[tuple[Service, httpx.AsyncClient]]:
+    """The service's runtime on ``url`` (default: a temporary SQLite file) and an HTTP client of its app."""
     senders = tmp_path / "senders.json"
     senders.write_text(senders_json(), encoding="utf-8")
     tokens = tmp_path / "tokens.json"
     tokens.write_text(json.dumps(TOKENS), encoding="utf-8")
-    url = f"sqlite+aiosqlite:///{tmp_path}/service.db"
+    url = url or f"sqlite+aiosqlite:///{tmp_path}/service.db"
     settings = settings_cls(
         database_url=url,
         senders_file=senders,
@@ -139,19 +145,27 @@ async def visible_one_by_one(c: httpx.AsyncClient, token: str, path: Callable[[s
 @pytest.fixture
 async def registration(tmp_path: Path, provider: TestProvider) -> AsyncIterator[tuple[Service, httpx.AsyncClient]]:
     async with service(tmp_path, registration_app.create_runtime, RegistrationSettings, registration_api.build_router, provider) as (svc, c):
-        for code, _, _ in UNITS:
-            await svc.publish(message("UnitRegistrationSubmitted", {"unit": the_unit(code)}, sender=NATIONAL), topics.INBOUND)
-            form = {"kind": "registration_form", "ref": f"BĐK-{code}", "issued_on": "2025-02-10"}
-            payload = {"unit_code": code, "year": YEAR, "documents": [form], "households_total": 100, "households_registered": 95}
-            await svc.publish(message("UnitYearRegistrationSubmitted", payload, sender=NATIONAL), topics.INBOUND)
-        r = await c.get("/unit-years", headers=auth("t-all"))
-        assert {i["unit_code"] for i in r.json()["items"]} == {u for u, _, _ in UNITS}
+        await populate_registration(svc, c)
         yield svc, c
+
+
+async def populate_registration(svc: Service, c: httpx.AsyncClient) -> None:
+    for code, _, _ in UNITS:
+        await svc.publish(message("UnitRegistrationSubmitted", {"unit": the_unit(code)}, sender=NATIONAL), topics.INBOUND)
+        form = {"kind": "registration_form", "ref": f"BĐK-{code}", "issued_on": "2025-02-10"}
+        payload = {"unit_code": code, "year": YEAR, "documents": [form], "households_total": 100, "households_registered": 95}
+        await svc.publish(message("UnitYearRegistrationSubmitted", payload, sender=NATIONAL), topics.INBOUND)
+    r = await c.get("/unit-years", headers=auth("t-all"))
+    assert {i["unit_code"] for i in r.json()["items"]} == {u for u, _, _ in UNITS}
 
 
 @pytest.mark.parametrize("token", sorted(TOKENS))
 async def test_registration_reads_are_scoped(registration: Any, token: str) -> None:
     _svc, c = registration
+    await assert_registration_scoped(c, token)
+
+
+async def assert_registration_scoped(c: httpx.AsyncClient, token: str) -> None:
     assert await visible_one_by_one(c, token, lambda code: f"/unit-years/{uy(code)}") == VISIBLE[token]
     assert await visible_one_by_one(c, token, lambda code: f"/units/{code}") == VISIBLE[token]
     r = await c.get("/unit-years", headers=auth(token))
@@ -231,45 +245,54 @@ async def test_criteria_and_scoring_sheets_stay_public(assessment: Any, token: s
 @pytest.fixture
 async def approval(tmp_path: Path, provider: TestProvider) -> AsyncIterator[tuple[Service, httpx.AsyncClient]]:
     async with service(tmp_path, approval_app.create_runtime, ApprovalSettings, approval_api.build_router, provider) as (svc, c):
-        for code, _, _ in UNITS:
-            u = the_unit(code)
-            ass = Stream("assessment", uy(code))
-            opened = {
-                "unit_year_id": uy(code),
-                "year": YEAR,
-                "unit": u,
-                "window_start": "2024-11-01",
-                "window_end": "2025-10-31",
-                "criteria_catalog": "residential_area.2021",
-            }
-            await svc.publish_event(ass.next("AssessmentOpened", opened), topics.ASSESSMENT_EVENTS)
-            recorded = {"unit_year_id": uy(code), "round": 1, "unit": u, "year": YEAR, "meeting_date": "2025-10-20", "criteria": [], "verdict": "met", "unmet": []}
-            await svc.publish_event(ass.next("SelfAssessmentRecorded", recorded), topics.ASSESSMENT_EVENTS)
-            if code in ("QN-KDC-002", "TN-KDC-001"):
-                # recognised, then an incident after recognition flags it for revocation
-                for _ in range(2):
-                    decision = {"unit_year_id": uy(code), "level": "commune", "decision": "pass", "decided_by": "cán bộ xã"}
-                    await svc.publish(message("ReviewDecisionSubmitted", decision, sender=NATIONAL), topics.INBOUND)
-                incident = {
-                    "incident_id": f"CA-{code}",
-                    "unit_code": code,
-                    "occurred_on": "2025-09-30",
-                    "category": "serious_crime",
-                    "unit_year_id": uy(code),
-                    "criterion": "KDC-4",
-                    "effect": "fails_criterion",
-                    "reason": "serious crime on 2025-09-30, reported after recognition",
-                    "after_recognition": True,
-                }
-                await svc.publish_event(ass.next("IncidentRecorded", incident), topics.ASSESSMENT_EVENTS)
-        r = await c.get("/flags", headers=auth("t-all"))
-        assert {i["unit"]["code"] for i in r.json()["items"]} == {"QN-KDC-002", "TN-KDC-001"}, r.text
+        await populate_approval(svc, c)
         yield svc, c
+
+
+async def populate_approval(svc: Service, c: httpx.AsyncClient) -> None:
+    """Five unit-years under review; two of them recognised, then flagged by an incident."""
+    for code, _, _ in UNITS:
+        u = the_unit(code)
+        ass = Stream("assessment", uy(code))
+        opened = {
+            "unit_year_id": uy(code),
+            "year": YEAR,
+            "unit": u,
+            "window_start": "2024-11-01",
+            "window_end": "2025-10-31",
+            "criteria_catalog": "residential_area.2021",
+        }
+        await svc.publish_event(ass.next("AssessmentOpened", opened), topics.ASSESSMENT_EVENTS)
+        recorded = {"unit_year_id": uy(code), "round": 1, "unit": u, "year": YEAR, "meeting_date": "2025-10-20", "criteria": [], "verdict": "met", "unmet": []}
+        await svc.publish_event(ass.next("SelfAssessmentRecorded", recorded), topics.ASSESSMENT_EVENTS)
+        if code in ("QN-KDC-002", "TN-KDC-001"):
+            # recognised, then an incident after recognition flags it for revocation
+            for _ in range(2):
+                decision = {"unit_year_id": uy(code), "level": "commune", "decision": "pass", "decided_by": "cán bộ xã"}
+                await svc.publish(message("ReviewDecisionSubmitted", decision, sender=NATIONAL), topics.INBOUND)
+            incident = {
+                "incident_id": f"CA-{code}",
+                "unit_code": code,
+                "occurred_on": "2025-09-30",
+                "category": "serious_crime",
+                "unit_year_id": uy(code),
+                "criterion": "KDC-4",
+                "effect": "fails_criterion",
+                "reason": "serious crime on 2025-09-30, reported after recognition",
+                "after_recognition": True,
+            }
+            await svc.publish_event(ass.next("IncidentRecorded", incident), topics.ASSESSMENT_EVENTS)
+    r = await c.get("/flags", headers=auth("t-all"))
+    assert {i["unit"]["code"] for i in r.json()["items"]} == {"QN-KDC-002", "TN-KDC-001"}, r.text
 
 
 @pytest.mark.parametrize("token", sorted(TOKENS))
 async def test_approval_reads_are_scoped(approval: Any, token: str) -> None:
     _svc, c = approval
+    await assert_approval_scoped(c, token)
+
+
+async def assert_approval_scoped(c: httpx.AsyncClient, token: str) -> None:
     seen = await visible_one_by_one(c, token, lambda code: f"/unit-years/{uy(code)}")
     assert seen == VISIBLE[token]
     r = await c.get("/queue", headers=auth(token))
