@@ -6,6 +6,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.registration.domain import Unit, UnitYear
+from services.registration.orm import unit_years, units
+from shared.contracts.jurisdiction import read_scope
 from shared.infra.uow import UnitOfWork
 
 
@@ -17,8 +19,16 @@ def unit_year(session: Session, unit_year_id: str) -> UnitYear | None:
     return session.get(UnitYear, unit_year_id)
 
 
-def list_unit_years(session: Session, *, year: int | None, unit_code: str | None, limit: int, offset: int) -> list[UnitYear]:
+def list_unit_years(
+    session: Session, *, year: int | None, unit_code: str | None, limit: int, offset: int, jurisdiction: str = "*"
+) -> list[UnitYear]:
+    """A page of unit-years, only those of units inside ``jurisdiction`` (``may_read``,
+    applied in SQL so that paging counts only what the caller may see)."""
     q = select(UnitYear).order_by(UnitYear.id).limit(limit).offset(offset)  # type: ignore[arg-type]
+    scope = read_scope(jurisdiction)
+    if scope is not None:
+        field, code = scope
+        q = q.join(units, units.c.code == unit_years.c.unit_code).where(units.c[field] == code)
     if year is not None:
         q = q.where(UnitYear.year == year)  # type: ignore[arg-type]
     if unit_code is not None:
