@@ -378,14 +378,23 @@ class UnitOfWork:
         new = [{"stream_id": h.stream_id, "sequence": h.sequence, "last_hash": h.last_hash} for h in self._streams.values() if h.stored is None and h.sequence]
         if new:
             self.session.execute(insert(es), new)
-        for h in self._streams.values():
-            if h.stored is None or h.stored == h.sequence:
-                continue
-            res = self.session.execute(
-                update(es).where(es.c.stream_id == h.stream_id, es.c.sequence == h.stored).values(sequence=h.sequence, last_hash=h.last_hash)
+        moved = [
+            {"b_stream": h.stream_id, "b_stored": h.stored, "b_sequence": h.sequence, "b_hash": h.last_hash}
+            for h in self._streams.values()
+            if h.stored is not None and h.stored != h.sequence
+        ]
+        if moved:
+            # one executemany of compare-and-set updates; both drivers sum the rows it changed
+            # (``supports_sane_multi_rowcount``), so one stream that moved on is noticed
+            stmt = (
+                update(es)
+                .where(es.c.stream_id == bindparam("b_stream"), es.c.sequence == bindparam("b_stored"))
+                .values(sequence=bindparam("b_sequence"), last_hash=bindparam("b_hash"))
             )
-            if res.rowcount != 1:  # type: ignore[attr-defined]
-                raise ConcurrencyConflict(f"stream {h.stream_id} moved on concurrently")
+            res = self.session.connection().execute(stmt, moved)
+            if res.rowcount != len(moved):
+                streams = ", ".join(m["b_stream"] for m in moved[:5])
+                raise ConcurrencyConflict(f"{len(moved) - res.rowcount} of the streams {streams}{'...' if len(moved) > 5 else ''} moved on concurrently")
         self._write_rows()
         self._streams.clear()
         self._journal.clear()

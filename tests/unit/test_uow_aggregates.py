@@ -119,3 +119,31 @@ def test_queued_upserts_are_read_back_in_the_transaction_and_keep_the_per_key_ru
         uow.commit()
     with sessions() as s:
         assert dict(s.execute(select(tallies.c.code, tallies.c.n)).all()) == {"t0": 10, "t1": 1, "t2": 2, "t8": 1, "t9": 2}
+
+
+def test_a_stream_that_moved_on_concurrently_fails_the_commit(db) -> None:  # type: ignore[no-untyped-def]
+    from shared.infra.outbox import ConcurrencyConflict
+    from shared.infra.uow import Cause
+
+    _, sessions, _ = db
+    cause = Cause(actor={"id": "t", "role": "system", "jurisdiction": "*"}, correlation_id="c", causation_id=None)
+
+    def append(uow: UnitOfWork, stream: str) -> None:
+        uow.append("UnitRegistered", {"n": 1}, cause, unit_year_id=None, stream_id=stream, topic="t.events")
+
+    for stream in ("s1", "s2", "s3"):
+        with UnitOfWork(sessions(), infra, producer="t", topic="t.events") as uow:
+            append(uow, stream)
+            uow.commit()
+    # SQLite lets one writer in at a time, so the concurrent writer is played by a stale read:
+    # this transaction believes s2 is still at 0, as it would had another committed since
+    with UnitOfWork(sessions(), infra, producer="t", topic="t.events") as slow:
+        slow.load_streams(["s1", "s2", "s3"])
+        slow._streams["s2"].stored = 0
+        for stream in ("s1", "s2", "s3"):
+            append(slow, stream)
+        with pytest.raises(ConcurrencyConflict, match="1 of the streams s1, s2, s3 moved on"):
+            slow.commit()
+    with sessions() as s:
+        heads = dict(s.execute(select(infra.event_streams.c.stream_id, infra.event_streams.c.sequence)).all())
+    assert heads == {"s1": 1, "s2": 1, "s3": 1}
