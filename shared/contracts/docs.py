@@ -280,7 +280,7 @@ def inbound_model(event_type: str) -> type[BaseModel]:
         f"{event_type}Message",
         __base__=DocumentedInboundMessage,
         __doc__=_type_doc(event_type),
-        event_type=(Literal[event_type], Field(description=INBOUND_DOCS["event_type"])),  # type: ignore[valid-type]
+        event_type=(Literal[event_type], Field(description=INBOUND_DOCS["event_type"])),  # type: ignore[arg-type]
         payload=(payload_model, Field(description=INBOUND_DOCS["payload"])),
     )
 
@@ -292,7 +292,7 @@ def event_model(event_type: str) -> type[BaseModel]:
         f"{event_type}Event",
         __base__=DocumentedEnvelope,
         __doc__=_type_doc(event_type),
-        event_type=(Literal[event_type], Field(description=ENVELOPE_DOCS["event_type"])),  # type: ignore[valid-type]
+        event_type=(Literal[event_type], Field(description=ENVELOPE_DOCS["event_type"])),  # type: ignore[arg-type]
         payload=(payload_model, Field(description=ENVELOPE_DOCS["payload"])),
     )
 
@@ -473,7 +473,7 @@ def asyncapi_document(spec: ServiceDescriptor) -> dict[str, Any]:
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
-        doc = (
+        doc: dict[str, Any] = (
             AsyncAPI(
                 broker,
                 title=spec.title,

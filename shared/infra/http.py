@@ -24,7 +24,7 @@ from shared.contracts.envelope import Actor
 from shared.infra.auth import BearerVerifier, bearer_verifier, looks_like_jwt
 from shared.infra.errors import DomainError
 from shared.infra.outbox import ConcurrencyConflict
-from shared.infra.inbound import describe_validation
+from shared.infra.inbound import Command, describe_validation
 from shared.infra.logging import get_logger
 from shared.infra.settings import ApiToken
 
@@ -181,7 +181,7 @@ def actor_dependency(tokens: dict[str, ApiToken], verifier: BearerVerifier | Non
 __all__ = ["actor_dependency", "describe_validation", "install_error_handlers"]
 
 
-def http_command(event_type: str, payload: object, actor: Actor) -> "Command":
+def http_command(event_type: str, payload: object, actor: Actor) -> Command:
     """A command from an authenticated HTTP caller (same path as the inbound topic).
 
     Its id, which the events it causes carry as ``causation_id``, is ``http:<uuid>``: an
@@ -190,7 +190,6 @@ def http_command(event_type: str, payload: object, actor: Actor) -> "Command":
     """
     import uuid
 
-    from shared.infra.inbound import Command
 
     mid = f"http:{uuid.uuid4()}"
     return Command(

@@ -33,4 +33,5 @@ def configure_logging(service: str, *, json: bool | None = None, level: str = "I
 
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
-    return structlog.get_logger(name)
+    logger: structlog.stdlib.BoundLogger = structlog.get_logger(name)
+    return logger

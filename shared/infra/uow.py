@@ -26,10 +26,10 @@ import contextlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
-from sqlalchemy import Table, bindparam, event, insert, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, event, insert, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import ORMExecuteState, Session
@@ -246,9 +246,10 @@ class UnitOfWork:
         """Load the ``entity`` objects with these primary keys in one statement per 500 keys;
         the keys not found are remembered as absent, so that :meth:`get` answers both without
         a statement."""
-        pk = sa_inspect(entity).primary_key[0]
+        pk: ColumnElement[Any] = sa_inspect(entity).primary_key[0]
         wanted = [k for k in dict.fromkeys(keys) if (entity, k) not in self._known and (entity, k) not in self._absent]
         for i in range(0, len(wanted), 500):
+            obj: object
             for obj in self.session.execute(select(entity).where(pk.in_(wanted[i : i + 500]))).scalars():
                 self._known[(entity, sa_inspect(obj).identity[0])] = obj
         self._absent.update((entity, k) for k in wanted if (entity, k) not in self._known)
@@ -257,9 +258,9 @@ class UnitOfWork:
         """The aggregate ``entity`` with primary key ``key``, or ``None``: from what this
         transaction loaded or added, else one statement."""
         ref = (entity, key)
-        obj = self._known.get(ref)
-        if obj is not None:
-            return obj  # type: ignore[return-value]
+        known = self._known.get(ref)
+        if known is not None:
+            return cast(T, known)
         if ref in self._absent:
             return None
         obj = self.session.get(entity, key)
@@ -278,6 +279,7 @@ class UnitOfWork:
         for v in wanted:
             index[v] = []
         for i in range(0, len(wanted), 500):
+            obj: object
             for obj in self.session.execute(select(entity).where(column.in_(wanted[i : i + 500]))).scalars():
                 index[getattr(obj, attribute)].append(obj)
                 self._known.setdefault((entity, _pk_of(obj)), obj)
@@ -393,7 +395,7 @@ class UnitOfWork:
             )
             res = self.session.connection().execute(stmt, moved)
             if res.rowcount != len(moved):
-                streams = ", ".join(m["b_stream"] for m in moved[:5])
+                streams = ", ".join(str(m["b_stream"]) for m in moved[:5])
                 raise ConcurrencyConflict(f"{len(moved) - res.rowcount} of the streams {streams}{'...' if len(moved) > 5 else ''} moved on concurrently")
         self._write_rows()
         self._streams.clear()
@@ -440,9 +442,10 @@ class UnitOfWork:
                         by_key.pop(k, None)
                         by_key[k] = row
                 ins = postgresql.insert(table) if pg else sqlite.insert(table)
-                if overwrite:
-                    stmt = ins.on_conflict_do_update(index_elements=list(keys), set_={c: ins.excluded[c] for c in rows[0] if c not in keys})
-                else:
-                    stmt = ins.on_conflict_do_nothing(index_elements=list(keys))
-                conn.execute(stmt, list(by_key.values()))
+                upsert = (
+                    ins.on_conflict_do_update(index_elements=list(keys), set_={c: ins.excluded[c] for c in rows[0] if c not in keys})
+                    if overwrite
+                    else ins.on_conflict_do_nothing(index_elements=list(keys))
+                )
+                conn.execute(upsert, list(by_key.values()))
 
