@@ -39,10 +39,10 @@ def commune_rollup(session: Session, case: ApprovalCase) -> Rollup:
         for r in session.execute(select(units).where(units.c.commune_code == cc, units.c.code != case.unit_code)).all()
         if _is_child_kind(r.kind, r.managing_level)
     }
-    c = ApprovalCase
+    c = cases.c
     rows = session.execute(
-        select(c.unit_code, c.unit_year_id, c.state, c.deadline, c.kind, c.unit).where(  # type: ignore[arg-type]
-            c.commune_code == cc, c.year == case.year, c.unit_code != case.unit_code  # type: ignore[arg-type]
+        select(c.unit_code, c.unit_year_id, c.state, c.deadline, c.kind, c.unit).where(
+            c.commune_code == cc, c.year == case.year, c.unit_code != case.unit_code
         )
     ).all()
     children = {r.unit_code: r for r in rows if _is_child_kind(r.kind, r.unit.get("managing_level", ""))}
@@ -73,10 +73,9 @@ def _within(q: Any, jurisdiction: str) -> Any:
     if scope is None:
         return q
     field, code = scope
-    c = ApprovalCase
     if field == "district_code":
         return q.where(cases.c.unit["district_code"].as_string() == code)
-    return q.where(getattr(c, field) == code)
+    return q.where(cases.c[field] == code)
 
 
 def queue(
@@ -91,17 +90,17 @@ def queue(
     jurisdiction: str = "*",
 ) -> list[ApprovalCase]:
     """Unit-years under review inside ``jurisdiction``, by deadline."""
-    c = ApprovalCase
-    q = _within(select(c).where(c.state.in_(UNDER_REVIEW)), jurisdiction)  # type: ignore[attr-defined]
+    c = cases.c
+    q = _within(select(ApprovalCase).where(c.state.in_(UNDER_REVIEW)), jurisdiction)
     if level:
-        q = q.where(c.pending_level == level)  # type: ignore[arg-type]
+        q = q.where(c.pending_level == level)
     if province_code:
-        q = q.where(c.province_code == province_code)  # type: ignore[arg-type]
+        q = q.where(c.province_code == province_code)
     if commune_code:
-        q = q.where(c.commune_code == commune_code)  # type: ignore[arg-type]
+        q = q.where(c.commune_code == commune_code)
     if kind:
-        q = q.where(c.kind == kind)  # type: ignore[arg-type]
-    q = q.order_by(c.deadline, c.unit_year_id).limit(limit).offset(offset)  # type: ignore[arg-type]
+        q = q.where(c.kind == kind)
+    q = q.order_by(c.deadline, c.unit_year_id).limit(limit).offset(offset)
     return list(session.execute(q).scalars())
 
 
@@ -109,11 +108,11 @@ def flagged(
     session: Session, *, province_code: str | None, limit: int, offset: int, jurisdiction: str = "*"
 ) -> list[ApprovalCase]:
     """Recognised unit-years inside ``jurisdiction`` with an incident flag for their recognising level."""
-    c = ApprovalCase
-    q = _within(select(c).where(c.open_flags > 0), jurisdiction)  # type: ignore[arg-type,operator]
+    c = cases.c
+    q = _within(select(ApprovalCase).where(c.open_flags > 0), jurisdiction)
     if province_code:
-        q = q.where(c.province_code == province_code)  # type: ignore[arg-type]
-    q = q.order_by(c.unit_year_id).limit(limit).offset(offset)  # type: ignore[arg-type]
+        q = q.where(c.province_code == province_code)
+    q = q.order_by(c.unit_year_id).limit(limit).offset(offset)
     return list(session.execute(q).scalars())
 
 

@@ -24,15 +24,15 @@ def list_unit_years(
 ) -> list[UnitYear]:
     """A page of unit-years, only those of units inside ``jurisdiction`` (``may_read``,
     applied in SQL so that paging counts only what the caller may see)."""
-    q = select(UnitYear).order_by(UnitYear.id).limit(limit).offset(offset)  # type: ignore[arg-type]
+    q = select(UnitYear).order_by(unit_years.c.id).limit(limit).offset(offset)
     scope = read_scope(jurisdiction)
     if scope is not None:
         field, code = scope
         q = q.join(units, units.c.code == unit_years.c.unit_code).where(units.c[field] == code)
     if year is not None:
-        q = q.where(UnitYear.year == year)  # type: ignore[arg-type]
+        q = q.where(unit_years.c.year == year)
     if unit_code is not None:
-        q = q.where(UnitYear.unit_code == unit_code)  # type: ignore[arg-type]
+        q = q.where(unit_years.c.unit_code == unit_code)
     return list(session.execute(q).scalars())
 
 
