@@ -30,9 +30,13 @@ def console_system() -> Iterator[System]:
     folder = Path(tempfile.mkdtemp(prefix="antt-console-officials-"))
     officials = folder / "officials.json"
     officials.write_text(json.dumps({"officials": OFFICIALS}, ensure_ascii=False), encoding="utf-8")
-    saved = {k: os.environ.get(k) for k in ("ANTT_CONSOLE_OFFICIALS_FILE", "ANTT_CONSOLE_SECRET_KEY")}
-    os.environ["ANTT_CONSOLE_OFFICIALS_FILE"] = str(officials)
-    os.environ["ANTT_CONSOLE_SECRET_KEY"] = "browser-test-secret-0123456789"
+    env = {
+        "ANTT_CONSOLE_OFFICIALS_FILE": str(officials),
+        "ANTT_CONSOLE_SECRET_KEY": "browser-test-secret-0123456789",
+        "ANTT_CONSOLE_POLL_INTERVAL_S": "1",
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
         for system in _start_system("sqlite", None):
             asyncio.run(seed(system.bootstrap))

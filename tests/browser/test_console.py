@@ -10,9 +10,13 @@ a unit-year page go to the test run's temporary folder (its path is printed), an
 from __future__ import annotations
 
 import io
+import json
 import os
 import statistics
+import time
 from pathlib import Path
+
+import asyncio
 
 import httpx
 import pytest
@@ -22,6 +26,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
+from deploy.client import AnttClient
+from deploy.driver import Plan, registration_msg, self_assessment_msg, unit_msg
 from tests.browser import seed
 from tests.e2e.conftest import TOKEN, System
 
@@ -193,7 +199,46 @@ def test_the_recognised_units_export_as_excel_and_csv(console_system: System, br
     assert csv.status_code == 200 and "GCN-ANTT-2025-001" in csv.content.decode("utf-8-sig")
 
 
+def test_the_queue_updates_without_a_reload(console_system: System, browser: WebDriver) -> None:
+    """A unit-year that arrives while the queue is open appears in it (htmx polling), and the
+    page itself is never loaded again."""
+    sign_in(browser, console_system, "ca-ta-1")
+    assert queue_ids(browser) == {TA07}
+    browser.execute_script("window.__same_page = true")
+    late = Plan(code="TA-08", kind="residential_area", year=seed.YEAR, province_code=seed.PROVINCE, commune_code="TA",
+                managing_level="commune", name="Thôn 8, xã Thử An")
+
+    async def arrive() -> None:
+        async with AnttClient(console_system.bootstrap) as client:
+            await client.send("UnitRegistrationSubmitted", unit_msg(late), key=late.code)
+            await client.send("UnitYearRegistrationSubmitted", registration_msg(late), key=late.code)
+            await client.wait_event(late.unit_year_id, "AssessmentOpened", timeout=60)
+            await client.send("SelfAssessmentSubmitted", self_assessment_msg(late), key=late.code)
+            await client.wait_event(late.unit_year_id, "UnitYearSelfScored", timeout=60)
+
+    asyncio.run(arrive())
+    wait(browser, 30).until(lambda d: late.unit_year_id in queue_ids(d))
+    assert browser.execute_script("return window.__same_page === true")
+    assert browser.find_element(By.ID, "total").text == "2"
+
+
 def test_page_times(console_system: System) -> None:
     """Not a bound: the server's page times seen above, for the record."""
     assert TIMINGS, "no page time was recorded"
     print(f"\nconsole page times (server, ms): n={len(TIMINGS)} median={statistics.median(TIMINGS):.1f} max={max(TIMINGS):.1f}")
+
+
+def test_the_auditors_tool_accepts_the_history_with_its_claims(console_system: System) -> None:
+    """The claims are events in the approval topic's hash chains: ``python -m audit verify``
+    replays them through the public lifecycle (they change no state) and finds no error."""
+    from tests.e2e.test_audit import _checkpoints, _covered, audit
+
+    for name in ("registration", "assessment", "approval"):
+        console_system.restart(name)  # a graceful stop signs a checkpoint of all published
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not _covered(console_system, _checkpoints(console_system)):
+        time.sleep(1)
+    res = audit("verify", "--bootstrap", console_system.bootstrap, "--keys", str(console_system.workdir / "keys"), "--json")
+    report = json.loads(res.stdout)
+    assert res.returncode == 0, [f for f in report["findings"] if f["severity"] == "error"]
+    assert report["summary"]["unit_years"] >= len(seed.HAMLETS) + 1
