@@ -62,6 +62,10 @@ EVENT = {
     "CaseReleased": "Trả lại quyền xử lý",
     "CaseReassigned": "Phân công lại",
 }
+SCORE_STATUS = {
+    "scored": "Đã chấm",
+    "no_evidence": "Chưa có minh chứng",
+}
 PRODUCER = {"registration": "Đăng ký", "assessment": "Đánh giá", "approval": "Xét duyệt"}
 INCIDENT_EFFECT = {
     "fails_criterion": "Không đạt tiêu chí",
