@@ -23,10 +23,11 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 
-@pytest.fixture(scope="module")
-def console_system() -> Iterator[System]:
-    """The system with the console's officials file and secret set for the services (the e2e
-    fixture passes its own environment on to the service processes)."""
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def console_system(request: pytest.FixtureRequest) -> Iterator[System]:
+    """The system, once per backend, with the console's officials file and secret set for the
+    services (the e2e fixture passes its own environment on to the service processes)."""
+    pg = request.getfixturevalue("postgres") if request.param == "postgres" else None
     folder = Path(tempfile.mkdtemp(prefix="antt-console-officials-"))
     officials = folder / "officials.json"
     officials.write_text(json.dumps({"officials": OFFICIALS}, ensure_ascii=False), encoding="utf-8")
@@ -38,7 +39,7 @@ def console_system() -> Iterator[System]:
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        for system in _start_system("sqlite", None):
+        for system in _start_system(request.param, pg):
             asyncio.run(seed(system.bootstrap))
             yield system
     finally:

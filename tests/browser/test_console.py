@@ -102,7 +102,7 @@ def test_a_commune_officer_sees_only_their_commune_claims_and_returns(
     assert queue_ids(browser) == {TA01, TA07}  # TB-01 (another commune) and T-XA (province level) are not theirs
     assert seed.OTHER_COMMUNE.unit_year_id not in browser.page_source
     assert "Quá hạn" in row(browser, TA01).text  # 15 Nov 2025 has passed
-    browser.save_screenshot(str(screenshots / "queue.png"))
+    browser.save_screenshot(str(screenshots / f"queue-{console_system.backend}.png"))
     if os.environ.get("ANTT_CONSOLE_DOCS_SCREENSHOT"):
         browser.save_screenshot(os.environ["ANTT_CONSOLE_DOCS_SCREENSHOT"])
 
@@ -116,7 +116,7 @@ def test_a_commune_officer_sees_only_their_commune_claims_and_returns(
     record_timing(browser)
     assert "Bản đăng ký phấn đấu" in browser.find_element(By.ID, "h-dossier").find_element(By.XPATH, "..").text
     assert "KDC-1" in browser.page_source and "Diễn biến hồ sơ" in browser.page_source
-    browser.save_screenshot(str(screenshots / "unit-year.png"))
+    browser.save_screenshot(str(screenshots / f"unit-year-{console_system.backend}.png"))
 
     # a return without saying what to supplement is refused on the form, in Vietnamese
     decide(browser, "return")
@@ -225,7 +225,11 @@ def test_the_queue_updates_without_a_reload(console_system: System, browser: Web
 def test_page_times(console_system: System) -> None:
     """Not a bound: the server's page times seen above, for the record."""
     assert TIMINGS, "no page time was recorded"
-    print(f"\nconsole page times (server, ms): n={len(TIMINGS)} median={statistics.median(TIMINGS):.1f} max={max(TIMINGS):.1f}")
+    print(
+        f"\nconsole page times on {console_system.backend} (server, ms): n={len(TIMINGS)} "
+        f"median={statistics.median(TIMINGS):.1f} max={max(TIMINGS):.1f}"
+    )
+    TIMINGS.clear()
 
 
 def test_the_auditors_tool_accepts_the_history_with_its_claims(console_system: System) -> None:
