@@ -29,7 +29,7 @@ def publish(uow: UnitOfWork, case: ApprovalCase, event: Event, cause: Cause) -> 
 
 
 def _case(uow: UnitOfWork, unit_year_id: str) -> ApprovalCase:
-    case = uow.session.get(ApprovalCase, unit_year_id)
+    case = uow.get(ApprovalCase, unit_year_id)
     if case is None:
         raise ApprovalError("unknown_unit_year", f"unit-year {unit_year_id} is not known to the approval service (not registered)")
     return case

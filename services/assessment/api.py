@@ -14,6 +14,7 @@ from services.assessment.domain import AssessmentCase, AssessmentError, Incident
 from services.assessment.scoring import select_sheet
 from shared.contracts.envelope import Actor
 from shared.contracts.inbound import CriterionResult, Document, Evidence, IncidentReported, SelfAssessmentSubmitted
+from shared.infra.auth import require_read
 from shared.infra.http import http_command
 from shared.infra.runtime import ServiceRuntime
 
@@ -105,9 +106,18 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
     async def report_incident(body: IncidentReported, actor: ActorDep) -> dict[str, Any]:
         cmd = http_command("IncidentReported", body, actor)
         await runtime.transaction(lambda uow: commands.record_incident(uow, cmd))
-        incident = await runtime.read(lambda s: queries.incident(s, body.incident_id))
-        assert incident is not None
-        return incident.view()
+
+        def read(s: Session) -> dict[str, Any]:
+            incident = queries.incident(s, body.incident_id)
+            assert incident is not None
+            # a repeated report id answers with the incident recorded first: show it only
+            # to a caller who may read its unit
+            known = queries.known_unit(s, incident.unit_code)
+            if known is not None:
+                require_read(actor, known["unit"] or known, f"incident {body.incident_id}")
+            return incident.view()
+
+        return await runtime.read(read)
 
     @router.post("/unit-years/{unit_year_id}/self-assessment")
     async def submit(unit_year_id: str, body: SelfAssessmentBody, actor: ActorDep) -> dict[str, Any]:
@@ -117,11 +127,12 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
         return await get_case(unit_year_id, actor)
 
     @router.get("/unit-years/{unit_year_id}")
-    async def get_case(unit_year_id: str, _actor: ActorDep) -> dict[str, Any]:
+    async def get_case(unit_year_id: str, actor: ActorDep) -> dict[str, Any]:
         def read(s: Session) -> dict[str, Any]:
             case = queries.case(s, unit_year_id)
             if case is None:
                 raise AssessmentError("not_found", f"unit-year {unit_year_id} has no assessment case")
+            require_read(actor, case.unit, f"unit-year {unit_year_id}")
             return case_view(case, queries.incidents_in_window(s, case))
 
         return await runtime.read(read)

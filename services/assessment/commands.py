@@ -50,7 +50,7 @@ def emit_incident(
 
 def submit_self_assessment(uow: UnitOfWork, cmd: Command) -> str:
     body: SelfAssessmentSubmitted = cmd.payload
-    case = uow.session.get(AssessmentCase, body.unit_year_id)
+    case = uow.get(AssessmentCase, body.unit_year_id)
     if case is None:
         raise AssessmentError(
             "unknown_unit_year",
@@ -66,7 +66,7 @@ def submit_self_assessment(uow: UnitOfWork, cmd: Command) -> str:
         body.score,
         documents=documents,
         evidence=evidence,
-        incidents=queries.incidents_in_window(uow.session, case),
+        incidents=queries.window_incidents(uow, case),
     )
     uow.emit(
         SelfAssessmentRecorded(
@@ -100,7 +100,7 @@ def record_incident(uow: UnitOfWork, cmd: Command) -> str:
     body: IncidentReported = cmd.payload
     session = uow.session
     report = body.model_dump(mode="json")
-    existing = session.get(Incident, body.incident_id)
+    existing = uow.get(Incident, body.incident_id)
     if existing is not None:
         if existing.same_report(report):
             return "ignored"
@@ -113,9 +113,9 @@ def record_incident(uow: UnitOfWork, cmd: Command) -> str:
     known = queries.known_unit(session, body.unit_code)
     if known is not None:
         cmd.require_jurisdiction(province_code=known["province_code"], commune_code=known["commune_code"], unit_code=body.unit_code)
-    session.add(incident)
+    uow.add(incident)
     year = None if known is None else window_year(known["kind"], body.occurred_on)
-    case = None if year is None else session.get(AssessmentCase, f"{body.unit_code}:{year}")
+    case = None if year is None else uow.get(AssessmentCase, f"{body.unit_code}:{year}")
     if case is None:
         if known is None:
             why = f"unit {body.unit_code} is not known here yet"
@@ -132,7 +132,7 @@ def record_incident(uow: UnitOfWork, cmd: Command) -> str:
         return "applied"
     effect = case.note_incident(incident)
     session.flush()
-    case.reevaluate(queries.incidents_in_window(session, case))
+    case.reevaluate(queries.window_incidents(uow, case))
     session.flush()
     emit_incident(uow, incident, effect, case=case, assessed_year=year, cause=cmd.cause)
     return "applied"

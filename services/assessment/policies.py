@@ -19,13 +19,12 @@ from shared.infra.uow import UnitOfWork
 def open_case(uow: UnitOfWork, event: EventMessage[ev.UnitYearRegistered]) -> str:
     p = event.payload
     session = uow.session
-    if session.get(AssessmentCase, p.unit_year_id) is not None:
+    if uow.get(AssessmentCase, p.unit_year_id) is not None:
         return "ignored"
     registration = p.model_dump(mode="json")
     remember_unit(uow, registration["unit"], overwrite=False)
     case = AssessmentCase.open(p.unit_year_id, p.year, registration["unit"], registration=registration)
-    session.add(case)
-    session.flush()
+    uow.add(case)
     start, end = case.window()
     uow.emit(
         ev.AssessmentOpened(
@@ -41,7 +40,7 @@ def open_case(uow: UnitOfWork, event: EventMessage[ev.UnitYearRegistered]) -> st
     )
     # incidents recorded before the unit-year was known now count in its window
     unit = case.unit
-    for incident in queries.incidents_in_window(session, case):
+    for incident in queries.window_incidents(uow, case):
         if incident.unit_year_id is not None:
             continue
         if in_jurisdiction(incident.jurisdiction, province_code=unit["province_code"], commune_code=unit.get("commune_code")):
@@ -60,7 +59,7 @@ def open_case(uow: UnitOfWork, event: EventMessage[ev.UnitYearRegistered]) -> st
 
 def _close(uow: UnitOfWork, event: EventMessage[Any], outcome: str, trigger: str) -> str:
     uy_id = event.unit_year_id
-    case = uow.session.get(AssessmentCase, uy_id)
+    case = uow.get(AssessmentCase, uy_id)
     if case is None or case.state in (AssessmentState.closed, AssessmentState.withdrawn):
         return "ignored"
     getattr(case, trigger)()
@@ -74,7 +73,7 @@ def withdrawn(uow: UnitOfWork, event: EventMessage[ev.UnitYearWithdrawn]) -> str
 
 def returned(uow: UnitOfWork, event: EventMessage[ev.UnitYearReturned]) -> str:
     p = event.payload
-    case = uow.session.get(AssessmentCase, event.unit_year_id)
+    case = uow.get(AssessmentCase, event.unit_year_id)
     if case is None:
         raise AssessmentError("unknown_unit_year", f"unit-year {event.unit_year_id} has no assessment case")
     case.reopen()

@@ -35,7 +35,6 @@ import sys
 import uuid
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -47,6 +46,7 @@ from shared.contracts.checkpoint import Checkpoint
 from shared.contracts.envelope import ENVELOPE_FIELDS, Envelope
 from shared.contracts.events import EVENT_TYPES
 from shared.contracts.inbound import INBOUND_TYPES, InboundMessage
+from shared.contracts.services import SERVICES, ServiceDescriptor
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS_DIR = Path("docs/contracts")
@@ -57,51 +57,6 @@ KAFKA_BINDING_VERSION = "0.4.0"
 
 
 # --------------------------------------------------------------------------- services
-@dataclass(frozen=True)
-class ServiceSpec:
-    name: str
-    app_module: str
-    settings: str  # "module:Class"
-    events_topic: str
-    title: str
-    description: str
-
-
-SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec(
-        "registration",
-        "services.registration.app",
-        "services.registration.settings:RegistrationSettings",
-        topics.REGISTRATION_EVENTS,
-        "ANTT registration service",
-        "Đăng ký xây dựng đạt tiêu chuẩn “An toàn về an ninh, trật tự” (Circular 124/2021/TT-BCA): "
-        "the unit register (đơn vị) and each unit's yearly registration (đăng ký hằng năm) and its "
-        "withdrawal. It also dead-letters the inbound messages no service can read.",
-    ),
-    ServiceSpec(
-        "assessment",
-        "services.assessment.app",
-        "services.assessment.settings:AssessmentSettings",
-        topics.ASSESSMENT_EVENTS,
-        "ANTT assessment service",
-        "Tự đánh giá: the assessment case of each registered unit-year, its self-assessment "
-        "against the criteria of the unit's kind (Circular 124/2021/TT-BCA) and the verdict "
-        "(đạt / chưa đạt).",
-    ),
-    ServiceSpec(
-        "approval",
-        "services.approval.app",
-        "services.approval.settings:ApprovalSettings",
-        topics.APPROVAL_EVENTS,
-        "ANTT approval service",
-        "Thẩm định và công nhận: the approval case of each unit-year, moved level by level along "
-        "the approval chain configured for its kind, managing level, province and year, up to "
-        "recognition (công nhận), refusal (không công nhận) or a return for supplement (trả lại "
-        "để bổ sung).",
-    ),
-)
-
-
 # --------------------------------------------------------------------------- descriptions
 #: one sentence per type, shown in the schemas and the AsyncAPI documents
 TYPE_DOCS: dict[str, str] = {
@@ -457,7 +412,7 @@ KEY_DLQ = {"type": "string", "description": "The rejected record's key, unchange
 KEY_CHECKPOINTS = {"type": "string", "description": "The producer (service name) whose event topic is covered."}
 
 
-def _settings(spec: ServiceSpec) -> Any:
+def _settings(spec: ServiceDescriptor) -> Any:
     module, _, cls_name = spec.settings.partition(":")
     cls = getattr(importlib.import_module(module), cls_name)
     return cls(
@@ -492,7 +447,7 @@ def _add_component_schemas(components: dict[str, Any], annotation: Any) -> dict[
     return schema
 
 
-def asyncapi_document(spec: ServiceSpec) -> dict[str, Any]:
+def asyncapi_document(spec: ServiceDescriptor) -> dict[str, Any]:
     from faststream.specification import AsyncAPI
 
     app = importlib.import_module(spec.app_module)
