@@ -29,11 +29,16 @@ def console_system(request: pytest.FixtureRequest) -> Iterator[System]:
     services (the e2e fixture passes its own environment on to the service processes)."""
     pg = request.getfixturevalue("postgres") if request.param == "postgres" else None
     folder = Path(tempfile.mkdtemp(prefix="antt-console-officials-"))
-    officials = folder / "officials.json"
-    officials.write_text(json.dumps({"officials": OFFICIALS}, ensure_ascii=False), encoding="utf-8")
+    tokens = folder / "api_tokens.json"
+    # the development officials are the named development tokens; the e2e helpers use the admin's
+    tokens.write_text(
+        json.dumps({"dev-admin-token": {"id": "admin@local", "role": "admin", "jurisdiction": "*"},
+                    **{f"dev-{o['id']}-token": o for o in OFFICIALS}}, ensure_ascii=False),
+        encoding="utf-8",
+    )
     env = {
-        "ANTT_CONSOLE_OFFICIALS_FILE": str(officials),
-        "ANTT_CONSOLE_SECRET_KEY": "browser-test-secret-0123456789",
+        "ANTT_APPROVAL_API_TOKENS_FILE": str(tokens),
+        "ANTT_APPROVAL_SESSION_SECRET": "browser-test-session-secret-0123456789abcdef",
         "ANTT_CONSOLE_POLL_INTERVAL_S": "1",
     }
     saved = {k: os.environ.get(k) for k in env}

@@ -21,6 +21,7 @@ import asyncio
 import httpx
 import pytest
 from openpyxl import load_workbook
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -41,7 +42,8 @@ def base(system: System) -> str:
 
 
 def wait(driver: WebDriver, timeout: float = 20) -> WebDriverWait:
-    return WebDriverWait(driver, timeout)
+    # an htmx redirect reloads the page under the condition: an element found may go stale
+    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,))
 
 
 def record_timing(driver: WebDriver) -> None:
@@ -153,7 +155,7 @@ def test_a_second_officer_cannot_decide_a_claimed_item(console_system: System, b
 def test_a_state_changing_form_without_the_csrf_token_is_refused(console_system: System, browser: WebDriver) -> None:
     sign_in(browser, console_system, "ca-ta-2")
     cookies = {c["name"]: c["value"] for c in browser.get_cookies()}
-    assert any(c["name"] == "antt_console" and c["httpOnly"] and c.get("sameSite") == "Lax" for c in browser.get_cookies())
+    assert any(c["name"] == "antt_session" and c["httpOnly"] and c.get("sameSite") == "Lax" for c in browser.get_cookies())
     url = base(console_system) + f"/unit-years/{TA07}/claim"
     r = httpx.post(url, cookies=cookies, timeout=10)
     assert r.status_code == 403
@@ -197,6 +199,37 @@ def test_the_recognised_units_export_as_excel_and_csv(console_system: System, br
     assert by_code["TA-02"][11] == "GCN-TA-02"
     csv = httpx.get(browser.find_element(By.ID, "export-csv").get_attribute("href"), cookies=cookies, timeout=20)
     assert csv.status_code == 200 and "GCN-ANTT-2025-001" in csv.content.decode("utf-8-sig")
+
+
+def test_a_flag_after_recognition_and_its_revocation(console_system: System, browser: WebDriver) -> None:
+    """An incident reported after TA-02's recognition raises a flag on the commune's dashboard;
+    the recognising level revokes with its reasons there."""
+    flagged = seed.HAMLETS[1]
+
+    async def report() -> None:
+        async with AnttClient(console_system.bootstrap) as client:
+            n = len(client.events[flagged.unit_year_id])
+            await client.send(
+                "IncidentReported",
+                {"incident_id": "CA-TA-02-2025-01", "unit_code": flagged.code, "occurred_on": "2025-09-20",
+                 "reported_on": "2025-12-02", "category": "crime", "severity": "serious",
+                 "description": "Trộm cắp tài sản nghiêm trọng, báo cáo muộn", "reported_by": "Công an xã Thử An"},
+                key=flagged.code,
+            )
+            await client.wait_event(flagged.unit_year_id, "IncidentFlagged", after=n, timeout=60)
+
+    asyncio.run(report())
+    sign_in(browser, console_system, "ubnd-ta")
+    open_page(browser, base(console_system) + "/follow")
+    flags = browser.find_element(By.ID, "h-flags").find_element(By.XPATH, "..")
+    assert "CA-TA-02-2025-01" in flags.text and flagged.name in flags.text
+    flags.find_element(By.NAME, "reasons").send_keys("Để xảy ra tội phạm nghiêm trọng trong kỳ đánh giá, báo cáo muộn")
+    flags.find_element(By.NAME, "decision_no").send_keys("77/QĐ-UBND")
+    flags.find_element(By.CSS_SELECTOR, "button.danger").click()
+    wait(browser).until(lambda d: "Không có cảnh báo" in d.find_element(By.ID, "h-flags").find_element(By.XPATH, "..").text)
+    open_page(browser, base(console_system) + f"/unit-years/{flagged.unit_year_id}")
+    assert "Đã thu hồi" in browser.find_element(By.ID, "state").text
+    assert "77/QĐ-UBND" in browser.find_element(By.ID, "timeline").text
 
 
 def test_the_queue_updates_without_a_reload(console_system: System, browser: WebDriver) -> None:

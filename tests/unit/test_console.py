@@ -3,6 +3,7 @@ session and CSRF cookies, refusals in Vietnamese, and the export formats."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -13,11 +14,13 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
-from services.approval.app import create_runtime
+from services.approval.app import MIGRATIONS, create_runtime
 from services.approval.console import export, labels, mount_console
 from services.approval.console.session import Official
 from services.approval.console.settings import ConsoleSettings
 from services.approval.settings import ApprovalSettings
+from shared.infra.auth import InsecureSessionSecret
+from shared.infra.migrate import upgrade_head_async
 
 OFFICIALS = [
     {"id": "ca-pd", "name": "Công an xã Phú Đình", "role": "appraise", "level": "commune", "jurisdiction": "commune:PD"},
@@ -25,12 +28,15 @@ OFFICIALS = [
 ]
 
 
-def client(tmp_path: Path, **kw: str) -> TestClient:
-    (tmp_path / "officials.json").write_text(json.dumps({"officials": OFFICIALS}), encoding="utf-8")
-    rt = create_runtime(ApprovalSettings(database_url=f"sqlite+aiosqlite:///{tmp_path}/a.db"))
+def client(tmp_path: Path, *, https: bool = False, **kw: str) -> TestClient:
+    tokens = {f"tok-{o['id']}": o for o in OFFICIALS}
+    (tmp_path / "tokens.json").write_text(json.dumps(tokens), encoding="utf-8")
+    settings = ApprovalSettings(database_url=f"sqlite+aiosqlite:///{tmp_path}/a.db", api_tokens_file=tmp_path / "tokens.json", **kw)  # type: ignore[arg-type]
+    asyncio.run(upgrade_head_async(MIGRATIONS, settings.db_url()))
     app = FastAPI()
-    mount_console(app, rt, ConsoleSettings(officials_file=tmp_path / "officials.json", secret_key="k" * 32, **kw))  # type: ignore[arg-type]
-    return TestClient(app)  # no lifespan: nothing connects
+    mount_console(app, create_runtime(settings), ConsoleSettings())
+    # no lifespan: nothing connects; production cookies are Secure, so over https
+    return TestClient(app, base_url="https://testserver" if https else "http://testserver")
 
 
 def signed_in(c: TestClient, official: str) -> TestClient:
@@ -49,8 +55,11 @@ def test_the_development_sign_in_lists_the_officials_and_sets_a_safe_session(tmp
     assert c.get("/console/vendor/htmx/htmx.min.js").status_code == 200  # served from the registry package
     c.get("/console/login")
     r = c.post("/console/login", data={"official": "ca-pd"}, headers={"x-csrftoken": c.cookies["antt_csrf"]})
-    cookie = next(h for h in r.headers.get_list("set-cookie") if h.startswith("antt_console="))
-    assert "httponly" in cookie.lower() and "samesite=lax" in cookie.lower() and "path=/console" in cookie.lower()
+    cookie = next(h for h in r.headers.get_list("set-cookie") if h.startswith("antt_session="))
+    assert "httponly" in cookie.lower() and "samesite=lax" in cookie.lower()
+    csrf = next(h for h in r.headers.get_list("set-cookie") if h.startswith("antt_csrf=")) if "antt_csrf=" in str(r.headers) else None
+    assert csrf is None  # set once, on the first answer, and kept
+    assert c.get("/console/queue").status_code == 200  # signed in
 
 
 def test_every_state_changing_form_needs_the_csrf_token(tmp_path: Path) -> None:
@@ -72,22 +81,22 @@ def test_pages_need_a_signed_in_official(tmp_path: Path) -> None:
 
 
 def test_production_has_no_development_sign_in(tmp_path: Path) -> None:
-    c = client(tmp_path, environment="production")
+    c = client(tmp_path, https=True, environment="production", session_secret="s" * 48)
     page = c.get("/console/login")
     assert "Công an xã Phú Đình" not in page.text and "định danh" in page.text
     r = c.post("/console/login", data={"official": "ca-pd"}, headers={"x-csrftoken": c.cookies["antt_csrf"]})
     assert r.status_code == 404
-    with pytest.raises(RuntimeError, match="SECRET_KEY"):
-        _ = ConsoleSettings(environment="production").signing_key
+    with pytest.raises(InsecureSessionSecret):
+        client(tmp_path, environment="production")  # the development session secret is public
 
 
 def test_officials_and_their_steps() -> None:
-    o = Official.from_dict(OFFICIALS[0])
-    assert o.may_take("review") and not o.may_take("decide")
-    assert Official.from_dict({**OFFICIALS[0], "role": "supervise"}).may_take("decide")
-    assert not Official.from_dict({**OFFICIALS[0], "role": "follow"}).may_take("review")
+    o = Official.model_validate(OFFICIALS[0])
+    assert o.may_take("review") and not o.may_take("decide") and o.ref == {"id": "ca-pd", "name": "Công an xã Phú Đình"}
+    assert Official.model_validate({**OFFICIALS[0], "role": "supervise"}).may_take("decide")
+    assert not Official.model_validate({**OFFICIALS[0], "role": "follow"}).may_take("review")
     with pytest.raises(ValueError):
-        Official.from_dict({**OFFICIALS[0], "role": "admin"})
+        Official.model_validate({**OFFICIALS[0], "role": "admin"})
 
 
 def test_refusals_read_in_vietnamese() -> None:

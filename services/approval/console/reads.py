@@ -22,38 +22,26 @@ from services.approval.console import labels
 from services.approval.console.session import LEVELS, Official
 from services.approval.domain import ApprovalCase, commune_code_of
 from services.approval.machine import FINAL, UNDER_REVIEW
-from services.approval.orm import claims, units
-from shared.contracts.jurisdiction import may_decide
+from services.approval.orm import cases, claims, units
+from shared.contracts.jurisdiction import may_decide, may_read, read_scope
 
 C = ApprovalCase
 
 
 def scope_clause(jurisdiction: str) -> ColumnElement[bool] | None:
-    """The cases a jurisdiction covers (``None``: all of them)."""
-    kind, _, code = jurisdiction.partition(":")
-    if jurisdiction in ("*", "ministry"):
+    """The cases a jurisdiction may read (``may_read`` in SQL; ``None``: all of them). The
+    district is read from the case's unit, as the JSON API's queue does."""
+    scope = read_scope(jurisdiction)
+    if scope is None:
         return None
-    if kind == "province":
-        return C.province_code == code  # type: ignore[return-value]
-    if kind == "commune":
-        return C.commune_code == code  # type: ignore[return-value]
-    if kind == "district":
-        return C.unit_code.in_(select(units.c.code).where(units.c.district_code == code))  # type: ignore[attr-defined]
-    return C.unit_code == "\x00"  # type: ignore[return-value]  # an unknown jurisdiction covers nothing
+    field_name, code = scope
+    if field_name == "district_code":
+        return cases.c.unit["district_code"].as_string() == code
+    return getattr(C, field_name) == code  # type: ignore[no-any-return]
 
 
-def in_scope(official: Official, case: ApprovalCase, district_code: str | None = None) -> bool:
-    j = official.jurisdiction
-    kind, _, code = j.partition(":")
-    if j in ("*", "ministry"):
-        return True
-    if kind == "province":
-        return case.province_code == code
-    if kind == "commune":
-        return case.commune_code == code
-    if kind == "district":
-        return (case.unit.get("district_code") or district_code) == code
-    return False
+def in_scope(official: Official, case: ApprovalCase) -> bool:
+    return may_read(official.jurisdiction, case.unit)
 
 
 def levels_for(official: Official) -> list[str]:

@@ -24,12 +24,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.approval import commands, queries
 from services.approval.console import export, labels, reads
-from services.approval.console.officials import load_officials
 from services.approval.console.session import Official, official_from_session, sign_in, sign_out
 from services.approval.console.settings import ConsoleSettings
 from services.approval.domain import ApprovalCase, ApprovalError, ClaimConflictError
 from shared.contracts.inbound import RecognitionRevocationSubmitted, ReviewDecisionSubmitted
 from shared.contracts.jurisdiction import may_decide
+from shared.infra.auth import development_officials
 from shared.infra.errors import DomainError
 from shared.infra.http import http_command
 from shared.infra.logging import get_logger
@@ -48,10 +48,10 @@ class NotSignedIn(Exception):
 
 
 def current(request: Request) -> Official:
-    data = official_from_session(request)
-    if data is None:
+    official = official_from_session(request)
+    if official is None:
         raise NotSignedIn
-    return Official.from_dict(data)
+    return official
 
 
 def hx_redirect(url: str) -> Response:
@@ -61,18 +61,20 @@ def hx_redirect(url: str) -> Response:
 def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI:
     app = FastAPI(title="Bảng điều khiển xét công nhận ANTT", docs_url=None, redoc_url=None, openapi_url=None)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
-    officials = load_officials(settings.officials_file)
+    service = runtime.settings
+    #: the development sign-in exists only outside production; its officials are the named
+    #: development tokens (``api_tokens.json``), whom a supervisor may also reassign to
+    dev_signin = not service.is_production
+    officials = {o.id: Official.of(o) for o in development_officials(service)}
+    oidc = service.identity_provider().enabled
     env = templates.env
-    env.globals.update(base=BASE, L=labels, poll_s=settings.poll_interval_s, dev_signin=settings.dev_signin)
+    env.globals.update(base=BASE, L=labels, poll_s=settings.poll_interval_s, dev_signin=dev_signin, oidc=oidc)
     env.filters["vn_date"] = lambda d: (date.fromisoformat(d) if isinstance(d, str) else d).strftime("%d/%m/%Y") if d else ""
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.mount("/vendor/htmx", StaticFiles(directory=str(HTMX_DIR)), name="htmx")
 
     def page(request: Request, name: str, ctx: dict[str, Any], status: int = 200) -> HTMLResponse:
-        data = official_from_session(request)
-        return templates.TemplateResponse(
-            request, name, {"official": Official.from_dict(data) if data else None, **ctx}, status_code=status
-        )
+        return templates.TemplateResponse(request, name, {"official": official_from_session(request), **ctx}, status_code=status)
 
     @app.middleware("http")
     async def timing(request: Request, call_next: Any) -> Response:
@@ -117,7 +119,7 @@ def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI
 
     @app.get("/login", response_class=HTMLResponse)
     async def login_page(request: Request) -> Response:
-        if not settings.dev_signin:
+        if not dev_signin:
             return page(request, "login.html", {"groups": [], "production": True})
         groups: dict[str, list[Official]] = {}
         for o in officials.values():
@@ -127,7 +129,7 @@ def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI
 
     @app.post("/login")
     async def login(request: Request) -> Response:
-        if not settings.dev_signin:
+        if not dev_signin:
             raise StarletteHTTPException(404, "Đăng nhập phát triển không dùng trong môi trường vận hành.")
         form = await request.form()
         o = officials.get(str(form.get("official", "")))
@@ -261,7 +263,7 @@ def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI
         official = current(request)
         form = await request.form()
         await load_case(official, unit_year_id)
-        cmd = http_command("CaseClaimRequested", claim_request(official, unit_year_id), official.actor)
+        cmd = http_command("CaseClaimRequested", claim_request(official, unit_year_id), official.actor())
         err = await run_command(request, unit_year_id, lambda uow: commands.claim(uow, cmd), "flash")
         return err or hx_redirect(back(request, unit_year_id, form))
 
@@ -271,7 +273,7 @@ def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI
         form = await request.form()
         await load_case(official, unit_year_id)
         reason = str(form.get("reason", "")).strip() or None
-        cmd = http_command("CaseReleaseRequested", claim_request(official, unit_year_id, reason=reason), official.actor)
+        cmd = http_command("CaseReleaseRequested", claim_request(official, unit_year_id, reason=reason), official.actor())
         err = await run_command(request, unit_year_id, lambda uow: commands.release(uow, cmd), "flash")
         return err or hx_redirect(back(request, unit_year_id, form))
 
@@ -285,7 +287,7 @@ def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI
             return page(request, "_flash.html", {"error": "Hãy chọn cán bộ được phân công.", "target": "flash"})
         reason = str(form.get("reason", "")).strip() or None
         req = claim_request(official, unit_year_id, reason=reason, assign_to=to.ref, assign_to_jurisdiction=to.jurisdiction)
-        cmd = http_command("CaseReassignRequested", req, official.actor)
+        cmd = http_command("CaseReassignRequested", req, official.actor())
         err = await run_command(request, unit_year_id, lambda uow: commands.reassign(uow, cmd), "flash")
         return err or hx_redirect(back(request, unit_year_id, form))
 
@@ -324,7 +326,7 @@ def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI
             fields = {"decision": "loại quyết định", "decided_on": "ngày quyết định (dd/mm/yyyy)", "decision_no": "số quyết định", "certificate_no": "số giấy chứng nhận"}
             bad = sorted({fields.get(str(e["loc"][0]), str(e["loc"][0])) for e in exc.errors()})
             return page(request, "_flash.html", {"error": f"Thông tin chưa hợp lệ: {', '.join(bad)}.", "target": "decide-errors"})
-        cmd = http_command("ReviewDecisionSubmitted", payload, official.actor)
+        cmd = http_command("ReviewDecisionSubmitted", payload, official.actor())
         err = await run_command(request, unit_year_id, lambda uow: commands.decide(uow, cmd), "decide-errors", version)
         return err or hx_redirect(f"{BASE}/unit-years/{unit_year_id}")
 
@@ -349,7 +351,7 @@ def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI
             )
         except ValidationError:
             return page(request, "_flash.html", {"error": "Quyết định thu hồi phải ghi rõ lý do (và ngày hợp lệ, nếu có).", "target": target})
-        cmd = http_command("RecognitionRevocationSubmitted", payload, official.actor)
+        cmd = http_command("RecognitionRevocationSubmitted", payload, official.actor())
         err = await run_command(request, unit_year_id, lambda uow: commands.revoke(uow, cmd), target)
         return err or hx_redirect(back(request, unit_year_id, form))
 
