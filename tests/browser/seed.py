@@ -27,6 +27,7 @@ OFFICIALS = [
     {"id": "ca-ta-1", "name": "Trung úy Nguyễn Văn An", "role": "appraise", "level": "commune", "jurisdiction": "commune:TA"},
     {"id": "ca-ta-2", "name": "Thiếu úy Lê Thị Bình", "role": "appraise", "level": "commune", "jurisdiction": "commune:TA"},
     {"id": "ca-tinh", "name": "Công an tỉnh (thẩm định)", "role": "appraise", "level": "province", "jurisdiction": "province:19"},
+    {"id": "sup-ta", "name": "Đại úy Hoàng Văn Cường (Trưởng Công an xã)", "role": "supervise", "level": "commune", "jurisdiction": "commune:TA"},
     {"id": "ubnd-ta", "name": "Văn phòng UBND xã Thử An", "role": "decide", "level": "commune", "jurisdiction": "commune:TA"},
     {"id": "ubnd-qn", "name": "Văn phòng UBND tỉnh Quảng Ngãi", "role": "decide", "level": "province", "jurisdiction": "province:51"},
     {"id": "ubnd-tinh", "name": "Văn phòng UBND tỉnh", "role": "decide", "level": "province", "jurisdiction": "province:19"},

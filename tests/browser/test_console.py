@@ -25,7 +25,7 @@ from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from deploy.client import AnttClient
 from deploy.driver import Plan, registration_msg, self_assessment_msg, unit_msg
@@ -161,6 +161,21 @@ def test_a_state_changing_form_without_the_csrf_token_is_refused(console_system:
     assert r.status_code == 403
     r = httpx.post(url, cookies=cookies, headers={"x-csrftoken": cookies["antt_csrf"], "HX-Request": "true"}, timeout=10)
     assert r.status_code == 200 and "đang do cán bộ khác xử lý" in r.text  # through, and refused by the rules
+
+
+def test_a_supervisor_reassigns_a_claimed_item(console_system: System, browser: WebDriver) -> None:
+    sign_in(browser, console_system, "sup-ta")
+    open_page(browser, base(console_system) + f"/unit-years/{TA07}")
+    assert "Nguyễn Văn An" in browser.find_element(By.ID, "holder").text
+    Select(browser.find_element(By.NAME, "assign_to")).select_by_value("ca-ta-2")
+    browser.find_element(By.NAME, "reason").send_keys("Đồng chí An đi công tác")
+    browser.find_element(By.XPATH, "//button[normalize-space()='Phân công lại']").click()
+    wait(browser).until(EC.text_to_be_present_in_element((By.ID, "holder"), "Lê Thị Bình"))
+    assert "Phân công lại" in browser.find_element(By.ID, "timeline").text
+    # and back, so that the first officer keeps working it in the tests that follow
+    Select(browser.find_element(By.NAME, "assign_to")).select_by_value("ca-ta-1")
+    browser.find_element(By.XPATH, "//button[normalize-space()='Phân công lại']").click()
+    wait(browser).until(EC.text_to_be_present_in_element((By.ID, "holder"), "Nguyễn Văn An"))
 
 
 def test_the_province_sees_the_roll_up_and_recognises_the_commune(console_system: System, browser: WebDriver) -> None:
