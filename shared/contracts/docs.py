@@ -101,6 +101,12 @@ TYPE_DOCS: dict[str, str] = {
     "IncidentFlagged": "An incident failing a criterion was reported after recognition: a flag for the recognising "
     "level, which decides on revocation (never automatic).",
     "VerdictChanged": "The assessment verdict of a unit-year under review changed (e.g. after an incident).",
+    "CaseClaimed": "An official took the pending step of a unit-year (Tôi xử lý) so that no other officer works "
+    "the same dossier; no state changes. A decision by anyone else is refused while it holds.",
+    "CaseReleased": "An official gave up their claim on a unit-year, or a supervisor of the same jurisdiction "
+    "released it; no state changes.",
+    "CaseReassigned": "A supervisor of the same jurisdiction gave the pending step of a unit-year to another "
+    "official; no state changes.",
 }
 
 ENVELOPE_DOCS: dict[str, str] = {
@@ -166,6 +172,10 @@ ERROR_CODES: dict[str, str] = {
     "unknown_unit_year": "The unit-year is not (yet) known to the service that must act on it.",
     "illegal_transition": "The unit-year is not in a state that allows this step.",
     "wrong_level": "The decision is for another level than the one the unit-year awaits.",
+    "claimed_by_other": "Another official has claimed the unit-year's pending step (Tôi xử lý); they must "
+    "release it, or a supervisor reassign it, first.",
+    "not_claimed": "A release of a unit-year nobody has claimed.",
+    "forbidden": "The official's role does not allow the action (e.g. a reassignment by someone who is not a supervisor).",
     "criteria_not_met": "A pass decision for a unit-year whose self-assessment verdict is chưa đạt.",
     "no_chain": "No approval chain is configured for the unit's kind, managing level, province and year.",
     "children_pending": "A commune's recognition before its children (residential areas, units it manages) are "

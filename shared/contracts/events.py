@@ -231,6 +231,48 @@ class ApprovalCaseWithdrawn(_Payload):
     state: str
 
 
+class Official(_Payload):
+    """An official as a claim names them: the id they sign in with and the name shown."""
+
+    id: str
+    name: str
+
+
+class CaseClaimed(_Payload):
+    """An official took a unit-year awaiting their level ("Tôi xử lý"), so that two officers
+    do not work the same dossier. A claim changes no state; it holds for the step and round
+    it was taken at, until it is released, reassigned, or the decision moves the case on."""
+
+    unit_year_id: str
+    level: Level
+    step: int = Field(description="the index of the pending step of the approval chain")
+    round: int
+    claimed_by: Official
+
+
+class CaseReleased(_Payload):
+    """A claim was given up (by its holder, or by a supervisor of the same jurisdiction)."""
+
+    unit_year_id: str
+    level: Level
+    claimed_by: Official
+    released_by: Official
+    reason: str | None = None
+
+
+class CaseReassigned(_Payload):
+    """A supervisor of the same jurisdiction moved a claim to another official."""
+
+    unit_year_id: str
+    level: Level
+    step: int
+    round: int
+    claimed_by: Official | None = Field(default=None, description="who held it before, if anyone")
+    assigned_to: Official
+    reassigned_by: Official
+    reason: str | None = None
+
+
 #: the base class of every event payload model (the class name is the event type)
 Event = _Payload
 
@@ -254,6 +296,9 @@ EVENT_TYPES: dict[str, tuple[str, type[BaseModel]]] = {
     "UnitYearRevoked": (topics.APPROVAL_EVENTS, UnitYearRevoked),
     "IncidentFlagged": (topics.APPROVAL_EVENTS, IncidentFlagged),
     "VerdictChanged": (topics.APPROVAL_EVENTS, VerdictChanged),
+    "CaseClaimed": (topics.APPROVAL_EVENTS, CaseClaimed),
+    "CaseReleased": (topics.APPROVAL_EVENTS, CaseReleased),
+    "CaseReassigned": (topics.APPROVAL_EVENTS, CaseReassigned),
 }
 
 
