@@ -85,7 +85,8 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
             "title_vi": sheet.title_vi,
             "source": sheet.source,
             "max_points": float(sheet.max_points),
-            "pass_mark": float(sheet.pass_mark),
+            "pass_mark": None if sheet.pass_mark is None else float(sheet.pass_mark),
+            "pass_mark_basis": sheet.pass_mark_basis,
             "criterion": sheet.criterion,
             "groups": [
                 {
@@ -105,7 +106,7 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
     async def report_incident(body: IncidentReported, actor: ActorDep) -> dict[str, Any]:
         cmd = http_command("IncidentReported", body, actor)
         await runtime.transaction(lambda uow: commands.record_incident(uow, cmd))
-        incident = await runtime.read(lambda s: queries.incident(s, body.incident_id))
+        incident = await runtime.read(lambda s: queries.incident(s, cmd.source, body.incident_id))
         assert incident is not None
         return incident.view()
 

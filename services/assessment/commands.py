@@ -3,6 +3,9 @@ systems over Kafka or over HTTP."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from services.assessment import queries, rules
 from services.assessment.criteria import catalog_for
 from services.assessment.domain import AssessmentCase, AssessmentError, Incident, window_year
@@ -21,6 +24,7 @@ def emit_incident(
     case: AssessmentCase | None,
     assessed_year: int | None,
     cause: Cause,
+    counted_for_commune: bool = False,
 ) -> None:
     """``IncidentRecorded`` on the unit-year's stream, or on the unit's while no unit-year of
     the incident's window is known."""
@@ -38,6 +42,8 @@ def emit_incident(
         reason=effect.reason,
         severity=incident.report.get("severity"),
         assessed_year=assessed_year,
+        source_system=incident.source_system,
+        counted_for_commune=counted_for_commune,
         **outcome,
     )
     uow.emit(
@@ -67,6 +73,7 @@ def submit_self_assessment(uow: UnitOfWork, cmd: Command) -> str:
         documents=documents,
         evidence=evidence,
         incidents=queries.incidents_in_window(uow.session, case),
+        previous=queries.previous_year(uow.session, case),
     )
     uow.emit(
         SelfAssessmentRecorded(
@@ -100,14 +107,15 @@ def record_incident(uow: UnitOfWork, cmd: Command) -> str:
     body: IncidentReported = cmd.payload
     session = uow.session
     report = body.model_dump(mode="json")
-    existing = session.get(Incident, body.incident_id)
+    existing = queries.incident(session, cmd.source, body.incident_id)
     if existing is not None:
         if existing.same_report(report):
             return "ignored"
         raise AssessmentError(
             "conflict",
-            f"incident {body.incident_id} is already recorded with other content ({'; '.join(existing.differences(report))}); "
-            "an incident is recorded once: report a correction under a new incident_id",
+            f"incident {body.incident_id} is already recorded with other content from {cmd.source} "
+            f"({'; '.join(existing.differences(report))}); "
+            "an incident is recorded once per sender: report a correction under a new incident_id",
         )
     incident = Incident.record(report, source_system=cmd.source, jurisdiction=cmd.jurisdiction)
     known = queries.known_unit(session, body.unit_code)
@@ -129,13 +137,46 @@ def record_incident(uow: UnitOfWork, cmd: Command) -> str:
         session.flush()
         effect = rules.IncidentEffect(incident.incident_id, criterion, rules.PENDING, reason)
         emit_incident(uow, incident, effect, case=None, assessed_year=year, cause=cmd.cause)
+        count_for_commune(uow, incident, known, cmd.cause)
         return "applied"
     effect = case.note_incident(incident)
     session.flush()
-    case.reevaluate(queries.incidents_in_window(session, case))
+    case.reevaluate(queries.incidents_in_window(session, case), queries.previous_year(session, case))
     session.flush()
     emit_incident(uow, incident, effect, case=case, assessed_year=year, cause=cmd.cause)
+    count_for_commune(uow, incident, known, cmd.cause)
     return "applied"
+
+
+def count_for_commune(uow: UnitOfWork, incident: Incident, area: Mapping[str, Any] | None, cause: Cause) -> None:
+    """An incident at a residential area counts against its commune's criterion 2 (Art. 5.2:
+    the residential-area criteria 2, 3 and 4 hold across the commune), in the commune's
+    window that contains the day it happened, without being reported for the commune too.
+    Nothing to do while that commune unit-year is not known: its case reads the areas'
+    incidents when it opens and whenever it is evaluated."""
+    if area is None or area.get("kind") != "residential_area" or not incident.counts:
+        return
+    commune = queries.commune_of(uow.session, area)
+    if commune is None:
+        return
+    case = uow.session.get(AssessmentCase, f"{commune}:{window_year('commune', incident.occurred_on)}")
+    if case is not None:
+        link_area_incident(uow, case, incident, cause)
+
+
+def link_area_incident(uow: UnitOfWork, case: AssessmentCase, incident: Incident, cause: Cause) -> None:
+    """Link an incident at one of its residential areas to a commune's unit-year, judge its
+    self-assessment again, and say so on the commune's stream (``IncidentRecorded`` with
+    ``counted_for_commune``), where the approval service sees the verdict change or, after
+    recognition, flags it. Once per incident (a repeat changes nothing)."""
+    effect = case.note_area_incident(incident)
+    if effect is None:
+        return
+    session = uow.session
+    session.flush()
+    case.reevaluate(queries.incidents_in_window(session, case), queries.previous_year(session, case))
+    session.flush()
+    emit_incident(uow, incident, effect, case=case, assessed_year=case.year, cause=cause, counted_for_commune=True)
 
 
 COMMANDS: dict[type, CommandFn] = {SelfAssessmentSubmitted: submit_self_assessment, IncidentReported: record_incident}

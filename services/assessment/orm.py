@@ -47,15 +47,17 @@ units = Table(
     Column("unit", JSON, nullable=False),
 )
 
+#: an incident is identified by its sender and the sender's id of it: the same incident_id
+#: from two senders is two incidents (each system numbers its own)
 incidents = Table(
     "incidents",
     metadata,
+    Column("source_system", String(200), primary_key=True),
     Column("incident_id", String(100), primary_key=True),
     Column("unit_code", String(64), nullable=False),
     Column("occurred_on", Date, nullable=False),
     Column("category", String(64), nullable=False),
     Column("report", JSON, nullable=False),
-    Column("source_system", String(200), nullable=False),
     Column("jurisdiction", JSON, nullable=False),
     Column("unit_year_id", String(80), nullable=True, index=True),
     Column("criterion", String(32), nullable=True),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.assessment import queries, rules
-from services.assessment.commands import emit_incident
+from services.assessment.commands import count_for_commune, emit_incident, link_area_incident
 from services.assessment.domain import AssessmentCase, AssessmentError
 from services.assessment.machine import AssessmentState
 from services.assessment.projections import remember_unit, unit_register
@@ -42,6 +42,10 @@ def open_case(uow: UnitOfWork, event: EventMessage[ev.UnitYearRegistered]) -> st
     # incidents recorded before the unit-year was known now count in its window
     unit = case.unit
     for incident in queries.incidents_in_window(session, case):
+        if incident.unit_code != case.unit_code:
+            # a commune: an incident at one of its residential areas counts against its XA-2
+            link_area_incident(uow, case, incident, event.cause)
+            continue
         if incident.unit_year_id is not None:
             continue
         if in_jurisdiction(incident.jurisdiction, province_code=unit["province_code"], commune_code=unit.get("commune_code")):
@@ -55,6 +59,9 @@ def open_case(uow: UnitOfWork, event: EventMessage[ev.UnitYearRegistered]) -> st
             effect = rules.IncidentEffect(incident.incident_id, None, rules.OUT_OF_JURISDICTION, reason)
         session.flush()
         emit_incident(uow, incident, effect, case=case, assessed_year=case.year, cause=event.cause)
+        if incident.counts:
+            # an area's incident recorded before the area was known counts for its commune now
+            count_for_commune(uow, incident, unit, event.cause)
     return "applied"
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from services.assessment import rules
 from services.assessment.domain import AssessmentCase, Incident
 from services.assessment.orm import incidents, units
 from shared.infra.uow import UnitOfWork
@@ -16,19 +18,61 @@ def case(session: Session, unit_year_id: str) -> AssessmentCase | None:
     return session.get(AssessmentCase, unit_year_id)
 
 
-def incident(session: Session, incident_id: str) -> Incident | None:
-    return session.get(Incident, incident_id)
+def incident(session: Session, source_system: str, incident_id: str) -> Incident | None:
+    """The incident ``incident_id`` of one sender (ids are unique per sender only)."""
+    return session.get(Incident, (source_system, incident_id))
+
+
+def commune_code_of(unit: Mapping[str, Any]) -> str:
+    """The commune a commune unit stands for (its commune_code, else its own code)."""
+    return str(unit.get("commune_code") or unit["code"])
 
 
 def incidents_in_window(session: Session, case: AssessmentCase) -> list[Incident]:
-    """The incidents recorded for the case's unit whose date is in its window."""
+    """The incidents recorded for the case's unit whose date is in its window; for a
+    commune, also those at its residential areas (Art. 5.2: the residential-area criteria
+    2-4 hold across the commune), in the commune's window."""
     start, end = case.window()
+    where = incidents.c.unit_code == case.unit_code
+    if case.unit["kind"] == "commune":
+        areas = select(units.c.code).where(
+            units.c.kind == "residential_area",
+            units.c.province_code == case.unit["province_code"],
+            units.c.commune_code == commune_code_of(case.unit),
+        )
+        where = or_(where, incidents.c.unit_code.in_(areas))
     q = (
         select(Incident)
-        .where(incidents.c.unit_code == case.unit_code, incidents.c.occurred_on >= start, incidents.c.occurred_on <= end)
-        .order_by(incidents.c.occurred_on, incidents.c.incident_id)
+        .where(where, incidents.c.occurred_on >= start, incidents.c.occurred_on <= end)
+        .order_by(incidents.c.occurred_on, incidents.c.unit_code, incidents.c.incident_id, incidents.c.source_system)
     )
     return list(session.execute(q).scalars().all())
+
+
+def commune_of(session: Session, area: Mapping[str, Any]) -> str | None:
+    """The code of the commune unit a residential area belongs to, if that commune is known."""
+    commune = area.get("commune_code")
+    if not commune:
+        return None
+    q = (
+        select(units.c.code)
+        .where(
+            units.c.kind == "commune",
+            units.c.province_code == area["province_code"],
+            or_(units.c.commune_code == commune, and_(units.c.commune_code.is_(None), units.c.code == commune)),
+        )
+        .order_by(units.c.code)
+    )
+    return session.execute(q).scalars().first()
+
+
+def previous_year(session: Session, case: AssessmentCase) -> rules.PreviousYear:
+    """What the unit's previous unit-year recorded (for the year-on-year criteria)."""
+    uy = case.previous_year_id()
+    last = session.get(AssessmentCase, uy)
+    if last is None:
+        return rules.PreviousYear(uy, None, 0, "not registered here")
+    return last.recorded_figures()
 
 
 def known_unit(session: Session, code: str) -> dict[str, Any] | None:

@@ -55,6 +55,21 @@ def _as_date(v: Any) -> date | None:
 
 
 @dataclass(frozen=True)
+class PreviousYear:
+    """What the system recorded for the same unit the year before, for the year-on-year
+    criteria (Art. 4.4: kiềm chế, kéo giảm so với năm trước): the evidence of that unit-year's
+    last self-assessment. ``evidence`` is None when there is none (``why`` says which)."""
+
+    unit_year_id: str
+    evidence: Mapping[str, Any] | None = None
+    round: int = 0
+    why: str = ""
+
+    def figure(self, name: str) -> Any:
+        return None if self.evidence is None else self.evidence.get(name)
+
+
+@dataclass(frozen=True)
 class Facts:
     """What one unit-year's criteria are judged on."""
 
@@ -71,6 +86,9 @@ class Facts:
     incidents: tuple[Mapping[str, Any], ...] = ()
     #: False when the incidents are not known (an evaluation of the claims alone)
     incidents_known: bool = True
+    #: the previous unit-year's recorded figures; None when not looked up (year-on-year
+    #: criteria are then left to the reviewer)
+    previous_year: PreviousYear | None = None
 
     def docs(self, kind: str) -> list[Mapping[str, Any]]:
         return [d for d in self.documents if d.get("kind") == kind]
@@ -237,17 +255,45 @@ def check_none_disciplined(spec: Mapping[str, Any], facts: Facts) -> CheckResult
 
 
 def check_year_on_year(spec: Mapping[str, Any], facts: Facts) -> CheckResult:
+    """This year's count against the previous unit-year's as the system recorded it (its last
+    self-assessment's ``current`` figure). The unit's own figure for the previous year
+    (``previous``) is shown but does not decide: where the system has no record of the
+    previous year, the criterion is the reviewer's call, with both figures in the reason."""
     prev_f, cur_f = spec["previous"], spec["current"]
-    prev, cur = facts.stated(prev_f), facts.stated(cur_f)
+    cur, stated_prev = facts.stated(cur_f), facts.stated(prev_f)
     label = spec.get("label", cur_f)
-    evidence = {prev_f: prev, cur_f: cur}
-    if prev is None or cur is None:
-        return CheckResult("year_on_year", REVIEW, f"{NO_EVIDENCE} ({prev_f}, {cur_f})", evidence)
-    if cur == 0 or cur < prev:
-        return CheckResult("year_on_year", MET, f"{label}: {cur} this year against {prev} the year before (kéo giảm)", evidence)
-    return CheckResult(
-        "year_on_year", NOT_MET, f"{label}: {cur} this year against {prev} the year before: not reduced (không kéo giảm)", evidence
-    )
+    last = facts.previous_year
+    recorded = None if last is None else last.figure(cur_f)
+    evidence: dict[str, Any] = {
+        cur_f: cur,
+        prev_f: stated_prev,
+        "previous_unit_year": None if last is None else last.unit_year_id,
+        "previous_recorded": recorded,
+    }
+    year, before = facts.year, facts.year - 1
+    if cur is None:
+        return CheckResult("year_on_year", REVIEW, f"{NO_EVIDENCE} ({cur_f})", evidence)
+    stated = "" if stated_prev is None else f"; the unit states {stated_prev} for {before}"
+    if recorded is None:
+        if last is None:
+            unknown = f"the figures of {before} were not looked up"
+        else:
+            unknown = f"{last.unit_year_id} has no recorded {cur_f} ({last.why or 'not stated in its self-assessment'})"
+        return CheckResult(
+            "year_on_year",
+            REVIEW,
+            f"{label}: {cur} in {year}; the previous year is unknown here: {unknown}{stated}: "
+            "the reviewer compares the two years",
+            evidence,
+        )
+    source = f"as recorded by {last.unit_year_id}'s self-assessment, round {last.round}" if last is not None else ""
+    differs = "" if stated_prev is None or stated_prev == recorded else f"{stated}, the recorded figure is used"
+    shown = f"{label}: {cur} in {year} against {recorded} in {before} ({source}){differs}"
+    if cur == 0:
+        return CheckResult("year_on_year", MET, f"{shown}: none this year (kéo giảm)", evidence)
+    if cur < recorded:
+        return CheckResult("year_on_year", MET, f"{shown}: reduced (kéo giảm)", evidence)
+    return CheckResult("year_on_year", NOT_MET, f"{shown}: not reduced (không kéo giảm)", evidence)
 
 
 def check_claims(spec: Mapping[str, Any], facts: Facts) -> CheckResult:
@@ -294,7 +340,11 @@ class IncidentEffect:
 
 def _describe(incident: Mapping[str, Any]) -> str:
     on = _iso(incident.get("occurred_on"))
-    return f"incident {incident['incident_id']} ({incident['category']}, {incident.get('severity', 'serious')}) on {on}"
+    what = f"incident {incident['incident_id']} ({incident['category']}, {incident.get('severity', 'serious')}) on {on}"
+    area = incident.get("at_residential_area")
+    if area:
+        what += f" at residential area {area} (Art. 5.2: its criteria 2-4 hold across the commune)"
+    return what
 
 
 def _where(crit: Criterion, rule: IncidentRule) -> str:

@@ -128,6 +128,14 @@ class IncidentRecorded(_Payload):
     assessed_year: int | None = Field(
         default=None, description="The year whose assessment window contains occurred_on, when the unit's kind is known."
     )
+    source_system: str | None = Field(
+        default=None, description="The sender that reported it: incident_id is unique per sender, not across senders."
+    )
+    counted_for_commune: bool = Field(
+        default=False,
+        description="The incident happened at a residential area (unit_code) and counts against criterion 2 of its "
+        "commune's unit-year (unit_year_id): Art. 5.2, criteria 2-4 of residential areas hold across the commune.",
+    )
 
 
 # --- approval -----------------------------------------------------------------------------
