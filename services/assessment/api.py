@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 from sqlalchemy.orm import Session
 from pydantic import BaseModel, Field
 
-from services.assessment import commands, queries
+from services.assessment import commands, exemplary, queries
 from services.assessment.criteria import catalog_for, vocabulary
 from services.assessment.domain import AssessmentCase, AssessmentError, Incident
 from services.assessment.scoring import select_sheet
@@ -74,6 +74,14 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
             "not_applicable": cat.not_applicable,
             "incident_categories": vocabulary().incident_categories,
         }
+
+    @router.get("/exemplary-criteria/{province_code}")
+    async def exemplary_criteria(province_code: str, _actor: ActorDep, year: int | None = None) -> dict[str, Any]:
+        """The province's exemplary-track catalog (điển hình) in force in ``year``."""
+        cat = exemplary.catalog_for(province_code, year or date.today().year)
+        if cat is None:
+            raise AssessmentError("not_found", f"province {province_code} has no exemplary-track catalog in force in {year or date.today().year}")
+        return exemplary.catalog_view(cat)
 
     @router.get("/scoring-sheets/{province_code}/{kind}/{year}")
     async def scoring_sheet(province_code: str, kind: str, year: int, _actor: ActorDep) -> dict[str, Any]:
