@@ -45,6 +45,8 @@ units = Table(
     Column("province_code", String(16), nullable=False),
     Column("commune_code", String(16), nullable=True),
     Column("unit", JSON, nullable=False),
+    # a commune's residential areas (their incidents count against its criterion 2)
+    Index("ix_assessment_units_commune_code_kind", "commune_code", "kind"),
 )
 
 #: an incident is identified by its sender and the sender's id of it: the same incident_id

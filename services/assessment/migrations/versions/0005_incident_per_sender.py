@@ -1,9 +1,12 @@
-"""incidents are identified per sender
+"""incidents are identified per sender; a commune's areas are indexed
 
 An incident's ``incident_id`` is the reporting system's own number: two systems may use the
 same one for different incidents. The primary key of ``incidents`` becomes
 (``source_system``, ``incident_id``); the rows already there keep their sender, so nothing
 else changes for them.
+
+``assessment_units`` gets an index on (``commune_code``, ``kind``): a commune's case reads the
+incidents of its residential areas (Art. 5.2) each time it is judged.
 
 Revision ID: 0005
 Revises: 0004
@@ -41,8 +44,10 @@ def _primary_key(columns: list[str]) -> None:
 
 def upgrade() -> None:
     _primary_key(['source_system', 'incident_id'])
+    op.create_index('ix_assessment_units_commune_code_kind', 'assessment_units', ['commune_code', 'kind'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_assessment_units_commune_code_kind', table_name='assessment_units')
     # fails, as it should, where two senders already recorded the same incident_id
     _primary_key(['incident_id'])
