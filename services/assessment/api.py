@@ -13,7 +13,18 @@ from services.assessment.criteria import catalog_for, vocabulary
 from services.assessment.domain import AssessmentCase, AssessmentError, Incident
 from services.assessment.scoring import select_sheet
 from shared.contracts.envelope import Actor
-from shared.contracts.inbound import CriterionResult, Document, Evidence, IncidentReported, SelfAssessmentSubmitted
+from shared.contracts.inbound import (
+    CriterionResult,
+    Document,
+    Evidence,
+    ExemplaryEvidence,
+    ExemplaryProposalSubmitted,
+    ExemplarySelfAssessmentSubmitted,
+    IncidentReported,
+    MovementClassificationSubmitted,
+    MovementRating,
+    SelfAssessmentSubmitted,
+)
 from shared.infra.http import http_command
 from shared.infra.runtime import ServiceRuntime
 
@@ -52,7 +63,53 @@ def case_view(c: AssessmentCase, incidents: list[Incident] | None = None) -> dic
         "registration": c.registration,
         "evidence": (c.submission or {}).get("evidence"),
         "version": c.version,
+        # the final ANTT decision (what the exemplary title rests on) and the movement's
+        # yearly classification (phân loại phong trào)
+        "antt_outcome": c.outcome,
+        "movement": c.movement,
     }
+
+
+def exemplary_view(x: exemplary.ExemplaryCase, antt: AssessmentCase) -> dict[str, Any]:
+    """The exemplary case (điển hình) of a unit-year, with what it rests on."""
+    result = x.result or {}
+    return {
+        "unit_year_id": x.unit_year_id,
+        "unit": x.unit,
+        "year": x.year,
+        "track": "exemplary",
+        "criteria_catalog": x.catalog_ref,
+        "state": str(x.state),
+        "round": x.round,
+        "proposal": x.proposal,
+        "verdict": x.verdict,
+        "criteria": result.get("criteria", []),
+        "unmet": result.get("unmet", []),
+        "evidence": (x.submission or {}).get("evidence"),
+        "antt_recognition": antt.recognition(),
+        "movement": antt.movement,
+        "version": x.version,
+    }
+
+
+class MovementClassificationBody(BaseModel):
+    rating: MovementRating
+    classified_by: str = Field(min_length=1, max_length=300)
+    decision_no: str | None = Field(default=None, max_length=100)
+    classified_on: date | None = None
+
+
+class ExemplaryProposalBody(BaseModel):
+    proposed_by: str = Field(min_length=1, max_length=300)
+    submission_ref: str | None = Field(default=None, max_length=300)
+    proposed_on: date | None = None
+
+
+class ExemplarySelfAssessmentBody(BaseModel):
+    criteria: list[CriterionResult] = Field(min_length=1)
+    documents: list[Document] = Field(default_factory=list)
+    meeting_date: date
+    evidence: ExemplaryEvidence | None = None
 
 
 def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
@@ -124,6 +181,40 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
         cmd = http_command("SelfAssessmentSubmitted", payload, actor)
         await runtime.transaction(lambda uow: commands.submit_self_assessment(uow, cmd))
         return await get_case(unit_year_id, actor)
+
+    async def _command(unit_year_id: str, event_type: str, model: type[BaseModel], body: BaseModel, actor: Actor, fn: Any) -> None:
+        payload = model.model_validate({**body.model_dump(mode="json"), "unit_year_id": unit_year_id})
+        cmd = http_command(event_type, payload, actor)
+        await runtime.transaction(lambda uow: fn(uow, cmd))
+
+    @router.post("/unit-years/{unit_year_id}/movement-classification")
+    async def classify_movement(unit_year_id: str, body: MovementClassificationBody, actor: ActorDep) -> dict[str, Any]:
+        """Record the movement's yearly classification (phân loại phong trào) of the unit-year."""
+        await _command(unit_year_id, "MovementClassificationSubmitted", MovementClassificationSubmitted, body, actor, commands.record_movement_classification)
+        return await get_case(unit_year_id, actor)
+
+    @router.post("/unit-years/{unit_year_id}/exemplary-proposal")
+    async def propose_exemplary(unit_year_id: str, body: ExemplaryProposalBody, actor: ActorDep) -> dict[str, Any]:
+        await _command(unit_year_id, "ExemplaryProposalSubmitted", ExemplaryProposalSubmitted, body, actor, commands.propose_exemplary)
+        return await get_exemplary(unit_year_id, actor)
+
+    @router.post("/unit-years/{unit_year_id}/exemplary-self-assessment")
+    async def submit_exemplary(unit_year_id: str, body: ExemplarySelfAssessmentBody, actor: ActorDep) -> dict[str, Any]:
+        await _command(
+            unit_year_id, "ExemplarySelfAssessmentSubmitted", ExemplarySelfAssessmentSubmitted, body, actor, commands.submit_exemplary_self_assessment
+        )
+        return await get_exemplary(unit_year_id, actor)
+
+    @router.get("/unit-years/{unit_year_id}/exemplary")
+    async def get_exemplary(unit_year_id: str, _actor: ActorDep) -> dict[str, Any]:
+        def read(s: Session) -> dict[str, Any]:
+            x = queries.exemplary_case(s, unit_year_id)
+            antt = queries.case(s, unit_year_id)
+            if x is None or antt is None:
+                raise AssessmentError("not_found", f"unit-year {unit_year_id} has no exemplary case (not proposed for the exemplary title)")
+            return exemplary_view(x, antt)
+
+        return await runtime.read(read)
 
     @router.get("/unit-years/{unit_year_id}")
     async def get_case(unit_year_id: str, _actor: ActorDep) -> dict[str, Any]:

@@ -9,8 +9,22 @@ from typing import Any
 from services.assessment import queries, rules
 from services.assessment.criteria import catalog_for
 from services.assessment.domain import AssessmentCase, AssessmentError, Incident, window_year
-from shared.contracts.events import IncidentRecorded, SelfAssessmentRecorded
-from shared.contracts.inbound import IncidentReported, SelfAssessmentSubmitted
+from services.assessment.exemplary import ExemplaryCase
+from shared.contracts.events import (
+    ExemplaryCaseOpened,
+    ExemplaryEvaluationRevised,
+    ExemplarySelfAssessmentRecorded,
+    IncidentRecorded,
+    MovementClassificationRecorded,
+    SelfAssessmentRecorded,
+)
+from shared.contracts.inbound import (
+    ExemplaryProposalSubmitted,
+    ExemplarySelfAssessmentSubmitted,
+    IncidentReported,
+    MovementClassificationSubmitted,
+    SelfAssessmentSubmitted,
+)
 from shared.infra.adapters import CommandFn
 from shared.infra.inbound import Command
 from shared.infra.uow import Cause, UnitOfWork
@@ -145,6 +159,7 @@ def record_incident(uow: UnitOfWork, cmd: Command) -> str:
     session.flush()
     emit_incident(uow, incident, effect, case=case, assessed_year=year, cause=cmd.cause)
     count_for_commune(uow, incident, known, cmd.cause)
+    revise_exemplary(uow, case, cmd.cause, f"incident {incident.incident_id}: {effect.reason}")
     return "applied"
 
 
@@ -180,3 +195,129 @@ def link_area_incident(uow: UnitOfWork, case: AssessmentCase, incident: Incident
 
 
 COMMANDS: dict[type, CommandFn] = {SelfAssessmentSubmitted: submit_self_assessment, IncidentReported: record_incident}
+
+
+# --------------------------------------------------------------------------- the exemplary track
+def _antt_case(uow: UnitOfWork, cmd: Command, unit_year_id: str) -> AssessmentCase:
+    case = uow.session.get(AssessmentCase, unit_year_id)
+    if case is None:
+        raise AssessmentError(
+            "unknown_unit_year", f"unit-year {unit_year_id} is not registered (no UnitYearRegistered has been seen for it)"
+        )
+    cmd.require_jurisdiction(province_code=case.unit["province_code"], commune_code=case.unit.get("commune_code"), unit_code=case.unit["code"])
+    return case
+
+
+def propose_exemplary(uow: UnitOfWork, cmd: Command) -> str:
+    """Propose an ANTT-recognised unit-year for the exemplary title (its own case)."""
+    body: ExemplaryProposalSubmitted = cmd.payload
+    antt = _antt_case(uow, cmd, body.unit_year_id)
+    proposal = body.model_dump(mode="json", exclude={"unit_year_id"})
+    existing = uow.session.get(ExemplaryCase, body.unit_year_id)
+    if existing is not None:
+        if existing.proposal == proposal:
+            return "ignored"
+        raise AssessmentError("conflict", f"unit-year {body.unit_year_id} is already proposed for the exemplary title ({existing.state})")
+    case = ExemplaryCase.propose(antt, proposal)
+    uow.session.add(case)
+    uow.session.flush()
+    uow.emit(
+        ExemplaryCaseOpened(
+            unit_year_id=case.unit_year_id,
+            year=case.year,
+            unit=case.unit,
+            criteria_catalog=case.catalog_ref,
+            proposed_by=body.proposed_by,
+            submission_ref=body.submission_ref,
+            proposed_on=body.proposed_on,
+            antt_recognition=antt.recognition(),
+        ),
+        cmd.cause,
+        unit_year_id=case.unit_year_id,
+    )
+    return "applied"
+
+
+def submit_exemplary_self_assessment(uow: UnitOfWork, cmd: Command) -> str:
+    body: ExemplarySelfAssessmentSubmitted = cmd.payload
+    antt = _antt_case(uow, cmd, body.unit_year_id)
+    case = uow.session.get(ExemplaryCase, body.unit_year_id)
+    if case is None:
+        raise AssessmentError("no_exemplary_case", f"unit-year {body.unit_year_id} has not been proposed for the exemplary title")
+    documents = [d.model_dump(mode="json") for d in body.documents]
+    ev = case.submit(
+        antt,
+        [c.model_dump(mode="json") for c in body.criteria],
+        body.meeting_date,
+        documents=documents,
+        evidence=None if body.evidence is None else body.evidence.model_dump(mode="json", exclude_none=True),
+        incidents=queries.incidents_in_window(uow.session, antt),
+    )
+    uow.session.flush()
+    uow.emit(
+        ExemplarySelfAssessmentRecorded(
+            unit_year_id=case.unit_year_id,
+            round=case.round,
+            unit=case.unit,
+            year=case.year,
+            meeting_date=body.meeting_date,
+            criteria_catalog=case.catalog_ref,
+            criteria=ev.criteria,
+            verdict=ev.verdict,
+            unmet=ev.unmet,
+            documents=documents,
+            movement_rating=(antt.movement or {}).get("rating"),
+        ),
+        cmd.cause,
+        unit_year_id=case.unit_year_id,
+    )
+    return "applied"
+
+
+def record_movement_classification(uow: UnitOfWork, cmd: Command) -> str:
+    """The movement's yearly classification of a unit-year (phân loại phong trào); an
+    exemplary self-assessment already recorded is judged again on it."""
+    body: MovementClassificationSubmitted = cmd.payload
+    case = _antt_case(uow, cmd, body.unit_year_id)
+    before = case.movement
+    movement = case.classify_movement(body.rating, body.classified_by, body.decision_no, body.classified_on)
+    if before == movement:
+        return "ignored"
+    uow.session.flush()
+    uow.emit(
+        MovementClassificationRecorded(
+            unit_year_id=case.unit_year_id,
+            rating=body.rating,
+            classified_by=body.classified_by,
+            decision_no=body.decision_no,
+            classified_on=body.classified_on,
+        ),
+        cmd.cause,
+        unit_year_id=case.unit_year_id,
+    )
+    revise_exemplary(uow, case, cmd.cause, f"the movement is classified {body.rating} by {body.classified_by}")
+    return "applied"
+
+
+def revise_exemplary(uow: UnitOfWork, antt: AssessmentCase, cause: Cause, why: str) -> None:
+    """Judge the unit-year's exemplary self-assessment again, if there is one; say so when its
+    verdict or unmet criteria change (``ExemplaryEvaluationRevised``)."""
+    case = uow.session.get(ExemplaryCase, antt.unit_year_id)
+    if case is None:
+        return
+    ev = case.reevaluate(antt, queries.incidents_in_window(uow.session, antt))
+    uow.session.flush()
+    if ev is None:
+        return
+    uow.emit(
+        ExemplaryEvaluationRevised(unit_year_id=case.unit_year_id, round=case.round, verdict=ev.verdict, unmet=ev.unmet, reason=why),
+        cause,
+        unit_year_id=case.unit_year_id,
+    )
+
+
+EXEMPLARY_COMMANDS: dict[type, CommandFn] = {
+    ExemplaryProposalSubmitted: propose_exemplary,
+    ExemplarySelfAssessmentSubmitted: submit_exemplary_self_assessment,
+    MovementClassificationSubmitted: record_movement_classification,
+}

@@ -192,6 +192,11 @@ class AssessmentCase:
     #: the incidents recorded against this unit-year, in the order recorded
     incident_ids: list[str] = field(default_factory=list)
     version: int = 0
+    #: the final ANTT decision as the approval service announced it (outcome: recognized,
+    #: not_recognized, withdrawn, revoked; decision_no, level, decided_by...); None while open
+    outcome: dict[str, Any] | None = None
+    #: the movement's yearly classification (phân loại phong trào): rating, classified_by...
+    movement: dict[str, Any] | None = None
 
     @classmethod
     def open(
@@ -371,6 +376,32 @@ class AssessmentCase:
             return None
         self.incident_ids = [*known, incident.key]
         return rules.classify_incident(self.catalog, self._fact(incident))
+
+    def recognition(self) -> dict[str, Any]:
+        """The ANTT recognition as the exemplary criteria read it (``recognised``: True, False,
+        or None while no final decision is known)."""
+        outcome = self.outcome or {}
+        state = outcome.get("outcome")
+        rec: dict[str, Any] = {"unit_year_id": self.unit_year_id, "recognised": None if state is None else state == "recognized"}
+        if state is not None:
+            rec["state"] = state
+        for k in ("decision_no", "level", "decided_by", "decided_on"):
+            if outcome.get(k) is not None:
+                rec[k] = outcome[k]
+        return rec
+
+    def record_outcome(self, outcome: str, **details: Any) -> None:
+        self.outcome = {"outcome": outcome, **{k: v for k, v in details.items() if v is not None}}
+
+    def classify_movement(self, rating: str, classified_by: str, decision_no: str | None, classified_on: date | None) -> dict[str, Any]:
+        """Record the movement's classification for the year (the latest one stands)."""
+        self.movement = {
+            "rating": rating,
+            "classified_by": classified_by,
+            "decision_no": decision_no,
+            "classified_on": None if classified_on is None else classified_on.isoformat(),
+        }
+        return self.movement
 
     # --- lifecycle ----------------------------------------------------------------------
     def reopen(self) -> None:

@@ -28,7 +28,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from services.assessment import rules
 from services.assessment.criteria import CATALOG_DIR, Catalog, Criterion, vocabulary
+from services.assessment.domain import AssessmentCase, Incident, assessment_window
+from services.assessment.machine import EXEMPLARY_MACHINE, ExemplaryState
 from shared.infra.errors import DomainError
+from shared.infra.statemachine import IllegalTransition, fire
 
 EXEMPLARY_DIR = CATALOG_DIR / "exemplary"
 TRACK = "exemplary"
@@ -338,6 +341,137 @@ def evaluate(catalog: Catalog, submitted: Sequence[Mapping[str, Any]], facts: ru
     return ExemplaryEvaluation(catalog=catalog.ref, criteria=results, verdict=verdict, unmet=unmet)
 
 
+# --------------------------------------------------------------------------- the case
+@dataclass(eq=False)
+class ExemplaryCase:
+    """A unit-year's proposal for the exemplary title: its own case, with its own
+    self-assessment against the province's exemplary catalog. It rests on the unit-year's
+    ANTT case (its window, its incidents, its recognition and movement classification); the
+    approval of the title is the approval service's."""
+
+    unit_year_id: str
+    year: int
+    unit: dict[str, Any]
+    catalog_ref: str
+    proposal: dict[str, Any]
+    state: str = ExemplaryState.proposed.value
+    round: int = 0
+    verdict: str | None = None
+    result: dict[str, Any] | None = None
+    submission: dict[str, Any] | None = None
+    version: int = 0
+
+    @classmethod
+    def propose(cls, antt: AssessmentCase, proposal: Mapping[str, Any]) -> ExemplaryCase:
+        """Open the exemplary case of an ANTT-recognised unit-year of an eligible kind, in a
+        province with an exemplary catalog for the year; refused otherwise, with the reason."""
+        kind, province = antt.unit["kind"], str(antt.unit.get("province_code"))
+        catalog = catalog_for(province, antt.year)
+        if catalog is None:
+            raise ExemplaryError(
+                "no_exemplary_track", f"province {province} has no exemplary-track catalog in force in {antt.year}"
+            )
+        if kind not in catalog.applies_to:
+            raise ExemplaryError(
+                "ineligible", f"the exemplary title ({catalog.ref}) is for {', '.join(catalog.applies_to)} units, not {kind}"
+            )
+        rec = antt.recognition()
+        if rec["recognised"] is not True:
+            now = rec.get("state") or f"{antt.state}, not decided"
+            raise ExemplaryError(
+                "not_recognized",
+                f"unit-year {antt.unit_year_id} is not recognised “An toàn về ANTT” ({now}): it can be proposed "
+                "for the exemplary title only once it is",
+            )
+        return cls(
+            unit_year_id=antt.unit_year_id,
+            year=antt.year,
+            unit=dict(antt.unit),
+            catalog_ref=catalog.ref,
+            proposal={k: (v.isoformat() if isinstance(v, date) else v) for k, v in proposal.items()},
+        )
+
+    @property
+    def catalog(self) -> Catalog:
+        _track, province, version = self.catalog_ref.split(".", 2)
+        return load_catalog(province, version)
+
+    def facts(self, antt: AssessmentCase, submission: Mapping[str, Any], incidents: Sequence[Incident]) -> rules.Facts:
+        evidence = dict(submission.get("evidence") or {})
+        # the movement's classification is the unit-year's record, not the unit's claim
+        evidence["movement_rating"] = (antt.movement or {}).get("rating")
+        documents = [{**d, "source": "registration"} for d in (antt.registration or {}).get("documents") or []]
+        documents += [{**d, "source": "exemplary_self_assessment"} for d in submission.get("documents") or []]
+        start, end = assessment_window(self.unit["kind"], self.year)
+        return rules.Facts(
+            kind=self.unit["kind"],
+            year=self.year,
+            window=(start, end),
+            documents=tuple(documents),
+            evidence=evidence,
+            evidence_given=submission.get("evidence") is not None,
+            incidents=tuple(i.as_fact() for i in incidents if i.counts and start <= i.occurred_on <= end),
+            recognition=antt.recognition(),
+        )
+
+    def _judge(self, antt: AssessmentCase, submission: Mapping[str, Any], incidents: Sequence[Incident]) -> ExemplaryEvaluation:
+        return evaluate(self.catalog, submission["criteria"], self.facts(antt, submission, incidents))
+
+    def _record(self, ev: ExemplaryEvaluation, antt: AssessmentCase) -> None:
+        assert self.submission is not None
+        self.verdict = ev.verdict
+        self.result = {
+            "round": self.round,
+            "meeting_date": self.submission["meeting_date"],
+            "criteria": ev.criteria,
+            "verdict": ev.verdict,
+            "unmet": ev.unmet,
+            "movement_rating": (antt.movement or {}).get("rating"),
+        }
+
+    def submit(
+        self,
+        antt: AssessmentCase,
+        criteria: list[dict[str, Any]],
+        meeting_date: date,
+        *,
+        documents: Sequence[Mapping[str, Any]] = (),
+        evidence: Mapping[str, Any] | None = None,
+        incidents: Sequence[Incident] = (),
+    ) -> ExemplaryEvaluation:
+        start, end = assessment_window(self.unit["kind"], self.year)
+        if meeting_date < start:
+            raise ExemplaryError("invalid_payload", f"meeting_date {meeting_date} is before the assessment window ({start} to {end})")
+        submission = {
+            "criteria": [dict(c) for c in criteria],
+            "documents": [dict(d) for d in documents],
+            "evidence": None if evidence is None else dict(evidence),
+            "meeting_date": meeting_date.isoformat(),
+        }
+        ev = self._judge(antt, submission, incidents)
+        try:
+            fire(EXEMPLARY_MACHINE, self, "submit")
+        except IllegalTransition:
+            raise ExemplaryError(
+                "illegal_transition",
+                f"the exemplary case of {self.unit_year_id} is {self.state}: a self-assessment is accepted once, "
+                "and again only after a return for supplement",
+            ) from None
+        self.round += 1
+        self.submission = submission
+        self._record(ev, antt)
+        return ev
+
+    def reevaluate(self, antt: AssessmentCase, incidents: Sequence[Incident]) -> ExemplaryEvaluation | None:
+        """Judge the last exemplary self-assessment again; None if there is none, or nothing changed."""
+        if self.submission is None:
+            return None
+        before = (self.verdict, list((self.result or {}).get("unmet") or []))
+        ev = self._judge(antt, self.submission, incidents)
+        self._record(ev, antt)
+        return None if (ev.verdict, ev.unmet) == before else ev
+
+
 def catalog_view(catalog: Catalog) -> dict[str, Any]:
     """The catalog as the API shows it."""
     return {
@@ -356,6 +490,7 @@ def catalog_view(catalog: Catalog) -> dict[str, Any]:
 
 __all__ = [
     "ELIGIBLE_KINDS",
+    "ExemplaryCase",
     "EXEMPLARY_DIR",
     "MOVEMENT_RATINGS",
     "ExemplaryError",

@@ -6,7 +6,8 @@ from sqlalchemy import JSON, Column, Date, Enum, Index, Integer, MetaData, Strin
 from sqlalchemy.orm import registry
 
 from services.assessment.domain import AssessmentCase, Incident
-from services.assessment.machine import AssessmentState
+from services.assessment.exemplary import ExemplaryCase
+from services.assessment.machine import AssessmentState, ExemplaryState
 from shared.infra.tables import InfraTables
 
 metadata = MetaData()
@@ -32,6 +33,29 @@ cases = Table(
     Column("registration", JSON, nullable=True),
     Column("submission", JSON, nullable=True),
     Column("incident_ids", JSON, nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("outcome", JSON, nullable=True),
+    Column("movement", JSON, nullable=True),
+)
+
+#: the exemplary track: a unit-year's proposal for the exemplary title (điển hình)
+exemplary_cases = Table(
+    "exemplary_cases",
+    metadata,
+    Column("unit_year_id", String(80), primary_key=True),
+    Column("year", Integer, nullable=False),
+    Column("unit", JSON, nullable=False),
+    Column("catalog_ref", String(64), nullable=False),
+    Column("proposal", JSON, nullable=False),
+    Column(
+        "state",
+        Enum(ExemplaryState, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e], validate_strings=True),
+        nullable=False,
+    ),
+    Column("round", Integer, nullable=False),
+    Column("verdict", String(16), nullable=True),
+    Column("result", JSON, nullable=True),
+    Column("submission", JSON, nullable=True),
     Column("version", Integer, nullable=False),
 )
 
@@ -71,3 +95,4 @@ incidents = Table(
 
 mapper_registry.map_imperatively(AssessmentCase, cases, version_id_col=cases.c.version)
 mapper_registry.map_imperatively(Incident, incidents, version_id_col=incidents.c.version)
+mapper_registry.map_imperatively(ExemplaryCase, exemplary_cases, version_id_col=exemplary_cases.c.version)

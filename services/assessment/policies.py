@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.assessment import queries, rules
-from services.assessment.commands import count_for_commune, emit_incident, link_area_incident
+from services.assessment.commands import count_for_commune, emit_incident, link_area_incident, revise_exemplary
 from services.assessment.domain import AssessmentCase, AssessmentError
 from services.assessment.machine import AssessmentState
 from services.assessment.projections import remember_unit, unit_register
@@ -71,6 +71,15 @@ def _close(uow: UnitOfWork, event: EventMessage[Any], outcome: str, trigger: str
     if case is None or case.state in (AssessmentState.closed, AssessmentState.withdrawn):
         return "ignored"
     getattr(case, trigger)()
+    # the outcome the exemplary title rests on (it needs the unit-year recognised ANTT)
+    p = event.payload
+    case.record_outcome(
+        outcome,
+        level=_value(getattr(p, "level", None)),
+        decided_by=getattr(p, "decided_by", None),
+        decision_no=getattr(p, "decision_no", None),
+        decided_on=_value(getattr(p, "decided_on", None)),
+    )
     uow.emit(ev.AssessmentClosed(unit_year_id=uy_id, outcome=outcome), event.cause, unit_year_id=uy_id)
     return "applied"
 
@@ -101,6 +110,28 @@ def not_recognized(uow: UnitOfWork, event: EventMessage[ev.UnitYearNotRecognized
     return _close(uow, event, "not_recognized", "close")
 
 
+def _value(v: Any) -> Any:
+    """A JSON value of an enum or a date (None stays None)."""
+    if v is None:
+        return None
+    return v.isoformat() if hasattr(v, "isoformat") else str(getattr(v, "value", v))
+
+
+def revoked(uow: UnitOfWork, event: EventMessage[ev.UnitYearRevoked]) -> str:
+    """The ANTT recognition was revoked: the unit-year no longer meets the exemplary
+    criterion that rests on it, and an exemplary self-assessment is judged again. (Revoking
+    an exemplary title already granted is the approval service's explicit decision.)"""
+    p = event.payload
+    case = uow.session.get(AssessmentCase, event.unit_year_id)
+    if case is None or (case.outcome or {}).get("outcome") == "revoked":
+        return "ignored"
+    case.record_outcome("revoked", decided_by=p.decided_by, decision_no=p.decision_no, decided_on=_value(p.decided_on))
+    uow.session.flush()
+    by = f" ({p.decision_no})" if p.decision_no else ""
+    revise_exemplary(uow, case, event.cause, f"the recognition “An toàn về ANTT” was revoked{by}: {'; '.join(p.reasons)}")
+    return "applied"
+
+
 REGISTRATION_EVENTS: dict[type, EventFn] = {
     ev.UnitRegistered: unit_register,
     ev.UnitUpdated: unit_register,
@@ -112,4 +143,5 @@ APPROVAL_EVENTS: dict[type, EventFn] = {
     ev.UnitYearReturned: returned,
     ev.UnitYearRecognized: recognized,
     ev.UnitYearNotRecognized: not_recognized,
+    ev.UnitYearRevoked: revoked,
 }

@@ -10,12 +10,17 @@ from sqlalchemy.orm import Session
 
 from services.assessment import rules
 from services.assessment.domain import AssessmentCase, Incident
+from services.assessment.exemplary import ExemplaryCase
 from services.assessment.orm import incidents, units
 from shared.infra.uow import UnitOfWork
 
 
 def case(session: Session, unit_year_id: str) -> AssessmentCase | None:
     return session.get(AssessmentCase, unit_year_id)
+
+
+def exemplary_case(session: Session, unit_year_id: str) -> ExemplaryCase | None:
+    return session.get(ExemplaryCase, unit_year_id)
 
 
 def incident(session: Session, source_system: str, incident_id: str) -> Incident | None:

@@ -239,6 +239,56 @@ class ApprovalCaseWithdrawn(_Payload):
     state: str
 
 
+# --- assessment: the exemplary track (điển hình) -----------------------------------------
+class ExemplaryCaseOpened(_Payload):
+    """A unit-year recognised "An toàn về ANTT" was proposed for the province's exemplary title:
+    its exemplary case is open, to be self-assessed against ``criteria_catalog``."""
+
+    unit_year_id: str
+    year: int
+    unit: Unit
+    criteria_catalog: str = Field(description="exemplary.<province_code>.<version>")
+    proposed_by: str
+    submission_ref: str | None = None
+    proposed_on: date | None = None
+    antt_recognition: dict[str, Any] = Field(description="The ANTT recognition it rests on (decision_no, level, decided_by).")
+
+
+class ExemplarySelfAssessmentRecorded(_Payload):
+    unit_year_id: str
+    round: int
+    unit: Unit
+    year: int
+    meeting_date: date
+    criteria_catalog: str
+    criteria: list[CriterionEvaluation]
+    verdict: str = Field(description="met (đạt) | not_met (chưa đạt)")
+    unmet: list[str] = Field(default_factory=list)
+    documents: list[Document] = Field(default_factory=list)
+    movement_rating: str | None = Field(default=None, description="The movement's classification recorded for the unit-year.")
+
+
+class ExemplaryEvaluationRevised(_Payload):
+    """The exemplary self-assessment was judged again (an incident, a movement
+    classification, a change of the ANTT recognition) and its verdict or unmet criteria changed."""
+
+    unit_year_id: str
+    round: int
+    verdict: str
+    unmet: list[str] = Field(default_factory=list)
+    reason: str
+
+
+class MovementClassificationRecorded(_Payload):
+    """The movement's yearly classification (phân loại phong trào) recorded for a unit-year."""
+
+    unit_year_id: str
+    rating: str = Field(description="xuat_sac | kha | trung_binh | yeu")
+    classified_by: str
+    decision_no: str | None = None
+    classified_on: date | None = None
+
+
 #: the base class of every event payload model (the class name is the event type)
 Event = _Payload
 
@@ -262,6 +312,10 @@ EVENT_TYPES: dict[str, tuple[str, type[BaseModel]]] = {
     "UnitYearRevoked": (topics.APPROVAL_EVENTS, UnitYearRevoked),
     "IncidentFlagged": (topics.APPROVAL_EVENTS, IncidentFlagged),
     "VerdictChanged": (topics.APPROVAL_EVENTS, VerdictChanged),
+    "ExemplaryCaseOpened": (topics.ASSESSMENT_EVENTS, ExemplaryCaseOpened),
+    "ExemplarySelfAssessmentRecorded": (topics.ASSESSMENT_EVENTS, ExemplarySelfAssessmentRecorded),
+    "ExemplaryEvaluationRevised": (topics.ASSESSMENT_EVENTS, ExemplaryEvaluationRevised),
+    "MovementClassificationRecorded": (topics.ASSESSMENT_EVENTS, MovementClassificationRecorded),
 }
 
 
