@@ -202,3 +202,37 @@ async def test_the_exemplary_self_assessment_needs_a_proposal_and_is_taken_once(
     twice = message("ExemplarySelfAssessmentSubmitted", body)
     await svc.publish(twice, INBOUND, partition=3)
     assert (await dead_letter(svc, twice))["error_code"] == "illegal_transition"
+
+
+async def test_the_exemplary_track_over_http(svc: Service) -> None:
+    import httpx
+    from fastapi import FastAPI
+
+    from services.assessment.api import build_router
+    from shared.contracts.envelope import Actor
+    from shared.infra.http import install_error_handlers
+
+    await recognised(svc)
+    app = FastAPI()
+    install_error_handlers(app)
+    app.include_router(build_router(svc.rt, lambda: Actor(id="cb-51", role="province_officer", jurisdiction="province:51")))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        r = await client.get(f"/unit-years/{UY}/exemplary")
+        assert r.status_code == 404 and "not proposed for the exemplary title" in r.json()["reason"]
+        r = await client.post(f"/unit-years/{UY}/movement-classification", json={"rating": "xuat_sac", "classified_by": "Ban Chỉ đạo tỉnh"})
+        assert r.status_code == 200 and r.json()["movement"]["rating"] == "xuat_sac"
+        assert r.json()["antt_outcome"]["outcome"] == "recognized"
+        r = await client.post(f"/unit-years/{UY}/movement-classification", json={"rating": "tot", "classified_by": "x"})
+        assert r.status_code == 422
+        r = await client.post(f"/unit-years/{UY}/exemplary-self-assessment", json={"criteria": exemplary_claims(), "meeting_date": "2025-11-25"})
+        assert r.status_code == 400 and r.json()["error_code"] == "no_exemplary_case"  # shared/infra/http.py maps no code of its own
+        r = await client.post(f"/unit-years/{UY}/exemplary-proposal", json={"proposed_by": "Giám đốc"})
+        assert r.status_code == 200 and (r.json()["state"], r.json()["criteria_catalog"]) == ("proposed", "exemplary.51.2023")
+        body = {"criteria": exemplary_claims(), "meeting_date": "2025-11-25", "evidence": {**EVIDENCE, "welfare_activities_count": 1}}
+        r = await client.post(f"/unit-years/{UY}/exemplary-self-assessment", json=body)
+        assert r.status_code == 200, r.text
+        view = r.json()
+        assert (view["state"], view["verdict"], view["unmet"]) == ("self_assessed", "not_met", ["DH-13"])
+        assert view["antt_recognition"]["decision_no"] == "1234/QĐ-UBND" and view["movement"]["rating"] == "xuat_sac"
+    kinds = [e["event_type"] for e in await svc.events(EVENTS) if e["event_type"].startswith(("Exemplary", "Movement"))]
+    assert kinds == ["MovementClassificationRecorded", "ExemplaryCaseOpened", "ExemplarySelfAssessmentRecorded"]
