@@ -225,7 +225,7 @@ async def test_the_exemplary_track_over_http(svc: Service) -> None:
         r = await client.post(f"/unit-years/{UY}/movement-classification", json={"rating": "tot", "classified_by": "x"})
         assert r.status_code == 422
         r = await client.post(f"/unit-years/{UY}/exemplary-self-assessment", json={"criteria": exemplary_claims(), "meeting_date": "2025-11-25"})
-        assert r.status_code == 400 and r.json()["error_code"] == "no_exemplary_case"  # shared/infra/http.py maps no code of its own
+        assert r.status_code == 400 and r.json()["error_code"] == "no_exemplary_case"  # a code without its own HTTP status (shared/infra/http.py): 400
         r = await client.post(f"/unit-years/{UY}/exemplary-proposal", json={"proposed_by": "Giám đốc"})
         assert r.status_code == 200 and (r.json()["state"], r.json()["criteria_catalog"]) == ("proposed", "exemplary.51.2023")
         body = {"criteria": exemplary_claims(), "meeting_date": "2025-11-25", "evidence": {**EVIDENCE, "welfare_activities_count": 1}}
