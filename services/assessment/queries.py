@@ -12,6 +12,7 @@ from services.assessment import rules
 from services.assessment.domain import AssessmentCase, Incident
 from services.assessment.exemplary import ExemplaryCase
 from services.assessment.orm import incidents, units
+from shared.infra.inbound import in_jurisdiction
 from shared.infra.uow import UnitOfWork
 
 
@@ -51,7 +52,17 @@ def incidents_in_window(session: Session, case: AssessmentCase) -> list[Incident
         .where(where, incidents.c.occurred_on >= start, incidents.c.occurred_on <= end)
         .order_by(incidents.c.occurred_on, incidents.c.unit_code, incidents.c.incident_id, incidents.c.source_system)
     )
-    return list(session.execute(q).scalars().all())
+    found = list(session.execute(q).scalars().all())
+    if case.unit["kind"] != "commune":
+        return found
+    # an area's incident whose sender could not be checked yet (reported before the area was
+    # known) counts for the commune only if the sender may act for it
+    province, commune = case.unit["province_code"], commune_code_of(case.unit)
+    return [
+        i
+        for i in found
+        if i.unit_code == case.unit_code or in_jurisdiction(i.jurisdiction, province_code=province, commune_code=commune)
+    ]
 
 
 def commune_of(session: Session, area: Mapping[str, Any]) -> str | None:

@@ -219,7 +219,8 @@ ERROR_CODES: dict[str, str] = {
     "duplicate_event_id": "An event_id that was already processed, at another offset; the copy changes nothing.",
     "out_of_jurisdiction": "The unit is outside the jurisdiction configured for the sender.",
     "ineligible": "The unit is of a kind excluded by Circular 124/2021/TT-BCA Art. 2.",
-    "conflict": "A new registration of a unit tries to change its kind, or an incident_id is already recorded "
+    "conflict": "A new registration of a unit tries to change its kind, an incident_id is already recorded "
+    "from the same sender with other content, or a unit-year is already proposed for the exemplary title "
     "with other content.",
     "unknown_unit": "The unit is not registered (send UnitRegistrationSubmitted first).",
     "already_registered": "The unit-year is already registered.",

@@ -243,3 +243,18 @@ async def test_year_on_year_not_reduced(svc: Service) -> None:
     xa2 = criterion(case, "XA-2")
     assert xa2["result"] == "not_met" and "9 in 2025 against 9 in 2024" in xa2["reason"] and "not reduced (không kéo giảm)" in xa2["reason"]
     assert case["verdict"] == "not_met"
+
+
+async def test_an_area_incident_from_a_sender_outside_the_commune_does_not_count(svc: Service) -> None:
+    """Reported before the area was known, its sender unchecked: the Quảng Ngãi sender may not
+    act for a commune of province 79, so the incident does not count against it."""
+    await svc.publish(message("IncidentReported", report("OUT-1", "HCM-KDC-1")), INBOUND)
+    area = Stream("registration", "unit:HCM-KDC-1").next(
+        "UnitRegistered", {"unit": unit(code="HCM-KDC-1", kind="residential_area", province_code="79", commune_code="79001")}
+    )
+    await svc.publish_event(area, topics.REGISTRATION_EVENTS)
+    await svc.publish_event(registered("HCM-XA-1", "commune", commune_code="79001", province_code="79"), topics.REGISTRATION_EVENTS, partition=1)
+    await svc.publish(message("SelfAssessmentSubmitted", self_assessment("HCM-XA-1", "commune"), sender=NATIONAL), INBOUND, partition=1)
+    case = await case_of(svc, "HCM-XA-1:2025")
+    assert case["verdict"] == "met" and not case["incident_ids"]
+    assert await recorded(svc, "HCM-XA-1:2025") == []
