@@ -335,3 +335,23 @@ async def test_the_catalog_over_http() -> None:
         assert body["movement_ratings"] == {"xuat_sac": "Xuất sắc", "kha": "Khá", "trung_binh": "Trung bình", "yeu": "Yếu"}
         r = await client.get("/exemplary-criteria/51", params={"year": 2022})
         assert r.status_code == 404 and "no exemplary-track catalog in force in 2022" in r.json()["reason"]
+
+
+def test_every_field_the_catalog_reads_can_be_sent() -> None:
+    """The evidence fields the catalog's checks read are fields of ExemplaryEvidence, except
+    the movement's classification, which is the unit-year's record."""
+    from shared.contracts.inbound import ExemplaryEvidence
+
+    read: set[str] = set()
+    for crit in CATALOG.criteria:
+        for chk in crit.checks:
+            for key in ("field", "numerator", "denominator", "only_where"):
+                if chk.get(key):
+                    read.add(chk[key])
+            read.update(chk.get("fields", ()))
+            if chk["check"] == "no_sanction":
+                read.add("sanctions")
+            if chk["check"] == "q1_documents" and chk.get("required_where_party"):
+                read.add("has_party_organisation")
+    assert read - set(ExemplaryEvidence.model_fields) == {"movement_rating"}
+    assert set(ExemplaryEvidence.model_fields) - read == set()
