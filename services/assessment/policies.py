@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.assessment import queries, rules
-from services.assessment.commands import emit_incident
+from services.assessment.commands import count_for_commune, emit_incident, link_area_incident, revise_exemplary
 from services.assessment.domain import AssessmentCase, AssessmentError
 from services.assessment.machine import AssessmentState
 from services.assessment.projections import remember_unit, unit_register
@@ -41,6 +41,10 @@ def open_case(uow: UnitOfWork, event: EventMessage[ev.UnitYearRegistered]) -> st
     # incidents recorded before the unit-year was known now count in its window
     unit = case.unit
     for incident in queries.window_incidents(uow, case):
+        if incident.unit_code != case.unit_code:
+            # a commune: an incident at one of its residential areas counts against its XA-2
+            link_area_incident(uow, case, incident, event.cause)
+            continue
         if incident.unit_year_id is not None:
             continue
         if in_jurisdiction(incident.jurisdiction, province_code=unit["province_code"], commune_code=unit.get("commune_code")):
@@ -54,6 +58,9 @@ def open_case(uow: UnitOfWork, event: EventMessage[ev.UnitYearRegistered]) -> st
             effect = rules.IncidentEffect(incident.incident_id, None, rules.OUT_OF_JURISDICTION, reason)
         session.flush()
         emit_incident(uow, incident, effect, case=case, assessed_year=case.year, cause=event.cause)
+        if incident.counts:
+            # an area's incident recorded before the area was known counts for its commune now
+            count_for_commune(uow, incident, unit, event.cause)
     return "applied"
 
 
@@ -63,6 +70,15 @@ def _close(uow: UnitOfWork, event: EventMessage[Any], outcome: str, trigger: str
     if case is None or case.state in (AssessmentState.closed, AssessmentState.withdrawn):
         return "ignored"
     getattr(case, trigger)()
+    # the outcome the exemplary title rests on (it needs the unit-year recognised ANTT)
+    p = event.payload
+    case.record_outcome(
+        outcome,
+        level=_value(getattr(p, "level", None)),
+        decided_by=getattr(p, "decided_by", None),
+        decision_no=getattr(p, "decision_no", None),
+        decided_on=_value(getattr(p, "decided_on", None)),
+    )
     uow.emit(ev.AssessmentClosed(unit_year_id=uy_id, outcome=outcome), event.cause, unit_year_id=uy_id)
     return "applied"
 
@@ -93,6 +109,28 @@ def not_recognized(uow: UnitOfWork, event: EventMessage[ev.UnitYearNotRecognized
     return _close(uow, event, "not_recognized", "close")
 
 
+def _value(v: Any) -> Any:
+    """A JSON value of an enum or a date (None stays None)."""
+    if v is None:
+        return None
+    return v.isoformat() if hasattr(v, "isoformat") else str(getattr(v, "value", v))
+
+
+def revoked(uow: UnitOfWork, event: EventMessage[ev.UnitYearRevoked]) -> str:
+    """The ANTT recognition was revoked: the unit-year no longer meets the exemplary
+    criterion that rests on it, and an exemplary self-assessment is judged again. (Revoking
+    an exemplary title already granted is the approval service's explicit decision.)"""
+    p = event.payload
+    case = uow.session.get(AssessmentCase, event.unit_year_id)
+    if case is None or (case.outcome or {}).get("outcome") == "revoked":
+        return "ignored"
+    case.record_outcome("revoked", decided_by=p.decided_by, decision_no=p.decision_no, decided_on=_value(p.decided_on))
+    uow.session.flush()
+    by = f" ({p.decision_no})" if p.decision_no else ""
+    revise_exemplary(uow, case, event.cause, f"the recognition “An toàn về ANTT” was revoked{by}: {'; '.join(p.reasons)}")
+    return "applied"
+
+
 REGISTRATION_EVENTS: dict[type, EventFn] = {
     ev.UnitRegistered: unit_register,
     ev.UnitUpdated: unit_register,
@@ -104,4 +142,5 @@ APPROVAL_EVENTS: dict[type, EventFn] = {
     ev.UnitYearReturned: returned,
     ev.UnitYearRecognized: recognized,
     ev.UnitYearNotRecognized: not_recognized,
+    ev.UnitYearRevoked: revoked,
 }

@@ -107,6 +107,21 @@ TYPE_DOCS: dict[str, str] = {
     "released it; no state changes.",
     "CaseReassigned": "A supervisor of the same jurisdiction gave the pending step of a unit-year to another "
     "official; no state changes.",
+    # the exemplary track (điển hình): inbound, owned by the assessment service
+    "ExemplaryProposalSubmitted": "Propose a unit-year recognised “An toàn về ANTT” (agency, enterprise or school) for "
+    "the province's exemplary title (điển hình, kiểu mẫu về ANTT). Owned by the assessment service.",
+    "ExemplarySelfAssessmentSubmitted": "The self-assessment of an exemplary proposal against the province's exemplary "
+    "catalog (DH-1…DH-14 for seed 003), with its evidence. Owned by the assessment service.",
+    "MovementClassificationSubmitted": "The yearly classification of a unit-year's “toàn dân bảo vệ ANTQ” movement "
+    "(phân loại phong trào: xuat_sac, kha, trung_binh, yeu). Owned by the assessment service.",
+    # the exemplary track: assessment events
+    "ExemplaryCaseOpened": "A recognised unit-year was proposed for the exemplary title: its exemplary case is open, "
+    "with the catalog it is judged against and the recognition it rests on.",
+    "ExemplarySelfAssessmentRecorded": "An exemplary self-assessment was judged against the exemplary catalog: per "
+    "criterion the result and reason, the verdict and the unmet criteria.",
+    "ExemplaryEvaluationRevised": "An exemplary self-assessment was judged again (an incident, the movement's "
+    "classification, a revoked recognition) and its verdict or unmet criteria changed.",
+    "MovementClassificationRecorded": "The movement's yearly classification was recorded for a unit-year.",
 }
 
 ENVELOPE_DOCS: dict[str, str] = {
@@ -165,7 +180,8 @@ ERROR_CODES: dict[str, str] = {
     "duplicate_event_id": "An event_id that was already processed, at another offset; the copy changes nothing.",
     "out_of_jurisdiction": "The unit is outside the jurisdiction configured for the sender.",
     "ineligible": "The unit is of a kind excluded by Circular 124/2021/TT-BCA Art. 2.",
-    "conflict": "A new registration of a unit tries to change its kind, or an incident_id is already recorded "
+    "conflict": "A new registration of a unit tries to change its kind, an incident_id is already recorded "
+    "from the same sender with other content, or a unit-year is already proposed for the exemplary title "
     "with other content.",
     "unknown_unit": "The unit is not registered (send UnitRegistrationSubmitted first).",
     "already_registered": "The unit-year is already registered.",
@@ -185,6 +201,11 @@ ERROR_CODES: dict[str, str] = {
     "processing_failed": "The message failed with an unexpected error on every attempt; the reason has the error.",
     "unreadable_message": "The record parsed but could not be read further (e.g. a payload nested about a "
     "thousand levels deep); the reason has the error. It is dead-lettered at once, so it cannot stop the consumer.",
+    "no_exemplary_track": "The unit's province has no exemplary-track catalog in force for the year.",
+    "not_recognized": "An exemplary proposal for a unit-year that is not recognised “An toàn về ANTT” (not "
+    "decided yet, not recognised, withdrawn or revoked).",
+    "no_exemplary_case": "An exemplary self-assessment for a unit-year that has not been proposed for the "
+    "exemplary title.",
     "not_found": "HTTP API only (404): the requested unit, unit-year or case does not exist.",
 }
 

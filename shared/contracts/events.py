@@ -128,6 +128,14 @@ class IncidentRecorded(_Payload):
     assessed_year: int | None = Field(
         default=None, description="The year whose assessment window contains occurred_on, when the unit's kind is known."
     )
+    source_system: str | None = Field(
+        default=None, description="The sender that reported it: incident_id is unique per sender, not across senders."
+    )
+    counted_for_commune: bool = Field(
+        default=False,
+        description="The incident happened at a residential area (unit_code) and counts against criterion 2 of its "
+        "commune's unit-year (unit_year_id): Art. 5.2, criteria 2-4 of residential areas hold across the commune.",
+    )
 
 
 # --- approval -----------------------------------------------------------------------------
@@ -273,6 +281,56 @@ class CaseReassigned(_Payload):
     reason: str | None = None
 
 
+# --- assessment: the exemplary track (điển hình) -----------------------------------------
+class ExemplaryCaseOpened(_Payload):
+    """A unit-year recognised "An toàn về ANTT" was proposed for the province's exemplary title:
+    its exemplary case is open, to be self-assessed against ``criteria_catalog``."""
+
+    unit_year_id: str
+    year: int
+    unit: Unit
+    criteria_catalog: str = Field(description="exemplary.<province_code>.<version>")
+    proposed_by: str
+    submission_ref: str | None = None
+    proposed_on: date | None = None
+    antt_recognition: dict[str, Any] = Field(description="The ANTT recognition it rests on (decision_no, level, decided_by).")
+
+
+class ExemplarySelfAssessmentRecorded(_Payload):
+    unit_year_id: str
+    round: int
+    unit: Unit
+    year: int
+    meeting_date: date
+    criteria_catalog: str
+    criteria: list[CriterionEvaluation]
+    verdict: str = Field(description="met (đạt) | not_met (chưa đạt)")
+    unmet: list[str] = Field(default_factory=list)
+    documents: list[Document] = Field(default_factory=list)
+    movement_rating: str | None = Field(default=None, description="The movement's classification recorded for the unit-year.")
+
+
+class ExemplaryEvaluationRevised(_Payload):
+    """The exemplary self-assessment was judged again (an incident, a movement
+    classification, a change of the ANTT recognition) and its verdict or unmet criteria changed."""
+
+    unit_year_id: str
+    round: int
+    verdict: str
+    unmet: list[str] = Field(default_factory=list)
+    reason: str
+
+
+class MovementClassificationRecorded(_Payload):
+    """The movement's yearly classification (phân loại phong trào) recorded for a unit-year."""
+
+    unit_year_id: str
+    rating: str = Field(description="xuat_sac | kha | trung_binh | yeu")
+    classified_by: str
+    decision_no: str | None = None
+    classified_on: date | None = None
+
+
 #: the base class of every event payload model (the class name is the event type)
 Event = _Payload
 
@@ -299,6 +357,10 @@ EVENT_TYPES: dict[str, tuple[str, type[BaseModel]]] = {
     "CaseClaimed": (topics.APPROVAL_EVENTS, CaseClaimed),
     "CaseReleased": (topics.APPROVAL_EVENTS, CaseReleased),
     "CaseReassigned": (topics.APPROVAL_EVENTS, CaseReassigned),
+    "ExemplaryCaseOpened": (topics.ASSESSMENT_EVENTS, ExemplaryCaseOpened),
+    "ExemplarySelfAssessmentRecorded": (topics.ASSESSMENT_EVENTS, ExemplarySelfAssessmentRecorded),
+    "ExemplaryEvaluationRevised": (topics.ASSESSMENT_EVENTS, ExemplaryEvaluationRevised),
+    "MovementClassificationRecorded": (topics.ASSESSMENT_EVENTS, MovementClassificationRecorded),
 }
 
 

@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Table, bindparam, event, insert, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, event, insert, select, tuple_, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import ORMExecuteState, Session
@@ -46,9 +46,11 @@ T = TypeVar("T")
 
 
 def _pk_of(obj: object) -> object:
-    """The primary key value of a new (not yet flushed) mapped object."""
+    """The primary key value of a new (not yet flushed) mapped object: the value of its one
+    key column, or the tuple of them for a composite key (as ``Session.get`` takes it)."""
     mapper = sa_inspect(type(obj))
-    return getattr(obj, mapper.get_property_by_column(mapper.primary_key[0]).key)
+    values = tuple(getattr(obj, mapper.get_property_by_column(c).key) for c in mapper.primary_key)
+    return values[0] if len(values) == 1 else values
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,12 +248,13 @@ class UnitOfWork:
         """Load the ``entity`` objects with these primary keys in one statement per 500 keys;
         the keys not found are remembered as absent, so that :meth:`get` answers both without
         a statement."""
-        pk: ColumnElement[Any] = sa_inspect(entity).primary_key[0]
+        columns = sa_inspect(entity).primary_key
+        pk: ColumnElement[Any] = columns[0] if len(columns) == 1 else tuple_(*columns)
         wanted = [k for k in dict.fromkeys(keys) if (entity, k) not in self._known and (entity, k) not in self._absent]
         for i in range(0, len(wanted), 500):
             obj: object
             for obj in self.session.execute(select(entity).where(pk.in_(wanted[i : i + 500]))).scalars():
-                self._known[(entity, sa_inspect(obj).identity[0])] = obj
+                self._known[(entity, _pk_of(obj))] = obj
         self._absent.update((entity, k) for k in wanted if (entity, k) not in self._known)
 
     def get(self, entity: type[T], key: object) -> T | None:
