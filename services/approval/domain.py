@@ -201,7 +201,7 @@ class ApprovalCase:
                 f"an actor for {', '.join(jurisdiction)} may not decide at {level} level for unit "
                 f"{self.unit_code} (province {self.province_code}, commune {self.commune_code})",
             )
-        record = {
+        record: dict[str, Any] = {
             "level": level,
             "role": step["role"],
             "body": step["body"],
@@ -214,6 +214,7 @@ class ApprovalCase:
             "round": self.round,
         }
         base = {"unit_year_id": self.unit_year_id, "level": level, "decided_by": decided_by, "decision_no": decision_no}
+        outcome: ev.UnitYearRecognized | ev.UnitYearReviewed | ev.UnitYearReturned | ev.UnitYearNotRecognized
         if decision == "pass":
             if self.verdict != "met":
                 raise ApprovalError(

@@ -340,7 +340,7 @@ class AssessmentCase:
         self._fire("submit", "a self-assessment")
         self.round += 1
         self.submission = submission
-        self._record(ev, submission["meeting_date"], score)
+        self._record(ev, str(submission["meeting_date"]), score)
         return ev
 
     def reevaluate(self, incidents: Iterable[Incident], previous: rules.PreviousYear | None = None) -> Evaluation | None:

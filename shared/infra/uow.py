@@ -248,7 +248,7 @@ class UnitOfWork:
         """Load the ``entity`` objects with these primary keys in one statement per 500 keys;
         the keys not found are remembered as absent, so that :meth:`get` answers both without
         a statement."""
-        columns = sa_inspect(entity).primary_key
+        columns: tuple[ColumnElement[Any], ...] = tuple(sa_inspect(entity).primary_key)
         pk: ColumnElement[Any] = columns[0] if len(columns) == 1 else tuple_(*columns)
         wanted = [k for k in dict.fromkeys(keys) if (entity, k) not in self._known and (entity, k) not in self._absent]
         for i in range(0, len(wanted), 500):

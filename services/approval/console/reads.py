@@ -26,6 +26,8 @@ from services.approval.orm import cases, claims, units
 from shared.contracts.jurisdiction import may_decide, may_read, read_scope
 
 C = ApprovalCase
+#: the case table's columns, for conditions and ordering (typed, unlike the mapped class's attributes)
+K = cases.c
 
 
 def scope_clause(jurisdiction: str) -> ColumnElement[bool] | None:
@@ -37,7 +39,7 @@ def scope_clause(jurisdiction: str) -> ColumnElement[bool] | None:
     field_name, code = scope
     if field_name == "district_code":
         return cases.c.unit["district_code"].as_string() == code
-    return getattr(C, field_name) == code  # type: ignore[no-any-return]
+    return K[field_name] == code
 
 
 def in_scope(official: Official, case: ApprovalCase) -> bool:
@@ -79,7 +81,7 @@ class QueuePage:
 
 
 def _claim_join() -> Any:
-    return and_(claims.c.unit_year_id == C.unit_year_id, claims.c.step == C.step, claims.c.round == C.round)
+    return and_(claims.c.unit_year_id == K.unit_year_id, claims.c.step == K.step, claims.c.round == K.round)
 
 
 def commune_names(session: Session, codes: set[str]) -> dict[str, str]:
@@ -93,27 +95,27 @@ def commune_names(session: Session, codes: set[str]) -> dict[str, str]:
 
 def queue_page(session: Session, official: Official, f: QueueFilter, *, today: date, page_size: int) -> QueuePage:
     level = f.level if f.level in levels_for(official) else official.level
-    base: list[Any] = [C.state.in_(UNDER_REVIEW), C.pending_level == level]  # type: ignore[attr-defined]
+    base: list[Any] = [K.state.in_(UNDER_REVIEW), K.pending_level == level]
     scope = scope_clause(official.jurisdiction)
     if scope is not None:
         base.append(scope)
     if f.commune:
-        base.append(C.commune_code == f.commune)
+        base.append(K.commune_code == f.commune)
     if f.kind:
-        base.append(C.kind == f.kind)
+        base.append(K.kind == f.kind)
     if f.step:
-        base.append(C.pending_role == f.step)  # type: ignore[attr-defined]
+        base.append(K.pending_role == f.step)
     if f.late:
-        base.append(C.deadline < today)  # type: ignore[operator]
+        base.append(K.deadline < today)
     if f.claim == "mine":
         base.append(claims.c.official_id == official.id)
     elif f.claim == "unclaimed":
         base.append(claims.c.official_id.is_(None))
     elif f.claim == "others":
         base.append(and_(claims.c.official_id.is_not(None), claims.c.official_id != official.id))
-    counts_q = select(C.state, func.count()).select_from(C).outerjoin(claims, _claim_join()).where(*base).group_by(C.state)
+    counts_q = select(K.state, func.count()).select_from(C).outerjoin(claims, _claim_join()).where(*base).group_by(K.state)
     counts = {str(s): n for s, n in session.execute(counts_q).all()}
-    where = [*base, C.state == f.state] if f.state else base
+    where = [*base, K.state == f.state] if f.state else base
     total = int(session.execute(select(func.count()).select_from(C).outerjoin(claims, _claim_join()).where(*where)).scalar_one())
     pages = max(1, -(-total // page_size))
     page = min(max(1, f.page), pages)
@@ -121,11 +123,11 @@ def queue_page(session: Session, official: Official, f: QueueFilter, *, today: d
         select(C, claims.c.official_id, claims.c.official_name)
         .outerjoin(claims, _claim_join())
         .where(*where)
-        .order_by(C.deadline, C.unit_year_id)
+        .order_by(K.deadline, K.unit_year_id)
         .limit(page_size)
         .offset((page - 1) * page_size)
     ).all()
-    scope_communes = select(C.commune_code).where(C.state.in_(UNDER_REVIEW), C.commune_code.is_not(None))  # type: ignore[attr-defined]
+    scope_communes = select(K.commune_code).where(K.state.in_(UNDER_REVIEW), K.commune_code.is_not(None))
     if scope is not None:
         scope_communes = scope_communes.where(scope)
     codes = {c for (c,) in session.execute(scope_communes.distinct()).all() if c}
@@ -240,7 +242,7 @@ def children(session: Session, case: ApprovalCase) -> list[dict[str, Any]]:
     for r in session.execute(select(units).where(units.c.commune_code == cc, units.c.code != case.unit_code)).all():
         if _is_child(r.kind, r.managing_level):
             out[r.code] = {"code": r.code, "name": r.name, "kind": r.kind, "unit_year_id": None, "state": None}
-    rows = session.execute(select(C).where(C.commune_code == cc, C.year == case.year, C.unit_code != case.unit_code)).scalars()
+    rows = session.execute(select(C).where(K.commune_code == cc, K.year == case.year, K.unit_code != case.unit_code)).scalars()
     for c in rows:
         if _is_child(c.kind, c.unit.get("managing_level", "")):
             out[c.unit_code] = {
@@ -323,7 +325,7 @@ def _group(state: str, role: str | None) -> str:
 
 
 def years(session: Session, official: Official) -> list[int]:
-    q = select(C.year).distinct().order_by(C.year.desc())  # type: ignore[attr-defined]
+    q = select(K.year).distinct().order_by(K.year.desc())
     scope = scope_clause(official.jurisdiction)
     if scope is not None:
         q = q.where(scope)
@@ -331,15 +333,15 @@ def years(session: Session, official: Official) -> list[int]:
 
 
 def dashboard(session: Session, official: Official, *, year: int, commune: str, today: date) -> dict[str, Any]:
-    where: list[Any] = [C.year == year]
+    where: list[Any] = [K.year == year]
     scope = scope_clause(official.jurisdiction)
     if scope is not None:
         where.append(scope)
     if commune:
-        where.append(C.commune_code == commune)
+        where.append(K.commune_code == commune)
     rows = session.execute(
-        select(C.commune_code, C.kind, C.state, C.pending_role, C.deadline, func.count()).where(*where).group_by(  # type: ignore[attr-defined]
-            C.commune_code, C.kind, C.state, C.pending_role, C.deadline  # type: ignore[attr-defined]
+        select(K.commune_code, K.kind, K.state, K.pending_role, K.deadline, func.count()).where(*where).group_by(
+            K.commune_code, K.kind, K.state, K.pending_role, K.deadline
         )
     ).all()
     by_commune: dict[str, Counter[str]] = defaultdict(Counter)
@@ -355,7 +357,7 @@ def dashboard(session: Session, official: Official, *, year: int, commune: str, 
                 target["late"] += n
         deadlines[kind] = deadline
     names = commune_names(session, {k for k in by_commune if k != "—"})
-    flagged_q = select(C).where(C.open_flags > 0, *where).order_by(C.unit_year_id)  # type: ignore[operator]
+    flagged_q = select(C).where(K.open_flags > 0, *where).order_by(K.unit_year_id)
     flagged = list(session.execute(flagged_q).scalars())
 
     def rows_of(d: dict[str, Counter[str]], label: Any) -> list[dict[str, Any]]:
@@ -391,17 +393,17 @@ def dashboard(session: Session, official: Official, *, year: int, commune: str, 
 def recognised(session: Session, official: Official, *, year: int, commune: str = "") -> list[dict[str, Any]]:
     """Danh sách công nhận: the recognised unit-years in the jurisdiction, with their
     decision and certificate numbers."""
-    where: list[Any] = [C.year == year, C.state == "recognized"]
+    where: list[Any] = [K.year == year, K.state == "recognized"]
     scope = scope_clause(official.jurisdiction)
     if scope is not None:
         where.append(scope)
     if commune:
-        where.append(C.commune_code == commune)
-    cases = list(session.execute(select(C).where(*where).order_by(C.province_code, C.commune_code, C.kind, C.unit_code)).scalars())
+        where.append(K.commune_code == commune)
+    cases = list(session.execute(select(C).where(*where).order_by(K.province_code, K.commune_code, K.kind, K.unit_code)).scalars())
     names = commune_names(session, {c.commune_code for c in cases if c.commune_code})
     out = []
     for c in cases:
-        d = next((d for d in reversed(c.decisions) if d.get("decision") == "pass" and d.get("role") == "decide"), {})
+        d: dict[str, Any] = next((d for d in reversed(c.decisions) if d.get("decision") == "pass" and d.get("role") == "decide"), {})
         out.append(
             {
                 "unit_code": c.unit_code,
