@@ -1,9 +1,8 @@
 """Per-record work of ``verify`` that needs no other record: parse, validate, re-hash.
 
-It is the bulk of the CPU time and is independent record by record, so ``verify`` runs it in
-worker processes on batches of records while the main process reads the topics and keeps the
-state that spans records (:mod:`audit.verify`). A batch's result is a list of small tuples
-(:data:`EVENT_FIELDS`), cheap to send between processes.
+It is the bulk of the CPU time and is independent record by record; ``verify``'s worker
+processes run it on the records of the partitions they read (:mod:`audit.verify`). A record's
+result is a small tuple (:data:`EVENT_FIELDS`).
 
 The hash is the SHA-256 of the canonical JSON of the envelope without ``hash``; the
 definition is ``shared.contracts.envelope.compute_hash``. orjson with sorted keys writes the
@@ -17,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import marshal
 import re
 from pathlib import Path
 from typing import Any
@@ -221,31 +219,6 @@ def digest_event(value: bytes | None) -> tuple[Any, ...]:
 
 def digest_events(values: list[bytes | None]) -> list[tuple[Any, ...]]:
     return [digest_event(v) for v in values]
-
-
-def pack(values: list[bytes | None]) -> tuple[bytes, list[int]]:
-    """Values as one blob and their lengths (-1: no value): one copy to send to a worker
-    instead of one object per record."""
-    return b"".join(v for v in values if v is not None), [-1 if v is None else len(v) for v in values]
-
-
-def unpack(blob: bytes, lengths: list[int]) -> list[bytes | None]:
-    out: list[bytes | None] = []
-    pos = 0
-    for n in lengths:
-        if n < 0:
-            out.append(None)
-        else:
-            out.append(blob[pos:pos + n])
-            pos += n
-    return out
-
-
-def work(kind: str, blob: bytes, lengths: list[int]) -> bytes:
-    """What a worker does with a batch: ``kind`` is ``events`` or ``inbound``; the result is
-    marshalled (plain tuples of strings and numbers: faster than pickle both ways)."""
-    values = unpack(blob, lengths)
-    return marshal.dumps(digest_events(values) if kind == "events" else inbound_ids(values))
 
 
 def inbound_ids(values: list[bytes | None]) -> list[str | None]:

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import marshal
 import os
+import pickle
 import time
+import zlib
 from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -39,7 +40,7 @@ from pydantic import ValidationError
 
 from audit import digest
 from audit.findings import ERROR, NOTE, Finding
-from audit.sources import ArchiveSource, KafkaSource, Layout, SourceError, read_ids
+from audit.sources import ArchiveSource, KafkaSource, Layout, SourceError
 from shared.contracts import topics
 from shared.contracts.checkpoint import (
     EMPTY_ROOT,
@@ -501,6 +502,90 @@ class Verifier:
     def feed_dlq(self, n: int) -> None:
         self.dlq_records += n
 
+    # ------------------------------------------------------------------ shares of the partitions
+    def heads(self) -> dict[tuple[str, int], list[tuple[int, str, int, str]]]:
+        """The signed heads of each partition, as plain tuples for a worker (:meth:`take_heads`)."""
+        return {k: [(h.size, h.root, h.sequence, h.producer) for h in p.heads] for k, p in self.parts.items() if p.heads}
+
+    def take_heads(self, heads: dict[tuple[str, int], list[tuple[int, str, int, str]]]) -> None:
+        for (topic, partition), hs in heads.items():
+            self._part(topic, partition).heads = [_Head(*h) for h in hs]
+        self.start_partitions()
+
+    def share(self, counts: list[tuple[str, int, int]]) -> dict[str, Any]:
+        """What a worker that checked a share of the partitions hands back for the checks that
+        span shares (:meth:`absorb`): its findings, its partitions' trees and heads, the
+        ``event_id`` of every event it read, the inbound ids, the causes it could not resolve
+        itself, and its counts. ``counts``: ``(topic, partition, records read)``.
+
+        Causes are resolved here against this share's events and inbound messages; that is the
+        answer :meth:`finish` would give as long as no event_id is in two shares and no inbound
+        id is also an event_id, which :meth:`absorb` checks."""
+        pending = []
+        ids, inbound = self.ids, self.inbound
+        for cause, where, recorded_at in self.pending_causes:
+            at = ids.get(cause)
+            if at is not None:
+                self._cause_earlier(at, recorded_at, cause, where)
+            elif cause not in inbound:
+                pending.append((cause, where, recorded_at))
+        return {
+            "findings": self.findings,
+            "per_code": dict(self._per_code),
+            "dropped": dict(self._dropped),
+            "parts": {k: p for k, p in self.parts.items() if p.count},
+            "counts": counts,
+            "ids": ids,
+            "inbound": list(inbound),
+            "pending": pending,
+            "streams": list(self.streams),
+            "unit_years": list(self.unit_years),
+            "numbers": (self.events, self.inbound_records, self.dlq_records, self.http_causes, self.no_cause,
+                        self.recognitions),
+        }
+
+    def absorb(self, shares: list[dict[str, Any]], layout: Layout) -> bool:
+        """Take the shares of the partitions, checked by workers, as if this verifier had read
+        them itself. False (and nothing taken) when the shares are not independent: an
+        event_id in two shares, a stream in two shares, or an inbound id that is also an
+        event_id; the answer then depends on the order of all records, and the caller checks
+        the partitions again in one share."""
+        ids: dict[str, tuple[str, int, int, str | None]] = {}
+        streams: set[tuple[str, str]] = set()
+        for sh in shares:
+            if not ids.keys().isdisjoint(sh["ids"]) or not streams.isdisjoint(sh["streams"]):
+                return False
+            ids.update(sh["ids"])
+            streams.update(sh["streams"])
+        if len(shares) > 1 and any(i in ids for sh in shares for i in sh["inbound"]):
+            return False
+        self.ids = ids
+        self.streams = dict.fromkeys(streams)  # type: ignore[arg-type]  # only counted from here on
+        for sh in shares:
+            for f in sh["findings"]:
+                self._per_code[f.code] += 1
+                if self._per_code[f.code] <= MAX_PER_CODE:
+                    self.findings.append(f)
+                else:
+                    self._dropped[f.code] += 1
+            for code, n in sh["dropped"].items():
+                self._per_code[code] += n
+                self._dropped[code] += n
+            self.parts.update(sh["parts"])
+            for topic, partition, count in sh["counts"]:
+                layout.info(topic, partition).count = count
+            self.inbound.update(sh["inbound"])
+            self.pending_causes.extend(sh["pending"])
+            self.unit_years.update(sh["unit_years"])
+            events, inbound, dead, http, no_cause, recognitions = sh["numbers"]
+            self.events += events
+            self.inbound_records += inbound
+            self.dlq_records += dead
+            self.http_causes += http
+            self.no_cause += no_cause
+            self.recognitions += recognitions
+        return True
+
     # ------------------------------------------------------------------ the end
     def finish(self, layout: Layout, source: str, archive: ArchiveSource | None = None) -> Report:
         for topic in topics.EVENT_TOPICS:
@@ -596,14 +681,111 @@ class Verifier:
 
 
 # ---------------------------------------------------------------------------- running it
+#
+# The checks of a record need only the records before it in its partition, except three that
+# span partitions: event_id unique, causes resolved, and a stream's chain when a stream is in
+# more than one partition (which the services never write). So the partitions are split into
+# one share per worker process; each worker reads its partitions itself (its own consumer: no
+# record crosses a pipe), checks them with a Verifier of its own, and hands back a summary
+# (Verifier.share). The main process only reads the checkpoints, plans the shares and does the
+# checks across them (Verifier.absorb). When the shares turn out not to be independent (an
+# event_id or a stream in two of them), the partitions are checked again in one share, which
+# is exactly the sequential verification.
+
+#: relative cost of a record of an event topic, an inbound message and a dead letter, for
+#: splitting the partitions into shares of equal work
+_COST = {"events": 4, "inbound": 1, "dlq": 1}
 
 
-class _Digester:
-    """Runs :mod:`audit.digest` in-process (``jobs=0``) or in a pool of worker processes."""
+def _kind(topic: str) -> str:
+    return "events" if topic in TOPIC_PRODUCER else "inbound" if topic == topics.INBOUND else "dlq"
+
+
+def split(sizes: dict[tuple[str, int], int], shares: int) -> list[list[tuple[str, int]]]:
+    """The partitions in ``shares`` groups of about equal work (largest first, each to the
+    least loaded group); empty groups are left out."""
+    groups: list[list[tuple[str, int]]] = [[] for _ in range(max(1, shares))]
+    load = [0] * len(groups)
+    for key, n in sorted(sizes.items(), key=lambda kv: (-kv[1] * _COST[_kind(kv[0][0])], kv[0])):
+        i = load.index(min(load))
+        groups[i].append(key)
+        load[i] += n * _COST[_kind(key[0])]
+    return [g for g in groups if g]
+
+
+def _feed(w: Verifier, topic: str, partition: int, offsets: list[int], values: list[bytes | None]) -> None:
+    kind = _kind(topic)
+    if kind == "events":
+        w.feed_events(topic, partition, offsets, digest.digest_events(values))
+    elif kind == "inbound":
+        w.feed_inbound(digest.inbound_ids(values))
+    else:
+        w.feed_dlq(len(values))
+
+
+async def _kafka_share(bootstrap: str, ranges: list[tuple[str, int, int, int]],
+                       heads: dict[tuple[str, int], list[Any]]) -> dict[str, Any]:
+    w = Verifier(PublicKeys())
+    w.take_heads(heads)
+    src = KafkaSource(bootstrap)
+    async for topic, partition, records in src.read(ranges):
+        for i in range(0, len(records), BATCH):
+            chunk = records[i:i + BATCH]
+            _feed(w, topic, partition, [r.offset for r in chunk], [r.value for r in chunk])
+            await asyncio.sleep(0)  # let the consumer take in the next fetch meanwhile
+    counts = [(t, p, i.count) for t, parts in src.layout.partitions.items() for p, i in parts.items()]
+    return w.share(counts)
+
+
+def _archive_share(path: str, mine: list[tuple[str, int]], owner: dict[tuple[str, int], int], index: int,
+                   shares: int, heads: dict[tuple[str, int], list[Any]]) -> dict[str, Any]:
+    """The share ``index`` of an archive: the partitions of ``mine``, and of the partitions the
+    manifest does not name (``owner`` has them not), those that :func:`_owner` gives it."""
+    w = Verifier(PublicKeys())
+    w.take_heads(heads)
+    src = ArchiveSource(Path(path))
+    wanted = set(mine)
+
+    def keep(topic: str, partition: int) -> bool:
+        key = (topic, partition)
+        return key in wanted or (key not in owner and _owner(key, shares) == index)
+
+    batch: dict[tuple[str, int], tuple[list[int], list[bytes | None]]] = {}
+    for rec in src.records(VERIFY_TOPICS[1:], keep=keep):
+        key = (rec.topic, rec.partition)
+        entry = batch.get(key)
+        if entry is None:
+            entry = batch[key] = ([], [])
+        entry[0].append(rec.offset)
+        entry[1].append(rec.value)
+        if len(entry[0]) >= BATCH:
+            offs, vals = batch.pop(key)
+            _feed(w, key[0], key[1], offs, vals)
+    for key, (offs, vals) in batch.items():
+        _feed(w, key[0], key[1], offs, vals)
+    counts = [(t, p, i.count) for t, parts in src.layout.partitions.items() for p, i in parts.items() if i.count]
+    return w.share(counts)
+
+
+def _owner(key: tuple[str, int], shares: int) -> int:
+    return zlib.crc32(f"{key[0]}/{key[1]}".encode()) % shares
+
+
+def _share_worker(source: tuple[Any, ...], heads: dict[tuple[str, int], list[Any]]) -> bytes:
+    """Run in a worker process: check one share, return it pickled (it holds Finding objects
+    that the partitions' state refers to, which pickle keeps as one)."""
+    if source[0] == "kafka":
+        share = asyncio.run(_kafka_share(source[1], source[2], heads))
+    else:
+        share = _archive_share(*source[1:], heads=heads)
+    return pickle.dumps(share, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+class _Pool:
+    """Worker processes for the shares (none with ``jobs=0``: everything in this process)."""
 
     def __init__(self, jobs: int, contracts: Path | None) -> None:
         self.gc_was_enabled = gc.isenabled()
-        self.jobs = jobs
         self.contracts = str(contracts) if contracts else None
         self.pool: ProcessPoolExecutor | None = None
         digest.init(self.contracts)
@@ -612,12 +794,24 @@ class _Digester:
 
             # fork where there is fork: the workers inherit the compiled validators instead of
             # importing and compiling everything again (a second per worker)
-            methods = multiprocessing.get_all_start_methods()
-            if "fork" in methods:
+            if "fork" in multiprocessing.get_all_start_methods():
                 self.pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"))
             else:
                 self.pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
                                                 initializer=digest.init, initargs=(self.contracts,))
+
+    async def run(self, sources: list[tuple[Any, ...]], heads: dict[tuple[str, int], list[Any]]) -> list[dict[str, Any]]:
+        if self.pool is None:
+            out = []
+            for source in sources:
+                if source[0] == "kafka":
+                    out.append(await _kafka_share(source[1], source[2], heads))
+                else:
+                    out.append(_archive_share(*source[1:], heads=heads))
+            return out
+        loop = asyncio.get_running_loop()
+        futs = [loop.run_in_executor(self.pool, _share_worker, source, heads) for source in sources]
+        return [pickle.loads(b) for b in await asyncio.gather(*futs)]
 
     def close(self) -> None:
         if self.pool is not None:
@@ -626,31 +820,15 @@ class _Digester:
             gc.enable()
 
 
-def _dispatch(verifier: Verifier, topic: str, partition: int, offsets: list[int], result: Any) -> None:
-    if topic in TOPIC_PRODUCER:
-        verifier.feed_events(topic, partition, offsets, result)
-    elif topic == topics.INBOUND:
-        verifier.feed_inbound(result)
-    else:
-        verifier.feed_dlq(len(offsets))
-
-
-async def _unmarshal(fut: Any) -> Any:
-    return marshal.loads(await fut)
-
-
-def _work(topic: str, values: list[bytes | None]) -> Any:
-    if topic in TOPIC_PRODUCER:
-        return digest.digest_events(values)
-    if topic == topics.INBOUND:
-        return digest.inbound_ids(values)
-    return None
-
-
 def verify_archive(path: Path, keys: PublicKeys, *, contracts: Path | None = None, jobs: int = 0,
                    require_checkpoints: bool = False) -> Report:
+    """Verify an export offline: in this process (``jobs=0``, the default), or in ``jobs``
+    worker processes that each read the archive and check their share of the partitions."""
+    if jobs > 0:
+        return asyncio.run(_verify_archive_shares(path, keys, contracts=contracts, jobs=jobs,
+                                                  require_checkpoints=require_checkpoints))
     src = ArchiveSource(path)
-    dig = _Digester(jobs, contracts)
+    dig = _Pool(0, contracts)
     v = Verifier(keys, require_checkpoints=require_checkpoints)
     try:
         started = False
@@ -658,7 +836,7 @@ def verify_archive(path: Path, keys: PublicKeys, *, contracts: Path | None = Non
 
         def flush(key: tuple[str, int]) -> None:
             offs, vals = batch.pop(key)
-            _dispatch(v, key[0], key[1], offs, _work(key[0], vals))
+            _feed(v, key[0], key[1], offs, vals)
 
         for rec in src.records(VERIFY_TOPICS):
             if rec.topic == topics.CHECKPOINTS:
@@ -684,62 +862,58 @@ def verify_archive(path: Path, keys: PublicKeys, *, contracts: Path | None = Non
     return v.finish(src.layout, src.describe(), archive=src)
 
 
+async def _verify_archive_shares(path: Path, keys: PublicKeys, *, contracts: Path | None, jobs: int,
+                                 require_checkpoints: bool) -> Report:
+    src = ArchiveSource(path)
+    v = Verifier(keys, require_checkpoints=require_checkpoints)
+    pool = _Pool(jobs, contracts)
+    try:
+        for rec in src.records((topics.CHECKPOINTS,)):
+            v.feed_checkpoint(rec.topic, rec.partition, rec.offset, rec.value)
+        v.start_partitions()
+        sizes = {(t, p): src.declared_count(t, p) or max(i.end - i.start, 0)
+                 for t, parts in src.layout.partitions.items() if t != topics.CHECKPOINTS for p, i in parts.items()}
+        groups = split(sizes, jobs)
+        owner = {key: i for i, g in enumerate(groups) for key in g}
+        n = max(len(groups), 1)
+        heads = v.heads()
+        sources = [("archive", str(path), groups[i] if i < len(groups) else [], owner, i, n) for i in range(n)]
+        shares = await pool.run(sources, heads)
+        if not v.absorb(shares, src.layout):
+            shares = await pool.run([("archive", str(path), list(owner), owner, 0, 1)], heads)
+            v.absorb(shares, src.layout)
+    finally:
+        pool.close()
+    return v.finish(src.layout, src.describe(), archive=src)
+
+
 async def verify_kafka(bootstrap: str, keys: PublicKeys, *, contracts: Path | None = None, jobs: int | None = None,
                        require_checkpoints: bool = False) -> Report:
-    """Read the checkpoint topic, then every other topic to its end, digesting batches in
-    ``jobs`` worker processes (default: one per core) while the next batches are fetched."""
+    """Read the checkpoint topic, then plan the other topics to their current end and check
+    them in ``jobs`` worker processes (default: one per core), each reading its share of the
+    partitions itself; ``jobs=0`` reads and checks everything in this process."""
     if jobs is None:
         jobs = os.cpu_count() or 1
     src = KafkaSource(bootstrap)
     v = Verifier(keys, require_checkpoints=require_checkpoints)
-    dig = _Digester(jobs, contracts)
-    loop = asyncio.get_running_loop()
+    pool = _Pool(jobs, contracts)
     try:
         async for topic, partition, records in src.batches((topics.CHECKPOINTS,)):
             for r in records:
                 v.feed_checkpoint(topic, partition, r.offset, r.value)
         v.start_partitions()
-        side = None
-        if dig.pool is not None:
-            # the inbound messages and dead letters are read by a worker: only their ids matter
-            side = loop.run_in_executor(dig.pool, read_ids, bootstrap, VERIFY_TOPICS[4:])
-            main_topics = topics.EVENT_TOPICS
-        else:
-            main_topics = VERIFY_TOPICS[1:]
-        pending: list[tuple[str, int, list[int], Any]] = []
-        limit = max(4, 4 * jobs)
-
-        async def drain(keep: int) -> None:
-            while len(pending) > keep:
-                t, p, offs, fut = pending.pop(0)
-                _dispatch(v, t, p, offs, await fut)
-
-        async for topic, partition, records in src.batches(main_topics):
-            offs = [r.offset for r in records]
-            vals = [r.value for r in records]
-            for i in range(0, len(vals), BATCH):
-                o, vs = offs[i:i + BATCH], vals[i:i + BATCH]
-                kind = "events" if topic in TOPIC_PRODUCER else "inbound" if topic == topics.INBOUND else None
-                if dig.pool is not None and kind is not None:
-                    fut = loop.run_in_executor(dig.pool, digest.work, kind, *digest.pack(vs))
-                    fut = asyncio.ensure_future(_unmarshal(fut))
-                else:
-                    fut = loop.create_future()
-                    fut.set_result(_work(topic, vs))
-                pending.append((topic, partition, o, fut))
-            await drain(limit)
-        await drain(0)
-        if side is not None:
-            rows, ids, dead = marshal.loads(await side)
-            for t, p, start, end, count in rows:
-                info = src.layout.info(t, p)
-                info.start, info.end, info.count = start, end, count
-            v.feed_inbound(ids)
-            v.feed_dlq(dead)
+        ranges = await src.plan(VERIFY_TOPICS[1:])
+        by_key = {(t, p): (t, p, start, end) for t, p, start, end in ranges}
+        groups = split({k: r[3] - r[2] for k, r in by_key.items()}, jobs)
+        heads = v.heads()
+        sources = [("kafka", bootstrap, [by_key[k] for k in g]) for g in groups]
+        shares = await pool.run(sources, heads)
+        if not v.absorb(shares, src.layout):
+            shares = await pool.run([("kafka", bootstrap, ranges)], heads)
+            v.absorb(shares, src.layout)
     finally:
-        dig.close()
-    layout = src.layout
-    return v.finish(layout, src.describe())
+        pool.close()
+    return v.finish(src.layout, src.describe())
 
 
 def load_keys(path: Path | None) -> PublicKeys:
