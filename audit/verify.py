@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hashlib
+import marshal
 import os
 import pickle
 import time
@@ -45,7 +47,6 @@ from shared.contracts import topics
 from shared.contracts.checkpoint import (
     EMPTY_ROOT,
     Checkpoint,
-    CompactRange,
     PublicKeys,
     checkpoint_hash,
     heads_root,
@@ -104,6 +105,45 @@ class _Stream:
     opened: tuple[Any, ...] | None = None
 
 
+class _Tree:
+    """The right edge of a partition's RFC 6962 tree, as ``CompactRange`` of the contract
+    (the same roots, a test holds them together), with the append written out for a replay:
+    the peaks are the bits of the size, so a leaf is merged with one peak per trailing one bit
+    of the size, without (height, hash) pairs."""
+
+    __slots__ = ("size", "peaks")
+
+    def __init__(self) -> None:
+        self.size = 0
+        #: hashes of the perfect subtrees, largest first
+        self.peaks: list[bytes] = []
+
+    def append(self, leaf: bytes) -> None:
+        n, h, peaks = self.size, leaf, self.peaks
+        while n & 1:
+            h = _sha256(b"\x01" + peaks.pop() + h).digest()
+            n >>= 1
+        peaks.append(h)
+        self.size += 1
+
+    def root(self) -> bytes:
+        if not self.peaks:
+            return EMPTY_ROOT
+        h = self.peaks[-1]
+        for left in reversed(self.peaks[:-1]):
+            h = _sha256(b"\x01" + left + h).digest()
+        return h
+
+    def __getstate__(self) -> tuple[int, list[bytes]]:
+        return self.size, self.peaks
+
+    def __setstate__(self, state: tuple[int, list[bytes]]) -> None:
+        self.size, self.peaks = state
+
+
+_sha256 = hashlib.sha256
+
+
 @dataclass
 class _Head:
     size: int
@@ -117,7 +157,7 @@ class _Partition:
     topic: str
     partition: int
     heads: list[_Head] = field(default_factory=list)
-    tree: CompactRange = field(default_factory=CompactRange)
+    tree: _Tree = field(default_factory=_Tree)
     count: int = 0
     next_head: int = 0
     matched: _Head | None = None
@@ -313,26 +353,38 @@ class Verifier:
         part = self._part(topic, partition)
         ids = self.ids
         streams = self.streams
+        inbound = self.inbound
+        unit_years_add = self.unit_years.add
+        pending_add = self.pending_causes.append
+        indexes = self.indexes
+        topic_producer = TOPIC_PRODUCER.get(topic)
         add = self.add
+        missing_state = digest.MISSING
+        no_cause = http_causes = 0
+        heads = part.heads
+        # the size of the next checkpoint head to compare (-1: none)
+        next_size = heads[part.next_head].size if part.next_head < len(heads) else -1
         due = False
         self.events += len(offsets)
         for offset, d in zip(offsets, digests, strict=True):
             if due:  # the previous record completed a checkpoint's size: compare once it was checked
                 self._match_heads(part)
+                next_size = heads[part.next_head].size if part.next_head < len(heads) else -1
                 due = False
+            (problem, schema_error, eid, etype, stream, producer, seq, prev_hash, hash_, uy, cause, recorded_at, _jur,
+             trigger, stated, extra, leaf) = d
             # --- Merkle tree of the partition
             if part.count == 0:
                 self._match_heads(part)  # heads of size 0
+                next_size = heads[part.next_head].size if part.next_head < len(heads) else -1
                 self._first_record(part, offset)
             if part.after_match is None:
-                part.after_match = (offset, d[F_ID], d[F_STREAM])
+                part.after_match = (offset, eid, stream)
             if part.merkle:
-                part.tree.append(d[F_LEAF])
+                part.tree.append(leaf)
             part.count += 1
-            if part.next_head < len(part.heads) and part.heads[part.next_head].size == part.count:
+            if next_size == part.count:
                 due = True
-            problem = d[F_PROBLEM]
-            eid, stream, producer = d[F_ID], d[F_STREAM], d[F_PRODUCER]
             where = (topic, partition, offset, eid, stream, producer)
             if problem is not None and problem[0] == "not_json":
                 f = add(Finding("not_json", problem[1], *where))
@@ -349,84 +401,82 @@ class Verifier:
                     if st is not None:
                         st.broken = True
                     continue
-                ids[eid] = (topic, partition, offset, d[F_REC_AT])
-            if d[F_SCHEMA] is not None and problem is None:
-                add(Finding("schema_invalid", d[F_SCHEMA], *where))
-            etype = d[F_TYPE]
-            if etype is not None and TOPIC_PRODUCER.get(topic) != producer:
+                ids[eid] = (topic, partition, offset, recorded_at)
+            if schema_error is not None and problem is None:
+                add(Finding("schema_invalid", schema_error, *where))
+            if etype is not None and topic_producer != producer:
                 add(Finding("wrong_topic", f"{etype} of producer {producer} on {topic}", *where))
-            if stream is None or producer is None or d[F_SEQ] is None:
+            if stream is None or producer is None or seq is None:
                 continue
-            uy = d[F_UY]
             if uy:
-                self.unit_years.add(uy)
+                unit_years_add(uy)
             # --- the hash chain of (stream, producer)
             key = (stream, producer)
             st = streams.get(key)
             if st is None:
                 st = streams[key] = _Stream()
-            seq = d[F_SEQ]
-            chain_ok = True
-            if problem is not None:  # payload_edited
-                f = add(Finding(problem[0], problem[1], *where))
-                part.chain_findings.append(f)
-                st.broken = True
-                chain_ok = False
-            if seq == st.last_seq + 1:
-                if chain_ok and d[F_PREV] != st.last_hash:
-                    f = add(Finding("chain_broken", f"sequence {seq}: prev_hash does not name the hash of "
-                                    f"sequence {seq - 1}", *where))
+            if problem is None and seq == st.last_seq + 1 and prev_hash == st.last_hash:
+                st.last_seq, st.last_hash = seq, hash_  # the common case
+            else:
+                chain_ok = True
+                if problem is not None:  # payload_edited
+                    f = add(Finding(problem[0], problem[1], *where))
                     part.chain_findings.append(f)
                     st.broken = True
-                st.last_seq, st.last_hash = seq, d[F_HASH]
-            elif seq > st.last_seq + 1:
-                missing = range(st.last_seq + 1, seq)
-                label = f"{missing[0]}" if len(missing) == 1 else f"{missing[0]}..{missing[-1]}"
-                f = add(Finding("event_dropped", f"sequence {label} missing before sequence {seq}", *where))
-                part.chain_findings.append(f)
-                for m in missing:
-                    st.gaps[m] = f
-                st.broken = True
-                st.last_seq, st.last_hash = seq, d[F_HASH]
-            else:
-                gap = st.gaps.pop(seq, None)
-                if gap is not None:
-                    if gap.code == "event_dropped":
-                        gap.code = "reordered"
-                        gap.message = (f"this event comes before sequence {seq} of its stream, which it should "
-                                       f"follow (sequence {seq} is at offset {offset})")
-                        self._per_code["event_dropped"] -= 1
-                        self._per_code["reordered"] += 1
-                    for m, g in list(st.gaps.items()):
-                        if g is gap:
-                            del st.gaps[m]
-                else:
-                    f = add(Finding("sequence_repeated", f"sequence {seq} again (sequence {st.last_seq} was already "
-                                    "read)", *where))
+                    chain_ok = False
+                if seq == st.last_seq + 1:
+                    if chain_ok and prev_hash != st.last_hash:
+                        f = add(Finding("chain_broken", f"sequence {seq}: prev_hash does not name the hash of "
+                                        f"sequence {seq - 1}", *where))
+                        part.chain_findings.append(f)
+                        st.broken = True
+                    st.last_seq, st.last_hash = seq, hash_
+                elif seq > st.last_seq + 1:
+                    missing = range(st.last_seq + 1, seq)
+                    label = f"{missing[0]}" if len(missing) == 1 else f"{missing[0]}..{missing[-1]}"
+                    f = add(Finding("event_dropped", f"sequence {label} missing before sequence {seq}", *where))
                     part.chain_findings.append(f)
-                st.broken = True
-                continue
+                    for m in missing:
+                        st.gaps[m] = f
+                    st.broken = True
+                    st.last_seq, st.last_hash = seq, hash_
+                else:
+                    gap = st.gaps.pop(seq, None)
+                    if gap is not None:
+                        if gap.code == "event_dropped":
+                            gap.code = "reordered"
+                            gap.message = (f"this event comes before sequence {seq} of its stream, which it "
+                                           f"should follow (sequence {seq} is at offset {offset})")
+                            self._per_code["event_dropped"] -= 1
+                            self._per_code["reordered"] += 1
+                        for m, g in list(st.gaps.items()):
+                            if g is gap:
+                                del st.gaps[m]
+                    else:
+                        f = add(Finding("sequence_repeated", f"sequence {seq} again (sequence {st.last_seq} was "
+                                        "already read)", *where))
+                        part.chain_findings.append(f)
+                    st.broken = True
+                    continue
             if st.broken:
                 continue
             # --- causation
-            cause = d[F_CAUSE]
             if cause is None:
-                self.no_cause += 1
+                no_cause += 1
             elif cause.startswith("http:"):
-                self.http_causes += 1
+                http_causes += 1
             elif cause == eid:
                 add(Finding("unresolved_causation", "the event names itself as its cause", *where))
             elif cause in ids:
                 at = ids[cause]
-                if at[3] is not None and d[F_REC_AT] is not None and at[3] > d[F_REC_AT]:
-                    self._cause_earlier(at, d[F_REC_AT], cause, where)
-            elif cause not in self.inbound:
-                self.pending_causes.append((cause, where, d[F_REC_AT]))
+                if at[3] is not None and recorded_at is not None and at[3] > recorded_at:
+                    self._cause_earlier(at, recorded_at, cause, where)
+            elif cause not in inbound:
+                pending_add((cause, where, recorded_at))
             # --- lifecycle
-            idx = self.indexes.get(producer)
+            idx = indexes.get(producer)
             if idx is None:
                 continue
-            trigger = d[F_TRIGGER]
             if trigger is not None:
                 if trigger == "":
                     if st.state is not None:
@@ -447,17 +497,18 @@ class Verifier:
                         st.broken = True
                         continue
                     st.state = dest
-            stated = d[F_STATE]
-            if stated is not digest.MISSING and stated != digest.MISSING and st.state is not None and stated != st.state:
+            if stated is not missing_state and stated != missing_state and st.state is not None and stated != st.state:
                 add(Finding("state_mismatch", f"{etype} states {stated!r}, the replayed state is {st.state!r}",
                             *where))
                 st.broken = True
                 continue
             if etype == "ApprovalCaseOpened":
-                st.opened = d[F_EXTRA]
+                st.opened = extra
             elif etype == "UnitYearRecognized":
                 self.recognitions += 1
                 self._check_recognition(st, d, where)
+        self.no_cause += no_cause
+        self.http_causes += http_causes
         if due:
             self._match_heads(part)
 
@@ -515,8 +566,10 @@ class Verifier:
     def share(self, counts: list[tuple[str, int, int]]) -> dict[str, Any]:
         """What a worker that checked a share of the partitions hands back for the checks that
         span shares (:meth:`absorb`): its findings, its partitions' trees and heads, the
-        ``event_id`` of every event it read, the inbound ids, the causes it could not resolve
-        itself, and its counts. ``counts``: ``(topic, partition, records read)``.
+        ``event_id`` of every event it read (per partition, with their offsets and recording
+        times, as columns: cheaper to send than one tuple per event), the inbound ids, the
+        causes it could not resolve itself, and its counts. ``counts``: ``(topic, partition,
+        records read)``.
 
         Causes are resolved here against this share's events and inbound messages; that is the
         answer :meth:`finish` would give as long as no event_id is in two shares and no inbound
@@ -529,13 +582,21 @@ class Verifier:
                 self._cause_earlier(at, recorded_at, cause, where)
             elif cause not in inbound:
                 pending.append((cause, where, recorded_at))
+        columns: dict[tuple[str, int], tuple[list[str], list[int], list[str | None]]] = {}
+        for eid, (topic, partition, offset, recorded_at) in ids.items():
+            col = columns.get((topic, partition))
+            if col is None:
+                col = columns[(topic, partition)] = ([], [], [])
+            col[0].append(eid)
+            col[1].append(offset)
+            col[2].append(recorded_at)
         return {
             "findings": self.findings,
             "per_code": dict(self._per_code),
             "dropped": dict(self._dropped),
             "parts": {k: p for k, p in self.parts.items() if p.count},
             "counts": counts,
-            "ids": ids,
+            "ids": columns,
             "inbound": list(inbound),
             "pending": pending,
             "streams": list(self.streams),
@@ -549,16 +610,28 @@ class Verifier:
         them itself. False (and nothing taken) when the shares are not independent: an
         event_id in two shares, a stream in two shares, or an inbound id that is also an
         event_id; the answer then depends on the order of all records, and the caller checks
-        the partitions again in one share."""
-        ids: dict[str, tuple[str, int, int, str | None]] = {}
+        the partitions again in one share.
+
+        From here on :attr:`ids` holds only the events that the shares' unresolved causes name:
+        all that :meth:`finish` asks of it."""
+        all_ids: set[str] = set()
         streams: set[tuple[str, str]] = set()
         for sh in shares:
-            if not ids.keys().isdisjoint(sh["ids"]) or not streams.isdisjoint(sh["streams"]):
+            eids = [e for col in sh["ids"].values() for e in col[0]]
+            if not all_ids.isdisjoint(eids) or not streams.isdisjoint(sh["streams"]):
                 return False
-            ids.update(sh["ids"])
+            all_ids.update(eids)
             streams.update(sh["streams"])
-        if len(shares) > 1 and any(i in ids for sh in shares for i in sh["inbound"]):
+        if len(shares) > 1 and any(i in all_ids for sh in shares for i in sh["inbound"]):
             return False
+        wanted = {cause for sh in shares for cause, _w, _r in sh["pending"]} & all_ids
+        ids: dict[str, tuple[str, int, int, str | None]] = {}
+        if wanted:
+            for sh in shares:
+                for (topic, partition), (eids, offsets, recorded) in sh["ids"].items():
+                    for e, o, r in zip(eids, offsets, recorded, strict=True):
+                        if e in wanted:
+                            ids[e] = (topic, partition, o, r)
         self.ids = ids
         self.streams = dict.fromkeys(streams)  # type: ignore[arg-type]  # only counted from here on
         for sh in shares:
@@ -701,15 +774,32 @@ def _kind(topic: str) -> str:
     return "events" if topic in TOPIC_PRODUCER else "inbound" if topic == topics.INBOUND else "dlq"
 
 
-def split(sizes: dict[tuple[str, int], int], shares: int) -> list[list[tuple[str, int]]]:
-    """The partitions in ``shares`` groups of about equal work (largest first, each to the
-    least loaded group); empty groups are left out."""
-    groups: list[list[tuple[str, int]]] = [[] for _ in range(max(1, shares))]
+def _spread(items: dict[Any, int], shares: int) -> tuple[list[list[Any]], list[int]]:
+    """Largest first, each to the least loaded group."""
+    groups: list[list[Any]] = [[] for _ in range(max(1, shares))]
     load = [0] * len(groups)
-    for key, n in sorted(sizes.items(), key=lambda kv: (-kv[1] * _COST[_kind(kv[0][0])], kv[0])):
+    for key, work in sorted(items.items(), key=lambda kv: (-kv[1], kv[0])):
         i = load.index(min(load))
         groups[i].append(key)
-        load[i] += n * _COST[_kind(key[0])]
+        load[i] += work
+    return groups, load
+
+
+def split(sizes: dict[tuple[str, int], int], shares: int) -> list[list[tuple[str, int]]]:
+    """The partitions in ``shares`` groups of about equal work; empty groups are left out.
+
+    Partitions of the same number go together when that still gives groups within 10 % of
+    each other: the services key a unit-year's events alike on every topic, so an event's
+    cause is then mostly in its own share, resolved there instead of sent to the main
+    process."""
+    work = {k: n * _COST[_kind(k[0])] for k, n in sizes.items()}
+    by_number: dict[int, int] = {}
+    for (_t, p), w in work.items():
+        by_number[p] = by_number.get(p, 0) + w
+    numbers, load = _spread(by_number, shares)
+    if len([g for g in numbers if g]) == min(len(by_number), max(1, shares)) and max(load) <= 1.1 * min(load):
+        return [sorted((k for k in work if k[1] in g), key=lambda k: (-work[k], k)) for g in numbers if g]
+    groups, _load = _spread(work, shares)
     return [g for g in groups if g]
 
 
@@ -771,14 +861,26 @@ def _owner(key: tuple[str, int], shares: int) -> int:
     return zlib.crc32(f"{key[0]}/{key[1]}".encode()) % shares
 
 
+#: the parts of a share that are plain data (marshalled: several times faster than pickle)
+_BULK = ("ids", "inbound", "pending", "streams", "unit_years")
+
+
 def _share_worker(source: tuple[Any, ...], heads: dict[tuple[str, int], list[Any]]) -> bytes:
-    """Run in a worker process: check one share, return it pickled (it holds Finding objects
-    that the partitions' state refers to, which pickle keeps as one)."""
+    """Run in a worker process: check one share, return it serialised: the plain data
+    marshalled, the rest pickled (Finding objects, which the partitions' state refers to:
+    pickle keeps them one)."""
     if source[0] == "kafka":
         share = asyncio.run(_kafka_share(source[1], source[2], heads))
     else:
         share = _archive_share(*source[1:], heads=heads)
-    return pickle.dumps(share, protocol=pickle.HIGHEST_PROTOCOL)
+    bulk = marshal.dumps(tuple(share.pop(k) for k in _BULK))
+    return pickle.dumps((bulk, share), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _load_share(data: bytes) -> dict[str, Any]:
+    bulk, share = pickle.loads(data)
+    share.update(zip(_BULK, marshal.loads(bulk), strict=True))
+    return share
 
 
 class _Pool:
@@ -810,8 +912,14 @@ class _Pool:
                     out.append(_archive_share(*source[1:], heads=heads))
             return out
         loop = asyncio.get_running_loop()
-        futs = [loop.run_in_executor(self.pool, _share_worker, source, heads) for source in sources]
-        return [pickle.loads(b) for b in await asyncio.gather(*futs)]
+        futs = {loop.run_in_executor(self.pool, _share_worker, source, heads): i for i, source in enumerate(sources)}
+        out: list[Any] = [None] * len(futs)
+        waiting = set(futs)
+        while waiting:  # each share is read as it comes, while the other workers go on
+            done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            for fut in done:
+                out[futs[fut]] = _load_share(fut.result())
+        return out
 
     def close(self) -> None:
         if self.pool is not None:

@@ -188,6 +188,15 @@ def test_split_balances_the_work() -> None:
     assert sorted(k for g in groups for k in g) == sorted(sizes)
     work = [sum(sizes[k] * (4 if "events" in k[0] else 1) for k in g) for g in groups]
     assert max(work) - min(work) <= 1005
+    # the same partition number of every topic in one share (a unit-year's events are keyed alike)
+    assert all(len({p for _t, p in g} & {p for _t, p in h}) == 0 for g in groups for h in groups if g is not h)
+    # unless that leaves the shares unequal: then partition by partition
+    uneven = {("antt.approval.events.v1", 0): 5000, ("antt.approval.events.v1", 1): 100,
+              ("antt.assessment.events.v1", 0): 100, ("antt.assessment.events.v1", 1): 4000}
+    assert split(uneven, 2) == [
+        [("antt.approval.events.v1", 0)],
+        [("antt.assessment.events.v1", 1), ("antt.approval.events.v1", 1), ("antt.assessment.events.v1", 0)],
+    ]
     assert split(sizes, 0) == [sorted(sizes, key=lambda k: (-sizes[k] * (4 if "events" in k[0] else 1), k))]
     assert split({}, 2) == []
 
@@ -210,3 +219,25 @@ def read_layout():
     from audit.sources import Layout
 
     return Layout()
+
+
+def test_the_replay_tree_has_the_roots_of_the_contracts_compact_range() -> None:
+    import pickle
+
+    from audit.verify import _Tree
+    from shared.contracts.checkpoint import EMPTY_ROOT, CompactRange, leaf_hash, mth
+
+    tree, reference = _Tree(), CompactRange()
+    leaves = []
+    assert tree.root() == EMPTY_ROOT == reference.root()
+    for i in range(300):
+        leaf = leaf_hash(f"record {i}".encode())
+        leaves.append(leaf)
+        tree.append(leaf)
+        reference.append(leaf)
+        assert tree.size == reference.size == i + 1
+        assert tree.root() == reference.root()
+        if i in (0, 1, 2, 6, 7, 63, 64, 200):
+            assert tree.root() == mth(leaves)
+    copy = pickle.loads(pickle.dumps(tree))
+    assert (copy.size, copy.root()) == (tree.size, tree.root())
