@@ -169,6 +169,32 @@ class _Partition:
     merkle: bool = True
 
 
+class _Merge:
+    """The checks across shares, made as each share comes in (while the other workers go on):
+    whether the shares are independent. They are not when an event_id or a stream is in two
+    shares, or when an inbound id of one share is an event_id of another (a share resolves
+    its causes against its own inbound messages first)."""
+
+    def __init__(self) -> None:
+        self.ids: set[str] = set()
+        self.streams: set[tuple[str, str]] = set()
+        self.inbound: set[str] = set()
+        self.independent = True
+
+    def add(self, share: dict[str, Any]) -> None:
+        if not self.independent:
+            return
+        eids = [e for col in share["ids"].values() for e in col[0]]
+        inbound = share["inbound"]
+        if (not self.ids.isdisjoint(eids) or not self.streams.isdisjoint(share["streams"])
+                or not self.ids.isdisjoint(inbound) or not self.inbound.isdisjoint(eids)):
+            self.independent = False
+            return
+        self.ids.update(eids)
+        self.streams.update(share["streams"])
+        self.inbound.update(inbound)
+
+
 @dataclass
 class Report:
     source: str
@@ -605,25 +631,22 @@ class Verifier:
                         self.recognitions),
         }
 
-    def absorb(self, shares: list[dict[str, Any]], layout: Layout) -> bool:
+    def absorb(self, shares: list[dict[str, Any]], layout: Layout, merge: _Merge | None = None) -> bool:
         """Take the shares of the partitions, checked by workers, as if this verifier had read
-        them itself. False (and nothing taken) when the shares are not independent: an
-        event_id in two shares, a stream in two shares, or an inbound id that is also an
-        event_id; the answer then depends on the order of all records, and the caller checks
-        the partitions again in one share.
+        them itself. False (and nothing taken) when the shares are not independent (see
+        :class:`_Merge`); the answer then depends on the order of all records, and the caller
+        checks the partitions again in one share. ``merge``: the shares' checks, made as they
+        came in (else made here).
 
         From here on :attr:`ids` holds only the events that the shares' unresolved causes name:
         all that :meth:`finish` asks of it."""
-        all_ids: set[str] = set()
-        streams: set[tuple[str, str]] = set()
-        for sh in shares:
-            eids = [e for col in sh["ids"].values() for e in col[0]]
-            if not all_ids.isdisjoint(eids) or not streams.isdisjoint(sh["streams"]):
-                return False
-            all_ids.update(eids)
-            streams.update(sh["streams"])
-        if len(shares) > 1 and any(i in all_ids for sh in shares for i in sh["inbound"]):
+        if merge is None:
+            merge = _Merge()
+            for sh in shares:
+                merge.add(sh)
+        if not merge.independent:
             return False
+        all_ids, streams = merge.ids, merge.streams
         wanted = {cause for sh in shares for cause, _w, _r in sh["pending"]} & all_ids
         ids: dict[str, tuple[str, int, int, str | None]] = {}
         if wanted:
@@ -632,6 +655,7 @@ class Verifier:
                     for e, o, r in zip(eids, offsets, recorded, strict=True):
                         if e in wanted:
                             ids[e] = (topic, partition, o, r)
+        self.inbound = merge.inbound
         self.ids = ids
         self.streams = dict.fromkeys(streams)  # type: ignore[arg-type]  # only counted from here on
         for sh in shares:
@@ -647,7 +671,6 @@ class Verifier:
             self.parts.update(sh["parts"])
             for topic, partition, count in sh["counts"]:
                 layout.info(topic, partition).count = count
-            self.inbound.update(sh["inbound"])
             self.pending_causes.extend(sh["pending"])
             self.unit_years.update(sh["unit_years"])
             events, inbound, dead, http, no_cause, recognitions = sh["numbers"]
@@ -902,7 +925,9 @@ class _Pool:
                 self.pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
                                                 initializer=digest.init, initargs=(self.contracts,))
 
-    async def run(self, sources: list[tuple[Any, ...]], heads: dict[tuple[str, int], list[Any]]) -> list[dict[str, Any]]:
+    async def run(self, sources: list[tuple[Any, ...]], heads: dict[tuple[str, int], list[Any]],
+                  merge: _Merge | None = None) -> list[dict[str, Any]]:
+        """The shares of ``sources``, in their order; each is added to ``merge`` as it comes."""
         if self.pool is None:
             out = []
             for source in sources:
@@ -910,6 +935,8 @@ class _Pool:
                     out.append(await _kafka_share(source[1], source[2], heads))
                 else:
                     out.append(_archive_share(*source[1:], heads=heads))
+                if merge is not None:
+                    merge.add(out[-1])
             return out
         loop = asyncio.get_running_loop()
         futs = {loop.run_in_executor(self.pool, _share_worker, source, heads): i for i, source in enumerate(sources)}
@@ -918,7 +945,9 @@ class _Pool:
         while waiting:  # each share is read as it comes, while the other workers go on
             done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
             for fut in done:
-                out[futs[fut]] = _load_share(fut.result())
+                out[futs[fut]] = share = _load_share(fut.result())
+                if merge is not None:
+                    merge.add(share)
         return out
 
     def close(self) -> None:
@@ -1015,8 +1044,9 @@ async def verify_kafka(bootstrap: str, keys: PublicKeys, *, contracts: Path | No
         groups = split({k: r[3] - r[2] for k, r in by_key.items()}, jobs)
         heads = v.heads()
         sources = [("kafka", bootstrap, [by_key[k] for k in g]) for g in groups]
-        shares = await pool.run(sources, heads)
-        if not v.absorb(shares, src.layout):
+        merge = _Merge()
+        shares = await pool.run(sources, heads, merge)
+        if not v.absorb(shares, src.layout, merge):
             shares = await pool.run([("kafka", bootstrap, ranges)], heads)
             v.absorb(shares, src.layout)
     finally:
