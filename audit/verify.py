@@ -907,7 +907,9 @@ def _load_share(data: bytes) -> dict[str, Any]:
 
 
 class _Pool:
-    """Worker processes for the shares (none with ``jobs=0``: everything in this process)."""
+    """Worker processes for the shares (none with ``jobs=0``: everything in this process).
+    The cycle collector is off until :meth:`close` (see :func:`audit.digest.init`): the
+    verification is over by then."""
 
     def __init__(self, jobs: int, contracts: Path | None) -> None:
         self.gc_was_enabled = gc.isenabled()
@@ -994,9 +996,9 @@ def verify_archive(path: Path, keys: PublicKeys, *, contracts: Path | None = Non
             v.start_partitions()
         for key in list(batch):
             flush(key)
+        return v.finish(src.layout, src.describe(), archive=src)
     finally:
         dig.close()
-    return v.finish(src.layout, src.describe(), archive=src)
 
 
 async def _verify_archive_shares(path: Path, keys: PublicKeys, *, contracts: Path | None, jobs: int,
@@ -1019,9 +1021,9 @@ async def _verify_archive_shares(path: Path, keys: PublicKeys, *, contracts: Pat
         if not v.absorb(shares, src.layout):
             shares = await pool.run([("archive", str(path), list(owner), owner, 0, 1)], heads)
             v.absorb(shares, src.layout)
+        return v.finish(src.layout, src.describe(), archive=src)
     finally:
         pool.close()
-    return v.finish(src.layout, src.describe(), archive=src)
 
 
 async def verify_kafka(bootstrap: str, keys: PublicKeys, *, contracts: Path | None = None, jobs: int | None = None,
@@ -1049,9 +1051,9 @@ async def verify_kafka(bootstrap: str, keys: PublicKeys, *, contracts: Path | No
         if not v.absorb(shares, src.layout, merge):
             shares = await pool.run([("kafka", bootstrap, ranges)], heads)
             v.absorb(shares, src.layout)
+        return v.finish(src.layout, src.describe())
     finally:
         pool.close()
-    return v.finish(src.layout, src.describe())
 
 
 def load_keys(path: Path | None) -> PublicKeys:
