@@ -270,7 +270,10 @@ class _Compiler:
         if "enum" in s:
             values = s["enum"]
             if all(isinstance(x, str) for x in values):
-                parts.append(f"(type({v}) is str and {v} in {self.const(frozenset(values), 'E')})")
+                if tl == ["string"]:  # the type test is already made
+                    parts.append(f"({v} in {self.const(frozenset(values), 'E')})")
+                else:
+                    parts.append(f"(type({v}) is str and {v} in {self.const(frozenset(values), 'E')})")
                 pinned = True
             else:
                 name = self.const(list(values), "E")
@@ -316,17 +319,18 @@ class _Compiler:
         if "format" in s and s["format"] in FORMATS:
             # one-entry memory per format: an event's occurred_at and recorded_at are often the same
             fmt = s["format"]
-            last = self.const(_LAST[fmt], "L")
-            check = self.const(_format_check(fmt), "F")
-            sc.append(f"({v} == {last}[0] or {check}({v}))")
+            if fmt == "uuid":  # ids differ from one event to the next: nothing to remember
+                sc.append(f"{self.const(re.compile(FORMATS[fmt]).match, 'F')}({v}) is not None")
+            else:
+                last = self.const(_LAST[fmt], "L")
+                check = self.const(_format_check(fmt), "F")
+                sc.append(f"({v} == {last}[0] or {check}({v}))")
         guarded("string", sc)
         nc = []
         for kw, op in (("minimum", ">="), ("maximum", "<="), ("exclusiveMinimum", ">"), ("exclusiveMaximum", "<")):
             if kw in s:
                 nc.append(f"{v} {op} {s[kw]!r}")
-        if nc:
-            test = TYPE_TEST["number"].format(v=v)
-            parts.append(f"(not {test} or ({' and '.join(nc)}))")
+        guarded("number", nc)
         ac = []
         if "minItems" in s:
             ac.append(f"len({v}) >= {int(s['minItems'])}")

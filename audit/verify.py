@@ -32,6 +32,7 @@ import zlib
 from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -944,12 +945,22 @@ class _Pool:
         futs = {loop.run_in_executor(self.pool, _share_worker, source, heads): i for i, source in enumerate(sources)}
         out: list[Any] = [None] * len(futs)
         waiting = set(futs)
-        while waiting:  # each share is read as it comes, while the other workers go on
-            done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-            for fut in done:
-                out[futs[fut]] = share = _load_share(fut.result())
-                if merge is not None:
-                    merge.add(share)
+        try:
+            while waiting:  # each share is read as it comes, while the other workers go on
+                done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                for fut in done:
+                    out[futs[fut]] = share = _load_share(fut.result())
+                    if merge is not None:
+                        merge.add(share)
+        except BrokenProcessPool as exc:
+            raise SourceError(f"a worker process of verify stopped before the end ({exc}); try again, or with "
+                              "--jobs 0") from None
+        finally:
+            for fut in futs:  # the other workers' outcome is of no use once one failed
+                if not fut.done():
+                    fut.cancel()
+                elif not fut.cancelled():
+                    fut.exception()
         return out
 
     def close(self) -> None:

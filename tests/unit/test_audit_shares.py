@@ -241,3 +241,19 @@ def test_the_replay_tree_has_the_roots_of_the_contracts_compact_range() -> None:
             assert tree.root() == mth(leaves)
     copy = pickle.loads(pickle.dumps(tree))
     assert (copy.size, copy.root()) == (tree.size, tree.root())
+
+
+def test_a_worker_that_dies_is_a_clear_error(clean, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not a traceback: the command's error for a history it could not read (exit status 2)."""
+    import os
+
+    import audit.verify as verify
+    from audit.sources import SourceError
+
+    def die(*_args: object, **_kw: object) -> None:
+        os._exit(9)
+
+    monkeypatch.setattr(verify, "_archive_share", die)
+    archive, keys = clean
+    with pytest.raises(SourceError, match="worker process"):
+        verify_archive(archive, keys, jobs=2)
