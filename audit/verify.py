@@ -43,7 +43,7 @@ from pydantic import ValidationError
 
 from audit import digest
 from audit.findings import ERROR, NOTE, Finding
-from audit.sources import ArchiveSource, KafkaSource, Layout, SourceError
+from audit.sources import ArchiveSource, KafkaSource, Layout, SourceError, use_bare_records
 from shared.contracts import topics
 from shared.contracts.checkpoint import (
     EMPTY_ROOT,
@@ -894,6 +894,7 @@ def _share_worker(source: tuple[Any, ...], heads: dict[tuple[str, int], list[Any
     marshalled, the rest pickled (Finding objects, which the partitions' state refers to:
     pickle keeps them one)."""
     if source[0] == "kafka":
+        use_bare_records()  # this process's only consumer is the share's; it needs offset and value
         share = asyncio.run(_kafka_share(source[1], source[2], heads))
     else:
         share = _archive_share(*source[1:], heads=heads)

@@ -257,3 +257,44 @@ def test_a_worker_that_dies_is_a_clear_error(clean, monkeypatch: pytest.MonkeyPa
     archive, keys = clean
     with pytest.raises(SourceError, match="worker process"):
         verify_archive(archive, keys, jobs=2)
+
+
+def test_bare_records_carry_the_offsets_and_values_of_consumer_records() -> None:
+    """A worker's consumer hands over aiokafka's parsed records instead of ConsumerRecords
+    (audit.sources.use_bare_records); run in a child process, where the change stays."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        normal, bare, in_effect = pool.apply(_records_both_ways)
+    assert in_effect
+    assert bare == normal and [o for o, _v in normal] == list(range(5, 55))
+
+
+def _records_both_ways() -> tuple[list, list, bool]:
+    from aiokafka.consumer import fetcher
+    from aiokafka.record.default_records import DefaultRecordBatchBuilder
+    from aiokafka.record.memory_records import MemoryRecords
+    from aiokafka.structs import TopicPartition
+
+    from audit.sources import use_bare_records
+
+    def raw() -> bytes:
+        out = b""
+        for base in (0, 30):  # two batches, the first read from offset 5
+            b = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=0, producer_id=-1,
+                                          producer_epoch=-1, base_sequence=-1, batch_size=1 << 20)
+            for i in range(base, base + (30 if base == 0 else 25)):
+                b.append(i - base, timestamp=None, key=b"k", value=f"v{i}".encode(), headers=[("h", b"x")])
+            batch = bytes(b.build())
+            out += base.to_bytes(8, "big") + batch[8:]  # the base offset the broker would write
+        return out
+
+    def read() -> list:
+        tp = TopicPartition("t", 0)
+        recs = fetcher.PartitionRecords(tp, MemoryRecords(raw()), [], 5, None, None, False, 0)
+        return [(r.offset, r.value) for r in recs]
+
+    normal = read()
+    in_effect = use_bare_records()
+    return normal, read(), in_effect
