@@ -94,7 +94,7 @@ _CHARSET_PATTERN = re.compile(rf"\^(?:{_CLASS})?{_CLASS}(\{{[0-9]+\}}|\{{[0-9]+,
 
 
 def _expand(cls: str) -> str:
-    out = []
+    out: list[str] = []
     i = 0
     while i < len(cls):
         if i + 2 < len(cls) and cls[i + 1] == "-":

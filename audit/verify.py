@@ -43,7 +43,13 @@ from pydantic import ValidationError
 
 from audit import digest
 from audit.findings import ERROR, NOTE, Finding
-from audit.sources import ArchiveSource, KafkaSource, Layout, SourceError, use_bare_records
+from audit.sources import (
+    ArchiveSource,
+    KafkaSource,
+    Layout,
+    SourceError,
+    use_bare_records,
+)
 from shared.contracts import topics
 from shared.contracts.checkpoint import (
     EMPTY_ROOT,
@@ -112,7 +118,7 @@ class _Tree:
     the peaks are the bits of the size, so a leaf is merged with one peak per trailing one bit
     of the size, without (height, hash) pairs."""
 
-    __slots__ = ("size", "peaks")
+    __slots__ = ("peaks", "size")
 
     def __init__(self) -> None:
         self.size = 0

@@ -44,8 +44,8 @@ from aiokafka import AIOKafkaProducer
 from audit.sources import KafkaSource
 from audit.synthetic import build, write_keys
 from audit.verify import VERIFY_TOPICS, split
-from shared.contracts import topics
 from deploy.localkafka import KAFKA_VERSION, PROJECT_TOPICS, LocalKafka, create_topics
+from shared.contracts import topics
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
