@@ -191,7 +191,7 @@ class _Merge:
     def add(self, share: dict[str, Any]) -> None:
         if not self.independent:
             return
-        eids = [e for col in share["ids"].values() for e in col[0]]
+        eids = share["ids"][0]
         inbound = share["inbound"]
         if (not self.ids.isdisjoint(eids) or not self.streams.isdisjoint(share["streams"])
                 or not self.ids.isdisjoint(inbound) or not self.inbound.isdisjoint(eids)):
@@ -599,8 +599,8 @@ class Verifier:
     def share(self, counts: list[tuple[str, int, int]]) -> dict[str, Any]:
         """What a worker that checked a share of the partitions hands back for the checks that
         span shares (:meth:`absorb`): its findings, its partitions' trees and heads, the
-        ``event_id`` of every event it read (per partition, with their offsets and recording
-        times, as columns: cheaper to send than one tuple per event), the inbound ids, the
+        ``event_id`` of every event it read (with their topics, partitions, offsets and
+        recording times, as columns: cheaper to send than one tuple per event), the inbound ids, the
         causes it could not resolve itself, and its counts. ``counts``: ``(topic, partition,
         records read)``.
 
@@ -615,14 +615,8 @@ class Verifier:
                 self._cause_earlier(at, recorded_at, cause, where)
             elif cause not in inbound:
                 pending.append((cause, where, recorded_at))
-        columns: dict[tuple[str, int], tuple[list[str], list[int], list[str | None]]] = {}
-        for eid, (topic, partition, offset, recorded_at) in ids.items():
-            col = columns.get((topic, partition))
-            if col is None:
-                col = columns[(topic, partition)] = ([], [], [])
-            col[0].append(eid)
-            col[1].append(offset)
-            col[2].append(recorded_at)
+        # columns: event ids, topics, partitions, offsets, recording times
+        columns = (list(ids), *zip(*ids.values(), strict=True)) if ids else ([], (), (), (), ())
         return {
             "findings": self.findings,
             "per_code": dict(self._per_code),
@@ -658,10 +652,9 @@ class Verifier:
         ids: dict[str, tuple[str, int, int, str | None]] = {}
         if wanted:
             for sh in shares:
-                for (topic, partition), (eids, offsets, recorded) in sh["ids"].items():
-                    for e, o, r in zip(eids, offsets, recorded, strict=True):
-                        if e in wanted:
-                            ids[e] = (topic, partition, o, r)
+                for e, t, p, o, r in zip(*sh["ids"], strict=True):
+                    if e in wanted:
+                        ids[e] = (t, p, o, r)
         self.inbound = merge.inbound
         self.ids = ids
         self.streams = dict.fromkeys(streams)  # type: ignore[arg-type]  # only counted from here on
