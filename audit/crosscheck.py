@@ -52,7 +52,7 @@ async def cross_check(
     ids = unit_years or sorted(folder.by_unit_year)
     unavailable: set[str] = set()
     sem = asyncio.Semaphore(concurrency)
-    stats = {"unit_years": len(ids), "requests": 0}
+    stats: dict[str, Any] = {"unit_years": len(ids), "requests": 0}
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(headers=headers, timeout=15, transport=transport) as client:
 
@@ -121,7 +121,8 @@ async def cross_check(
             if code is None or code == 404 or not isinstance(body, dict):
                 stats["checkpoints"][service] = "not available"
                 continue
-            cp = body.get("checkpoint") if isinstance(body.get("checkpoint"), dict) else body
+            inner = body.get("checkpoint")
+            cp: dict[str, Any] = inner if isinstance(inner, dict) else body
             seq = cp.get("sequence")
             on_topic = checkpoints.get(service)
             stats["checkpoints"][service] = {"service": seq, "topic": on_topic.get("sequence") if on_topic else None}

@@ -18,7 +18,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -172,7 +172,7 @@ def digest_event(value: bytes | None) -> tuple[Any, ...]:
     problem = None
     if computed != stored:
         problem = ("payload_edited", "the event's content does not match its hash (recomputed "
-                   f"{computed[:12]}…, recorded {str(stored)[:12]}…)")
+                   f"{(computed or '')[:12]}…, recorded {str(stored)[:12]}…)")
     checked = env
     version_error = None
     if plain:
@@ -185,7 +185,7 @@ def digest_event(value: bytes | None) -> tuple[Any, ...]:
                 version_error = str(exc)
         quick = _quick.get(etype, _UNSET) if checked is env and type(etype) is str else None
         if quick is _UNSET:
-            quick = _validator(_quick, etype, "quick")
+            quick = _validator(_quick, cast(str, etype), "quick")
         if version_error is not None:
             schema_error = version_error
         elif quick is not None and quick(env):
@@ -197,17 +197,18 @@ def digest_event(value: bytes | None) -> tuple[Any, ...]:
         payload = {}
     producer = _str(env.get("producer"))
     trigger = None
-    fn = _TRIGGERS.get((producer, etype)) if type(etype) is str else None
+    fn = _TRIGGERS.get((producer or "", etype)) if type(etype) is str else None
     if fn is not None:
         try:
             trigger = fn(payload)
         except Exception:  # noqa: BLE001 - a malformed payload is reported by the schema check
             trigger = None
-    extra = None
+    extra: tuple[Any, ...] | None = None
     if etype == "ApprovalCaseOpened":
         chain = payload.get("chain")
         last = chain[-1] if isinstance(chain, list) and chain and isinstance(chain[-1], dict) else {}
-        unit = payload.get("unit") if isinstance(payload.get("unit"), dict) else {}
+        unit_v = payload.get("unit")
+        unit = unit_v if isinstance(unit_v, dict) else {}
         extra = (
             _str(last.get("level")), _str(last.get("body")),
             {k: unit.get(k) for k in ("code", "province_code", "district_code", "commune_code")},

@@ -404,7 +404,7 @@ def compile_schema(schema: dict[str, Any], *, plain: bool = False) -> Callable[[
     ns: dict[str, Any] = dict(c.consts)
     exec(compile(src, "<audit.fastschema>", "exec"), ns)  # noqa: S102 - our own generated code
     fn = ns["validate"]
-    fn.source = src  # type: ignore[attr-defined]
+    fn.source = src
     return fn
 
 

@@ -109,7 +109,7 @@ class _Validator:
         try:
             self._full(document)
         except fastjsonschema.JsonSchemaException as exc:
-            return str(exc.message)
+            return str(getattr(exc, "message", exc))
         return None
 
 

@@ -201,9 +201,10 @@ class KafkaSource:
             batch = await consumer.getmany(*remaining.keys(), timeout_ms=1000, max_records=20000)
             idle = 0 if batch else idle + 1
             for tp, records in batch.items():
-                end = remaining.get(tp)
-                if end is None:
+                end_or_none = remaining.get(tp)
+                if end_or_none is None:
                     continue
+                end = end_or_none
                 if records and records[-1].offset >= end:
                     records = [r for r in records if r.offset < end]
                 if records:

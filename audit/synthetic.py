@@ -144,7 +144,7 @@ class HistoryBuilder:
         """One residential area from registration to recognition (or to review with
         ``decide=False``); returns its unit_year_id."""
         uy = f"{code}:{year}"
-        unit = {"code": code, "name": f"Thôn {code}", "kind": "residential_area", "province_code": province,
+        unit: dict[str, Any] = {"code": code, "name": f"Thôn {code}", "kind": "residential_area", "province_code": province,
                 "commune_code": commune, "district_code": None, "managing_level": "commune", "attributes": {}}
         m1 = self.inbound("UnitRegistrationSubmitted", {"unit": unit}, key=code)
         self.emit("registration", "UnitRegistered", {"unit": unit}, stream=f"unit:{code}", unit_year_id=None,

@@ -52,8 +52,8 @@ STATE_LABELS = {
     "withdrawn": "đã rút",
     "revoked": "bị thu hồi",
 }
-ROLE_LABELS = {"review": "thẩm định (review)", "decide": "công nhận (decide)"}
-LEVEL_LABELS = {"commune": "cấp xã", "district": "cấp huyện", "province": "cấp tỉnh", "ministry": "cấp Bộ"}
+ROLE_LABELS: dict[Any, str] = {"review": "thẩm định (review)", "decide": "công nhận (decide)"}
+LEVEL_LABELS: dict[Any, str] = {"commune": "cấp xã", "district": "cấp huyện", "province": "cấp tỉnh", "ministry": "cấp Bộ"}
 
 
 def parse_moment(text: str, tz: timezone) -> datetime:
@@ -170,15 +170,15 @@ class Folder:
             if until is not None and recorded(env) > until:
                 break
             st.events += 1
-            producer = env.get("producer")
+            producer = str(env.get("producer") or "")
             payload = env.get("payload") or {}
-            lc = LIFECYCLES.get(producer or "")
+            lc = LIFECYCLES.get(producer)
             if lc is not None:
                 trig = lc.trigger_for(env.get("event_type", ""), payload)
                 if trig == "":
                     st.states[producer] = lc.initial
-                elif trig is not None and st.states.get(producer) is not None:
-                    st.states[producer] = indexes[producer].get((st.states[producer], trig), st.states[producer])
+                elif trig is not None and (current := st.states.get(producer)) is not None:
+                    st.states[producer] = indexes[producer].get((current, trig), current)
             if isinstance(payload.get("state"), str) and producer == "approval":
                 st.states["approval"] = payload["state"]
             if isinstance(payload.get("unit"), dict):

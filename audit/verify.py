@@ -36,7 +36,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from pydantic import ValidationError
@@ -273,7 +273,7 @@ class Verifier:
     # ------------------------------------------------------------------ checkpoints
     def feed_checkpoint(self, topic: str, partition: int, offset: int, value: bytes | None) -> None:
         self.cp_seen += 1
-        where = {"topic": topic, "partition": partition, "offset": offset}
+        where: dict[str, Any] = {"topic": topic, "partition": partition, "offset": offset}
         try:
             data = orjson.loads(value or b"")
             cp = Checkpoint.model_validate(data)
@@ -657,7 +657,8 @@ class Verifier:
                         ids[e] = (t, p, o, r)
         self.inbound = merge.inbound
         self.ids = ids
-        self.streams = dict.fromkeys(streams)  # type: ignore[arg-type]  # only counted from here on
+        # only counted from here on: the streams' states stayed in the shares
+        self.streams = cast(dict[tuple[str, str], _Stream], dict.fromkeys(streams))
         for sh in shares:
             for f in sh["findings"]:
                 self._per_code[f.code] += 1
@@ -739,12 +740,12 @@ class Verifier:
                              f"{topics.CHECKPOINTS} could not be verified: no trusted public key was given (--keys)",
                              topic=topics.CHECKPOINTS))
         if archive is not None:
-            for t, parts in layout.partitions.items():
-                for p, info in parts.items():
-                    declared = archive.declared_count(t, p)
+            for t, by_partition in layout.partitions.items():
+                for number, info in by_partition.items():
+                    declared = archive.declared_count(t, number)
                     if declared is not None and declared != info.count:
                         self.add(Finding("archive_incomplete", f"the manifest declares {declared} records, the "
-                                         f"archive holds {info.count}", topic=t, partition=p))
+                                         f"archive holds {info.count}", topic=t, partition=number))
         for code, n in self._dropped.items():
             self.findings.append(Finding(code, f"... and {n} more findings of this kind (not listed)"))
         if self.require_checkpoints:
@@ -896,9 +897,15 @@ def _share_worker(source: tuple[Any, ...], heads: dict[tuple[str, int], list[Any
         use_bare_records()  # this process's only consumer is the share's; it needs offset and value
         share = asyncio.run(_kafka_share(source[1], source[2], heads))
     else:
-        share = _archive_share(*source[1:], heads=heads)
+        share = _archive_share(*_archive_args(source), heads=heads)
     bulk = marshal.dumps(tuple(share.pop(k) for k in _BULK))
     return pickle.dumps((bulk, share), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _archive_args(source: tuple[Any, ...]) -> tuple[str, list[tuple[str, int]], dict[tuple[str, int], int], int, int]:
+    """The arguments of :func:`_archive_share` in an archive share's source tuple."""
+    _kind, path, mine, owner, index, shares = source
+    return path, mine, owner, index, shares
 
 
 def _load_share(data: bytes) -> dict[str, Any]:
@@ -932,18 +939,18 @@ class _Pool:
                   merge: _Merge | None = None) -> list[dict[str, Any]]:
         """The shares of ``sources``, in their order; each is added to ``merge`` as it comes."""
         if self.pool is None:
-            out = []
+            out: list[dict[str, Any]] = []
             for source in sources:
                 if source[0] == "kafka":
                     out.append(await _kafka_share(source[1], source[2], heads))
                 else:
-                    out.append(_archive_share(*source[1:], heads=heads))
+                    out.append(_archive_share(*_archive_args(source), heads=heads))
                 if merge is not None:
                     merge.add(out[-1])
             return out
         loop = asyncio.get_running_loop()
         futs = {loop.run_in_executor(self.pool, _share_worker, source, heads): i for i, source in enumerate(sources)}
-        out: list[Any] = [None] * len(futs)
+        out = [{} for _ in futs]
         waiting = set(futs)
         try:
             while waiting:  # each share is read as it comes, while the other workers go on
