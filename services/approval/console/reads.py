@@ -386,6 +386,13 @@ def dashboard(session: Session, official: Official, *, year: int, commune: str, 
         "by_kind": rows_of(by_kind, lambda k: labels.KIND.get(k, k)),
         "deadlines": sorted({(labels.KIND.get(k, k), d) for k, d in deadlines.items()}, key=lambda x: x[1]),
         "flagged": flagged,
+        # the flags this official may act on: the revocation is the recognising level's (a
+        # commune's flag from its hamlet's incident, Art. 5.2, waits for the province)
+        "revocable": {
+            c.unit_year_id
+            for c in flagged
+            if official.role in ("decide", "supervise") and may_decide([official.jurisdiction], c.deciding_level, c.unit)
+        },
         "commune_name": names.get(commune, commune) if commune else None,
     }
 
