@@ -12,6 +12,7 @@ from shared.contracts import topics
 from shared.contracts.events import Event
 from shared.contracts.inbound import RecognitionRevocationSubmitted, ReviewDecisionSubmitted
 from shared.infra.adapters import CommandFn
+from shared.infra.idempotency import IfMatch
 from shared.infra.inbound import Command
 from shared.infra.uow import Cause, UnitOfWork
 
@@ -29,10 +30,12 @@ def _case(uow: UnitOfWork, unit_year_id: str) -> ApprovalCase:
     return case
 
 
-def decide(uow: UnitOfWork, cmd: Command) -> str:
+def decide(uow: UnitOfWork, cmd: Command, *, if_match: IfMatch | None = None) -> str:
     body: ReviewDecisionSubmitted = cmd.payload
     case = _case(uow, body.unit_year_id)
     cmd.require_jurisdiction(province_code=case.province_code, commune_code=case.commune_code, unit_code=case.unit_code)
+    if if_match is not None:
+        if_match.check(case.version, f"unit-year {case.unit_year_id}")
     rollup = None
     rule = None
     if case.kind == "commune" and body.decision.value == "pass":
@@ -51,14 +54,18 @@ def decide(uow: UnitOfWork, cmd: Command) -> str:
         jurisdiction=cmd.jurisdiction,
         rollup=rollup,
         rollup_rule=rule,
+        step_role=None if body.step is None else body.step.value,
+        expected_version=body.expected_version,
     )
     publish(uow, case, event, cmd.cause)
     return "applied"
 
 
-def revoke(uow: UnitOfWork, cmd: Command) -> str:
+def revoke(uow: UnitOfWork, cmd: Command, *, if_match: IfMatch | None = None) -> str:
     body: RecognitionRevocationSubmitted = cmd.payload
     case = _case(uow, body.unit_year_id)
+    if if_match is not None:
+        if_match.check(case.version, f"unit-year {case.unit_year_id}")
     event = case.revoke(
         reasons=body.reasons,
         decided_by=body.decided_by,
@@ -66,6 +73,7 @@ def revoke(uow: UnitOfWork, cmd: Command) -> str:
         decided_on=body.decided_on,
         today=queries.today(),
         jurisdiction=cmd.jurisdiction,
+        expected_version=body.expected_version,
     )
     publish(uow, case, event, cmd.cause)
     return "applied"

@@ -220,8 +220,20 @@ ERROR_CODES: dict[str, str] = {
     "processing_failed": "The message failed with an unexpected error on every attempt; the reason has the error.",
     "unreadable_message": "The record parsed but could not be read further (e.g. a payload nested about a "
     "thousand levels deep); the reason has the error. It is dead-lettered at once, so it cannot stop the consumer.",
+    "step_not_current": "The decision names a step (review or decide) that is not the unit-year's current step, "
+    "e.g. a retried review after the review was taken; nothing changes.",
+    "version_mismatch": "The decision or revocation names an expected_version of the approval case that is not "
+    "its version: the case changed since it was read.",
     "not_found": "HTTP API only (404): the requested unit, unit-year or case does not exist.",
+    "bad_request": "HTTP API only (400): a malformed header, e.g. an If-Match that is not a list of quoted entity tags.",
+    "precondition_failed": "HTTP API only (412): If-Match names no version the unit-year is at; nothing was written.",
+    "invalid_idempotency_key": "HTTP API only (400): an Idempotency-Key that is not 1 to 200 printable ASCII characters.",
+    "idempotency_key_reused": "HTTP API only (422): the Idempotency-Key was first used for another request "
+    "(another body, method or path).",
 }
+
+#: the codes that are answers of the HTTP API only, never in a dead letter
+HTTP_ONLY_CODES = ("not_found", "bad_request", "precondition_failed", "invalid_idempotency_key", "idempotency_key_reused")
 
 
 # --------------------------------------------------------------------------- models
@@ -283,7 +295,7 @@ class DeadLetter(BaseModel):
 
     dlq_id: uuid.UUID = Field(description="Id of the dead letter (also its event_id header).")
     error_code: str = Field(
-        description="Machine-readable reason: " + ", ".join(c for c in ERROR_CODES if c != "not_found") + ".",
+        description="Machine-readable reason: " + ", ".join(c for c in ERROR_CODES if c not in HTTP_ONLY_CODES) + ".",
         examples=["bad_signature"],
     )
     reason: str = Field(description="What is wrong, for a person to act on.")

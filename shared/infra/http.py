@@ -38,6 +38,7 @@ CODE_BY_STATUS = {
     405: "method_not_allowed",
     406: "not_acceptable",
     409: "conflict",
+    412: "precondition_failed",
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "invalid_payload",
@@ -65,6 +66,12 @@ STATUS_BY_CODE = {
     "ineligible": 422,
     "wrong_level": 409,
     "criteria_not_met": 409,
+    "step_not_current": 409,
+    "version_mismatch": 409,
+    "precondition_failed": 412,
+    "invalid_idempotency_key": 400,
+    "idempotency_key_reused": 422,
+    "bad_request": 400,
 }
 
 _bearer = HTTPBearer(auto_error=False)
