@@ -20,6 +20,7 @@ from shared.infra.kafka import FiniteRetention, check_retention
 from shared.infra.logging import get_logger
 from shared.infra.metrics import ServiceMetrics
 from shared.infra.migrate import upgrade_head_async
+from shared.infra.production import refuse_development_secrets
 from shared.infra.relay import OutboxRelay
 from shared.infra.settings import ServiceSettings
 from shared.infra.tables import InfraTables
@@ -103,6 +104,7 @@ class ServiceRuntime:
         )
 
     async def start(self) -> None:
+        refuse_development_secrets(self.settings)
         if self.settings.migrate_on_start:
             await upgrade_head_async(self.migrations, self.db_url)
         await self._check_retention()

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,6 +80,18 @@ class ServiceSettings(BaseSettings):
     #: how long ``/ready`` waits for the broker's metadata, and how long it reuses the answer
     ready_broker_timeout_s: float = 2.0
     ready_broker_cache_s: float = 3.0
+    #: ``development`` (default) or ``production``, from ``ANTT_ENVIRONMENT``: one variable for the
+    #: whole deployment, not one per service. In production a service refuses to start with the
+    #: development tokens and sender keys of ``deploy/config/`` (``shared.infra.production``)
+    environment: str = Field(default="development", validation_alias=AliasChoices("environment", "ANTT_ENVIRONMENT"))
+    #: how long a message about a unit or unit-year not known yet is held (parked) waiting for
+    #: the event that announces it, before it is dead-lettered (``expired_waiting_for_...``)
+    parking_ttl_s: float = 3600.0
+    #: how often parked messages are looked at without a wake-up (retries after a race with the
+    #: announcing transaction, expiry); a commit that writes events wakes them at once
+    parking_sweep_interval_s: float = 5.0
+    #: how long the first answer of an HTTP write sent with an ``Idempotency-Key`` is kept
+    idempotency_key_ttl_s: float = 7 * 24 * 3600.0
 
     def default_sqlite(self) -> str:
         return f"sqlite+aiosqlite:///{ROOT / 'var' / f'{self.service_name}.db'}"
