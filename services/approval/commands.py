@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from services.approval import queries
 from services.approval.chains import ChainConfig
-from services.approval.domain import ApprovalCase, ApprovalError
+from services.approval.domain import ApprovalCase
 from services.approval.orm import infra  # noqa: F401 - the mapping must be configured
 from services.approval.projections import record_history
 from shared.contracts import topics
@@ -14,6 +14,7 @@ from shared.contracts.inbound import RecognitionRevocationSubmitted, ReviewDecis
 from shared.infra.adapters import CommandFn
 from shared.infra.idempotency import IfMatch
 from shared.infra.inbound import Command
+from shared.infra.parking import NotYetKnown
 from shared.infra.uow import Cause, UnitOfWork
 
 
@@ -26,7 +27,14 @@ def publish(uow: UnitOfWork, case: ApprovalCase, event: Event, cause: Cause) -> 
 def _case(uow: UnitOfWork, unit_year_id: str) -> ApprovalCase:
     case = uow.session.get(ApprovalCase, unit_year_id)
     if case is None:
-        raise ApprovalError("unknown_unit_year", f"unit-year {unit_year_id} is not known to the approval service (not registered)")
+        # held until the case opens (ApprovalCaseOpened on the unit-year's stream); a decision the
+        # case's state does not allow is refused at once, never held
+        raise NotYetKnown(
+            "unknown_unit_year",
+            f"unit-year {unit_year_id} is not known to the approval service (not registered)",
+            stream_id=unit_year_id,
+            waiting_for="unit_year",
+        )
     return case
 
 

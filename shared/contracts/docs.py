@@ -206,9 +206,15 @@ ERROR_CODES: dict[str, str] = {
     "ineligible": "The unit is of a kind excluded by Circular 124/2021/TT-BCA Art. 2.",
     "conflict": "A new registration of a unit tries to change its kind, or an incident_id is already recorded "
     "with other content.",
-    "unknown_unit": "The unit is not registered (send UnitRegistrationSubmitted first).",
+    "unknown_unit": "HTTP API only (404): the unit is not registered. Over Kafka such a message is held (parked) "
+    "until the unit is registered; see expired_waiting_for_unit.",
     "already_registered": "The unit-year is already registered.",
-    "unknown_unit_year": "The unit-year is not (yet) known to the service that must act on it.",
+    "unknown_unit_year": "HTTP API only (404): the unit-year is not (yet) known to the service that must act on it. "
+    "Over Kafka such a message is held (parked) until it is; see expired_waiting_for_unit_year.",
+    "expired_waiting_for_unit": "The message was about a unit the service had not heard of; it was held for the "
+    "parking time-to-live (default 1 hour) and the unit's registration did not come.",
+    "expired_waiting_for_unit_year": "The message was about a unit-year the service had not heard of; it was held for "
+    "the parking time-to-live (default 1 hour) and the event announcing the unit-year did not come.",
     "illegal_transition": "The unit-year is not in a state that allows this step.",
     "wrong_level": "The decision is for another level than the one the unit-year awaits.",
     "criteria_not_met": "A pass decision for a unit-year whose self-assessment verdict is chưa đạt.",
@@ -233,7 +239,7 @@ ERROR_CODES: dict[str, str] = {
 }
 
 #: the codes that are answers of the HTTP API only, never in a dead letter
-HTTP_ONLY_CODES = ("not_found", "bad_request", "precondition_failed", "invalid_idempotency_key", "idempotency_key_reused")
+HTTP_ONLY_CODES = ("unknown_unit", "unknown_unit_year", "not_found", "bad_request", "precondition_failed", "invalid_idempotency_key", "idempotency_key_reused")
 
 
 # --------------------------------------------------------------------------- models
