@@ -55,7 +55,8 @@ class System:
         svc.wait_ready(timeout=90)
 
 
-def _start_system(backend: str, postgres: Any) -> Iterator[System]:
+def _start_system(backend: str, postgres: Any, extra: dict[str, str] | None = None) -> Iterator[System]:
+    """``extra``: more environment for every service (``FIELD`` gets each service's prefix)."""
     workdir = Path(tempfile.mkdtemp(prefix=f"antt-e2e-{backend}-"))
     kafka = LocalKafka(workdir / "kafka")
     kafka.start()
@@ -77,7 +78,7 @@ def _start_system(backend: str, postgres: Any) -> Iterator[System]:
             database_urls=urls,
             ports=ports,
             log_dir=workdir / "logs",
-            extra={"ANTT_REGISTRATION_LOG_LEVEL": "INFO"},
+            extra={"ANTT_REGISTRATION_LOG_LEVEL": "INFO", **(extra or {})},
         )
         for svc in services.values():
             svc.start()
