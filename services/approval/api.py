@@ -12,7 +12,7 @@ from services.approval import commands, queries
 from services.approval.domain import ApprovalCase, ApprovalError
 from shared.contracts.envelope import Actor
 from shared.contracts.inbound import Decision, Level, RecognitionRevocationSubmitted, ReviewDecisionSubmitted, StepRole
-from shared.infra.http import http_command
+from shared.infra.http import error_responses, http_command
 from shared.infra.idempotency import Answer, IfMatch, etag, idempotent_request, parse_if_match, run_write
 from shared.infra.runtime import ServiceRuntime
 from shared.infra.uow import UnitOfWork
@@ -28,6 +28,22 @@ _IF_MATCH = Header(
     max_length=1000,
     description='The ETag (the case\'s version, e.g. "3") the decision was taken on: if the case changed since, 412.',
 )
+
+
+_ETAG_HEADER = {"ETag": {"description": 'The case\'s version, e.g. "4": send it as If-Match with the next decision.', "schema": {"type": "string"}}}
+#: what a decision or revocation answers: the unit-year as the write left it, with its ETag
+_WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The unit-year after the decision (a retry with the same Idempotency-Key gets the first answer, "
+        "with Idempotent-Replayed: true).",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+        "headers": {
+            **_ETAG_HEADER,
+            "Idempotent-Replayed": {"description": "true when this is the stored first answer", "schema": {"type": "string"}},
+        },
+    },
+    **error_responses(412),
+}
 
 
 class DecisionBody(BaseModel):
@@ -132,7 +148,7 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
         response.headers["ETag"] = etag(found["version"])
         return found
 
-    @router.post("/unit-years/{unit_year_id}/decisions", response_model=None)
+    @router.post("/unit-years/{unit_year_id}/decisions", response_model=None, responses=_WRITE_RESPONSES)
     async def decide(
         unit_year_id: str,
         body: DecisionBody,
@@ -156,7 +172,7 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
 
         return await run_write(runtime, req, write)
 
-    @router.post("/unit-years/{unit_year_id}/revocation", response_model=None)
+    @router.post("/unit-years/{unit_year_id}/revocation", response_model=None, responses=_WRITE_RESPONSES)
     async def revoke(
         unit_year_id: str,
         body: RevocationBody,
