@@ -11,7 +11,8 @@ headers make the retry safe:
   gets that answer again (header ``Idempotent-Replayed: true``) and changes nothing; the same
   key with another request is refused (422 ``idempotency_key_reused``). Keys belong to the
   caller (the bearer token's actor): two callers never see each other's answers. A refused
-  request stores nothing (it changed nothing), so sending it again evaluates it again.
+  request stores nothing (it changed nothing), so sending it again evaluates it again. Answers
+  are kept ``idempotency_key_ttl_s`` (default 7 days), then forgotten.
 - ``If-Match: "<version>"``: the write applies only if the resource is still at that version
   (the ``ETag`` of ``GET``), else 412 ``precondition_failed``; ``*`` matches any version.
 
@@ -22,8 +23,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -185,6 +188,7 @@ async def run_write(runtime: Any, req: IdempotentRequest | None, write: Callable
             return found
         answer = write(uow)
         store_answer(uow, req, answer)
+        _purge_now_and_then(runtime, uow)
         return answer
 
     try:
@@ -195,6 +199,23 @@ async def run_write(runtime: Any, req: IdempotentRequest | None, write: Callable
             raise
         answer = found
     return answer.response()
+
+
+#: how often (seconds, per runtime) a write with a key also forgets the expired answers
+PURGE_EVERY_S = 600.0
+
+
+def _purge_now_and_then(runtime: Any, uow: UnitOfWork) -> None:
+    """Forget the answers older than ``idempotency_key_ttl_s`` at most every ``PURGE_EVERY_S``,
+    in a write's transaction (an indexed delete), so that the table stays bounded without a
+    task of its own."""
+    now = time.monotonic()
+    last = getattr(runtime, "_idempotency_purged_at", None)
+    if last is not None and now - last < PURGE_EVERY_S:
+        return
+    runtime._idempotency_purged_at = now
+    ttl = float(getattr(runtime.settings, "idempotency_key_ttl_s", 7 * 24 * 3600.0))
+    purge_expired(uow.session, uow.infra, utcnow() - timedelta(seconds=ttl))
 
 
 def purge_expired(session: Session, infra: InfraTables, older_than: Any) -> int:

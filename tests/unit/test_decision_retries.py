@@ -209,3 +209,20 @@ async def test_over_kafka_a_decision_for_a_step_no_longer_current_is_dead_letter
     assert dls[0]["value"]["original"]["data"] == to_bytes(again).decode()
     assert "is at version 3" in dls[1]["value"]["reason"]
     assert (await case_row(approval))["state"] == "commune_reviewed"
+
+
+async def test_answers_are_forgotten_after_their_time_to_live(approval: Approval) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    rt = approval.svc.rt
+    key = {"Idempotency-Key": "old-1"}
+    assert (await approval.http.post(URL, json=REVIEW, headers=key)).status_code == 200
+    table = rt.infra.idempotency_keys
+    async with rt.sessions() as s:
+        await s.execute(update(table).values(created_at=datetime.now(UTC) - timedelta(seconds=rt.settings.idempotency_key_ttl_s + 60)))
+        await s.commit()
+    rt._idempotency_purged_at = None  # type: ignore[attr-defined]  # the next keyed write purges
+    assert (await approval.http.post(URL, json={**REVIEW, "step": "decide"}, headers={"Idempotency-Key": "new-1"})).status_code == 200
+    assert [r["key"] for r in await approval.svc.rows(table)] == ["new-1"]
