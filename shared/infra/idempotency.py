@@ -32,7 +32,7 @@ from typing import Any
 import orjson
 from fastapi import Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -155,20 +155,31 @@ def stored_answer(session: Session, infra: InfraTables, req: IdempotentRequest) 
     return Answer(status=row.status, body=stored["body"], headers=stored.get("headers", {}), replayed=True)
 
 
+def reserve_key(uow: UnitOfWork, req: IdempotentRequest) -> None:
+    """Insert the key's row now, before the write: a concurrent request with the same key then
+    waits on it (PostgreSQL's unique index) and fails with ``IntegrityError`` once this one
+    commits, instead of racing it on the unit-year (a 409 for a request that was a retry)."""
+    uow.session.execute(
+        insert(uow.infra.idempotency_keys).values(
+            actor_id=req.actor_id,
+            key=req.key,
+            fingerprint=req.fingerprint,
+            method=req.method,
+            path=req.path,
+            status=0,
+            body=b"{}",
+            created_at=utcnow(),
+        )
+    )
+
+
 def store_answer(uow: UnitOfWork, req: IdempotentRequest, answer: Answer) -> None:
-    """Keep ``answer`` with the key, written with the rest of the transaction."""
-    uow.add_row(
-        uow.infra.idempotency_keys,
-        {
-            "actor_id": req.actor_id,
-            "key": req.key,
-            "fingerprint": req.fingerprint,
-            "method": req.method,
-            "path": req.path,
-            "status": answer.status,
-            "body": orjson.dumps({"body": answer.body, "headers": answer.headers}),
-            "created_at": utcnow(),
-        },
+    """Keep ``answer`` with the reserved key, in the write's transaction."""
+    t = uow.infra.idempotency_keys
+    uow.session.execute(
+        update(t)
+        .where(t.c.actor_id == req.actor_id, t.c.key == req.key)
+        .values(status=answer.status, body=orjson.dumps({"body": answer.body, "headers": answer.headers}))
     )
 
 
@@ -178,7 +189,9 @@ async def run_write(runtime: Any, req: IdempotentRequest | None, write: Callable
 
     The stored answer is looked up inside the transaction (SQLite's ``BEGIN IMMEDIATE``
     serialises writers); two requests with one key racing on PostgreSQL both miss it, and the
-    second one's insert of the key fails: it then answers with the first one's answer."""
+    second one's insert of the key (:func:`reserve_key`, before the write) waits for the first
+    and fails once it commits: it then answers with the first one's answer. If the first is
+    refused, its reservation is rolled back and the second is judged on its own."""
     if req is None:
         return (await runtime.transaction(write)).response()
 
@@ -186,6 +199,7 @@ async def run_write(runtime: Any, req: IdempotentRequest | None, write: Callable
         found = stored_answer(uow.session, uow.infra, req)
         if found is not None:
             return found
+        reserve_key(uow, req)
         answer = write(uow)
         store_answer(uow, req, answer)
         _purge_now_and_then(runtime, uow)

@@ -24,9 +24,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 TTL_S = 20
 
 
-@pytest.fixture(scope="module")
-def system() -> Iterator[System]:
-    yield from _start_system("sqlite", None, extra={"PARKING_TTL_S": str(TTL_S), "PARKING_SWEEP_INTERVAL_S": "1"})
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def system(request: pytest.FixtureRequest) -> Iterator[System]:
+    """The whole system, once per backend, holding early arrivals for ``TTL_S``."""
+    pg = request.getfixturevalue("postgres") if request.param == "postgres" else None
+    yield from _start_system(request.param, pg, extra={"PARKING_TTL_S": str(TTL_S), "PARKING_SWEEP_INTERVAL_S": "1"})
 
 
 def parked_count(system: System, service: str) -> int:
