@@ -296,7 +296,7 @@ class Registration(Application[UUID]):
 
     def register_unit_year(self, payload: dict[str, Any]) -> None:
         code, year = payload["unit_code"], int(payload["year"])
-        unit = self.repository.get(unit_id(code))
+        unit: Unit = self.repository.get(unit_id(code))
         docs = list(payload.get("documents") or [])
         if not any(d.get("kind") == "registration_form" for d in docs):
             raise Refused(f"{code}:{year}: the registration form (bản đăng ký) is missing")
@@ -364,7 +364,7 @@ class AssessmentCase(Aggregate):
                     "note": (c or {}).get("note"),
                 }
             )
-        unmet = [e["code"] for e in evaluations if e["result"] != "met"]
+        unmet = [str(e["code"]) for e in evaluations if e["result"] != "met"]
         self._recorded(
             unit_year_id=self.unit_year_id,
             round=self.round + 1,

@@ -10,9 +10,13 @@ to ``antt.inbound.v1`` and reacts to the services' events:
 - xã Phú Đình (seed 002), 2025, with five of its hamlets (xóm) and its lower-secondary school;
   one hamlet assesses a criterion as not met and is refused with the reason; the commune is
   decided last, after its children; its preschool is refused at registration (excluded kind);
-  an incident reported after recognition raises a flag for the recognising level.
+  an incident reported after recognition raises a flag for the recognising level;
+- and a few unit-years left waiting in the administrators' queues (console): Xóm 6, xã Phú
+  Đình awaits the commune police's appraisal (thẩm định), Sở Tư pháp tỉnh Quảng Ngãi the
+  province's appraisal, Sở Y tế tỉnh Quảng Ngãi the province's recognition (công nhận).
 
-At the end it prints each unit-year's final state and the decision that put it there.
+At the end it prints each unit-year's final state and the decision that put it there, or the
+step it waits at.
 """
 
 from __future__ import annotations
@@ -43,6 +47,9 @@ class DemoUnit:
     unmet: tuple[str, ...] = ()
     return_first: str | None = None  # reason for a return for supplement at the first review
     households: tuple[int, int] | None = None
+    #: leave the unit-year waiting in a queue: after its self-assessment ("self_scored") or
+    #: after its first review ("reviewed")
+    stop_at: str | None = None
 
     @property
     def unit_year_id(self) -> str:
@@ -79,7 +86,12 @@ UNITS = [
     ),
     DemoUnit("TNG-PD-THCS", "Trường THCS Phú Đình", "school", TN, PHU_DINH, "commune", 2025, attributes={"school_level": "lower_secondary"}),
     DemoUnit("TNG-PD", "Xã Phú Đình", "commune", TN, PHU_DINH, "district", 2025),
+    # left waiting in the queues, for the console
+    DemoUnit("TNG-PD-XOM6", "Xóm 6, xã Phú Đình", "residential_area", TN, PHU_DINH, "commune", 2025, households=(98, 98), stop_at="self_scored"),
+    DemoUnit("QNG-STP", "Sở Tư pháp tỉnh Quảng Ngãi", "agency", QN, "QNG-TP", "province", 2025, stop_at="self_scored"),
+    DemoUnit("QNG-SYT", "Sở Y tế tỉnh Quảng Ngãi", "agency", QN, "QNG-TP", "province", 2025, stop_at="reviewed"),
 ]
+WAITING = [u for u in UNITS if u.stop_at]
 EXCLUDED = DemoUnit("TNG-PD-MN", "Trường Mầm non Phú Đình", "school", TN, PHU_DINH, "commune", 2025, attributes={"school_level": "preschool"})
 
 
@@ -144,6 +156,9 @@ async def run_unit(client: AnttClient, u: DemoUnit, children_done: asyncio.Event
     round_ = 1
     await client.send("SelfAssessmentSubmitted", self_assessment_payload(u, round_), key=key)
     ev = await client.wait_event(uy, "UnitYearSelfScored")
+    if u.stop_at == "self_scored":
+        log.append(f"{uy}: waits at {ev['payload']['pending_level']} level (appraisal)")
+        return
     while True:
         level = ev["payload"]["pending_level"]
         if u.kind == "commune" and children_done is not None:
@@ -176,6 +191,9 @@ async def run_unit(client: AnttClient, u: DemoUnit, children_done: asyncio.Event
             ev = await client.wait_event(uy, "UnitYearSelfScored", after=n)
             continue
         if ev["event_type"] != "UnitYearReviewed":
+            return
+        if u.stop_at == "reviewed":
+            log.append(f"{uy}: waits at {ev['payload']['pending_level']} level (recognition)")
             return
 
 
@@ -222,6 +240,8 @@ async def demo(bootstrap: str) -> int:
         print(f"\n{'unit-year':<20} {'unit':<42} {'final state':<15} decision")
         print("-" * 130)
         for u in UNITS:
+            if u.stop_at:
+                continue
             final = next(
                 ev
                 for ev in reversed(client.events[u.unit_year_id])
@@ -236,6 +256,11 @@ async def demo(bootstrap: str) -> int:
                 what = final["event_type"]
             print(f"{u.unit_year_id:<20} {u.name:<42} {p['state']:<15} {what}")
         print(f"{EXCLUDED.unit_year_id:<20} {EXCLUDED.name:<42} {'(refused)':<15} DLQ {dl['error_code']}: {dl['reason']}")
+        print("\nWaiting in the administrators' queues (console, see `make run`'s output for its URL):")
+        for u in WAITING:
+            last = next(e["payload"] for e in reversed(client.events[u.unit_year_id]) if e["payload"].get("pending_level"))
+            step = "appraisal (thẩm định)" if u.stop_at == "self_scored" else "recognition (công nhận)"
+            print(f"  {u.unit_year_id:<20} {u.name:<42} awaits {step} at {last.get('pending_level')} level")
         fp = flag["payload"]
         print(
             f"\nIncident reported after recognition: {fp['unit_year_id']} flagged for the {fp['flag_for_level']} level "

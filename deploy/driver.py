@@ -144,15 +144,15 @@ class LifecycleDriver:
 
     def on_event(self, env: dict[str, Any]) -> None:
         uy = env.get("unit_year_id")
-        plan = self.plans.get(uy or "")
-        if plan is None:
+        plan = self.plans.get(uy) if isinstance(uy, str) else None
+        if plan is None or not isinstance(uy, str):
             return
         t = env["event_type"]
         p = env["payload"]
         if t == "AssessmentOpened":
             self._once(("sa", uy), "SelfAssessmentSubmitted", self.messages.self_assessment(plan), plan.code)
         elif t in ("UnitYearSelfScored", "UnitYearReviewed"):
-            level = p["pending_level"]
+            level = str(p["pending_level"])
             key = ("decide", uy, level, env["event_type"])
             if key not in self._sent:
                 self.decisions += 1

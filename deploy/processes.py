@@ -13,9 +13,11 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shared.contracts.services import SERVICES as DESCRIPTORS
+
 ROOT = Path(__file__).resolve().parents[1]
-SERVICES = ("registration", "assessment", "approval")
-DEFAULT_PORTS = {"registration": 8101, "assessment": 8102, "approval": 8103}
+SERVICES = tuple(s.name for s in DESCRIPTORS)
+DEFAULT_PORTS = {s.name: s.default_port for s in DESCRIPTORS}
 
 
 @dataclass

@@ -48,7 +48,7 @@ async def raw_baseline(bootstrap: str, m: int, *, window: int, size: int = 1024)
         deadline = time.monotonic() + 30
         while not consumer.assignment() and time.monotonic() < deadline:
             await consumer.getmany(timeout_ms=100)
-        template = {
+        template: dict[str, Any] = {
             "event_id": "",
             "event_type": "BenchmarkRecord",
             "schema_version": 1,

@@ -28,17 +28,13 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from deploy.driver import DLQ_TOPICS, Audit, audit_records
+from deploy.driver import DLQ_TOPICS, Audit
 from deploy.localkafka import PROJECT_TOPICS
 from shared.contracts import topics
-from shared.infra.kafka import read_to_end, topic_partitions
+from shared.infra.kafka import topic_partitions
 
 #: what the audit reads: the event topics and every DLQ
 AUDITED_TOPICS = (*topics.EVENT_TOPICS, *DLQ_TOPICS)
-
-
-async def read_and_audit(bootstrap: str) -> Audit:
-    return audit_records(await read_to_end(bootstrap, AUDITED_TOPICS))
 
 
 def checks(a: Audit, expected: list[str], *, lag: dict[str, int] | None = None, end_offsets: dict[str, int] | None = None) -> dict[str, Any]:

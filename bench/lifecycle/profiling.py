@@ -181,7 +181,8 @@ class Profiler:
                 out[name] = summarize_folded(path)
                 out[name]["file"] = str(path.relative_to(ROOT))
             else:
-                err = self.procs[name].stderr.read().decode(errors="replace") if self.procs[name].stderr else ""
+                stderr = self.procs[name].stderr
+                err = stderr.read().decode(errors="replace") if stderr is not None else ""
                 out[name] = {"error": f"py-spy wrote nothing: {err[-500:]}"}
         return out
 

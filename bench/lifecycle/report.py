@@ -215,6 +215,9 @@ def render_section(r: dict[str, Any]) -> str:
         lines.append(f"| other processes on the machine | {other:.1f} | – | {100 * other / budget:.0f} % |")
         lines.append(f"| whole machine (busy) | {cpu['machine_busy_s']:.1f} | {1000 * cpu['machine_busy_s'] / max(1, lc.get('completed', 1)):.2f} | {100 * cpu['machine_busy_s'] / budget:.0f} % |")
         lines.append("")
+    from bench.lifecycle.hops import render_hops  # it uses this module's percentile
+
+    lines += render_hops(lc.get("hops") or {})
     lines += render_peak_rss(r)
     lines += render_peer(r)
     if checks:

@@ -30,11 +30,11 @@ from bench.lifecycle.checks import (
     checks,
     end_offsets_total,
     group_deliveries,
-    read_and_audit,
     settle,
     stats,
 )
 from bench.lifecycle.driver import BenchDriver, Stalled
+from bench.lifecycle.hops import hop_delays
 from bench.lifecycle.peer import DEFAULT_RUNNERS, parse_runners, run_peers
 from bench.lifecycle.peer import ratios as peer_ratios
 from bench.lifecycle.population import population
@@ -55,9 +55,12 @@ from bench.lifecycle.report import (
     print_summary,
     write_report,
 )
+from deploy.driver import audit_records
 from deploy.localkafka import KAFKA_VERSION, PROJECT_TOPICS, LocalKafka, create_topics
 from deploy.ports import free_ports
 from deploy.processes import SERVICES, ServiceProcess, make_services
+from shared.contracts import topics
+from shared.infra.kafka import read_to_end
 
 
 def postmaster_pid(pg: Any) -> int | None:
@@ -146,10 +149,13 @@ async def lifecycle_phase(args: argparse.Namespace, bootstrap: str, services: di
         print(f"bench: consumer groups still lagging 60 s after the run: {lc['consumer_lag_after_settle']}", flush=True)
 
 
-async def audit_phase(bootstrap: str) -> tuple[Any, dict[str, int]]:
-    """The audit of the history and the records the broker holds (taken just before reading)."""
+async def audit_phase(bootstrap: str) -> tuple[Any, dict[str, int], dict[str, Any]]:
+    """The audit of the history, the records the broker holds (taken just before reading) and
+    the hop delays (``bench.lifecycle.hops``, which needs the inbound topic too)."""
     ends = await end_offsets_total(bootstrap, AUDITED_TOPICS)
-    return await read_and_audit(bootstrap), ends
+    records = await read_to_end(bootstrap, (*AUDITED_TOPICS, topics.INBOUND))
+    audited = [r for r in records if r.topic != topics.INBOUND]
+    return audit_records(audited), ends, hop_delays(r for r in records if not r.topic.endswith(".dlq"))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -262,8 +268,9 @@ def main(argv: list[str] | None = None) -> int:
 
         print("bench: auditing the topics from offset 0 ...", flush=True)
         expected = result.pop("_specs", [])
-        aud, ends = asyncio.run(audit_phase(kafka.bootstrap))
+        aud, ends, hops = asyncio.run(audit_phase(kafka.bootstrap))
         lc = result["lifecycle"]
+        lc["hops"] = hops
         result["checks"] = checks(aud, expected, lag=lc.get("consumer_lag_after_settle"), end_offsets=ends)
         st = stats(aud)
         lc["events_per_lifecycle"] = round(st["events_total"] / max(1, lc.get("completed", 0)), 3)

@@ -12,6 +12,7 @@ from services.approval import commands, queries
 from services.approval.domain import ApprovalCase, ApprovalError
 from shared.contracts.envelope import Actor
 from shared.contracts.inbound import Decision, Level, RecognitionRevocationSubmitted, ReviewDecisionSubmitted, StepRole
+from shared.infra.auth import require_read
 from shared.infra.http import error_responses, http_command
 from shared.infra.idempotency import Answer, IfMatch, etag, idempotent_request, parse_if_match, run_write
 from shared.infra.runtime import ServiceRuntime
@@ -111,7 +112,7 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
 
     @router.get("/queue")
     async def approval_queue(
-        _actor: ActorDep,
+        actor: ActorDep,
         level: Level | None = None,
         province_code: str | None = None,
         commune_code: str | None = None,
@@ -128,17 +129,19 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
                 kind=kind,
                 limit=limit,
                 offset=offset,
+                jurisdiction=actor.jurisdiction,
             )
         )
         today = queries.today()
         return {"items": [case_view(c, today=today) for c in items], "limit": limit, "offset": offset}
 
     @router.get("/unit-years/{unit_year_id}")
-    async def get_unit_year(unit_year_id: str, _actor: ActorDep, response: Response) -> dict[str, Any]:
+    async def get_unit_year(unit_year_id: str, actor: ActorDep, response: Response) -> dict[str, Any]:
         def read(s: Session) -> dict[str, Any]:
             case = queries.case(s, unit_year_id)
             if case is None:
                 raise ApprovalError("not_found", f"unit-year {unit_year_id} is not known to the approval service")
+            require_read(actor, case.unit, f"unit-year {unit_year_id}")
             view = case_view(case, today=queries.today())
             if case.kind == "commune":
                 view["children"] = queries.commune_rollup(s, case).view()
@@ -195,14 +198,18 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
 
     @router.get("/flags")
     async def flags(
-        _actor: ActorDep,
+        actor: ActorDep,
         province_code: str | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> dict[str, Any]:
         """Recognised unit-years with an incident reported after recognition, awaiting the
         recognising level's decision on revocation."""
-        items = await runtime.read(lambda s: queries.flagged(s, province_code=province_code, limit=limit, offset=offset))
+        items = await runtime.read(
+            lambda s: queries.flagged(
+                s, province_code=province_code, limit=limit, offset=offset, jurisdiction=actor.jurisdiction
+            )
+        )
         today = queries.today()
         return {"items": [case_view(c, today=today) for c in items], "limit": limit, "offset": offset}
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from services.approval import commands, policies, queries
 from services.approval.api import build_router
+from services.approval.console import mount_console
+from services.approval.domain import ClaimConflictError
 from services.approval.orm import infra
 from services.approval.settings import ApprovalSettings
 from shared.contracts import topics
@@ -45,9 +48,18 @@ def create_app(settings: ApprovalSettings | None = None) -> FastAPI:
     settings = settings or ApprovalSettings()
     configure_logging(settings.service_name, json=settings.log_json, level=settings.log_level)
     rt = create_runtime(settings)
-    return service_app(
+    app = service_app(
         rt,
         title="ANTT approval service",
         description="Thẩm định và công nhận đạt tiêu chuẩn “An toàn về an ninh, trật tự”, level by level.",
         build_router=build_router,  # type: ignore[arg-type]
     )
+
+    @app.exception_handler(ClaimConflictError)
+    async def _claimed(_req: Request, exc: ClaimConflictError) -> JSONResponse:
+        # another official works the dossier: a conflict, like a concurrent decision
+        return JSONResponse(status_code=409, content={"error_code": exc.code, "reason": exc.reason})
+
+    # the administrators' web console (server-rendered, in Vietnamese) under /console
+    mount_console(app, rt)
+    return app

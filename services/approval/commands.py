@@ -3,10 +3,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+
 from services.approval import queries
 from services.approval.chains import ChainConfig
-from services.approval.domain import ApprovalCase
-from services.approval.orm import infra  # noqa: F401 - the mapping must be configured
+from services.approval.domain import ApprovalCase, ApprovalError, Claim, claim_case, claimed_by_other, reassign_case, release_case
+from services.approval.orm import claims, infra  # noqa: F401 - the mapping must be configured
+from shared.contracts import events as ev
+from shared.contracts.envelope import rfc3339, utcnow
 from services.approval.projections import record_history
 from shared.contracts import topics
 from shared.contracts.events import Event
@@ -25,7 +31,7 @@ def publish(uow: UnitOfWork, case: ApprovalCase, event: Event, cause: Cause) -> 
 
 
 def _case(uow: UnitOfWork, unit_year_id: str) -> ApprovalCase:
-    case = uow.session.get(ApprovalCase, unit_year_id)
+    case = uow.get(ApprovalCase, unit_year_id)
     if case is None:
         # held until the case opens (ApprovalCaseOpened on the unit-year's stream); a decision the
         # case's state does not allow is refused at once, never held
@@ -44,6 +50,9 @@ def decide(uow: UnitOfWork, cmd: Command, *, if_match: IfMatch | None = None) ->
     cmd.require_jurisdiction(province_code=case.province_code, commune_code=case.commune_code, unit_code=case.unit_code)
     if if_match is not None:
         if_match.check(case.version, f"unit-year {case.unit_year_id}")
+    held = current_claim(uow, case.unit_year_id)
+    if held is not None and held.applies_to(case) and held.official_id != cmd.actor.id:
+        raise claimed_by_other(case.unit_year_id, held.holder)
     rollup = None
     rule = None
     if case.kind == "commune" and body.decision.value == "pass":
@@ -65,6 +74,9 @@ def decide(uow: UnitOfWork, cmd: Command, *, if_match: IfMatch | None = None) ->
         step_role=None if body.step is None else body.step.value,
         expected_version=body.expected_version,
     )
+    if held is not None:
+        # the decision moves the case on: the claim on the step it was taken at ends with it
+        uow.session.execute(delete(claims).where(claims.c.unit_year_id == case.unit_year_id))
     publish(uow, case, event, cmd.cause)
     return "applied"
 
@@ -83,6 +95,90 @@ def revoke(uow: UnitOfWork, cmd: Command, *, if_match: IfMatch | None = None) ->
         jurisdiction=cmd.jurisdiction,
         expected_version=body.expected_version,
     )
+    publish(uow, case, event, cmd.cause)
+    return "applied"
+
+
+# --- claims ("Tôi xử lý"): officials' requests over HTTP (the console) -------------------
+@dataclass(frozen=True)
+class ClaimRequest:
+    """Claim, release or reassign the pending step of a unit-year (see ``domain.claim_case``).
+
+    ``official`` is who asks (``{"id", "name"}``); ``supervisor`` whether they hold the
+    supervise role; ``assign_to`` / ``assign_to_jurisdiction`` the official a reassignment
+    gives the step to."""
+
+    unit_year_id: str
+    official: dict[str, str]
+    supervisor: bool = False
+    reason: str | None = None
+    assign_to: dict[str, str] | None = None
+    assign_to_jurisdiction: str | None = None
+
+
+def current_claim(uow: UnitOfWork, unit_year_id: str) -> Claim | None:
+    row = uow.session.execute(select(claims).where(claims.c.unit_year_id == unit_year_id)).first()
+    if row is None:
+        return None
+    return Claim(row.unit_year_id, row.level, row.step, row.round, row.official_id, row.official_name)
+
+
+def _hold(uow: UnitOfWork, case: ApprovalCase, holder: dict[str, str], at: str) -> None:
+    uow.session.execute(delete(claims).where(claims.c.unit_year_id == case.unit_year_id))
+    uow.session.execute(
+        claims.insert().values(
+            unit_year_id=case.unit_year_id,
+            level=case.pending_level,
+            step=case.step,
+            round=case.round,
+            official_id=holder["id"],
+            official_name=holder["name"],
+            claimed_at=at,
+        )
+    )
+
+
+def claim(uow: UnitOfWork, cmd: Command) -> str:
+    """Take the pending step. Two officers claiming at once both append to the unit-year's
+    stream: the stream head's compare-and-set lets one win and the other gets a conflict."""
+    body: ClaimRequest = cmd.payload
+    case = _case(uow, body.unit_year_id)
+    event = claim_case(case, current_claim(uow, case.unit_year_id), body.official, cmd.jurisdiction)
+    if event is None:
+        return "ignored"
+    _hold(uow, case, body.official, rfc3339(utcnow()))
+    publish(uow, case, event, cmd.cause)
+    return "applied"
+
+
+def release(uow: UnitOfWork, cmd: Command) -> str:
+    body: ClaimRequest = cmd.payload
+    case = _case(uow, body.unit_year_id)
+    event = release_case(
+        case, current_claim(uow, case.unit_year_id), body.official, supervisor=body.supervisor, jurisdiction=cmd.jurisdiction, reason=body.reason
+    )
+    uow.session.execute(delete(claims).where(claims.c.unit_year_id == case.unit_year_id))
+    publish(uow, case, event, cmd.cause)
+    return "applied"
+
+
+def reassign(uow: UnitOfWork, cmd: Command) -> str:
+    body: ClaimRequest = cmd.payload
+    if body.assign_to is None or not body.assign_to_jurisdiction:
+        raise ApprovalError("invalid_payload", "a reassignment must name the official it gives the unit-year to")
+    case = _case(uow, body.unit_year_id)
+    event = reassign_case(
+        case,
+        current_claim(uow, case.unit_year_id),
+        body.assign_to,
+        body.assign_to_jurisdiction,
+        body.official,
+        supervisor=body.supervisor,
+        jurisdiction=cmd.jurisdiction,
+        reason=body.reason,
+    )
+    assert isinstance(event, ev.CaseReassigned)
+    _hold(uow, case, body.assign_to, rfc3339(utcnow()))
     publish(uow, case, event, cmd.cause)
     return "applied"
 

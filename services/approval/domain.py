@@ -107,6 +107,8 @@ class ApprovalCase:
     state: str = ApprovalState.registered.value
     step: int = 0
     pending_level: str | None = None
+    #: the role of the pending step: review (thẩm định) or decide (công nhận)
+    pending_role: str | None = None
     round: int = 0
     verdict: str | None = None
     unmet: list[str] = field(default_factory=list)
@@ -152,6 +154,7 @@ class ApprovalCase:
         self.unmet = list(unmet)
         self.step = 0
         self.pending_level = self.chain[0]["level"]
+        self.pending_role = self.chain[0]["role"]
         return ev.UnitYearSelfScored(
             unit_year_id=self.unit_year_id,
             round=round_,
@@ -209,7 +212,7 @@ class ApprovalCase:
                 f"an actor for {', '.join(jurisdiction)} may not decide at {level} level for unit "
                 f"{self.unit_code} (province {self.province_code}, commune {self.commune_code})",
             )
-        record = {
+        record: dict[str, Any] = {
             "level": level,
             "role": step["role"],
             "body": step["body"],
@@ -222,6 +225,7 @@ class ApprovalCase:
             "round": self.round,
         }
         base = {"unit_year_id": self.unit_year_id, "level": level, "decided_by": decided_by, "decision_no": decision_no}
+        outcome: ev.UnitYearRecognized | ev.UnitYearReviewed | ev.UnitYearReturned | ev.UnitYearNotRecognized
         if decision == "pass":
             if self.verdict != "met":
                 raise ApprovalError(
@@ -237,6 +241,7 @@ class ApprovalCase:
                     record["rollup"] = rollup.view()
                 self._fire("recognize")
                 self.pending_level = None
+                self.pending_role = None
                 outcome = ev.UnitYearRecognized(
                     **base,
                     deciding_body=step["body"],
@@ -248,6 +253,7 @@ class ApprovalCase:
                 self._fire(f"review_{level}")
                 self.step += 1
                 self.pending_level = self.chain[self.step]["level"]
+                self.pending_role = self.chain[self.step]["role"]
                 outcome = ev.UnitYearReviewed(**base, state=self.state, pending_level=self.pending_level)
         elif decision in ("return", "reject"):
             if not reasons:
@@ -257,10 +263,12 @@ class ApprovalCase:
                 self._fire("return_for_supplement")
                 self.step = 0
                 self.pending_level = None
+                self.pending_role = None
                 outcome = ev.UnitYearReturned(**base, reasons=list(reasons), state=self.state)
             else:
                 self._fire("refuse")
                 self.pending_level = None
+                self.pending_role = None
                 outcome = ev.UnitYearNotRecognized(**base, reasons=list(reasons), state=self.state)
         else:
             raise ApprovalError("invalid_payload", f"unknown decision {decision!r}: pass, return or reject")
@@ -379,4 +387,112 @@ class ApprovalCase:
     def withdraw(self, reason: str) -> ev.Event:
         self._fire("withdraw")
         self.pending_level = None
+        self.pending_role = None
         return ev.ApprovalCaseWithdrawn(unit_year_id=self.unit_year_id, reason=reason, state=self.state)
+
+
+# --- claims ("Tôi xử lý") ----------------------------------------------------------------
+class ClaimConflictError(ApprovalError):
+    """The unit-year's pending step is claimed by another official (``holder``)."""
+
+    holder: dict[str, str]
+
+
+def claimed_by_other(unit_year_id: str, holder: dict[str, str]) -> ClaimConflictError:
+    err = ClaimConflictError(
+        "claimed_by_other",
+        f"unit-year {unit_year_id} is being handled by {holder['name']} ({holder['id']}); "
+        "they must release it, or a supervisor reassign it, before anyone else acts on it",
+    )
+    err.holder = holder
+    return err
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Who works a unit-year's pending step. It holds for that step and round only: once a
+    decision moves the case on, it no longer applies."""
+
+    unit_year_id: str
+    level: str
+    step: int
+    round: int
+    official_id: str
+    official_name: str
+
+    def applies_to(self, case: ApprovalCase) -> bool:
+        return case.state in UNDER_REVIEW and (self.step, self.round) == (case.step, case.round)
+
+    @property
+    def holder(self) -> dict[str, str]:
+        return {"id": self.official_id, "name": self.official_name}
+
+
+def _claimable(case: ApprovalCase, jurisdiction: list[str]) -> str:
+    """The pending level of a case an actor of ``jurisdiction`` may claim, or ApprovalError."""
+    if case.state not in UNDER_REVIEW or case.pending_level is None:
+        raise ApprovalError("illegal_transition", f"unit-year {case.unit_year_id} awaits no review decision: {case._why_not_reviewable()}")
+    if not may_decide(jurisdiction, case.pending_level, case.unit):
+        raise ApprovalError(
+            "out_of_jurisdiction",
+            f"an actor for {', '.join(jurisdiction)} may not act at {case.pending_level} level for unit {case.unit_code}",
+        )
+    return case.pending_level
+
+
+def claim_case(case: ApprovalCase, current: Claim | None, official: dict[str, str], jurisdiction: list[str]) -> ev.Event | None:
+    """Take the pending step; ``None`` when the official holds it already."""
+    level = _claimable(case, jurisdiction)
+    if current is not None and current.applies_to(case):
+        if current.official_id == official["id"]:
+            return None
+        raise claimed_by_other(case.unit_year_id, current.holder)
+    return ev.CaseClaimed(unit_year_id=case.unit_year_id, level=level, step=case.step, round=case.round, claimed_by=official)
+
+
+def release_case(
+    case: ApprovalCase, current: Claim | None, official: dict[str, str], *, supervisor: bool, jurisdiction: list[str], reason: str | None
+) -> ev.Event:
+    """Give up a claim: its holder may, and so may a supervisor of the same jurisdiction."""
+    level = _claimable(case, jurisdiction)
+    if current is None or not current.applies_to(case):
+        raise ApprovalError("not_claimed", f"unit-year {case.unit_year_id} is not claimed by anyone")
+    if current.official_id != official["id"] and not supervisor:
+        raise claimed_by_other(case.unit_year_id, current.holder)
+    return ev.CaseReleased(unit_year_id=case.unit_year_id, level=level, claimed_by=current.holder, released_by=official, reason=reason)
+
+
+def reassign_case(
+    case: ApprovalCase,
+    current: Claim | None,
+    to: dict[str, str],
+    to_jurisdiction: str,
+    by: dict[str, str],
+    *,
+    supervisor: bool,
+    jurisdiction: list[str],
+    reason: str | None,
+) -> ev.Event:
+    """A supervisor of the same jurisdiction gives the pending step to another official, who
+    must be able to act on it."""
+    level = _claimable(case, jurisdiction)
+    if not supervisor:
+        raise ApprovalError("forbidden", "only a supervisor (role supervise) may reassign a unit-year")
+    if not may_decide([to_jurisdiction], level, case.unit):
+        raise ApprovalError(
+            "out_of_jurisdiction",
+            f"{to['name']} ({to_jurisdiction}) may not act at {level} level for unit {case.unit_code}",
+        )
+    held = current.holder if current is not None and current.applies_to(case) else None
+    if held is not None and held["id"] == to["id"]:
+        raise ApprovalError("invalid_payload", f"unit-year {case.unit_year_id} is already handled by {to['name']}")
+    return ev.CaseReassigned(
+        unit_year_id=case.unit_year_id,
+        level=level,
+        step=case.step,
+        round=case.round,
+        claimed_by=held,
+        assigned_to=to,
+        reassigned_by=by,
+        reason=reason,
+    )

@@ -34,6 +34,8 @@ cases = Table(
     ),
     Column("step", Integer, nullable=False),
     Column("pending_level", String(16), nullable=True, index=True),
+    #: the role of the pending step (review: thẩm định, decide: công nhận), for the queues
+    Column("pending_role", String(16), nullable=True, index=True),
     Column("round", Integer, nullable=False),
     Column("verdict", String(16), nullable=True),
     Column("unmet", JSON, nullable=False),
@@ -68,6 +70,20 @@ history = Table(
     Column("sequence", Integer, nullable=False),
     Column("recorded_at", String(40), nullable=False),
     Column("envelope", JSON, nullable=False),
+)
+
+#: who works a unit-year's pending step ("Tôi xử lý"), from CaseClaimed / CaseReleased /
+#: CaseReassigned; a row holds for its step and round only, and a decision deletes it
+claims = Table(
+    "approval_claims",
+    metadata,
+    Column("unit_year_id", String(80), primary_key=True),
+    Column("level", String(16), nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("round", Integer, nullable=False),
+    Column("official_id", String(200), nullable=False, index=True),
+    Column("official_name", String(300), nullable=False),
+    Column("claimed_at", String(40), nullable=False),
 )
 
 mapper_registry.map_imperatively(ApprovalCase, cases, version_id_col=cases.c.version)

@@ -22,7 +22,7 @@ def _history(uow: UnitOfWork, event: EventMessage[Any]) -> None:
 
 
 def _case(uow: UnitOfWork, event: EventMessage[Any]) -> ApprovalCase:
-    case = uow.session.get(ApprovalCase, event.unit_year_id)
+    case = uow.get(ApprovalCase, event.unit_year_id)
     if case is None:
         raise ApprovalError("unknown_unit_year", f"unit-year {event.unit_year_id} has no approval case")
     return case
@@ -33,7 +33,7 @@ def open_case(uow: UnitOfWork, event: EventMessage[ev.AssessmentOpened]) -> str:
     forwards the unit's snapshot, so all a unit-year needs arrives on one topic, in order."""
     _history(uow, event)
     p = event.payload
-    if uow.session.get(ApprovalCase, p.unit_year_id) is not None:
+    if uow.get(ApprovalCase, p.unit_year_id) is not None:
         return "ignored"
     unit = p.unit.model_dump(mode="json")
     try:
@@ -41,7 +41,7 @@ def open_case(uow: UnitOfWork, event: EventMessage[ev.AssessmentOpened]) -> str:
     except LookupError as exc:
         raise ApprovalError("no_chain", str(exc)) from None
     case = ApprovalCase.open(p.unit_year_id, p.year, unit, chain)
-    uow.session.add(case)
+    uow.add(case)
     opened = ev.ApprovalCaseOpened(
         unit_year_id=case.unit_year_id,
         unit=case.unit,
@@ -80,7 +80,7 @@ def incident_recorded(uow: UnitOfWork, event: EventMessage[ev.IncidentRecorded])
     _history(uow, event)
     p = event.payload
     uy = event.unit_year_id
-    case = uow.session.get(ApprovalCase, uy) if uy else None
+    case = uow.get(ApprovalCase, uy) if uy else None
     if case is None:
         return "applied"
     outcome: ev.Event | None

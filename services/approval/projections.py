@@ -36,7 +36,7 @@ def unit_register(uow: UnitOfWork, event: EventMessage[Any]) -> str:
     """The unit register's read model (the commune roll-up needs every unit a commune manages)."""
     u = event.payload.unit.model_dump(mode="json")
     upsert(
-        uow.session,
+        uow,
         units,
         {"code": u["code"]},
         {k: u.get(k) for k in ("kind", "province_code", "commune_code", "district_code", "managing_level", "name")},

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from services.approval.chains import DELEGABLE, ChainConfig
 from services.approval.domain import ApprovalCase, Rollup, commune_code_of
 from services.approval.machine import FINAL, UNDER_REVIEW, ApprovalState
-from services.approval.orm import history, units
+from services.approval.orm import cases, history, units
+from shared.contracts.jurisdiction import read_scope
 from shared.infra.uow import UnitOfWork
 
 
@@ -38,10 +39,10 @@ def commune_rollup(session: Session, case: ApprovalCase) -> Rollup:
         for r in session.execute(select(units).where(units.c.commune_code == cc, units.c.code != case.unit_code)).all()
         if _is_child_kind(r.kind, r.managing_level)
     }
-    c = ApprovalCase
+    c = cases.c
     rows = session.execute(
-        select(c.unit_code, c.unit_year_id, c.state, c.deadline, c.kind, c.unit).where(  # type: ignore[arg-type]
-            c.commune_code == cc, c.year == case.year, c.unit_code != case.unit_code  # type: ignore[arg-type]
+        select(c.unit_code, c.unit_year_id, c.state, c.deadline, c.kind, c.unit).where(
+            c.commune_code == cc, c.year == case.year, c.unit_code != case.unit_code
         )
     ).all()
     children = {r.unit_code: r for r in rows if _is_child_kind(r.kind, r.unit.get("managing_level", ""))}
@@ -64,6 +65,19 @@ def commune_rollup(session: Session, case: ApprovalCase) -> Rollup:
     )
 
 
+def _within(q: Any, jurisdiction: str) -> Any:
+    """``q`` over approval cases restricted to ``jurisdiction`` (``may_read`` in SQL). Cases
+    carry their province and commune as columns; the district is read from the case's unit
+    (a JSON path, which SQLite and PostgreSQL both index into)."""
+    scope = read_scope(jurisdiction)
+    if scope is None:
+        return q
+    field, code = scope
+    if field == "district_code":
+        return q.where(cases.c.unit["district_code"].as_string() == code)
+    return q.where(cases.c[field] == code)
+
+
 def queue(
     session: Session,
     *,
@@ -73,28 +87,32 @@ def queue(
     kind: str | None,
     limit: int,
     offset: int,
+    jurisdiction: str = "*",
 ) -> list[ApprovalCase]:
-    c = ApprovalCase
-    q = select(c).where(c.state.in_(UNDER_REVIEW))  # type: ignore[attr-defined]
+    """Unit-years under review inside ``jurisdiction``, by deadline."""
+    c = cases.c
+    q = _within(select(ApprovalCase).where(c.state.in_(UNDER_REVIEW)), jurisdiction)
     if level:
-        q = q.where(c.pending_level == level)  # type: ignore[arg-type]
+        q = q.where(c.pending_level == level)
     if province_code:
-        q = q.where(c.province_code == province_code)  # type: ignore[arg-type]
+        q = q.where(c.province_code == province_code)
     if commune_code:
-        q = q.where(c.commune_code == commune_code)  # type: ignore[arg-type]
+        q = q.where(c.commune_code == commune_code)
     if kind:
-        q = q.where(c.kind == kind)  # type: ignore[arg-type]
-    q = q.order_by(c.deadline, c.unit_year_id).limit(limit).offset(offset)  # type: ignore[arg-type]
+        q = q.where(c.kind == kind)
+    q = q.order_by(c.deadline, c.unit_year_id).limit(limit).offset(offset)
     return list(session.execute(q).scalars())
 
 
-def flagged(session: Session, *, province_code: str | None, limit: int, offset: int) -> list[ApprovalCase]:
-    """Recognised unit-years with an incident flag for their recognising level."""
-    c = ApprovalCase
-    q = select(c).where(c.open_flags > 0)  # type: ignore[arg-type,operator]
+def flagged(
+    session: Session, *, province_code: str | None, limit: int, offset: int, jurisdiction: str = "*"
+) -> list[ApprovalCase]:
+    """Recognised unit-years inside ``jurisdiction`` with an incident flag for their recognising level."""
+    c = cases.c
+    q = _within(select(ApprovalCase).where(c.open_flags > 0), jurisdiction)
     if province_code:
-        q = q.where(c.province_code == province_code)  # type: ignore[arg-type]
-    q = q.order_by(c.unit_year_id).limit(limit).offset(offset)  # type: ignore[arg-type]
+        q = q.where(c.province_code == province_code)
+    q = q.order_by(c.unit_year_id).limit(limit).offset(offset)
     return list(session.execute(q).scalars())
 
 
@@ -107,6 +125,6 @@ def event_history(session: Session, unit_year_id: str) -> list[dict[str, Any]]:
 
 def prefetch(uow: UnitOfWork, unit_year_ids: list[str]) -> None:
     """Read ahead, for a batch, the cases and stream heads its messages are about: two
-    statements instead of two per message (the handlers' ``session.get`` then finds them)."""
-    uow.session.execute(select(ApprovalCase).where(ApprovalCase.unit_year_id.in_(unit_year_ids))).scalars().all()  # type: ignore[attr-defined]
+    statements instead of two per message (the handlers' ``uow.get`` then finds them, or knows them absent)."""
+    uow.preload(ApprovalCase, unit_year_ids)
     uow.load_streams(unit_year_ids)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pydantic_settings import SettingsConfigDict
 
+from shared.contracts.services import APPROVAL
 from shared.infra.settings import ServiceSettings
 
 
@@ -10,5 +11,5 @@ class ApprovalSettings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="ANTT_APPROVAL_", extra="ignore")
 
-    service_name: str = "approval"
-    http_port: int = 8103
+    service_name: str = APPROVAL.name
+    http_port: int = APPROVAL.default_port

@@ -8,12 +8,24 @@ from fastapi import APIRouter, Depends
 from sqlalchemy.orm import Session
 from pydantic import BaseModel, Field
 
-from services.assessment import commands, queries
+from services.assessment import commands, exemplary, queries
 from services.assessment.criteria import catalog_for, vocabulary
 from services.assessment.domain import AssessmentCase, AssessmentError, Incident
 from services.assessment.scoring import select_sheet
 from shared.contracts.envelope import Actor
-from shared.contracts.inbound import CriterionResult, Document, Evidence, IncidentReported, SelfAssessmentSubmitted
+from shared.contracts.inbound import (
+    CriterionResult,
+    Document,
+    Evidence,
+    ExemplaryEvidence,
+    ExemplaryProposalSubmitted,
+    ExemplarySelfAssessmentSubmitted,
+    IncidentReported,
+    MovementClassificationSubmitted,
+    MovementRating,
+    SelfAssessmentSubmitted,
+)
+from shared.infra.auth import require_read
 from shared.infra.http import http_command
 from shared.infra.runtime import ServiceRuntime
 
@@ -52,7 +64,53 @@ def case_view(c: AssessmentCase, incidents: list[Incident] | None = None) -> dic
         "registration": c.registration,
         "evidence": (c.submission or {}).get("evidence"),
         "version": c.version,
+        # the final ANTT decision (what the exemplary title rests on) and the movement's
+        # yearly classification (phân loại phong trào)
+        "antt_outcome": c.outcome,
+        "movement": c.movement,
     }
+
+
+def exemplary_view(x: exemplary.ExemplaryCase, antt: AssessmentCase) -> dict[str, Any]:
+    """The exemplary case (điển hình) of a unit-year, with what it rests on."""
+    result = x.result or {}
+    return {
+        "unit_year_id": x.unit_year_id,
+        "unit": x.unit,
+        "year": x.year,
+        "track": "exemplary",
+        "criteria_catalog": x.catalog_ref,
+        "state": str(x.state),
+        "round": x.round,
+        "proposal": x.proposal,
+        "verdict": x.verdict,
+        "criteria": result.get("criteria", []),
+        "unmet": result.get("unmet", []),
+        "evidence": (x.submission or {}).get("evidence"),
+        "antt_recognition": antt.recognition(),
+        "movement": antt.movement,
+        "version": x.version,
+    }
+
+
+class MovementClassificationBody(BaseModel):
+    rating: MovementRating
+    classified_by: str = Field(min_length=1, max_length=300)
+    decision_no: str | None = Field(default=None, max_length=100)
+    classified_on: date | None = None
+
+
+class ExemplaryProposalBody(BaseModel):
+    proposed_by: str = Field(min_length=1, max_length=300)
+    submission_ref: str | None = Field(default=None, max_length=300)
+    proposed_on: date | None = None
+
+
+class ExemplarySelfAssessmentBody(BaseModel):
+    criteria: list[CriterionResult] = Field(min_length=1)
+    documents: list[Document] = Field(default_factory=list)
+    meeting_date: date
+    evidence: ExemplaryEvidence | None = None
 
 
 def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
@@ -75,6 +133,14 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
             "incident_categories": vocabulary().incident_categories,
         }
 
+    @router.get("/exemplary-criteria/{province_code}")
+    async def exemplary_criteria(province_code: str, _actor: ActorDep, year: int | None = None) -> dict[str, Any]:
+        """The province's exemplary-track catalog (điển hình) in force in ``year``."""
+        cat = exemplary.catalog_for(province_code, year or date.today().year)
+        if cat is None:
+            raise AssessmentError("not_found", f"province {province_code} has no exemplary-track catalog in force in {year or date.today().year}")
+        return exemplary.catalog_view(cat)
+
     @router.get("/scoring-sheets/{province_code}/{kind}/{year}")
     async def scoring_sheet(province_code: str, kind: str, year: int, _actor: ActorDep) -> dict[str, Any]:
         sheet = select_sheet(province_code, kind, year)
@@ -85,7 +151,8 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
             "title_vi": sheet.title_vi,
             "source": sheet.source,
             "max_points": float(sheet.max_points),
-            "pass_mark": float(sheet.pass_mark),
+            "pass_mark": None if sheet.pass_mark is None else float(sheet.pass_mark),
+            "pass_mark_basis": sheet.pass_mark_basis,
             "criterion": sheet.criterion,
             "groups": [
                 {
@@ -105,9 +172,18 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
     async def report_incident(body: IncidentReported, actor: ActorDep) -> dict[str, Any]:
         cmd = http_command("IncidentReported", body, actor)
         await runtime.transaction(lambda uow: commands.record_incident(uow, cmd))
-        incident = await runtime.read(lambda s: queries.incident(s, body.incident_id))
-        assert incident is not None
-        return incident.view()
+
+        def read(s: Session) -> dict[str, Any]:
+            incident = queries.incident(s, cmd.source, body.incident_id)
+            assert incident is not None
+            # a repeated report id answers with the incident recorded first: show it only
+            # to a caller who may read its unit
+            known = queries.known_unit(s, incident.unit_code)
+            if known is not None:
+                require_read(actor, known["unit"] or known, f"incident {body.incident_id}")
+            return incident.view()
+
+        return await runtime.read(read)
 
     @router.post("/unit-years/{unit_year_id}/self-assessment")
     async def submit(unit_year_id: str, body: SelfAssessmentBody, actor: ActorDep) -> dict[str, Any]:
@@ -116,12 +192,47 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
         await runtime.transaction(lambda uow: commands.submit_self_assessment(uow, cmd))
         return await get_case(unit_year_id, actor)
 
+    async def _command(unit_year_id: str, event_type: str, model: type[BaseModel], body: BaseModel, actor: Actor, fn: Any) -> None:
+        payload = model.model_validate({**body.model_dump(mode="json"), "unit_year_id": unit_year_id})
+        cmd = http_command(event_type, payload, actor)
+        await runtime.transaction(lambda uow: fn(uow, cmd))
+
+    @router.post("/unit-years/{unit_year_id}/movement-classification")
+    async def classify_movement(unit_year_id: str, body: MovementClassificationBody, actor: ActorDep) -> dict[str, Any]:
+        """Record the movement's yearly classification (phân loại phong trào) of the unit-year."""
+        await _command(unit_year_id, "MovementClassificationSubmitted", MovementClassificationSubmitted, body, actor, commands.record_movement_classification)
+        return await get_case(unit_year_id, actor)
+
+    @router.post("/unit-years/{unit_year_id}/exemplary-proposal")
+    async def propose_exemplary(unit_year_id: str, body: ExemplaryProposalBody, actor: ActorDep) -> dict[str, Any]:
+        await _command(unit_year_id, "ExemplaryProposalSubmitted", ExemplaryProposalSubmitted, body, actor, commands.propose_exemplary)
+        return await get_exemplary(unit_year_id, actor)
+
+    @router.post("/unit-years/{unit_year_id}/exemplary-self-assessment")
+    async def submit_exemplary(unit_year_id: str, body: ExemplarySelfAssessmentBody, actor: ActorDep) -> dict[str, Any]:
+        await _command(
+            unit_year_id, "ExemplarySelfAssessmentSubmitted", ExemplarySelfAssessmentSubmitted, body, actor, commands.submit_exemplary_self_assessment
+        )
+        return await get_exemplary(unit_year_id, actor)
+
+    @router.get("/unit-years/{unit_year_id}/exemplary")
+    async def get_exemplary(unit_year_id: str, _actor: ActorDep) -> dict[str, Any]:
+        def read(s: Session) -> dict[str, Any]:
+            x = queries.exemplary_case(s, unit_year_id)
+            antt = queries.case(s, unit_year_id)
+            if x is None or antt is None:
+                raise AssessmentError("not_found", f"unit-year {unit_year_id} has no exemplary case (not proposed for the exemplary title)")
+            return exemplary_view(x, antt)
+
+        return await runtime.read(read)
+
     @router.get("/unit-years/{unit_year_id}")
-    async def get_case(unit_year_id: str, _actor: ActorDep) -> dict[str, Any]:
+    async def get_case(unit_year_id: str, actor: ActorDep) -> dict[str, Any]:
         def read(s: Session) -> dict[str, Any]:
             case = queries.case(s, unit_year_id)
             if case is None:
                 raise AssessmentError("not_found", f"unit-year {unit_year_id} has no assessment case")
+            require_read(actor, case.unit, f"unit-year {unit_year_id}")
             return case_view(case, queries.incidents_in_window(s, case))
 
         return await runtime.read(read)

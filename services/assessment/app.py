@@ -25,8 +25,13 @@ def create_runtime(settings: AssessmentSettings | None = None) -> ServiceRuntime
     rt = ServiceRuntime(settings, infra, MIGRATIONS)
     rt.consume(
         topics.INBOUND,
-        InboundHandler(InboundGate(settings.service_name, settings.load_senders()), commands.COMMANDS, prefetch=queries.prefetch),
-        description="Self-assessments (with their evidence) and incidents (IncidentReported) submitted by other systems.",
+        InboundHandler(
+            InboundGate(settings.service_name, settings.load_senders()),
+            {**commands.COMMANDS, **commands.EXEMPLARY_COMMANDS},
+            prefetch=queries.prefetch,
+        ),
+        description="Self-assessments (with their evidence) and incidents (IncidentReported) submitted by other systems; "
+        "exemplary-title proposals, their self-assessments and the movement's yearly classification.",
     )
     rt.consume(
         topics.REGISTRATION_EVENTS,
@@ -37,7 +42,8 @@ def create_runtime(settings: AssessmentSettings | None = None) -> ServiceRuntime
     rt.consume(
         topics.APPROVAL_EVENTS,
         EventHandler(policies.APPROVAL_EVENTS, prefetch=queries.prefetch),
-        description="Reopens a case returned for supplement; closes it on the final decision.",
+        description="Reopens a case returned for supplement; closes it on the final decision, which it keeps (the "
+        "exemplary title rests on the recognition); a revocation judges an exemplary self-assessment again.",
     )
     return rt
 

@@ -3,11 +3,28 @@ systems over Kafka or over HTTP."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from services.assessment import queries, rules
 from services.assessment.criteria import catalog_for
 from services.assessment.domain import AssessmentCase, AssessmentError, Incident, window_year
-from shared.contracts.events import IncidentRecorded, SelfAssessmentRecorded
-from shared.contracts.inbound import IncidentReported, SelfAssessmentSubmitted
+from services.assessment.exemplary import ExemplaryCase
+from shared.contracts.events import (
+    ExemplaryCaseOpened,
+    ExemplaryEvaluationRevised,
+    ExemplarySelfAssessmentRecorded,
+    IncidentRecorded,
+    MovementClassificationRecorded,
+    SelfAssessmentRecorded,
+)
+from shared.contracts.inbound import (
+    ExemplaryProposalSubmitted,
+    ExemplarySelfAssessmentSubmitted,
+    IncidentReported,
+    MovementClassificationSubmitted,
+    SelfAssessmentSubmitted,
+)
 from shared.infra.adapters import CommandFn
 from shared.infra.inbound import Command
 from shared.infra.parking import NotYetKnown
@@ -22,6 +39,7 @@ def emit_incident(
     case: AssessmentCase | None,
     assessed_year: int | None,
     cause: Cause,
+    counted_for_commune: bool = False,
 ) -> None:
     """``IncidentRecorded`` on the unit-year's stream, or on the unit's while no unit-year of
     the incident's window is known."""
@@ -39,6 +57,8 @@ def emit_incident(
         reason=effect.reason,
         severity=incident.report.get("severity"),
         assessed_year=assessed_year,
+        source_system=incident.source_system,
+        counted_for_commune=counted_for_commune,
         **outcome,
     )
     uow.emit(
@@ -51,7 +71,7 @@ def emit_incident(
 
 def submit_self_assessment(uow: UnitOfWork, cmd: Command) -> str:
     body: SelfAssessmentSubmitted = cmd.payload
-    case = uow.session.get(AssessmentCase, body.unit_year_id)
+    case = uow.get(AssessmentCase, body.unit_year_id)
     if case is None:
         # held until UnitYearRegistered opens the case (AssessmentOpened on the unit-year's stream)
         raise NotYetKnown(
@@ -70,7 +90,8 @@ def submit_self_assessment(uow: UnitOfWork, cmd: Command) -> str:
         body.score,
         documents=documents,
         evidence=evidence,
-        incidents=queries.incidents_in_window(uow.session, case),
+        incidents=queries.window_incidents(uow, case),
+        previous=queries.previous_year(uow, case),
     )
     uow.emit(
         SelfAssessmentRecorded(
@@ -104,22 +125,23 @@ def record_incident(uow: UnitOfWork, cmd: Command) -> str:
     body: IncidentReported = cmd.payload
     session = uow.session
     report = body.model_dump(mode="json")
-    existing = session.get(Incident, body.incident_id)
+    existing = uow.get(Incident, (cmd.source, body.incident_id))
     if existing is not None:
         if existing.same_report(report):
             return "ignored"
         raise AssessmentError(
             "conflict",
-            f"incident {body.incident_id} is already recorded with other content ({'; '.join(existing.differences(report))}); "
-            "an incident is recorded once: report a correction under a new incident_id",
+            f"incident {body.incident_id} is already recorded with other content from {cmd.source} "
+            f"({'; '.join(existing.differences(report))}); "
+            "an incident is recorded once per sender: report a correction under a new incident_id",
         )
     incident = Incident.record(report, source_system=cmd.source, jurisdiction=cmd.jurisdiction)
     known = queries.known_unit(session, body.unit_code)
     if known is not None:
         cmd.require_jurisdiction(province_code=known["province_code"], commune_code=known["commune_code"], unit_code=body.unit_code)
-    session.add(incident)
+    uow.add(incident)
     year = None if known is None else window_year(known["kind"], body.occurred_on)
-    case = None if year is None else session.get(AssessmentCase, f"{body.unit_code}:{year}")
+    case = None if year is None else uow.get(AssessmentCase, f"{body.unit_code}:{year}")
     if case is None:
         if known is None:
             why = f"unit {body.unit_code} is not known here yet"
@@ -133,13 +155,175 @@ def record_incident(uow: UnitOfWork, cmd: Command) -> str:
         session.flush()
         effect = rules.IncidentEffect(incident.incident_id, criterion, rules.PENDING, reason)
         emit_incident(uow, incident, effect, case=None, assessed_year=year, cause=cmd.cause)
+        count_for_commune(uow, incident, known, cmd.cause)
         return "applied"
     effect = case.note_incident(incident)
     session.flush()
-    case.reevaluate(queries.incidents_in_window(session, case))
+    case.reevaluate(queries.window_incidents(uow, case), queries.previous_year(uow, case))
     session.flush()
     emit_incident(uow, incident, effect, case=case, assessed_year=year, cause=cmd.cause)
+    count_for_commune(uow, incident, known, cmd.cause)
+    revise_exemplary(uow, case, cmd.cause, f"incident {incident.incident_id}: {effect.reason}")
     return "applied"
 
 
+def count_for_commune(uow: UnitOfWork, incident: Incident, area: Mapping[str, Any] | None, cause: Cause) -> None:
+    """An incident at a residential area counts against its commune's criterion 2 (Art. 5.2:
+    the residential-area criteria 2, 3 and 4 hold across the commune), in the commune's
+    window that contains the day it happened, without being reported for the commune too.
+    Nothing to do while that commune unit-year is not known: its case reads the areas'
+    incidents when it opens and whenever it is evaluated."""
+    if area is None or area.get("kind") != "residential_area" or not incident.counts:
+        return
+    commune = queries.commune_of(uow.session, area)
+    if commune is None:
+        return
+    case = uow.session.get(AssessmentCase, f"{commune}:{window_year('commune', incident.occurred_on)}")
+    if case is not None:
+        link_area_incident(uow, case, incident, cause)
+
+
+def link_area_incident(uow: UnitOfWork, case: AssessmentCase, incident: Incident, cause: Cause) -> None:
+    """Link an incident at one of its residential areas to a commune's unit-year, judge its
+    self-assessment again, and say so on the commune's stream (``IncidentRecorded`` with
+    ``counted_for_commune``), where the approval service sees the verdict change or, after
+    recognition, flags it. Once per incident (a repeat changes nothing)."""
+    effect = case.note_area_incident(incident)
+    if effect is None:
+        return
+    session = uow.session
+    session.flush()
+    case.reevaluate(queries.incidents_in_window(session, case), queries.previous_year(uow, case))
+    session.flush()
+    emit_incident(uow, incident, effect, case=case, assessed_year=case.year, cause=cause, counted_for_commune=True)
+
+
 COMMANDS: dict[type, CommandFn] = {SelfAssessmentSubmitted: submit_self_assessment, IncidentReported: record_incident}
+
+
+# --------------------------------------------------------------------------- the exemplary track
+def _antt_case(uow: UnitOfWork, cmd: Command, unit_year_id: str) -> AssessmentCase:
+    case = uow.session.get(AssessmentCase, unit_year_id)
+    if case is None:
+        # refused at once, not held: the exemplary track starts from a recognised unit-year, so
+        # an unknown one is a wrong id, not an early arrival
+        raise AssessmentError(
+            "unknown_unit_year", f"unit-year {unit_year_id} is not registered (no UnitYearRegistered has been seen for it)"
+        )
+    cmd.require_jurisdiction(province_code=case.unit["province_code"], commune_code=case.unit.get("commune_code"), unit_code=case.unit["code"])
+    return case
+
+
+def propose_exemplary(uow: UnitOfWork, cmd: Command) -> str:
+    """Propose an ANTT-recognised unit-year for the exemplary title (its own case)."""
+    body: ExemplaryProposalSubmitted = cmd.payload
+    antt = _antt_case(uow, cmd, body.unit_year_id)
+    proposal = body.model_dump(mode="json", exclude={"unit_year_id"})
+    existing = uow.session.get(ExemplaryCase, body.unit_year_id)
+    if existing is not None:
+        if existing.proposal == proposal:
+            return "ignored"
+        raise AssessmentError("conflict", f"unit-year {body.unit_year_id} is already proposed for the exemplary title ({existing.state})")
+    case = ExemplaryCase.propose(antt, proposal)
+    uow.session.add(case)
+    uow.session.flush()
+    uow.emit(
+        ExemplaryCaseOpened(
+            unit_year_id=case.unit_year_id,
+            year=case.year,
+            unit=case.unit,
+            criteria_catalog=case.catalog_ref,
+            proposed_by=body.proposed_by,
+            submission_ref=body.submission_ref,
+            proposed_on=body.proposed_on,
+            antt_recognition=antt.recognition(),
+        ),
+        cmd.cause,
+        unit_year_id=case.unit_year_id,
+    )
+    return "applied"
+
+
+def submit_exemplary_self_assessment(uow: UnitOfWork, cmd: Command) -> str:
+    body: ExemplarySelfAssessmentSubmitted = cmd.payload
+    antt = _antt_case(uow, cmd, body.unit_year_id)
+    case = uow.session.get(ExemplaryCase, body.unit_year_id)
+    if case is None:
+        raise AssessmentError("no_exemplary_case", f"unit-year {body.unit_year_id} has not been proposed for the exemplary title")
+    documents = [d.model_dump(mode="json") for d in body.documents]
+    ev = case.submit(
+        antt,
+        [c.model_dump(mode="json") for c in body.criteria],
+        body.meeting_date,
+        documents=documents,
+        evidence=None if body.evidence is None else body.evidence.model_dump(mode="json", exclude_none=True),
+        incidents=queries.incidents_in_window(uow.session, antt),
+    )
+    uow.session.flush()
+    uow.emit(
+        ExemplarySelfAssessmentRecorded(
+            unit_year_id=case.unit_year_id,
+            round=case.round,
+            unit=case.unit,
+            year=case.year,
+            meeting_date=body.meeting_date,
+            criteria_catalog=case.catalog_ref,
+            criteria=ev.criteria,
+            verdict=ev.verdict,
+            unmet=ev.unmet,
+            documents=documents,
+            movement_rating=(antt.movement or {}).get("rating"),
+        ),
+        cmd.cause,
+        unit_year_id=case.unit_year_id,
+    )
+    return "applied"
+
+
+def record_movement_classification(uow: UnitOfWork, cmd: Command) -> str:
+    """The movement's yearly classification of a unit-year (phân loại phong trào); an
+    exemplary self-assessment already recorded is judged again on it."""
+    body: MovementClassificationSubmitted = cmd.payload
+    case = _antt_case(uow, cmd, body.unit_year_id)
+    before = case.movement
+    movement = case.classify_movement(body.rating, body.classified_by, body.decision_no, body.classified_on)
+    if before == movement:
+        return "ignored"
+    uow.session.flush()
+    uow.emit(
+        MovementClassificationRecorded(
+            unit_year_id=case.unit_year_id,
+            rating=body.rating,
+            classified_by=body.classified_by,
+            decision_no=body.decision_no,
+            classified_on=body.classified_on,
+        ),
+        cmd.cause,
+        unit_year_id=case.unit_year_id,
+    )
+    revise_exemplary(uow, case, cmd.cause, f"the movement is classified {body.rating} by {body.classified_by}")
+    return "applied"
+
+
+def revise_exemplary(uow: UnitOfWork, antt: AssessmentCase, cause: Cause, why: str) -> None:
+    """Judge the unit-year's exemplary self-assessment again, if there is one; say so when its
+    verdict or unmet criteria change (``ExemplaryEvaluationRevised``)."""
+    case = uow.session.get(ExemplaryCase, antt.unit_year_id)
+    if case is None:
+        return
+    ev = case.reevaluate(antt, queries.incidents_in_window(uow.session, antt))
+    uow.session.flush()
+    if ev is None:
+        return
+    uow.emit(
+        ExemplaryEvaluationRevised(unit_year_id=case.unit_year_id, round=case.round, verdict=ev.verdict, unmet=ev.unmet, reason=why),
+        cause,
+        unit_year_id=case.unit_year_id,
+    )
+
+
+EXEMPLARY_COMMANDS: dict[type, CommandFn] = {
+    ExemplaryProposalSubmitted: propose_exemplary,
+    ExemplarySelfAssessmentSubmitted: submit_exemplary_self_assessment,
+    MovementClassificationSubmitted: record_movement_classification,
+}

@@ -18,7 +18,21 @@ event, threshold, judgement), its Vietnamese text and the ``checks`` the evaluat
 - ``incidents``: the incident categories the criterion covers and the policy of each
   (``fails``; ``conditional_pass`` for serious crime or worse; ``min_severity``;
   ``force_majeure_exempt`` where the Circular says "trừ trường hợp bất khả kháng");
-- ``derived_from_children``: computed elsewhere (the commune's criterion 4).
+- ``derived_from_children``: computed elsewhere (the commune's criterion 4);
+
+and, for the exemplary track's catalogs (``criteria/exemplary/``, seed 003):
+
+- ``activities``: the named yearly activities (``activities``: code, Vietnamese name, month
+  and, for a day, the day) all held (``evidence.activities_held``), each in its month when a
+  date is given;
+- ``no_sanction``: nobody of ``groups`` (all when null) fined (for a security-related
+  violation) or disciplined at ``discipline_from`` or above (``evidence.sanctions``);
+  ``security_related_only`` limits the discipline counted to security-related violations;
+- ``antt_recognition``: the unit-year is recognised "An toàn về ANTT" (the system's record);
+- ``value_in``: an evidence value is one of ``accepted`` (named in the vocabulary's ``names``
+  table); ``only_where`` a flag of the evidence is not false;
+- ``count_at_most``: an evidence count at most ``at_most``; ``only_where`` as above;
+- ``claims`` may be limited to some unit ``kinds`` (e.g. taxes paid: enterprises).
 
 ``vocabulary.json`` names what the catalogs, the scoring sheets, the evidence and the
 incidents share (incident categories, rule topics, ratings, discipline groups).
@@ -44,6 +58,12 @@ CHECKS = (
     "claims",
     "incidents",
     "derived_from_children",
+    # the exemplary track (criteria/exemplary/, services.assessment.exemplary)
+    "activities",
+    "no_sanction",
+    "antt_recognition",
+    "value_in",
+    "count_at_most",
 )
 POLICIES = ("fails", "conditional_pass")
 
@@ -98,9 +118,15 @@ class Catalog:
     criteria: tuple[Criterion, ...]
     valid_from: int = 2022
     not_applicable: dict[str, str] = field(default_factory=dict)
+    #: a province's own catalog (the exemplary track): its province, the unit kinds it covers
+    province_code: str | None = None
+    applies_to: tuple[str, ...] = ()
+    source: str = ""
 
     @property
     def ref(self) -> str:
+        if self.province_code is not None:
+            return f"{self.kind}.{self.province_code}.{self.version}"
         return f"{self.kind}.{self.version}"
 
     def codes(self) -> list[str]:
@@ -123,9 +149,24 @@ class Vocabulary:
     ratings: dict[str, str]
     discipline_groups: dict[str, str]
     document_kinds: dict[str, str]
+    #: phân loại phong trào toàn dân bảo vệ ANTQ (Xuất sắc, Khá, Trung bình, Yếu)
+    movement_ratings: dict[str, str] = field(default_factory=dict)
+    #: sanctions, lightest first: an administrative fine, then discipline from khiển trách up
+    sanctions: dict[str, str] = field(default_factory=dict)
+    merit_certificates: dict[str, str] = field(default_factory=dict)
 
     def severity_rank(self, severity: str) -> int:
         return self.severities.index(severity)
+
+    def sanction_rank(self, sanction: str) -> int:
+        return list(self.sanctions).index(sanction)
+
+    def names(self, table: str) -> dict[str, str]:
+        """One of the vocabulary's named tables (for a check's ``names``)."""
+        found = getattr(self, table, None)
+        if not isinstance(found, dict):
+            raise KeyError(f"no vocabulary table {table!r}")
+        return found
 
 
 @cache
@@ -138,6 +179,9 @@ def vocabulary() -> Vocabulary:
         ratings=data["ratings"],
         discipline_groups=data["discipline_groups"],
         document_kinds=data["document_kinds"],
+        movement_ratings=data.get("movement_ratings", {}),
+        sanctions=data.get("sanctions", {}),
+        merit_certificates=data.get("merit_certificates", {}),
     )
 
 

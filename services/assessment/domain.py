@@ -87,7 +87,9 @@ def evaluate(
 # --------------------------------------------------------------------------- incidents
 @dataclass(eq=False)
 class Incident:
-    """An incident reported against a unit (IncidentReported), kept once per incident_id."""
+    """An incident reported against a unit (IncidentReported), kept once per sender and
+    incident_id: ``incident_id`` is the sender's own number, so the same id from two senders
+    is two incidents, and from one sender a repeat (or a conflict)."""
 
     incident_id: str
     unit_code: str
@@ -120,6 +122,11 @@ class Incident:
             jurisdiction=list(jurisdiction),
         )
 
+    @property
+    def key(self) -> str:
+        """How a case lists the incident: ``<source_system>/<incident_id>``."""
+        return f"{self.source_system}/{self.incident_id}"
+
     def same_report(self, report: Mapping[str, Any]) -> bool:
         return dict(self.report) == dict(report)
 
@@ -128,7 +135,7 @@ class Incident:
         return [f"{k}: {self.report.get(k)!r} → {report.get(k)!r}" for k in keys if self.report.get(k) != report.get(k)]
 
     def as_fact(self) -> dict[str, Any]:
-        return {**self.report, "incident_id": self.incident_id, "occurred_on": self.occurred_on}
+        return {**self.report, "incident_id": self.incident_id, "occurred_on": self.occurred_on, "source_system": self.source_system}
 
     def assign(self, unit_year_id: str | None, effect: rules.IncidentEffect | None, *, pending_reason: str = "") -> None:
         self.unit_year_id = unit_year_id
@@ -185,6 +192,11 @@ class AssessmentCase:
     #: the incidents recorded against this unit-year, in the order recorded
     incident_ids: list[str] = field(default_factory=list)
     version: int = 0
+    #: the final ANTT decision as the approval service announced it (outcome: recognized,
+    #: not_recognized, withdrawn, revoked; decision_no, level, decided_by...); None while open
+    outcome: dict[str, Any] | None = None
+    #: the movement's yearly classification (phân loại phong trào): rating, classified_by...
+    movement: dict[str, Any] | None = None
 
     @classmethod
     def open(
@@ -226,7 +238,21 @@ class AssessmentCase:
             ) from None
 
     # --- evaluation ---------------------------------------------------------------------
-    def facts(self, submission: Mapping[str, Any], incidents: Iterable[Incident]) -> rules.Facts:
+    def previous_year_id(self) -> str:
+        return f"{self.unit_code}:{self.year - 1}"
+
+    def recorded_figures(self) -> rules.PreviousYear:
+        """What this unit-year recorded, as the next year's year-on-year criteria read it."""
+        if self.submission is None:
+            return rules.PreviousYear(self.unit_year_id, None, self.round, "no self-assessment recorded")
+        given = self.submission.get("evidence")
+        if given is None:
+            return rules.PreviousYear(self.unit_year_id, None, self.round, "its self-assessment gave no evidence")
+        return rules.PreviousYear(self.unit_year_id, dict(given), self.round)
+
+    def facts(
+        self, submission: Mapping[str, Any], incidents: Iterable[Incident], previous: rules.PreviousYear | None = None
+    ) -> rules.Facts:
         reg = self.registration or {}
         documents = [{**d, "source": "registration"} for d in reg.get("documents") or []]
         documents += [{**d, "source": "self_assessment"} for d in submission.get("documents") or []]
@@ -243,14 +269,24 @@ class AssessmentCase:
             documents=tuple(documents),
             evidence=evidence,
             evidence_given=given is not None,
-            incidents=tuple(i.as_fact() for i in incidents if i.counts and self.contains(i.occurred_on)),
+            incidents=tuple(self._fact(i) for i in incidents if i.counts and self.contains(i.occurred_on)),
+            previous_year=previous,
         )
 
-    def _evaluate(self, submission: Mapping[str, Any], incidents: Iterable[Incident]) -> Evaluation:
+    def _fact(self, incident: Incident) -> dict[str, Any]:
+        fact = incident.as_fact()
+        if incident.unit_code != self.unit_code:
+            # a commune's unit-year: an incident at one of its residential areas (Art. 5.2)
+            fact["at_residential_area"] = incident.unit_code
+        return fact
+
+    def _evaluate(
+        self, submission: Mapping[str, Any], incidents: Iterable[Incident], previous: rules.PreviousYear | None
+    ) -> Evaluation:
         return evaluate(
             self.catalog,
             submission["criteria"],
-            self.facts(submission, incidents),
+            self.facts(submission, incidents, previous),
             sheet=self.sheet(),
             claimed_score=submission.get("score"),
         )
@@ -277,7 +313,10 @@ class AssessmentCase:
         documents: Sequence[Mapping[str, Any]] = (),
         evidence: Mapping[str, Any] | None = None,
         incidents: Iterable[Incident] = (),
+        previous: rules.PreviousYear | None = None,
     ) -> Evaluation:
+        """Judge and record a self-assessment. ``previous`` is what the unit's previous
+        unit-year recorded (:meth:`recorded_figures`), for the year-on-year criteria."""
         if self.state not in (AssessmentState.awaiting_self_assessment, AssessmentState.returned):
             raise AssessmentError(
                 "illegal_transition",
@@ -297,18 +336,18 @@ class AssessmentCase:
             "meeting_date": meeting_date.isoformat(),
             "score": score,
         }
-        ev = self._evaluate(submission, incidents)
+        ev = self._evaluate(submission, incidents, previous)
         self._fire("submit", "a self-assessment")
         self.round += 1
         self.submission = submission
-        self._record(ev, submission["meeting_date"], score)
+        self._record(ev, str(submission["meeting_date"]), score)
         return ev
 
-    def reevaluate(self, incidents: Iterable[Incident]) -> Evaluation | None:
+    def reevaluate(self, incidents: Iterable[Incident], previous: rules.PreviousYear | None = None) -> Evaluation | None:
         """Judge the last self-assessment again (an incident was recorded); None if there is none."""
         if self.submission is None:
             return None
-        ev = self._evaluate(self.submission, incidents)
+        ev = self._evaluate(self.submission, incidents, previous)
         self._record(ev, self.submission["meeting_date"], self.submission.get("score"))
         return ev
 
@@ -317,11 +356,52 @@ class AssessmentCase:
         if not self.contains(incident.occurred_on):
             raise ValueError(f"{incident.incident_id} on {incident.occurred_on} is outside {self.unit_year_id}'s window")
         known = list(self.incident_ids or [])
-        if incident.incident_id not in known:
-            self.incident_ids = [*known, incident.incident_id]
+        if incident.key not in known:
+            self.incident_ids = [*known, incident.key]
         effect = rules.classify_incident(self.catalog, incident.as_fact())
         incident.assign(self.unit_year_id, effect)
         return effect
+
+    def note_area_incident(self, incident: Incident) -> rules.IncidentEffect | None:
+        """A commune's unit-year: link an incident at one of its residential areas, which
+        counts against the commune's criterion 2 (Art. 5.2: residential-area criteria 2, 3
+        and 4 hold across the commune) without being reported for the commune. The incident
+        stays the area's (its own effect is the area's); None if it is linked already."""
+        if self.unit["kind"] != "commune":
+            raise ValueError(f"{self.unit_year_id} is not a commune's unit-year")
+        if not self.contains(incident.occurred_on):
+            raise ValueError(f"{incident.incident_id} on {incident.occurred_on} is outside {self.unit_year_id}'s window")
+        known = list(self.incident_ids or [])
+        if incident.key in known:
+            return None
+        self.incident_ids = [*known, incident.key]
+        return rules.classify_incident(self.catalog, self._fact(incident))
+
+    def recognition(self) -> dict[str, Any]:
+        """The ANTT recognition as the exemplary criteria read it (``recognised``: True, False,
+        or None while no final decision is known)."""
+        outcome = self.outcome or {}
+        state = outcome.get("outcome")
+        rec: dict[str, Any] = {"unit_year_id": self.unit_year_id, "recognised": None if state is None else state == "recognized"}
+        if state is not None:
+            rec["state"] = state
+        for k in ("decision_no", "level", "decided_by", "decided_on"):
+            if outcome.get(k) is not None:
+                rec[k] = outcome[k]
+        return rec
+
+    def record_outcome(self, outcome: str, **details: Any) -> None:
+        self.outcome = {"outcome": outcome, **{k: v for k, v in details.items() if v is not None}}
+
+    def classify_movement(self, rating: str, classified_by: str, decision_no: str | None, classified_on: date | None) -> dict[str, Any]:
+        """Record the movement's classification for the year (the latest one stands)."""
+        self.movement = {
+            "rating": rating,
+            "classified_by": classified_by,
+            "decision_no": decision_no,
+            "classified_on": None if classified_on is None else classified_on.isoformat(),
+        }
+        return self.movement
 
     # --- lifecycle ----------------------------------------------------------------------
     def reopen(self) -> None:

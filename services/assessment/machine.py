@@ -19,3 +19,21 @@ class AssessmentState(StrEnum):
 
 S = AssessmentState
 MACHINE = build_machine(states=[s.value for s in S], transitions=list(ASSESSMENT.transitions))
+
+
+class ExemplaryState(StrEnum):
+    """The exemplary case of a unit-year (the exemplary track, điển hình)."""
+
+    proposed = "proposed"  # đề nghị, awaiting its exemplary self-assessment
+    self_assessed = "self_assessed"
+    returned = "returned"  # trả lại để bổ sung (by the approval chain of the exemplary title)
+    closed = "closed"
+
+
+#: the exemplary case's transitions (no auditor's lifecycle table yet: see docs/architecture.md)
+EXEMPLARY_TRANSITIONS = (
+    {"trigger": "submit", "source": ["proposed", "returned"], "dest": "self_assessed"},
+    {"trigger": "reopen", "source": "self_assessed", "dest": "returned"},
+    {"trigger": "close", "source": ["proposed", "self_assessed", "returned"], "dest": "closed"},
+)
+EXEMPLARY_MACHINE = build_machine(states=[s.value for s in ExemplaryState], transitions=list(EXEMPLARY_TRANSITIONS))

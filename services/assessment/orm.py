@@ -6,7 +6,8 @@ from sqlalchemy import JSON, Column, Date, Enum, Index, Integer, MetaData, Strin
 from sqlalchemy.orm import registry
 
 from services.assessment.domain import AssessmentCase, Incident
-from services.assessment.machine import AssessmentState
+from services.assessment.exemplary import ExemplaryCase
+from services.assessment.machine import AssessmentState, ExemplaryState
 from shared.infra.tables import InfraTables
 
 metadata = MetaData()
@@ -33,6 +34,29 @@ cases = Table(
     Column("submission", JSON, nullable=True),
     Column("incident_ids", JSON, nullable=True),
     Column("version", Integer, nullable=False),
+    Column("outcome", JSON, nullable=True),
+    Column("movement", JSON, nullable=True),
+)
+
+#: the exemplary track: a unit-year's proposal for the exemplary title (điển hình)
+exemplary_cases = Table(
+    "exemplary_cases",
+    metadata,
+    Column("unit_year_id", String(80), primary_key=True),
+    Column("year", Integer, nullable=False),
+    Column("unit", JSON, nullable=False),
+    Column("catalog_ref", String(64), nullable=False),
+    Column("proposal", JSON, nullable=False),
+    Column(
+        "state",
+        Enum(ExemplaryState, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e], validate_strings=True),
+        nullable=False,
+    ),
+    Column("round", Integer, nullable=False),
+    Column("verdict", String(16), nullable=True),
+    Column("result", JSON, nullable=True),
+    Column("submission", JSON, nullable=True),
+    Column("version", Integer, nullable=False),
 )
 
 #: read model of the units this service has heard of (registration events): kind and place,
@@ -45,17 +69,21 @@ units = Table(
     Column("province_code", String(16), nullable=False),
     Column("commune_code", String(16), nullable=True),
     Column("unit", JSON, nullable=False),
+    # a commune's residential areas (their incidents count against its criterion 2)
+    Index("ix_assessment_units_commune_code_kind", "commune_code", "kind"),
 )
 
+#: an incident is identified by its sender and the sender's id of it: the same incident_id
+#: from two senders is two incidents (each system numbers its own)
 incidents = Table(
     "incidents",
     metadata,
+    Column("source_system", String(200), primary_key=True),
     Column("incident_id", String(100), primary_key=True),
     Column("unit_code", String(64), nullable=False),
     Column("occurred_on", Date, nullable=False),
     Column("category", String(64), nullable=False),
     Column("report", JSON, nullable=False),
-    Column("source_system", String(200), nullable=False),
     Column("jurisdiction", JSON, nullable=False),
     Column("unit_year_id", String(80), nullable=True, index=True),
     Column("criterion", String(32), nullable=True),
@@ -67,3 +95,4 @@ incidents = Table(
 
 mapper_registry.map_imperatively(AssessmentCase, cases, version_id_col=cases.c.version)
 mapper_registry.map_imperatively(Incident, incidents, version_id_col=incidents.c.version)
+mapper_registry.map_imperatively(ExemplaryCase, exemplary_cases, version_id_col=exemplary_cases.c.version)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.assessment import queries, rules
-from services.assessment.commands import emit_incident
+from services.assessment.commands import count_for_commune, emit_incident, link_area_incident, revise_exemplary
 from services.assessment.domain import AssessmentCase, AssessmentError
 from services.assessment.machine import AssessmentState
 from services.assessment.projections import remember_unit, unit_register
@@ -19,13 +19,12 @@ from shared.infra.uow import UnitOfWork
 def open_case(uow: UnitOfWork, event: EventMessage[ev.UnitYearRegistered]) -> str:
     p = event.payload
     session = uow.session
-    if session.get(AssessmentCase, p.unit_year_id) is not None:
+    if uow.get(AssessmentCase, p.unit_year_id) is not None:
         return "ignored"
     registration = p.model_dump(mode="json")
     remember_unit(uow, registration["unit"], overwrite=False)
     case = AssessmentCase.open(p.unit_year_id, p.year, registration["unit"], registration=registration)
-    session.add(case)
-    session.flush()
+    uow.add(case)
     start, end = case.window()
     uow.emit(
         ev.AssessmentOpened(
@@ -41,7 +40,11 @@ def open_case(uow: UnitOfWork, event: EventMessage[ev.UnitYearRegistered]) -> st
     )
     # incidents recorded before the unit-year was known now count in its window
     unit = case.unit
-    for incident in queries.incidents_in_window(session, case):
+    for incident in queries.window_incidents(uow, case):
+        if incident.unit_code != case.unit_code:
+            # a commune: an incident at one of its residential areas counts against its XA-2
+            link_area_incident(uow, case, incident, event.cause)
+            continue
         if incident.unit_year_id is not None:
             continue
         if in_jurisdiction(incident.jurisdiction, province_code=unit["province_code"], commune_code=unit.get("commune_code")):
@@ -55,15 +58,27 @@ def open_case(uow: UnitOfWork, event: EventMessage[ev.UnitYearRegistered]) -> st
             effect = rules.IncidentEffect(incident.incident_id, None, rules.OUT_OF_JURISDICTION, reason)
         session.flush()
         emit_incident(uow, incident, effect, case=case, assessed_year=case.year, cause=event.cause)
+        if incident.counts:
+            # an area's incident recorded before the area was known counts for its commune now
+            count_for_commune(uow, incident, unit, event.cause)
     return "applied"
 
 
 def _close(uow: UnitOfWork, event: EventMessage[Any], outcome: str, trigger: str) -> str:
     uy_id = event.unit_year_id
-    case = uow.session.get(AssessmentCase, uy_id)
+    case = uow.get(AssessmentCase, uy_id)
     if case is None or case.state in (AssessmentState.closed, AssessmentState.withdrawn):
         return "ignored"
     getattr(case, trigger)()
+    # the outcome the exemplary title rests on (it needs the unit-year recognised ANTT)
+    p = event.payload
+    case.record_outcome(
+        outcome,
+        level=_value(getattr(p, "level", None)),
+        decided_by=getattr(p, "decided_by", None),
+        decision_no=getattr(p, "decision_no", None),
+        decided_on=_value(getattr(p, "decided_on", None)),
+    )
     uow.emit(ev.AssessmentClosed(unit_year_id=uy_id, outcome=outcome), event.cause, unit_year_id=uy_id)
     return "applied"
 
@@ -74,7 +89,7 @@ def withdrawn(uow: UnitOfWork, event: EventMessage[ev.UnitYearWithdrawn]) -> str
 
 def returned(uow: UnitOfWork, event: EventMessage[ev.UnitYearReturned]) -> str:
     p = event.payload
-    case = uow.session.get(AssessmentCase, event.unit_year_id)
+    case = uow.get(AssessmentCase, event.unit_year_id)
     if case is None:
         raise AssessmentError("unknown_unit_year", f"unit-year {event.unit_year_id} has no assessment case")
     case.reopen()
@@ -94,6 +109,28 @@ def not_recognized(uow: UnitOfWork, event: EventMessage[ev.UnitYearNotRecognized
     return _close(uow, event, "not_recognized", "close")
 
 
+def _value(v: Any) -> Any:
+    """A JSON value of an enum or a date (None stays None)."""
+    if v is None:
+        return None
+    return v.isoformat() if hasattr(v, "isoformat") else str(getattr(v, "value", v))
+
+
+def revoked(uow: UnitOfWork, event: EventMessage[ev.UnitYearRevoked]) -> str:
+    """The ANTT recognition was revoked: the unit-year no longer meets the exemplary
+    criterion that rests on it, and an exemplary self-assessment is judged again. (Revoking
+    an exemplary title already granted is the approval service's explicit decision.)"""
+    p = event.payload
+    case = uow.session.get(AssessmentCase, event.unit_year_id)
+    if case is None or (case.outcome or {}).get("outcome") == "revoked":
+        return "ignored"
+    case.record_outcome("revoked", decided_by=p.decided_by, decision_no=p.decision_no, decided_on=_value(p.decided_on))
+    uow.session.flush()
+    by = f" ({p.decision_no})" if p.decision_no else ""
+    revise_exemplary(uow, case, event.cause, f"the recognition “An toàn về ANTT” was revoked{by}: {'; '.join(p.reasons)}")
+    return "applied"
+
+
 REGISTRATION_EVENTS: dict[type, EventFn] = {
     ev.UnitRegistered: unit_register,
     ev.UnitUpdated: unit_register,
@@ -105,4 +142,5 @@ APPROVAL_EVENTS: dict[type, EventFn] = {
     ev.UnitYearReturned: returned,
     ev.UnitYearRecognized: recognized,
     ev.UnitYearNotRecognized: not_recognized,
+    ev.UnitYearRevoked: revoked,
 }

@@ -55,6 +55,21 @@ def _as_date(v: Any) -> date | None:
 
 
 @dataclass(frozen=True)
+class PreviousYear:
+    """What the system recorded for the same unit the year before, for the year-on-year
+    criteria (Art. 4.4: kiềm chế, kéo giảm so với năm trước): the evidence of that unit-year's
+    last self-assessment. ``evidence`` is None when there is none (``why`` says which)."""
+
+    unit_year_id: str
+    evidence: Mapping[str, Any] | None = None
+    round: int = 0
+    why: str = ""
+
+    def figure(self, name: str) -> Any:
+        return None if self.evidence is None else self.evidence.get(name)
+
+
+@dataclass(frozen=True)
 class Facts:
     """What one unit-year's criteria are judged on."""
 
@@ -71,6 +86,12 @@ class Facts:
     incidents: tuple[Mapping[str, Any], ...] = ()
     #: False when the incidents are not known (an evaluation of the claims alone)
     incidents_known: bool = True
+    #: the previous unit-year's recorded figures; None when not looked up (year-on-year
+    #: criteria are then left to the reviewer)
+    previous_year: PreviousYear | None = None
+    #: the exemplary track: the unit-year's ANTT outcome as the system recorded it
+    #: (``recognised``: True / False, ``unit_year_id``, ``decision_no``...); None: not known
+    recognition: Mapping[str, Any] | None = None
 
     def docs(self, kind: str) -> list[Mapping[str, Any]]:
         return [d for d in self.documents if d.get("kind") == kind]
@@ -237,21 +258,52 @@ def check_none_disciplined(spec: Mapping[str, Any], facts: Facts) -> CheckResult
 
 
 def check_year_on_year(spec: Mapping[str, Any], facts: Facts) -> CheckResult:
+    """This year's count against the previous unit-year's as the system recorded it (its last
+    self-assessment's ``current`` figure). The unit's own figure for the previous year
+    (``previous``) is shown but does not decide: where the system has no record of the
+    previous year, the criterion is the reviewer's call, with both figures in the reason."""
     prev_f, cur_f = spec["previous"], spec["current"]
-    prev, cur = facts.stated(prev_f), facts.stated(cur_f)
+    cur, stated_prev = facts.stated(cur_f), facts.stated(prev_f)
     label = spec.get("label", cur_f)
-    evidence = {prev_f: prev, cur_f: cur}
-    if prev is None or cur is None:
-        return CheckResult("year_on_year", REVIEW, f"{NO_EVIDENCE} ({prev_f}, {cur_f})", evidence)
-    if cur == 0 or cur < prev:
-        return CheckResult("year_on_year", MET, f"{label}: {cur} this year against {prev} the year before (kéo giảm)", evidence)
-    return CheckResult(
-        "year_on_year", NOT_MET, f"{label}: {cur} this year against {prev} the year before: not reduced (không kéo giảm)", evidence
-    )
+    last = facts.previous_year
+    recorded = None if last is None else last.figure(cur_f)
+    evidence: dict[str, Any] = {
+        cur_f: cur,
+        prev_f: stated_prev,
+        "previous_unit_year": None if last is None else last.unit_year_id,
+        "previous_recorded": recorded,
+    }
+    year, before = facts.year, facts.year - 1
+    if cur is None:
+        return CheckResult("year_on_year", REVIEW, f"{NO_EVIDENCE} ({cur_f})", evidence)
+    stated = "" if stated_prev is None else f"; the unit states {stated_prev} for {before}"
+    if recorded is None:
+        if last is None:
+            unknown = f"the figures of {before} were not looked up"
+        else:
+            unknown = f"{last.unit_year_id} has no recorded {cur_f} ({last.why or 'not stated in its self-assessment'})"
+        return CheckResult(
+            "year_on_year",
+            REVIEW,
+            f"{label}: {cur} in {year}; the previous year is unknown here: {unknown}{stated}: "
+            "the reviewer compares the two years",
+            evidence,
+        )
+    source = f"as recorded by {last.unit_year_id}'s self-assessment, round {last.round}" if last is not None else ""
+    differs = "" if stated_prev is None or stated_prev == recorded else f"{stated}, the recorded figure is used"
+    shown = f"{label}: {cur} in {year} against {recorded} in {before} ({source}){differs}"
+    if cur == 0:
+        return CheckResult("year_on_year", MET, f"{shown}: none this year (kéo giảm)", evidence)
+    if cur < recorded:
+        return CheckResult("year_on_year", MET, f"{shown}: reduced (kéo giảm)", evidence)
+    return CheckResult("year_on_year", NOT_MET, f"{shown}: not reduced (không kéo giảm)", evidence)
 
 
 def check_claims(spec: Mapping[str, Any], facts: Facts) -> CheckResult:
     fields = list(spec.get("fields", ()))
+    kinds = spec.get("kinds")
+    if kinds and facts.kind not in kinds:
+        return CheckResult("claims", MET, f"{', '.join(fields)}: not applicable to {facts.kind} units", {})
     values = {f: facts.stated(f) for f in fields}
     denied = [f for f, v in values.items() if v is False]
     if denied:
@@ -261,6 +313,124 @@ def check_claims(spec: Mapping[str, Any], facts: Facts) -> CheckResult:
         return CheckResult("claims", REVIEW, f"{NO_EVIDENCE} ({', '.join(unstated)}); a judgement: the reviewer's call", values)
     stated = ", ".join(fields) if fields else "nothing to state"
     return CheckResult("claims", REVIEW, f"the unit states {stated}; a judgement: the reviewer's call", values)
+
+
+def _not_applicable(spec: Mapping[str, Any], facts: Facts) -> str | None:
+    """``only_where``: the check applies where an evidence flag is not false (None: it does)."""
+    flag = spec.get("only_where")
+    if flag and facts.stated(flag) is False:
+        return f"not applicable ({flag} is false)"
+    return None
+
+
+def check_value_in(spec: Mapping[str, Any], facts: Facts) -> CheckResult:
+    name = spec["field"]
+    label = spec.get("label", name)
+    accepted = list(spec["accepted"])
+    v = facts.stated(name)
+    evidence = {name: v, "accepted": accepted}
+    skip = _not_applicable(spec, facts)
+    if skip:
+        return CheckResult("value_in", MET, f"{label}: {skip}", evidence)
+    if v is None:
+        return CheckResult("value_in", REVIEW, f"{NO_EVIDENCE} ({name})", evidence)
+    names = vocabulary().names(spec["names"]) if spec.get("names") else {}
+    shown = f"{label}: {v} ({names[v]})" if v in names else f"{label}: {v}"
+    if v in accepted:
+        return CheckResult("value_in", MET, shown, evidence)
+    wanted = ", ".join(f"{a} ({names[a]})" if a in names else a for a in accepted)
+    return CheckResult("value_in", NOT_MET, f"{shown}; the criterion needs {wanted}", evidence)
+
+
+def check_count_at_most(spec: Mapping[str, Any], facts: Facts) -> CheckResult:
+    name = spec["field"]
+    label = spec.get("label", name)
+    v = facts.stated(name)
+    evidence = {name: v, "at_most": spec["at_most"]}
+    skip = _not_applicable(spec, facts)
+    if skip:
+        return CheckResult("count_at_most", MET, f"{label}: {skip}", evidence)
+    if v is None:
+        return CheckResult("count_at_most", REVIEW, f"{NO_EVIDENCE} ({name})", evidence)
+    if v <= spec["at_most"]:
+        return CheckResult("count_at_most", MET, f"{label}: {v}, at most {spec['at_most']}", evidence)
+    return CheckResult("count_at_most", NOT_MET, f"{label}: {v}, more than {spec['at_most']}", evidence)
+
+
+def check_activities(spec: Mapping[str, Any], facts: Facts) -> CheckResult:
+    """The named yearly activities all held (each in its month, where a date is given)."""
+    name = spec["field"]
+    held = facts.stated(name)
+    required = list(spec["activities"])
+    evidence: dict[str, Any] = {name: held, "required": [a["code"] for a in required]}
+    if held is None:
+        return CheckResult("activities", REVIEW, f"{NO_EVIDENCE} ({name})", evidence)
+    by_code = {str(a["code"]): a for a in held}
+    missing, misdated = [], []
+    for act in required:
+        when = f"{act['day']}/{act['month']}" if act.get("day") else f"tháng {act['month']}"
+        got = by_code.get(act["code"])
+        if got is None:
+            missing.append(f"{act['name_vi']} ({when})")
+            continue
+        on = _as_date(got.get("held_on"))
+        if on is not None and (on.month != act["month"] or on.year != facts.year):
+            misdated.append(f"{act['name_vi']} ({when}) held on {on.isoformat()}")
+    parts = []
+    if missing:
+        parts.append(f"not held: {'; '.join(missing)}")
+    if misdated:
+        parts.append(f"outside its month of {facts.year}: {'; '.join(misdated)}")
+    if parts:
+        return CheckResult("activities", NOT_MET, "; ".join(parts), evidence)
+    return CheckResult("activities", MET, f"all {len(required)} yearly activities held", evidence)
+
+
+def check_no_sanction(spec: Mapping[str, Any], facts: Facts) -> CheckResult:
+    """Nobody of the groups fined for a security-related violation, or disciplined at
+    ``discipline_from`` or above (stricter than the ANTT criteria's "cảnh cáo")."""
+    sanctions = facts.stated("sanctions")
+    groups = spec.get("groups")
+    label = spec.get("label", "sanctioned")
+    vocab = vocabulary()
+    floor = vocab.sanction_rank(spec["discipline_from"])
+    evidence: dict[str, Any] = {"sanctions": sanctions, "groups": groups, "discipline_from": spec["discipline_from"]}
+    if sanctions is None:
+        return CheckResult("no_sanction", REVIEW, f"{NO_EVIDENCE} (sanctions)", evidence)
+    counted = []
+    for x in sanctions:
+        if groups and x.get("group") not in groups:
+            continue
+        kind = x["sanction"]
+        related = bool(x.get("security_related"))
+        if kind == "administrative_fine":
+            if related:
+                counted.append(x)
+        elif vocab.sanction_rank(kind) >= floor and (related or not spec.get("security_related_only")):
+            counted.append(x)
+    if not counted:
+        return CheckResult("no_sanction", MET, f"{label}: none", evidence)
+    shown = ", ".join(
+        f"{x.get('group')} {x['sanction']} ({vocab.sanctions.get(x['sanction'], x['sanction'])})" for x in counted
+    )
+    return CheckResult("no_sanction", NOT_MET, f"{label}: {len(counted)} ({shown})", evidence)
+
+
+def check_antt_recognition(_spec: Mapping[str, Any], facts: Facts) -> CheckResult:
+    rec = facts.recognition
+    if rec is None or rec.get("recognised") is None:
+        return CheckResult(
+            "antt_recognition",
+            REVIEW,
+            "the unit-year's recognition “An toàn về ANTT” is not known here: the reviewer checks it",
+            {"recognition": None if rec is None else dict(rec)},
+        )
+    uy = rec.get("unit_year_id", "the unit-year")
+    if rec["recognised"]:
+        by = f" ({rec['decision_no']})" if rec.get("decision_no") else ""
+        return CheckResult("antt_recognition", MET, f"{uy} is recognised “An toàn về ANTT”{by}", {"recognition": dict(rec)})
+    state = f": {rec['state']}" if rec.get("state") else ""
+    return CheckResult("antt_recognition", NOT_MET, f"{uy} is not recognised “An toàn về ANTT”{state}", {"recognition": dict(rec)})
 
 
 def check_derived_from_children(spec: Mapping[str, Any], _facts: Facts) -> CheckResult:
@@ -294,7 +464,11 @@ class IncidentEffect:
 
 def _describe(incident: Mapping[str, Any]) -> str:
     on = _iso(incident.get("occurred_on"))
-    return f"incident {incident['incident_id']} ({incident['category']}, {incident.get('severity', 'serious')}) on {on}"
+    what = f"incident {incident['incident_id']} ({incident['category']}, {incident.get('severity', 'serious')}) on {on}"
+    area = incident.get("at_residential_area")
+    if area:
+        what += f" at residential area {area} (Art. 5.2: its criteria 2-4 hold across the commune)"
+    return what
 
 
 def _where(crit: Criterion, rule: IncidentRule) -> str:
@@ -394,6 +568,11 @@ def run_check(spec: Mapping[str, Any], facts: Facts, catalog: Catalog, crit: Cri
         "year_on_year": check_year_on_year,
         "claims": check_claims,
         "derived_from_children": check_derived_from_children,
+        "activities": check_activities,
+        "no_sanction": check_no_sanction,
+        "antt_recognition": check_antt_recognition,
+        "value_in": check_value_in,
+        "count_at_most": check_count_at_most,
     }[kind]
     return fn(spec, facts)
 

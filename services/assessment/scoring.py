@@ -23,6 +23,14 @@ An item's points never go below 0. An item whose evidence is missing is left uns
 (``no_evidence``): the score is then incomplete and the sheet's criterion, if any, is left
 to the reviewer unless even full points on the missing items could not reach the pass mark.
 Points are computed exactly (fractions) and shown as numbers.
+
+The pass mark (mức đạt chuẩn) is the province's to set, and a sheet must say it explicitly:
+``"pass_mark": <points>`` with ``"pass_mark_basis"`` naming the document that sets it (the
+province's decision or guidance), or ``"pass_mark": null`` while the province has not set
+one. There is no default: a sheet without a configured pass mark computes its score but
+cannot pass (or fail) a unit on it, and the sheet's criterion is left to the reviewer with
+that reason. A sheet that leaves the key out, or gives a mark without its basis, is refused
+when it is loaded.
 """
 
 from __future__ import annotations
@@ -52,6 +60,10 @@ def _num(x: Fraction) -> int | float:
     return int(x) if x.denominator == 1 else float(x)
 
 
+def _opt_num(x: Fraction | None) -> int | float | None:
+    return None if x is None else _num(x)
+
+
 @dataclass(frozen=True)
 class Item:
     code: str
@@ -76,9 +88,11 @@ class Sheet:
     title_vi: str
     source: str
     max_points: Fraction
-    pass_mark: Fraction
+    #: None: the province has set no pass mark for this sheet (no score passes automatically)
+    pass_mark: Fraction | None
     groups: tuple[Group, ...]
     criterion: Mapping[str, Any] | None = None
+    pass_mark_basis: str | None = None
 
     @property
     def ref(self) -> str:
@@ -104,6 +118,16 @@ def parse_sheet(data: Mapping[str, Any]) -> Sheet:
         if sum((i.max_points for i in items), Fraction(0)) != group.max_points:
             raise ValueError(f"sheet group {group.code}: its items' maxima do not add up to {group.max_points}")
         groups.append(group)
+    ref = f"{data.get('province_code')}.{data.get('kind')}.{data.get('version')}"
+    if "pass_mark" not in data:
+        raise ValueError(
+            f"sheet {ref}: no pass_mark key; a province states its pass mark explicitly "
+            "(points, with pass_mark_basis), or null while it has set none"
+        )
+    pass_mark = None if data["pass_mark"] is None else Fraction(str(data["pass_mark"]))
+    basis = data.get("pass_mark_basis")
+    if pass_mark is not None and not (isinstance(basis, str) and basis.strip()):
+        raise ValueError(f"sheet {ref}: pass_mark {data['pass_mark']} is given without pass_mark_basis (the document that sets it)")
     sheet = Sheet(
         province_code=str(data["province_code"]),
         kind=data["kind"],
@@ -111,10 +135,13 @@ def parse_sheet(data: Mapping[str, Any]) -> Sheet:
         title_vi=data.get("title_vi", ""),
         source=data.get("source", ""),
         max_points=Fraction(str(data["max_points"])),
-        pass_mark=Fraction(str(data["pass_mark"])),
+        pass_mark=pass_mark,
+        pass_mark_basis=basis if pass_mark is not None else None,
         groups=tuple(groups),
         criterion=data.get("criterion"),
     )
+    if pass_mark is not None and not 0 < pass_mark <= sheet.max_points:
+        raise ValueError(f"sheet {sheet.ref}: pass_mark {data['pass_mark']} is not within 0 and {_num(sheet.max_points)}")
     if sum((g.max_points for g in sheet.groups), Fraction(0)) != sheet.max_points:
         raise ValueError(f"sheet {sheet.ref}: its groups' maxima do not add up to {sheet.max_points}")
     codes = sheet.item_codes()
@@ -316,7 +343,10 @@ class Score:
 
     @property
     def passes(self) -> bool | None:
-        """True / False when the pass mark is reached / out of reach; None while incomplete."""
+        """True / False when the pass mark is reached / out of reach; None while incomplete,
+        and always None when the sheet has no pass mark."""
+        if self.sheet.pass_mark is None:
+            return None
         if self.complete:
             return self.computed >= self.sheet.pass_mark
         if self.max_possible < self.sheet.pass_mark:
@@ -388,7 +418,8 @@ def compute(sheet: Sheet, facts: Facts, claimed: float | None = None) -> Score:
         "complete": complete,
         "max_points": _num(sheet.max_points),
         "max_possible": _num(score.max_possible),
-        "pass_mark": _num(sheet.pass_mark),
+        "pass_mark": _opt_num(sheet.pass_mark),
+        "pass_mark_basis": sheet.pass_mark_basis,
         "passes": score.passes,
         "groups": groups,
     }
@@ -400,7 +431,15 @@ def score_criterion(score: Score, claimed: Mapping[str, Any] | None) -> dict[str
     spec = score.sheet.criterion or {}
     sheet = score.sheet
     shown = f"{_num(score.computed)}/{_num(sheet.max_points)}"
-    if score.passes is True:
+    if sheet.pass_mark is None:
+        done = f"computed score {shown}" if score.complete else f"incomplete score {shown} (up to {_num(score.max_possible)} possible)"
+        result, reason = (
+            "needs_review",
+            f"{done}, but no pass mark is configured for sheet {sheet.ref} (the province sets "
+            f"pass_mark in services/assessment/scoring/{sheet.ref}.json): the score cannot pass automatically, "
+            "the reviewer's call",
+        )
+    elif score.passes is True:
         result, reason = "met", f"computed score {shown} is at or above the pass mark {_num(sheet.pass_mark)} (sheet {sheet.ref})"
     elif score.passes is False and score.complete:
         result, reason = "not_met", f"computed score {shown} is below the pass mark {_num(sheet.pass_mark)} (sheet {sheet.ref})"
@@ -421,7 +460,7 @@ def score_criterion(score: Score, claimed: Mapping[str, Any] | None) -> dict[str
     if claim_given:
         assert claimed is not None
         claimed_met = bool(claimed["met"])
-    elif score.claimed is not None:
+    elif score.claimed is not None and sheet.pass_mark is not None:
         claimed_met = Fraction(str(score.claimed)) >= sheet.pass_mark
     else:
         claimed_met = True
@@ -443,7 +482,7 @@ def score_criterion(score: Score, claimed: Mapping[str, Any] | None) -> dict[str
             "claimed": score.claimed,
             "complete": score.complete,
             "max_possible": _num(score.max_possible),
-            "pass_mark": _num(sheet.pass_mark),
+            "pass_mark": _opt_num(sheet.pass_mark),
         },
         "checks": [],
         "province_added": True,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pydantic_settings import SettingsConfigDict
 
+from shared.contracts.services import ASSESSMENT
 from shared.infra.settings import ServiceSettings
 
 
@@ -10,5 +11,5 @@ class AssessmentSettings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="ANTT_ASSESSMENT_", extra="ignore")
 
-    service_name: str = "assessment"
-    http_port: int = 8102
+    service_name: str = ASSESSMENT.name
+    http_port: int = ASSESSMENT.default_port

@@ -10,6 +10,7 @@ from services.registration import commands, queries
 from services.registration.domain import RegistrationError, Unit, UnitYear
 from shared.contracts.envelope import Actor
 from shared.contracts.inbound import UnitRegistrationSubmitted, UnitYearRegistrationSubmitted, UnitYearWithdrawalSubmitted
+from shared.infra.auth import require_read
 from shared.infra.http import http_command
 from shared.infra.runtime import ServiceRuntime
 
@@ -48,11 +49,13 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
         return {"outcome": outcome, "unit": body.unit.model_dump(mode="json")}
 
     @router.get("/units/{code}")
-    async def get_unit(code: str, _actor: ActorDep) -> dict[str, Any]:
+    async def get_unit(code: str, actor: ActorDep) -> dict[str, Any]:
         unit = await runtime.read(lambda s: queries.unit(s, code))
         if unit is None:
             raise RegistrationError("not_found", f"unit {code} is not registered")
-        return unit_view(unit)
+        view = unit_view(unit)
+        require_read(actor, view, f"unit {code}")
+        return view
 
     @router.post("/unit-years", status_code=201)
     async def register_unit_year(body: UnitYearRegistrationSubmitted, actor: ActorDep) -> dict[str, Any]:
@@ -68,21 +71,30 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
         return await get_unit_year(unit_year_id, actor)
 
     @router.get("/unit-years/{unit_year_id}")
-    async def get_unit_year(unit_year_id: str, _actor: ActorDep) -> dict[str, Any]:
-        uy = await runtime.read(lambda s: queries.unit_year(s, unit_year_id))
-        if uy is None:
-            raise RegistrationError("not_found", f"unit-year {unit_year_id} is not registered")
-        return unit_year_view(uy)
+    async def get_unit_year(unit_year_id: str, actor: ActorDep) -> dict[str, Any]:
+        def read(s: Any) -> dict[str, Any]:
+            uy = queries.unit_year(s, unit_year_id)
+            if uy is None:
+                raise RegistrationError("not_found", f"unit-year {unit_year_id} is not registered")
+            unit = queries.unit(s, uy.unit_code)
+            require_read(actor, unit.snapshot() if unit is not None else {"code": uy.unit_code}, f"unit-year {unit_year_id}")
+            return unit_year_view(uy)
+
+        return await runtime.read(read)
 
     @router.get("/unit-years")
     async def list_unit_years(
-        _actor: ActorDep,
+        actor: ActorDep,
         year: int | None = None,
         unit_code: str | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> dict[str, Any]:
-        items = await runtime.read(lambda s: queries.list_unit_years(s, year=year, unit_code=unit_code, limit=limit, offset=offset))
+        items = await runtime.read(
+            lambda s: queries.list_unit_years(
+                s, year=year, unit_code=unit_code, limit=limit, offset=offset, jurisdiction=actor.jurisdiction
+            )
+        )
         return {"items": [unit_year_view(u) for u in items], "limit": limit, "offset": offset}
 
     return router

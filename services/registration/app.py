@@ -31,7 +31,7 @@ def create_runtime(settings: RegistrationSettings | None = None) -> ServiceRunti
     )
     rt.consume(
         topics.APPROVAL_EVENTS,
-        EventHandler(projections.APPROVAL_EVENTS, read_as=projections.ApprovalStateView),
+        EventHandler(projections.APPROVAL_EVENTS, read_as=projections.ApprovalStateView, prefetch=queries.prefetch_unit_years),
         description="Read model of each unit-year's approval state.",
     )
     return rt

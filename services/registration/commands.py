@@ -28,10 +28,10 @@ def register_unit(uow: UnitOfWork, cmd: Command) -> str:
     data = body.unit.model_dump(mode="json")
     _check_jurisdiction(cmd, data)
     check_eligibility(data)
-    unit = uow.session.get(Unit, data["code"])
+    unit = uow.get(Unit, data["code"])
     if unit is None:
         unit = Unit(**data)
-        uow.session.add(unit)
+        uow.add(unit)
         uow.emit(UnitRegistered(unit=unit.snapshot()), cmd.cause, unit_year_id=None, stream_id=f"unit:{unit.code}")
         return "applied"
     _check_jurisdiction(cmd, unit)
@@ -44,7 +44,7 @@ def register_unit(uow: UnitOfWork, cmd: Command) -> str:
 
 def register_unit_year(uow: UnitOfWork, cmd: Command) -> str:
     body: UnitYearRegistrationSubmitted = cmd.payload
-    unit = uow.session.get(Unit, body.unit_code)
+    unit = uow.get(Unit, body.unit_code)
     if unit is None:
         # held until the unit's registration (UnitRegistered on unit:<code>), which may come later
         raise NotYetKnown(
@@ -55,12 +55,12 @@ def register_unit_year(uow: UnitOfWork, cmd: Command) -> str:
         )
     _check_jurisdiction(cmd, unit)
     uy_id = unit_year_id(unit.code, body.year)
-    existing = uow.session.get(UnitYear, uy_id)
+    existing = uow.get(UnitYear, uy_id)
     if existing is not None:
         raise RegistrationError("already_registered", f"unit-year {uy_id} is already registered (state {existing.state})")
     documents = [d.model_dump(mode="json") for d in body.documents]
     uy = UnitYear.register(unit, body.year, documents, body.households_total, body.households_registered)
-    uow.session.add(uy)
+    uow.add(uy)
     uow.emit(
         UnitYearRegistered(
             unit_year_id=uy.id,
@@ -78,7 +78,7 @@ def register_unit_year(uow: UnitOfWork, cmd: Command) -> str:
 
 def withdraw_unit_year(uow: UnitOfWork, cmd: Command) -> str:
     body: UnitYearWithdrawalSubmitted = cmd.payload
-    uy = uow.session.get(UnitYear, body.unit_year_id)
+    uy = uow.get(UnitYear, body.unit_year_id)
     if uy is None:
         raise NotYetKnown(
             "unknown_unit_year",
@@ -86,7 +86,7 @@ def withdraw_unit_year(uow: UnitOfWork, cmd: Command) -> str:
             stream_id=body.unit_year_id,
             waiting_for="unit_year",
         )
-    unit = uow.session.get(Unit, uy.unit_code)
+    unit = uow.get(Unit, uy.unit_code)
     assert unit is not None
     _check_jurisdiction(cmd, unit)
     uy.withdraw(body.reason)

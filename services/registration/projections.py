@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import update
 
+from services.registration.domain import UnitYear
 from services.registration.orm import unit_years
 from shared.contracts import events as ev
 from shared.infra.adapters import EventFn, EventMessage
@@ -20,14 +20,15 @@ class ApprovalStateView(BaseModel):
 
 
 def approval_state(uow: UnitOfWork, event: EventMessage[ApprovalStateView]) -> str:
-    """The approval state of each registered unit-year: one UPDATE, no load (the registration's
-    own version is not involved)."""
+    """The approval state of each registered unit-year: an UPDATE of that column alone, queued
+    with the batch's others (the registration's own version is not involved; the batch's
+    prefetch has told whether the unit-year exists)."""
     state = event.payload.state
     uy_id = event.unit_year_id
-    if not state or not uy_id:
+    if not state or not uy_id or uow.get(UnitYear, uy_id) is None:
         return "ignored"
-    res = uow.session.execute(update(unit_years).where(unit_years.c.id == uy_id).values(approval_state=state))
-    return "applied" if res.rowcount else "ignored"  # type: ignore[attr-defined]
+    uow.update_row(unit_years, {"id": uy_id}, {"approval_state": state})
+    return "applied"
 
 
 APPROVAL_EVENTS: dict[type, EventFn] = {

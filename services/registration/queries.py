@@ -6,6 +6,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.registration.domain import Unit, UnitYear
+from services.registration.orm import unit_years, units
+from shared.contracts.jurisdiction import read_scope
 from shared.infra.uow import UnitOfWork
 
 
@@ -17,12 +19,20 @@ def unit_year(session: Session, unit_year_id: str) -> UnitYear | None:
     return session.get(UnitYear, unit_year_id)
 
 
-def list_unit_years(session: Session, *, year: int | None, unit_code: str | None, limit: int, offset: int) -> list[UnitYear]:
-    q = select(UnitYear).order_by(UnitYear.id).limit(limit).offset(offset)  # type: ignore[arg-type]
+def list_unit_years(
+    session: Session, *, year: int | None, unit_code: str | None, limit: int, offset: int, jurisdiction: str = "*"
+) -> list[UnitYear]:
+    """A page of unit-years, only those of units inside ``jurisdiction`` (``may_read``,
+    applied in SQL so that paging counts only what the caller may see)."""
+    q = select(UnitYear).order_by(unit_years.c.id).limit(limit).offset(offset)
+    scope = read_scope(jurisdiction)
+    if scope is not None:
+        field, code = scope
+        q = q.join(units, units.c.code == unit_years.c.unit_code).where(units.c[field] == code)
     if year is not None:
-        q = q.where(UnitYear.year == year)  # type: ignore[arg-type]
+        q = q.where(unit_years.c.year == year)
     if unit_code is not None:
-        q = q.where(UnitYear.unit_code == unit_code)  # type: ignore[arg-type]
+        q = q.where(unit_years.c.unit_code == unit_code)
     return list(session.execute(q).scalars())
 
 
@@ -30,6 +40,12 @@ def prefetch(uow: UnitOfWork, unit_year_ids: list[str]) -> None:
     """Read ahead, for a batch, the units, unit-years and stream heads its messages are about:
     three statements instead of up to three per message."""
     codes = list({uy.split(":", 1)[0] for uy in unit_year_ids})
-    uow.session.execute(select(Unit).where(Unit.code.in_(codes))).scalars().all()  # type: ignore[attr-defined]
-    uow.session.execute(select(UnitYear).where(UnitYear.id.in_(unit_year_ids))).scalars().all()  # type: ignore[attr-defined]
+    uow.preload(Unit, codes)
+    uow.preload(UnitYear, unit_year_ids)
     uow.load_streams([*unit_year_ids, *(f"unit:{c}" for c in codes)])
+
+
+def prefetch_unit_years(uow: UnitOfWork, unit_year_ids: list[str]) -> None:
+    """Read ahead the unit-years a batch of approval events is about (the read model's
+    projection needs to know only whether each exists)."""
+    uow.preload(UnitYear, unit_year_ids)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pydantic_settings import SettingsConfigDict
 
+from shared.contracts.services import REGISTRATION
 from shared.infra.settings import ServiceSettings
 
 
@@ -10,5 +11,5 @@ class RegistrationSettings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="ANTT_REGISTRATION_", extra="ignore")
 
-    service_name: str = "registration"
-    http_port: int = 8101
+    service_name: str = REGISTRATION.name
+    http_port: int = REGISTRATION.default_port

@@ -35,7 +35,6 @@ import sys
 import uuid
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -47,6 +46,7 @@ from shared.contracts.checkpoint import Checkpoint
 from shared.contracts.envelope import ENVELOPE_FIELDS, Envelope
 from shared.contracts.events import EVENT_TYPES
 from shared.contracts.inbound import INBOUND_TYPES, InboundMessage
+from shared.contracts.services import SERVICES, ServiceDescriptor
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS_DIR = Path("docs/contracts")
@@ -57,51 +57,6 @@ KAFKA_BINDING_VERSION = "0.4.0"
 
 
 # --------------------------------------------------------------------------- services
-@dataclass(frozen=True)
-class ServiceSpec:
-    name: str
-    app_module: str
-    settings: str  # "module:Class"
-    events_topic: str
-    title: str
-    description: str
-
-
-SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec(
-        "registration",
-        "services.registration.app",
-        "services.registration.settings:RegistrationSettings",
-        topics.REGISTRATION_EVENTS,
-        "ANTT registration service",
-        "Đăng ký xây dựng đạt tiêu chuẩn “An toàn về an ninh, trật tự” (Circular 124/2021/TT-BCA): "
-        "the unit register (đơn vị) and each unit's yearly registration (đăng ký hằng năm) and its "
-        "withdrawal. It also dead-letters the inbound messages no service can read.",
-    ),
-    ServiceSpec(
-        "assessment",
-        "services.assessment.app",
-        "services.assessment.settings:AssessmentSettings",
-        topics.ASSESSMENT_EVENTS,
-        "ANTT assessment service",
-        "Tự đánh giá: the assessment case of each registered unit-year, its self-assessment "
-        "against the criteria of the unit's kind (Circular 124/2021/TT-BCA) and the verdict "
-        "(đạt / chưa đạt).",
-    ),
-    ServiceSpec(
-        "approval",
-        "services.approval.app",
-        "services.approval.settings:ApprovalSettings",
-        topics.APPROVAL_EVENTS,
-        "ANTT approval service",
-        "Thẩm định và công nhận: the approval case of each unit-year, moved level by level along "
-        "the approval chain configured for its kind, managing level, province and year, up to "
-        "recognition (công nhận), refusal (không công nhận) or a return for supplement (trả lại "
-        "để bổ sung).",
-    ),
-)
-
-
 # --------------------------------------------------------------------------- descriptions
 #: one sentence per type, shown in the schemas and the AsyncAPI documents
 TYPE_DOCS: dict[str, str] = {
@@ -146,6 +101,27 @@ TYPE_DOCS: dict[str, str] = {
     "IncidentFlagged": "An incident failing a criterion was reported after recognition: a flag for the recognising "
     "level, which decides on revocation (never automatic).",
     "VerdictChanged": "The assessment verdict of a unit-year under review changed (e.g. after an incident).",
+    "CaseClaimed": "An official took the pending step of a unit-year (Tôi xử lý) so that no other officer works "
+    "the same dossier; no state changes. A decision by anyone else is refused while it holds.",
+    "CaseReleased": "An official gave up their claim on a unit-year, or a supervisor of the same jurisdiction "
+    "released it; no state changes.",
+    "CaseReassigned": "A supervisor of the same jurisdiction gave the pending step of a unit-year to another "
+    "official; no state changes.",
+    # the exemplary track (điển hình): inbound, owned by the assessment service
+    "ExemplaryProposalSubmitted": "Propose a unit-year recognised “An toàn về ANTT” (agency, enterprise or school) for "
+    "the province's exemplary title (điển hình, kiểu mẫu về ANTT). Owned by the assessment service.",
+    "ExemplarySelfAssessmentSubmitted": "The self-assessment of an exemplary proposal against the province's exemplary "
+    "catalog (DH-1…DH-14 for seed 003), with its evidence. Owned by the assessment service.",
+    "MovementClassificationSubmitted": "The yearly classification of a unit-year's “toàn dân bảo vệ ANTQ” movement "
+    "(phân loại phong trào: xuat_sac, kha, trung_binh, yeu). Owned by the assessment service.",
+    # the exemplary track: assessment events
+    "ExemplaryCaseOpened": "A recognised unit-year was proposed for the exemplary title: its exemplary case is open, "
+    "with the catalog it is judged against and the recognition it rests on.",
+    "ExemplarySelfAssessmentRecorded": "An exemplary self-assessment was judged against the exemplary catalog: per "
+    "criterion the result and reason, the verdict and the unmet criteria.",
+    "ExemplaryEvaluationRevised": "An exemplary self-assessment was judged again (an incident, the movement's "
+    "classification, a revoked recognition) and its verdict or unmet criteria changed.",
+    "MovementClassificationRecorded": "The movement's yearly classification was recorded for a unit-year.",
 }
 
 ENVELOPE_DOCS: dict[str, str] = {
@@ -204,19 +180,25 @@ ERROR_CODES: dict[str, str] = {
     "duplicate_event_id": "An event_id that was already processed, at another offset; the copy changes nothing.",
     "out_of_jurisdiction": "The unit is outside the jurisdiction configured for the sender.",
     "ineligible": "The unit is of a kind excluded by Circular 124/2021/TT-BCA Art. 2.",
-    "conflict": "A new registration of a unit tries to change its kind, or an incident_id is already recorded "
+    "conflict": "A new registration of a unit tries to change its kind, an incident_id is already recorded "
+    "from the same sender with other content, or a unit-year is already proposed for the exemplary title "
     "with other content.",
     "unknown_unit": "HTTP API only (404): the unit is not registered. Over Kafka such a message is held (parked) "
     "until the unit is registered; see expired_waiting_for_unit.",
     "already_registered": "The unit-year is already registered.",
-    "unknown_unit_year": "HTTP API only (404): the unit-year is not (yet) known to the service that must act on it. "
-    "Over Kafka such a message is held (parked) until it is; see expired_waiting_for_unit_year.",
+    "unknown_unit_year": "The unit-year is not (yet) known to the service that must act on it: over HTTP a 404; "
+    "an inbound message about it is held (parked) until it is known (see expired_waiting_for_unit_year); an event "
+    "about a unit-year the consumer has no case of is dead-lettered.",
     "expired_waiting_for_unit": "The message was about a unit the service had not heard of; it was held for the "
     "parking time-to-live (default 1 hour) and the unit's registration did not come.",
     "expired_waiting_for_unit_year": "The message was about a unit-year the service had not heard of; it was held for "
     "the parking time-to-live (default 1 hour) and the event announcing the unit-year did not come.",
     "illegal_transition": "The unit-year is not in a state that allows this step.",
     "wrong_level": "The decision is for another level than the one the unit-year awaits.",
+    "claimed_by_other": "Another official has claimed the unit-year's pending step (Tôi xử lý); they must "
+    "release it, or a supervisor reassign it, first.",
+    "not_claimed": "A release of a unit-year nobody has claimed.",
+    "forbidden": "The official's role does not allow the action (e.g. a reassignment by someone who is not a supervisor).",
     "criteria_not_met": "A pass decision for a unit-year whose self-assessment verdict is chưa đạt.",
     "no_chain": "No approval chain is configured for the unit's kind, managing level, province and year.",
     "children_pending": "A commune's recognition before its children (residential areas, units it manages) are "
@@ -230,6 +212,11 @@ ERROR_CODES: dict[str, str] = {
     "e.g. a retried review after the review was taken; nothing changes.",
     "version_mismatch": "The decision or revocation names an expected_version of the approval case that is not "
     "its version: the case changed since it was read.",
+    "no_exemplary_track": "The unit's province has no exemplary-track catalog in force for the year.",
+    "not_recognized": "An exemplary proposal for a unit-year that is not recognised “An toàn về ANTT” (not "
+    "decided yet, not recognised, withdrawn or revoked).",
+    "no_exemplary_case": "An exemplary self-assessment for a unit-year that has not been proposed for the "
+    "exemplary title.",
     "not_found": "HTTP API only (404): the requested unit, unit-year or case does not exist.",
     "bad_request": "HTTP API only (400): a malformed header, e.g. an If-Match that is not a list of quoted entity tags.",
     "precondition_failed": "HTTP API only (412): If-Match names no version the unit-year is at; nothing was written.",
@@ -239,7 +226,7 @@ ERROR_CODES: dict[str, str] = {
 }
 
 #: the codes that are answers of the HTTP API only, never in a dead letter
-HTTP_ONLY_CODES = ("unknown_unit", "unknown_unit_year", "not_found", "bad_request", "precondition_failed", "invalid_idempotency_key", "idempotency_key_reused")
+HTTP_ONLY_CODES = ("unknown_unit", "not_found", "bad_request", "precondition_failed", "invalid_idempotency_key", "idempotency_key_reused")
 
 
 # --------------------------------------------------------------------------- models
@@ -343,7 +330,7 @@ def inbound_model(event_type: str) -> type[BaseModel]:
         f"{event_type}Message",
         __base__=DocumentedInboundMessage,
         __doc__=_type_doc(event_type),
-        event_type=(Literal[event_type], Field(description=INBOUND_DOCS["event_type"])),  # type: ignore[valid-type]
+        event_type=(Literal[event_type], Field(description=INBOUND_DOCS["event_type"])),  # type: ignore[arg-type]
         payload=(payload_model, Field(description=INBOUND_DOCS["payload"])),
     )
 
@@ -355,7 +342,7 @@ def event_model(event_type: str) -> type[BaseModel]:
         f"{event_type}Event",
         __base__=DocumentedEnvelope,
         __doc__=_type_doc(event_type),
-        event_type=(Literal[event_type], Field(description=ENVELOPE_DOCS["event_type"])),  # type: ignore[valid-type]
+        event_type=(Literal[event_type], Field(description=ENVELOPE_DOCS["event_type"])),  # type: ignore[arg-type]
         payload=(payload_model, Field(description=ENVELOPE_DOCS["payload"])),
     )
 
@@ -465,7 +452,7 @@ KEY_DLQ = {"type": "string", "description": "The rejected record's key, unchange
 KEY_CHECKPOINTS = {"type": "string", "description": "The producer (service name) whose event topic is covered."}
 
 
-def _settings(spec: ServiceSpec) -> Any:
+def _settings(spec: ServiceDescriptor) -> Any:
     module, _, cls_name = spec.settings.partition(":")
     cls = getattr(importlib.import_module(module), cls_name)
     return cls(
@@ -500,7 +487,7 @@ def _add_component_schemas(components: dict[str, Any], annotation: Any) -> dict[
     return schema
 
 
-def asyncapi_document(spec: ServiceSpec) -> dict[str, Any]:
+def asyncapi_document(spec: ServiceDescriptor) -> dict[str, Any]:
     from faststream.specification import AsyncAPI
 
     app = importlib.import_module(spec.app_module)
@@ -536,7 +523,7 @@ def asyncapi_document(spec: ServiceSpec) -> dict[str, Any]:
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
-        doc = (
+        doc: dict[str, Any] = (
             AsyncAPI(
                 broker,
                 title=spec.title,

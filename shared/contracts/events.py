@@ -128,6 +128,14 @@ class IncidentRecorded(_Payload):
     assessed_year: int | None = Field(
         default=None, description="The year whose assessment window contains occurred_on, when the unit's kind is known."
     )
+    source_system: str | None = Field(
+        default=None, description="The sender that reported it: incident_id is unique per sender, not across senders."
+    )
+    counted_for_commune: bool = Field(
+        default=False,
+        description="The incident happened at a residential area (unit_code) and counts against criterion 2 of its "
+        "commune's unit-year (unit_year_id): Art. 5.2, criteria 2-4 of residential areas hold across the commune.",
+    )
 
 
 # --- approval -----------------------------------------------------------------------------
@@ -231,6 +239,98 @@ class ApprovalCaseWithdrawn(_Payload):
     state: str
 
 
+class Official(_Payload):
+    """An official as a claim names them: the id they sign in with and the name shown."""
+
+    id: str
+    name: str
+
+
+class CaseClaimed(_Payload):
+    """An official took a unit-year awaiting their level ("Tôi xử lý"), so that two officers
+    do not work the same dossier. A claim changes no state; it holds for the step and round
+    it was taken at, until it is released, reassigned, or the decision moves the case on."""
+
+    unit_year_id: str
+    level: Level
+    step: int = Field(description="the index of the pending step of the approval chain")
+    round: int
+    claimed_by: Official
+
+
+class CaseReleased(_Payload):
+    """A claim was given up (by its holder, or by a supervisor of the same jurisdiction)."""
+
+    unit_year_id: str
+    level: Level
+    claimed_by: Official
+    released_by: Official
+    reason: str | None = None
+
+
+class CaseReassigned(_Payload):
+    """A supervisor of the same jurisdiction moved a claim to another official."""
+
+    unit_year_id: str
+    level: Level
+    step: int
+    round: int
+    claimed_by: Official | None = Field(default=None, description="who held it before, if anyone")
+    assigned_to: Official
+    reassigned_by: Official
+    reason: str | None = None
+
+
+# --- assessment: the exemplary track (điển hình) -----------------------------------------
+class ExemplaryCaseOpened(_Payload):
+    """A unit-year recognised "An toàn về ANTT" was proposed for the province's exemplary title:
+    its exemplary case is open, to be self-assessed against ``criteria_catalog``."""
+
+    unit_year_id: str
+    year: int
+    unit: Unit
+    criteria_catalog: str = Field(description="exemplary.<province_code>.<version>")
+    proposed_by: str
+    submission_ref: str | None = None
+    proposed_on: date | None = None
+    antt_recognition: dict[str, Any] = Field(description="The ANTT recognition it rests on (decision_no, level, decided_by).")
+
+
+class ExemplarySelfAssessmentRecorded(_Payload):
+    unit_year_id: str
+    round: int
+    unit: Unit
+    year: int
+    meeting_date: date
+    criteria_catalog: str
+    criteria: list[CriterionEvaluation]
+    verdict: str = Field(description="met (đạt) | not_met (chưa đạt)")
+    unmet: list[str] = Field(default_factory=list)
+    documents: list[Document] = Field(default_factory=list)
+    movement_rating: str | None = Field(default=None, description="The movement's classification recorded for the unit-year.")
+
+
+class ExemplaryEvaluationRevised(_Payload):
+    """The exemplary self-assessment was judged again (an incident, a movement
+    classification, a change of the ANTT recognition) and its verdict or unmet criteria changed."""
+
+    unit_year_id: str
+    round: int
+    verdict: str
+    unmet: list[str] = Field(default_factory=list)
+    reason: str
+
+
+class MovementClassificationRecorded(_Payload):
+    """The movement's yearly classification (phân loại phong trào) recorded for a unit-year."""
+
+    unit_year_id: str
+    rating: str = Field(description="xuat_sac | kha | trung_binh | yeu")
+    classified_by: str
+    decision_no: str | None = None
+    classified_on: date | None = None
+
+
 #: the base class of every event payload model (the class name is the event type)
 Event = _Payload
 
@@ -254,6 +354,13 @@ EVENT_TYPES: dict[str, tuple[str, type[BaseModel]]] = {
     "UnitYearRevoked": (topics.APPROVAL_EVENTS, UnitYearRevoked),
     "IncidentFlagged": (topics.APPROVAL_EVENTS, IncidentFlagged),
     "VerdictChanged": (topics.APPROVAL_EVENTS, VerdictChanged),
+    "CaseClaimed": (topics.APPROVAL_EVENTS, CaseClaimed),
+    "CaseReleased": (topics.APPROVAL_EVENTS, CaseReleased),
+    "CaseReassigned": (topics.APPROVAL_EVENTS, CaseReassigned),
+    "ExemplaryCaseOpened": (topics.ASSESSMENT_EVENTS, ExemplaryCaseOpened),
+    "ExemplarySelfAssessmentRecorded": (topics.ASSESSMENT_EVENTS, ExemplarySelfAssessmentRecorded),
+    "ExemplaryEvaluationRevised": (topics.ASSESSMENT_EVENTS, ExemplaryEvaluationRevised),
+    "MovementClassificationRecorded": (topics.ASSESSMENT_EVENTS, MovementClassificationRecorded),
 }
 
 

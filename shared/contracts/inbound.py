@@ -327,6 +327,117 @@ class RecognitionRevocationSubmitted(_Strict):
     )
 
 
+# --- the exemplary track (điển hình, kiểu mẫu về ANTT; a province's catalog, e.g. seed 003) ---
+MovementRating = Literal[
+    "xuat_sac",  # Xuất sắc
+    "kha",  # Khá
+    "trung_binh",  # Trung bình
+    "yeu",  # Yếu
+]
+Sanction = Literal[
+    "administrative_fine",  # xử phạt vi phạm hành chính
+    "khien_trach",  # kỷ luật khiển trách
+    "canh_cao",  # cảnh cáo
+    "ha_bac_luong",  # hạ bậc lương
+    "giang_chuc",  # giáng chức
+    "cach_chuc",  # cách chức
+    "buoc_thoi_viec",  # buộc thôi việc
+]
+MeritCertificate = Literal[
+    "district_chairman",  # Chủ tịch UBND cấp huyện / cấp xã
+    "provincial_chairman",  # Chủ tịch UBND tỉnh
+    "minister",  # Bộ trưởng
+    "prime_minister",  # Thủ tướng Chính phủ
+    "president",  # Chủ tịch nước
+]
+_Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+
+
+class ActivityHeld(_Strict):
+    code: _Code = Field(description="An activity of the catalog, e.g. anti_drug_day (26/6), traffic_safety_month (tháng 9).")
+    held_on: date | None = None
+
+
+class SanctionCase(_Strict):
+    """One person fined or disciplined in the window."""
+
+    group: DisciplineGroup
+    sanction: Sanction
+    security_related: bool = Field(default=False, description="For a violation related to security and order (lĩnh vực ANTT).")
+
+
+class ExemplaryEvidence(_Strict):
+    """What the exemplary criteria are judged on (all optional; a field left out is "not
+    stated"). The movement's classification is not here: it is recorded for the unit-year by
+    MovementClassificationSubmitted, and the ANTT recognition is the system's own record."""
+
+    has_party_organisation: bool | None = None
+    has_emulation_review: bool | None = Field(default=None, description="The unit takes part in emulation reviews (bình xét thi đua).")
+    directives_disseminated: bool | None = Field(default=None, description="Criterion 1: policy and directives disseminated (quán triệt, triển khai).")
+    exemplary_plan_implemented: bool | None = Field(default=None, description="Criterion 2: the programme/plan carried out effectively.")
+    movement_conference_held: bool | None = Field(default=None, description="Criterion 3: the yearly conference on the movement (hội nghị tổng kết, triển khai).")
+    topics_or_models_reviewed: _Count | None = Field(default=None, description="Criterion 3: topics or models reviewed or launched (chuyên đề, mô hình).")
+    innovations_count: _Count | None = Field(default=None, description="Criterion 3: good practices, innovations (cách làm hay, đổi mới, sáng tạo).")
+    legal_dissemination_sessions: _Count | None = Field(default=None, description="Criterion 4: legal dissemination sessions (tuyên truyền, phổ biến pháp luật).")
+    activities_held: list[ActivityHeld] | None = Field(default=None, description="Criterion 5: the yearly activities held.")
+    security_force_total: _Count | None = Field(default=None, description="Criterion 6: the protection force (lực lượng bảo vệ).")
+    security_force_trained: _Count | None = Field(default=None, description="Criterion 6: of them, trained (tập huấn, bồi dưỡng nghiệp vụ).")
+    sanctions: list[SanctionCase] | None = Field(default=None, description="Criteria 6 and 11: everyone fined or disciplined in the window (an empty list: nobody).")
+    commendations_count: _Count | None = Field(default=None, description="Criterion 7: collectives or individuals commended.")
+    movement_exemplars_count: _Count | None = Field(default=None, description="Criterion 7: exemplary collectives or individuals of the movement.")
+    models_count: _Count | None = Field(default=None, description="Criterion 7: effective models built or maintained.")
+    models_publicised_by_province: _Count | None = Field(default=None, description="Criterion 7: models publicised by the province steering committee.")
+    no_other_violations: bool | None = Field(default=None, description="Criterion 9: no other violations of the law by staff or learners.")
+    complaints_outstanding: _Count | None = Field(default=None, description="Criterion 10: complaints and denunciations outstanding.")
+    complaints_resolved: bool | None = Field(default=None, description="Criterion 10: complaints handled within its competence.")
+    party_members_violating_27: _Count | None = Field(default=None, description="Criterion 11: Party members showing the 27 signs (tự diễn biến, tự chuyển hóa).")
+    internal_unity: bool | None = Field(default=None, description="Criterion 11: internal unity, discipline.")
+    targets_exceeded: bool | None = Field(default=None, description="Criterion 12: targets and plans exceeded.")
+    taxes_paid: bool | None = Field(default=None, description="Criterion 12 (enterprises): taxes paid.")
+    no_wage_or_insurance_arrears: bool | None = Field(default=None, description="Criterion 12: no wage or insurance arrears.")
+    policies_fulfilled: bool | None = Field(default=None, description="Criterion 12: regimes and policies for staff and learners fulfilled.")
+    welfare_activities_count: _Count | None = Field(default=None, description="Criterion 13: social-welfare activities (hoạt động an sinh xã hội).")
+    collective_title: Rating | None = Field(default=None, description="Criterion 14: the unit's collective title, e.g. lao_dong_tien_tien.")
+    merit_certificate: MeritCertificate | None = Field(default=None, description="Criterion 14: the highest certificate of merit (Bằng khen) received.")
+
+    @model_validator(mode="after")
+    def _trained_within_force(self) -> ExemplaryEvidence:
+        t, n = self.security_force_trained, self.security_force_total
+        if t is not None and n is not None and t > n:
+            raise ValueError(f"security_force_trained ({t}) exceeds security_force_total ({n})")
+        return self
+
+
+class ExemplaryProposalSubmitted(_Strict):
+    """Propose a unit-year recognised "An toàn về ANTT" for the province's exemplary title."""
+
+    unit_year_id: str = Field(pattern=UNIT_YEAR_ID)
+    proposed_by: str = Field(min_length=1, max_length=300)
+    submission_ref: str | None = Field(default=None, max_length=300, description="The proposal's submission (tờ trình).")
+    proposed_on: date | None = None
+
+
+class ExemplarySelfAssessmentSubmitted(_Strict):
+    """The self-assessment of an exemplary proposal against the province's exemplary catalog."""
+
+    unit_year_id: str = Field(pattern=UNIT_YEAR_ID)
+    criteria: list[CriterionResult] = Field(min_length=1)
+    documents: list[Document] = Field(default_factory=list)
+    meeting_date: date
+    evidence: ExemplaryEvidence | None = None
+
+
+class MovementClassificationSubmitted(_Strict):
+    """The yearly classification of the unit's "toàn dân bảo vệ ANTQ" movement (phân loại
+    phong trào), recorded by the unit or the steering committee."""
+
+    unit_year_id: str = Field(pattern=UNIT_YEAR_ID)
+    rating: MovementRating
+    classified_by: str = Field(min_length=1, max_length=300)
+    decision_no: str | None = Field(default=None, max_length=100)
+    classified_on: date | None = None
+
+
 #: inbound event type -> (payload model, owning service)
 INBOUND_TYPES: dict[str, tuple[type[BaseModel], str]] = {
     "UnitRegistrationSubmitted": (UnitRegistrationSubmitted, "registration"),
@@ -336,6 +447,9 @@ INBOUND_TYPES: dict[str, tuple[type[BaseModel], str]] = {
     "ReviewDecisionSubmitted": (ReviewDecisionSubmitted, "approval"),
     "IncidentReported": (IncidentReported, "assessment"),
     "RecognitionRevocationSubmitted": (RecognitionRevocationSubmitted, "approval"),
+    "ExemplaryProposalSubmitted": (ExemplaryProposalSubmitted, "assessment"),
+    "ExemplarySelfAssessmentSubmitted": (ExemplarySelfAssessmentSubmitted, "assessment"),
+    "MovementClassificationSubmitted": (MovementClassificationSubmitted, "assessment"),
 }
 
 #: the service that dead-letters inbound messages no service can claim (bad JSON, unknown type)

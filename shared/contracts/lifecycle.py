@@ -110,6 +110,10 @@ APPROVAL = Lifecycle(
         "UnitYearReturned": lambda p: "return_for_supplement",
         "ApprovalCaseWithdrawn": lambda p: "withdraw",
         "UnitYearRevoked": lambda p: "revoke",
+        # claims (who works the dossier) are in the history but change no state
+        "CaseClaimed": lambda p: None,
+        "CaseReleased": lambda p: None,
+        "CaseReassigned": lambda p: None,
     },
 )
 

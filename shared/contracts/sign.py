@@ -50,7 +50,7 @@ def _read_json(path: str) -> Any:
 
 def _key(args: argparse.Namespace) -> str:
     if args.key is not None:
-        key = args.key
+        key = str(args.key)
     else:
         key = os.environ.get(args.key_env, "")
         if not key:
@@ -64,10 +64,10 @@ def unit_code_of(message: dict[str, Any]) -> str | None:
     if not isinstance(payload, dict):
         return None
     unit = payload.get("unit")
-    if isinstance(unit, dict) and isinstance(unit.get("code"), str):
-        return unit["code"]
-    if isinstance(payload.get("unit_code"), str):
-        return payload["unit_code"]
+    if isinstance(unit, dict) and isinstance(code := unit.get("code"), str):
+        return code
+    if isinstance(unit_code := payload.get("unit_code"), str):
+        return unit_code
     uy = payload.get("unit_year_id")
     if isinstance(uy, str) and ":" in uy:
         return uy.rsplit(":", 1)[0]

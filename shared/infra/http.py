@@ -22,9 +22,10 @@ from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.contracts.envelope import Actor
+from shared.infra.auth import BearerVerifier, bearer_verifier, looks_like_jwt
 from shared.infra.errors import DomainError
 from shared.infra.outbox import ConcurrencyConflict
-from shared.infra.inbound import describe_validation
+from shared.infra.inbound import Command, describe_validation
 from shared.infra.logging import get_logger
 from shared.infra.settings import ApiToken
 
@@ -139,7 +140,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = CODE_BY_STATUS.get(exc.status_code, "internal_error" if exc.status_code >= 500 else "bad_request")
+        code = getattr(exc, "error_code", None) or CODE_BY_STATUS.get(
+            exc.status_code, "internal_error" if exc.status_code >= 500 else "bad_request"
+        )
         detail = exc.detail if isinstance(exc.detail, str) and exc.detail else None
         if exc.status_code == 404 and detail in (None, "Not Found"):
             detail = f"no such resource: {_req.method} {_req.url.path}"
@@ -242,18 +245,29 @@ def _allowed_methods(req: Request, already: str | None) -> list[str]:
 _HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
-def actor_dependency(tokens: dict[str, ApiToken]):  # type: ignore[no-untyped-def]
-    """A FastAPI dependency resolving the bearer token to the acting official or system."""
+def actor_dependency(tokens: dict[str, ApiToken], verifier: BearerVerifier | None = None):  # type: ignore[no-untyped-def]
+    """A FastAPI dependency resolving the bearer token to the acting official or system.
+
+    A development token of ``api_tokens.json`` is looked up first (its actor as configured);
+    any other token that has the shape of a JWT is verified against the configured identity
+    provider (``shared.infra.auth.BearerVerifier``) and its official becomes the actor (also
+    left in ``request.state.official``). Without a provider only the development tokens exist.
+    """
 
     async def _actor(
+        request: Request,
         creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Actor:
         if creds is None:
             raise HTTPException(status_code=401, detail="missing bearer token", headers={"WWW-Authenticate": "Bearer"})
         tok = tokens.get(creds.credentials)
-        if tok is None:
-            raise HTTPException(status_code=401, detail="unknown bearer token", headers={"WWW-Authenticate": "Bearer"})
-        return Actor(id=tok.id, role=tok.role, jurisdiction=tok.jurisdiction)
+        if tok is not None:
+            return Actor(id=tok.id, role=tok.role, jurisdiction=tok.jurisdiction)
+        if verifier is not None and looks_like_jwt(creds.credentials):
+            official = await verifier.verify(creds.credentials)
+            request.state.official = official
+            return official.actor()
+        raise HTTPException(status_code=401, detail="unknown bearer token", headers={"WWW-Authenticate": "Bearer"})
 
     return _actor
 
@@ -261,7 +275,7 @@ def actor_dependency(tokens: dict[str, ApiToken]):  # type: ignore[no-untyped-de
 __all__ = ["actor_dependency", "describe_validation", "install_error_handlers"]
 
 
-def http_command(event_type: str, payload: object, actor: Actor) -> "Command":
+def http_command(event_type: str, payload: object, actor: Actor) -> Command:
     """A command from an authenticated HTTP caller (same path as the inbound topic).
 
     Its id, which the events it causes carry as ``causation_id``, is ``http:<uuid>``: an
@@ -270,7 +284,6 @@ def http_command(event_type: str, payload: object, actor: Actor) -> "Command":
     """
     import uuid
 
-    from shared.infra.inbound import Command
 
     mid = f"http:{uuid.uuid4()}"
     return Command(
@@ -419,11 +432,12 @@ def service_app(
 ) -> FastAPI:
     """The FastAPI application of a service: lifespan of its runtime, JSON errors with a
     reason, ``/health``, ``/ready`` and ``/audit/checkpoint``, and the service's own routes
-    behind bearer tokens."""
+    behind bearer tokens (development tokens, and the identity provider's JWTs when one is
+    configured)."""
     settings = runtime.settings  # type: ignore[attr-defined]
     app = FastAPI(title=title, description=description, version="1", lifespan=runtime.lifespan)  # type: ignore[attr-defined]
     app.state.runtime = runtime
     install_error_handlers(app)
     app.include_router(health_router(runtime))
-    app.include_router(build_router(runtime, actor_dependency(settings.load_api_tokens())), responses=ROUTE_ERRORS)
+    app.include_router(build_router(runtime, actor_dependency(settings.load_api_tokens(), bearer_verifier(settings))), responses=ROUTE_ERRORS)
     return app

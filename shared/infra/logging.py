@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
+import orjson
 import structlog
 
 
@@ -17,15 +18,14 @@ def configure_logging(service: str, *, json: bool | None = None, level: str = "I
         structlog.processors.StackInfoRenderer(),
         structlog.processors.format_exc_info,
     ]
-    renderer = (
-        structlog.processors.JSONRenderer(ensure_ascii=False)
-        if use_json
-        else structlog.dev.ConsoleRenderer()
-    )
+    # JSON lines are rendered by orjson straight to bytes (structlog's fast path): the write
+    # path logs every transition, and the standard library's encoder was a visible share of it
+    renderer: structlog.types.Processor = structlog.processors.JSONRenderer(serializer=orjson.dumps) if use_json else structlog.dev.ConsoleRenderer()
+    factory = structlog.BytesLoggerFactory(sys.stderr.buffer) if use_json else structlog.PrintLoggerFactory(sys.stderr)
     structlog.configure(
         processors=[*processors, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=factory,
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.bind_contextvars(service=service)
@@ -33,4 +33,5 @@ def configure_logging(service: str, *, json: bool | None = None, level: str = "I
 
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
-    return structlog.get_logger(name)
+    logger: structlog.stdlib.BoundLogger = structlog.get_logger(name)
+    return logger

@@ -13,6 +13,8 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import orjson
+
 from shared.contracts import topics
 from shared.contracts.envelope import rfc3339, utcnow
 
@@ -22,7 +24,12 @@ class ConcurrencyConflict(Exception):
 
 
 def _dumps(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """Compact UTF-8 JSON (what ``json.dumps(separators=(",", ":"), ensure_ascii=False)``
+    writes for these JSON-ready values; the hash is over the canonical form, not these bytes)."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits, which orjson refuses
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def outbox_row(env: dict[str, Any], topic: str) -> dict[str, Any]:
@@ -33,7 +40,7 @@ def outbox_row(env: dict[str, Any], topic: str) -> dict[str, Any]:
         "topic": topic,
         "key": env["unit_year_id"] or env["stream_id"],
         "value": _dumps(env),
-        "headers": json.dumps({"event_type": env["event_type"], "event_id": env["event_id"], "content-type": "application/json"}),
+        "headers": orjson.dumps({"event_type": env["event_type"], "event_id": env["event_id"], "content-type": "application/json"}).decode(),
         "created_at": utcnow(),
     }
 

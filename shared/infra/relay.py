@@ -93,6 +93,12 @@ def checkpoint_event_id(producer: str, sequence: int) -> str:
     return f"{producer}:checkpoint:{sequence}"
 
 
+def _rowcount(result: Any) -> int:
+    """The rows an UPDATE changed (``CursorResult.rowcount``; ``Session.execute`` is typed as
+    returning a plain ``Result``)."""
+    return int(result.rowcount)
+
+
 def _owner_is_dead(owner: str) -> bool:
     """True when the owner was a process on this host that no longer exists."""
     try:
@@ -345,7 +351,7 @@ class OutboxRelay:
                 .where(t.c.name == LEASE, (t.c.owner == self.owner) | (t.c.expires_at < now))
                 .values(owner=self.owner, expires_at=now + self._ttl)
             )
-            got = res.rowcount == 1
+            got = _rowcount(res) == 1
             if not got:
                 row = (await s.execute(select(t.c.owner).where(t.c.name == LEASE))).first()
                 if row is None:
@@ -359,7 +365,7 @@ class OutboxRelay:
                     res = await s.execute(
                         update(t).where(t.c.name == LEASE, t.c.owner == row[0]).values(owner=self.owner, expires_at=now + self._ttl)
                     )
-                    got = res.rowcount == 1
+                    got = _rowcount(res) == 1
         was_leader = self.is_leader
         self.is_leader = got
         if got:
@@ -628,7 +634,7 @@ class OutboxRelay:
             res = await s.execute(
                 update(t).where(t.c.topic == self.event_topic, t.c.partition == p, t.c.size == old.size).values(**values)
             )
-            if res.rowcount != 1:
+            if _rowcount(res) != 1:
                 raise LogMoved(f"relay_log {self.event_topic}/{p} is no longer at size {old.size}")
 
     # ------------------------------------------------------------------ reconciling
@@ -693,7 +699,7 @@ class OutboxRelay:
                 recs.append(_Seen(rec.offset, leaf_hash(value), eid, hashlib.sha256(value).digest()))
             seen[tp.partition] = recs
 
-        candidates = sorted({r.event_id for recs in seen.values() for r in recs if r.event_id in pending_ids})
+        candidates = sorted({r.event_id for recs in seen.values() for r in recs if r.event_id is not None and r.event_id in pending_ids})
         rows: dict[str, tuple[int, bytes]] = {}
         async with self._sessions() as s:
             for i in range(0, len(candidates), 500):

@@ -13,6 +13,7 @@ from faststream.kafka import KafkaBroker
 from sqlalchemy.orm import Session
 
 from shared.contracts import topics
+from shared.contracts.services import BY_NAME
 from shared.infra.consumer import BatchProcessor, MessageHandler, subscribe
 from shared.infra.db import create_engine, create_sync_engine, session_factory, sync_session_factory
 from shared.infra.keys import load_signing_key
@@ -60,7 +61,8 @@ class ServiceRuntime:
         #: (``http_db_busy_timeout_s``), so a held lock answers 503 quickly instead of hanging
         self.http_engine = create_sync_engine(self.db_url, busy_timeout_s=settings.http_db_busy_timeout_s)
         self.http_sessions = sync_session_factory(self.http_engine)
-        self.events_topic = own_event_topic(settings.service_name)
+        descriptor = BY_NAME.get(settings.service_name)
+        self.events_topic = descriptor.events_topic if descriptor else own_event_topic(settings.service_name)
         self.relay = OutboxRelay(
             self.sessions,
             infra,
@@ -91,6 +93,12 @@ class ServiceRuntime:
         self.metrics = ServiceMetrics(self, settings.service_name)
 
     def consume(self, topic: str, handler: MessageHandler, *, description: str) -> None:
+        """Subscribe ``handler`` to ``topic``. A service of ``shared.contracts.services`` may
+        subscribe only to the topics its descriptor names: the composition root and the
+        contract cannot drift apart."""
+        descriptor = BY_NAME.get(self.settings.service_name)
+        if descriptor is not None and topic not in descriptor.consumes:
+            raise ValueError(f"the {descriptor.name} service's descriptor does not consume {topic} (shared.contracts.services)")
         proc = BatchProcessor(
             service=self.settings.service_name,
             unit_of_work=self.unit_of_work,
@@ -105,7 +113,7 @@ class ServiceRuntime:
         self.subscribers[topic] = subscribe(
             self.broker,
             topic,
-            group_id=f"antt-{self.settings.service_name}.{topic}",
+            group_id=descriptor.consumer_group(topic) if descriptor else f"antt-{self.settings.service_name}.{topic}",
             processor=proc,
             max_records=self.settings.consumer_max_records,
             fetch_min_bytes=self.settings.consumer_fetch_min_bytes,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,11 +22,91 @@ class Sender(BaseModel):
 
 
 class ApiToken(BaseModel):
-    """A bearer token of the HTTP API and the actor it stands for."""
+    """A bearer token of the HTTP API and the actor it stands for.
+
+    ``name`` and ``level`` are optional: a token whose role is an official's (``appraise``,
+    ``decide``, ``follow``, ``supervise``) is also a development official the console's
+    development sign-in lists.
+    """
 
     id: str
     role: str
     jurisdiction: str = "*"
+    name: str | None = None
+    level: str | None = None
+
+
+#: the identity provider's settings, when a deployment keeps them beside the other config files
+DEFAULT_OIDC_FILE = ROOT / "deploy" / "config" / "oidc.json"
+
+#: the session secret a development checkout ships with; a production service refuses it
+DEV_SESSION_SECRET = "antt-development-session-secret-not-for-production"
+
+
+class ClaimMapping(BaseModel):
+    """How the identity provider's token claims become an official's role, level and jurisdiction.
+
+    Each ``*_claim`` names a claim (a dotted path such as ``realm_access.roles`` reaches into
+    nested objects; a list claim is searched for the first value the map knows). Each map turns
+    the provider's values into ours; a value absent from a map is used as it is when it is
+    already one of ours (a role such as ``decide``, a jurisdiction such as ``commune:22117``),
+    and otherwise the token is refused with a reason.
+    """
+
+    id_claim: str = "sub"
+    name_claim: str = "name"
+    role_claim: str = "antt_role"
+    level_claim: str = "antt_level"
+    jurisdiction_claim: str = "antt_jurisdiction"
+    #: provider value -> ``appraise`` / ``decide`` / ``follow`` / ``supervise``
+    role_map: dict[str, str] = Field(default_factory=dict)
+    #: provider value -> ``commune`` / ``district`` / ``province`` / ``ministry``
+    level_map: dict[str, str] = Field(default_factory=dict)
+    #: provider value (e.g. an organisation id) -> ``province:51``, ``commune:22117``, ...
+    jurisdiction_map: dict[str, str] = Field(default_factory=dict)
+    #: for a value in neither form: a template with ``{value}`` and ``{level}`` (the mapped
+    #: level claim), e.g. ``"{level}:{value}"`` turns level ``commune`` and code ``22117`` into
+    #: ``commune:22117`` without listing every commune in ``jurisdiction_map``
+    jurisdiction_format: str = ""
+
+
+class OidcSettings(BaseModel):
+    """The province's OpenID Connect provider (browser sign-in and JWT bearer tokens).
+
+    Empty ``issuer``: no provider; the API takes only the development tokens and the console
+    has no ``/console/auth`` routes.
+    """
+
+    #: the ``iss`` of its tokens; discovery is ``<issuer>/.well-known/openid-configuration``
+    issuer: str = ""
+    #: the ``aud`` a bearer token must carry (default: ``client_id``)
+    audience: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+    #: the JWKS address (default: ``jwks_uri`` of the discovery document)
+    jwks_uri: str = ""
+    scope: str = "openid profile"
+    #: the callback address registered at the provider (default: this request's
+    #: ``/console/auth/callback``; set it behind a reverse proxy)
+    redirect_uri: str = ""
+    #: accepted signature algorithms (never ``none``, never HMAC with a public key)
+    algorithms: list[str] = Field(default_factory=lambda: ["RS256", "PS256", "ES256", "EdDSA"])
+    #: clock skew tolerated on ``exp`` / ``nbf`` / ``iat`` (seconds)
+    leeway_s: int = 60
+    #: how long a fetched JWKS is trusted before it is fetched again (an unknown ``kid`` refetches at once)
+    jwks_cache_s: float = 300.0
+    #: at most one refetch for an unknown ``kid`` per this many seconds (a flood of made-up kids
+    #: must not become a flood of requests to the provider)
+    jwks_min_refetch_s: float = 10.0
+    http_timeout_s: float = 5.0
+    claims: ClaimMapping = Field(default_factory=ClaimMapping)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.issuer)
+
+    def expected_audience(self) -> str:
+        return self.audience or self.client_id
 
 
 class ServiceSettings(BaseSettings):
@@ -80,10 +161,22 @@ class ServiceSettings(BaseSettings):
     #: how long ``/ready`` waits for the broker's metadata, and how long it reuses the answer
     ready_broker_timeout_s: float = 2.0
     ready_broker_cache_s: float = 3.0
-    #: ``development`` (default) or ``production``, from ``ANTT_ENVIRONMENT``: one variable for the
-    #: whole deployment, not one per service. In production a service refuses to start with the
-    #: development tokens and sender keys of ``deploy/config/`` (``shared.infra.production``)
-    environment: str = Field(default="development", validation_alias=AliasChoices("environment", "ANTT_ENVIRONMENT"))
+    #: ``development`` or ``production`` (``prod``). ``ANTT_ENVIRONMENT`` sets it for every
+    #: service of a deployment, ``ANTT_<SERVICE>_ENVIRONMENT`` for one. Production refuses the
+    #: development session secret, and the development tokens and sender keys of
+    #: ``deploy/config/`` (``shared.infra.production``)
+    environment: str = "development"
+    #: signs the console's session cookie (itsdangerous); set a long random value in production
+    session_secret: str = DEV_SESSION_SECRET
+    session_cookie: str = "antt_session"
+    session_max_age_s: int = 8 * 3600
+    #: send the session cookie over HTTPS only (always on in production)
+    session_https_only: bool = False
+    #: the identity provider; ``ANTT_<SERVICE>_OIDC__ISSUER`` etc., or a JSON file (below)
+    oidc: OidcSettings = Field(default_factory=OidcSettings)
+    #: a JSON file with the ``oidc`` section, one for the three services; unset: ``deploy/
+    #: config/oidc.json`` when that file exists. When a file is used it wins over ``oidc``.
+    oidc_file: Path | None = None
     #: how long a message about a unit or unit-year not known yet is held (parked) waiting for
     #: the event that announces it, before it is dead-lettered (``expired_waiting_for_...``)
     parking_ttl_s: float = 3600.0
@@ -92,6 +185,28 @@ class ServiceSettings(BaseSettings):
     parking_sweep_interval_s: float = 5.0
     #: how long the first answer of an HTTP write sent with an ``Idempotency-Key`` is kept
     idempotency_key_ttl_s: float = 7 * 24 * 3600.0
+
+    @model_validator(mode="after")
+    def _deployment_environment(self) -> ServiceSettings:
+        """``ANTT_ENVIRONMENT`` when the service's own variable does not say otherwise."""
+        if "environment" not in self.model_fields_set:
+            deployment = os.environ.get("ANTT_ENVIRONMENT", "").strip()
+            if deployment:
+                self.environment = deployment
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment.strip().lower() in ("production", "prod")
+
+    def identity_provider(self) -> OidcSettings:
+        """The configured provider: ``oidc_file`` (which must then exist), else
+        ``deploy/config/oidc.json`` if it exists, else ``oidc``."""
+        if self.oidc_file is not None:
+            return OidcSettings.model_validate(_read_json(self.oidc_file, required=True))
+        if DEFAULT_OIDC_FILE.exists():
+            return OidcSettings.model_validate(_read_json(DEFAULT_OIDC_FILE))
+        return self.oidc
 
     def default_sqlite(self) -> str:
         return f"sqlite+aiosqlite:///{ROOT / 'var' / f'{self.service_name}.db'}"
@@ -106,8 +221,10 @@ class ServiceSettings(BaseSettings):
         return {k: ApiToken.model_validate(v) for k, v in _read_json(self.api_tokens_file).items()}
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _read_json(path: Path, *, required: bool = False) -> dict[str, Any]:
     if not path.exists():
+        if required:
+            raise FileNotFoundError(f"{path}: configured but missing")
         return {}
     data = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict):

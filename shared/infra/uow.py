@@ -26,12 +26,13 @@ import contextlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, event, insert, select, tuple_, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from shared.contracts.envelope import build_envelope, utcnow
 from shared.contracts.events import EVENT_TYPES
@@ -41,6 +42,15 @@ from shared.infra.outbox import ConcurrencyConflict, dead_letter_row, outbox_row
 from shared.infra.tables import InfraTables
 
 log = get_logger(__name__)
+T = TypeVar("T")
+
+
+def _pk_of(obj: object) -> object:
+    """The primary key value of a new (not yet flushed) mapped object: the value of its one
+    key column, or the tuple of them for a composite key (as ``Session.get`` takes it)."""
+    mapper = sa_inspect(type(obj))
+    values = tuple(getattr(obj, mapper.get_property_by_column(c).key) for c in mapper.primary_key)
+    return values[0] if len(values) == 1 else values
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +86,21 @@ class UnitOfWork:
         self.producer = producer
         self.topic = topic
         self._streams: dict[str, StreamHead] = {}
-        self._rows: list[tuple[Table, dict[str, Any], bool]] = []
-        #: what to undo for a refused message: ("row", None) | ("new", stream_id) | ("move", (head, sequence, hash))
+        #: aggregates this transaction loaded or added, by (class, primary key), held strongly
+        #: (the session's identity map holds them weakly, so a prefetched object nobody
+        #: references would be dropped and loaded again one statement at a time; and it does
+        #: not hold new objects before a flush), and the keys known to be absent
+        self._known: dict[tuple[type, object], object] = {}
+        self._absent: set[tuple[type, object]] = set()
+        #: read-ahead collections: (class, attribute) -> attribute value -> the objects with it
+        self._children: dict[tuple[type, str], dict[object, list[object]]] = {}
+        #: (table, row, how): how is ("insert",), ("ignore",) (insert unless the key exists),
+        #: ("update", key columns) or ("upsert", key columns, overwrite)
+        self._rows: list[tuple[Table, dict[str, Any], tuple[Any, ...]]] = []
+        #: how many of them are updates or upserts (written before any read, see _before_read)
+        self._changes = 0
+        #: what to undo for a refused message: ("row", row) | ("new", stream_id) |
+        #: ("move", (head, sequence, hash)) | ("add", ((class, key), was_absent))
         self._journal: list[tuple[str, Any]] = []
         self._done = False
         #: streams this transaction appended to: messages parked waiting for them become due
@@ -89,7 +112,15 @@ class UnitOfWork:
 
     def __enter__(self) -> UnitOfWork:
         self.session.begin()
+        event.listen(self.session, "do_orm_execute", self._before_read)
         return self
+
+    def _before_read(self, state: ORMExecuteState) -> None:
+        """Read your own writes: the queued updates and upserts of read models are written
+        before a query reads through the session (as the ORM autoflushes its objects). The
+        queued inserts (outbox, inbox, history) are not read back in the transaction."""
+        if self._changes and state.is_select:
+            self._write_rows(changes_only=True)
 
     def __exit__(self, *exc: object) -> None:
         try:
@@ -109,6 +140,8 @@ class UnitOfWork:
         """A SAVEPOINT for one message: on any exception, its SQL and buffered writes are undone
         and the exception goes on (the caller dead-letters a refusal)."""
         mark = len(self._journal)
+        if self._changes:  # what is queued before the savepoint must not be written inside it
+            self._write_rows(changes_only=True)
         nested = self.session.begin_nested()
         try:
             yield
@@ -214,12 +247,91 @@ class UnitOfWork:
             head = self._streams[stream]
         return head
 
+    # ------------------------------------------------------------------ aggregates
+
+    def preload(self, entity: type, keys: Iterable[object]) -> None:
+        """Load the ``entity`` objects with these primary keys in one statement per 500 keys;
+        the keys not found are remembered as absent, so that :meth:`get` answers both without
+        a statement."""
+        columns: tuple[ColumnElement[Any], ...] = tuple(sa_inspect(entity).primary_key)
+        pk: ColumnElement[Any] = columns[0] if len(columns) == 1 else tuple_(*columns)
+        wanted = [k for k in dict.fromkeys(keys) if (entity, k) not in self._known and (entity, k) not in self._absent]
+        for i in range(0, len(wanted), 500):
+            obj: object
+            for obj in self.session.execute(select(entity).where(pk.in_(wanted[i : i + 500]))).scalars():
+                self._known[(entity, _pk_of(obj))] = obj
+        self._absent.update((entity, k) for k in wanted if (entity, k) not in self._known)
+
+    def get(self, entity: type[T], key: object) -> T | None:
+        """The aggregate ``entity`` with primary key ``key``, or ``None``: from what this
+        transaction loaded or added, else one statement."""
+        ref = (entity, key)
+        known = self._known.get(ref)
+        if known is not None:
+            return cast(T, known)
+        if ref in self._absent:
+            return None
+        obj = self.session.get(entity, key)
+        if obj is None:
+            self._absent.add(ref)
+        else:
+            self._known[ref] = obj
+        return obj
+
+    def preload_children(self, entity: type, attribute: str, values: Iterable[object]) -> None:
+        """Load every ``entity`` whose ``attribute`` is one of ``values`` (e.g. the incidents of
+        a batch's units) in one statement per 500 values, for :meth:`children`."""
+        index = self._children.setdefault((entity, attribute), {})
+        wanted = [v for v in dict.fromkeys(values) if v not in index]
+        column = getattr(entity, attribute)
+        for v in wanted:
+            index[v] = []
+        for i in range(0, len(wanted), 500):
+            obj: object
+            for obj in self.session.execute(select(entity).where(column.in_(wanted[i : i + 500]))).scalars():
+                index[getattr(obj, attribute)].append(obj)
+                self._known.setdefault((entity, _pk_of(obj)), obj)
+
+    def children(self, entity: type[T], attribute: str, value: object) -> list[T] | None:
+        """The ``entity`` objects whose ``attribute`` is ``value``, loaded by
+        :meth:`preload_children` or added since; ``None`` when they were not read ahead."""
+        found = self._children.get((entity, attribute), {}).get(value)
+        return None if found is None else list(found)  # type: ignore[arg-type]
+
+    def add(self, obj: object) -> None:
+        """Add a new aggregate to the transaction (it is written at the commit). A refused
+        message's savepoint takes it out again."""
+        self.session.add(obj)
+        ref = (type(obj), _pk_of(obj))
+        self._journal.append(("add", (ref, ref in self._absent)))
+        self._known[ref] = obj
+        self._absent.discard(ref)
+        for (entity, attribute), index in self._children.items():
+            if entity is type(obj) and (group := index.get(getattr(obj, attribute))) is not None:
+                group.append(obj)
+
     # ------------------------------------------------------------------ rows
 
     def add_row(self, table: Table, row: dict[str, Any], *, ignore_conflict: bool = False) -> None:
         """Queue an insert for the commit (``ignore_conflict``: skip a row whose key exists)."""
-        self._rows.append((table, row, ignore_conflict))
-        self._journal.append(("row", None))
+        self._queue(table, row, ("ignore",) if ignore_conflict else ("insert",))
+
+    def update_row(self, table: Table, key: dict[str, Any], values: dict[str, Any]) -> None:
+        """Queue ``UPDATE table SET values WHERE key``: the updates of a batch with the same
+        columns go in one executemany. For read models that a message changes without loading
+        them (the caller knows whether the row exists, or does not mind)."""
+        self._queue(table, {**{f"k_{c}": v for c, v in key.items()}, **values}, ("update", tuple(key)))
+
+    def upsert_row(self, table: Table, key: dict[str, Any], values: dict[str, Any], *, overwrite: bool = True) -> None:
+        """Queue an insert of ``key`` + ``values`` that, when ``key`` exists, updates ``values``
+        (``overwrite``) or leaves the row as it is (``shared.infra.projections.upsert``)."""
+        self._queue(table, {**key, **values}, ("upsert", tuple(key), overwrite))
+
+    def _queue(self, table: Table, row: dict[str, Any], how: tuple[Any, ...]) -> None:
+        self._rows.append((table, row, how))
+        self._journal.append(("row", row))
+        if how[0] in ("update", "upsert"):
+            self._changes += 1
 
     def record_inbox(self, message_id: str, topic: str, partition: int, offset: int, outcome: str) -> None:
         """The tracking record of a processed message (the inbox)."""
@@ -247,7 +359,21 @@ class UnitOfWork:
         while len(self._journal) > mark:
             kind, data = self._journal.pop()
             if kind == "row":
-                self._rows.pop()
+                # a row already written (before a read) is undone by the savepoint's rollback
+                if self._rows and self._rows[-1][1] is data:
+                    _, _, how = self._rows.pop()
+                    if how[0] in ("update", "upsert"):
+                        self._changes -= 1
+            elif kind == "add":
+                ref, was_absent = data
+                obj = self._known.pop(ref, None)
+                for (entity, attribute), index in self._children.items():
+                    if obj is not None and entity is type(obj):
+                        group = index.get(getattr(obj, attribute))
+                        if group and group[-1] is obj:
+                            group.pop()
+                if was_absent:
+                    self._absent.add(ref)
             elif kind == "new":
                 self._streams.pop(data, None)
             else:
@@ -262,26 +388,25 @@ class UnitOfWork:
         new = [{"stream_id": h.stream_id, "sequence": h.sequence, "last_hash": h.last_hash} for h in self._streams.values() if h.stored is None and h.sequence]
         if new:
             self.session.execute(insert(es), new)
-        for h in self._streams.values():
-            if h.stored is None or h.stored == h.sequence:
-                continue
-            res = self.session.execute(
-                update(es).where(es.c.stream_id == h.stream_id, es.c.sequence == h.stored).values(sequence=h.sequence, last_hash=h.last_hash)
+        moved = [
+            {"b_stream": h.stream_id, "b_stored": h.stored, "b_sequence": h.sequence, "b_hash": h.last_hash}
+            for h in self._streams.values()
+            if h.stored is not None and h.stored != h.sequence
+        ]
+        if moved:
+            # one executemany of compare-and-set updates; both drivers sum the rows it changed
+            # (``supports_sane_multi_rowcount``), so one stream that moved on is noticed
+            stmt = (
+                update(es)
+                .where(es.c.stream_id == bindparam("b_stream"), es.c.sequence == bindparam("b_stored"))
+                .values(sequence=bindparam("b_sequence"), last_hash=bindparam("b_hash"))
             )
-            if res.rowcount != 1:  # type: ignore[attr-defined]
-                raise ConcurrencyConflict(f"stream {h.stream_id} moved on concurrently")
-        groups: dict[tuple[str, bool], tuple[Table, list[dict[str, Any]]]] = {}
-        for table, row, ignore in self._rows:
-            groups.setdefault((table.name, ignore), (table, []))[1].append(row)
-        dialect = self.session.get_bind().dialect.name
-        for (_, ignore), (table, rows) in groups.items():
-            if ignore:
-                stmt = (postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)).on_conflict_do_nothing()
-                self.session.execute(stmt, rows)
-            else:
-                self.session.execute(insert(table), rows)
+            res = self.session.connection().execute(stmt, moved)
+            if res.rowcount != len(moved):
+                streams = ", ".join(str(m["b_stream"]) for m in moved[:5])
+                raise ConcurrencyConflict(f"{len(moved) - res.rowcount} of the streams {streams}{'...' if len(moved) > 5 else ''} moved on concurrently")
+        self._write_rows()
         self._streams.clear()
-        self._rows.clear()
         self._journal.clear()
         self._wake_parked()
 
@@ -303,4 +428,52 @@ class UnitOfWork:
             )
             if res.rowcount:  # type: ignore[attr-defined]
                 self.parked_due = True
+
+    def _write_rows(self, *, changes_only: bool = False) -> None:
+        """Write the queued rows in bulk: the inserts of a table in one executemany (their
+        order within the table kept), its updates and upserts in runs of the same shape, in
+        the order they were queued (``changes_only``: just the updates and upserts)."""
+        todo = [r for r in self._rows if not changes_only or r[2][0] in ("update", "upsert")]
+        self._rows = [r for r in self._rows if changes_only and r[2][0] not in ("update", "upsert")]
+        self._changes = 0
+        runs: dict[tuple[Any, ...], tuple[Table, list[dict[str, Any]]]] = {}
+        last_shape: dict[str, tuple[Any, ...]] = {}
+        for table, row, how in todo:
+            if how[0] in ("insert", "ignore"):
+                key: tuple[Any, ...] = (table.name, how)
+            else:
+                shape = (how, tuple(row))
+                if last_shape.get(table.name, (None,))[:2] != shape:
+                    last_shape[table.name] = (*shape, len(runs))
+                key = (table.name, *last_shape[table.name])
+            runs.setdefault(key, (table, []))[1].append(row)
+        conn = self.session.connection()
+        pg = conn.dialect.name == "postgresql"
+        for key, (table, rows) in runs.items():
+            how = key[1]
+            if how[0] == "insert":
+                conn.execute(insert(table), rows)
+            elif how[0] == "ignore":
+                conn.execute((postgresql.insert(table) if pg else sqlite.insert(table)).on_conflict_do_nothing(), rows)
+            elif how[0] == "update":
+                params = {f"k_{c}" for c in how[1]}
+                stmt = update(table).where(*(table.c[c] == bindparam(f"k_{c}") for c in how[1]))
+                conn.execute(stmt.values({c: bindparam(c) for c in rows[0] if c not in params}), rows)
+            else:
+                _, keys, overwrite = how
+                # one row per key (a statement may not touch a row twice): the newest for an
+                # overwrite, the first otherwise, as one statement per row would have left it
+                by_key: dict[tuple[Any, ...], dict[str, Any]] = {}
+                for row in rows:
+                    k = tuple(row[c] for c in keys)
+                    if overwrite or k not in by_key:
+                        by_key.pop(k, None)
+                        by_key[k] = row
+                ins = postgresql.insert(table) if pg else sqlite.insert(table)
+                upsert = (
+                    ins.on_conflict_do_update(index_elements=list(keys), set_={c: ins.excluded[c] for c in rows[0] if c not in keys})
+                    if overwrite
+                    else ins.on_conflict_do_nothing(index_elements=list(keys))
+                )
+                conn.execute(upsert, list(by_key.values()))
 

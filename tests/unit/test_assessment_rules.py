@@ -12,7 +12,7 @@ import pytest
 
 from services.assessment.criteria import CHECKS, catalog_for, catalog_versions, load_catalog, vocabulary
 from services.assessment.domain import AssessmentError, assessment_window, evaluate
-from services.assessment.rules import Facts, percent
+from services.assessment.rules import Facts, PreviousYear, percent
 from shared.contracts.inbound import DisciplineGroup, Evidence, Rating, RuleTopic
 from tests.unit.builders import all_criteria
 
@@ -104,11 +104,18 @@ def facts(
     drop: tuple[str, ...] = (),
     incidents: tuple[dict[str, Any], ...] = (),
     evidence_given: bool = True,
+    previous: PreviousYear | None | str = "as_stated",
 ) -> Facts:
+    """``previous``: the previous unit-year's record; by default it recorded the figure the
+    unit states for the previous year (``crimes_previous_year``)."""
     ev = dict(FULL[kind] if evidence is None else evidence)
     ev.update(changes or {})
     for name in drop:
         ev.pop(name, None)
+    if previous == "as_stated":
+        stated = ev.get("crimes_previous_year")
+        previous = PreviousYear(f"U:{YEAR - 1}", None if stated is None else {"crimes_this_year": stated}, 1)
+    assert not isinstance(previous, str)
     return Facts(
         kind=kind,
         year=YEAR,
@@ -117,6 +124,7 @@ def facts(
         evidence=ev,
         evidence_given=evidence_given,
         incidents=incidents,
+        previous_year=previous,
     )
 
 
@@ -241,10 +249,17 @@ CASES: list[tuple[str, str, str, dict[str, Any], str, str]] = [
     ("resolution-missing-no-evidence", "residential_area", "KDC-1", {"documents": _docs("residential_area", without=("party_resolution",)), "evidence_given": False}, "needs_review", "no evidence given: no party_resolution among the documents"),
     ("policy-denied", "residential_area", "KDC-2", {"changes": {"policy_implemented": False}}, "not_met", "the unit states it has not: policy_implemented"),
     ("policy-not-stated", "residential_area", "KDC-2", {"drop": ("policy_implemented",)}, "needs_review", "no evidence given (policy_implemented)"),
-    ("crimes-reduced", "residential_area", "KDC-4", {"changes": {"crimes_previous_year": 3, "crimes_this_year": 2}}, "met", "2 this year against 3 the year before"),
-    ("crimes-same", "residential_area", "KDC-4", {"changes": {"crimes_previous_year": 3, "crimes_this_year": 3}}, "not_met", "not reduced"),
-    ("crimes-none", "residential_area", "KDC-4", {"changes": {"crimes_previous_year": 0, "crimes_this_year": 0}}, "met", "0 this year"),
+    ("crimes-reduced", "residential_area", "KDC-4", {"changes": {"crimes_previous_year": 3, "crimes_this_year": 2}}, "met", "2 in 2025 against 3 in 2024 (as recorded by U:2024's self-assessment, round 1): reduced"),
+    ("crimes-same", "residential_area", "KDC-4", {"changes": {"crimes_previous_year": 3, "crimes_this_year": 3}}, "not_met", "3 in 2025 against 3 in 2024 (as recorded by U:2024's self-assessment, round 1): not reduced"),
+    ("crimes-none", "residential_area", "KDC-4", {"changes": {"crimes_previous_year": 0, "crimes_this_year": 0}}, "met", "0 in 2025 against 0 in 2024"),
     ("crimes-up", "residential_area", "KDC-4", {"changes": {"crimes_previous_year": 2, "crimes_this_year": 5}}, "not_met", "not reduced"),
+    # the recorded figure of the previous unit-year decides, not the unit's own statement of it
+    ("crimes-stated-differs", "residential_area", "KDC-4", {"changes": {"crimes_previous_year": 9, "crimes_this_year": 5}, "previous": PreviousYear("U:2024", {"crimes_this_year": 4}, 2)}, "not_met", "5 in 2025 against 4 in 2024 (as recorded by U:2024's self-assessment, round 2); the unit states 9 for 2024, the recorded figure is used: not reduced"),
+    ("crimes-recorded-only", "residential_area", "KDC-4", {"drop": ("crimes_previous_year",), "changes": {"crimes_this_year": 1}, "previous": PreviousYear("U:2024", {"crimes_this_year": 4}, 1)}, "met", "1 in 2025 against 4 in 2024"),
+    ("crimes-previous-unregistered", "residential_area", "KDC-4", {"changes": {"crimes_previous_year": 3, "crimes_this_year": 1}, "previous": PreviousYear("U:2024", None, 0, "not registered here")}, "needs_review", "1 in 2025; the previous year is unknown here: U:2024 has no recorded crimes_this_year (not registered here); the unit states 3 for 2024: the reviewer compares the two years"),
+    ("crimes-previous-not-stated", "residential_area", "KDC-4", {"changes": {"crimes_this_year": 0}, "previous": PreviousYear("U:2024", {"models_count": 1}, 1)}, "needs_review", "U:2024 has no recorded crimes_this_year (not stated in its self-assessment)"),
+    ("crimes-not-looked-up", "residential_area", "KDC-4", {"changes": {"crimes_this_year": 1}, "previous": None}, "needs_review", "the figures of 2024 were not looked up"),
+    ("crimes-this-year-not-stated", "residential_area", "KDC-4", {"drop": ("crimes_this_year",)}, "needs_review", "no evidence given (crimes_this_year)"),
     ("force-hoan-thanh", "residential_area", "KDC-5", {"changes": {"security_force_rating": "hoan_thanh"}}, "met", "hoan_thanh"),
     ("force-failed", "residential_area", "KDC-5", {"changes": {"security_force_rating": "khong_hoan_thanh"}}, "not_met", "khong_hoan_thanh (Không hoàn thành nhiệm vụ)"),
     ("force-disciplined", "residential_area", "KDC-5", {"changes": {"disciplined_members": {"security_force": 1}}}, "not_met", "disciplined (any form): 1"),

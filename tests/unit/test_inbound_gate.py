@@ -68,6 +68,24 @@ VALID: list[tuple[str, dict[str, Any], str, type]] = [
         "approval",
         inbound.RecognitionRevocationSubmitted,
     ),
+    (
+        "MovementClassificationSubmitted",
+        {"unit_year_id": UY, "rating": "xuat_sac", "classified_by": "Ban Chỉ đạo tỉnh"},
+        "assessment",
+        inbound.MovementClassificationSubmitted,
+    ),
+    ("ExemplaryProposalSubmitted", {"unit_year_id": UY, "proposed_by": "Giám đốc Sở"}, "assessment", inbound.ExemplaryProposalSubmitted),
+    (
+        "ExemplarySelfAssessmentSubmitted",
+        {
+            "unit_year_id": UY,
+            "criteria": [{"code": "DH-1", "met": True}],
+            "meeting_date": "2025-11-20",
+            "evidence": {"sanctions": [{"group": "staff", "sanction": "khien_trach"}], "welfare_activities_count": 2},
+        },
+        "assessment",
+        inbound.ExemplarySelfAssessmentSubmitted,
+    ),
 ]
 
 

@@ -153,7 +153,7 @@ async def test_an_incident_after_the_self_assessment_turns_the_verdict(svc: Serv
     await svc.publish(msg, INBOUND, key=CODE.encode())
     [case] = await svc.rows(orm.cases)
     assert case["verdict"] == "not_met" and case["result"]["unmet"] == ["CQ-3"]
-    assert case["incident_ids"] == ["CA-51-2025-0042"] and case["round"] == 1 and case["state"] == "self_scored"
+    assert case["incident_ids"] == ["dvc-quang-ngai/CA-51-2025-0042"] and case["round"] == 1 and case["state"] == "self_scored"
     cq3 = case["result"]["criteria"][2]
     assert cq3["result"] == "not_met" and "incident CA-51-2025-0042 (crime, very_serious) on 2025-06-03 fails CQ-3" in cq3["reason"]
 
@@ -194,7 +194,7 @@ async def test_an_incident_before_the_unit_is_known_counts_once_its_year_registe
     assert linked["causation_id"] == reg["event_id"] and linked["sequence"] == 2
     assert (linked["payload"]["effect"], linked["payload"]["criterion"], linked["payload"]["verdict"]) == ("fails_criterion", "CQ-3", None)
     [case] = await svc.rows(orm.cases)
-    assert case["incident_ids"] == ["CA-51-2025-0042"]
+    assert case["incident_ids"] == ["dvc-quang-ngai/CA-51-2025-0042"]
 
     await svc.publish(message("SelfAssessmentSubmitted", self_assessment()), INBOUND, partition=1)
     sa = (await svc.events(EVENTS))[-1]
@@ -219,12 +219,12 @@ async def test_a_known_unit_whose_year_is_not_registered(svc: Service) -> None:
     # 15 Nov is still in the 2025 window
     await svc.publish(message("IncidentReported", report("A-15NOV", occurred_on="2025-11-15")), INBOUND, partition=2)
     [case] = await svc.rows(orm.cases)
-    assert case["verdict"] == "not_met" and case["incident_ids"] == ["A-15NOV"]
+    assert case["verdict"] == "not_met" and case["incident_ids"] == ["dvc-quang-ngai/A-15NOV"]
 
     # the 2026 unit-year picks up the 16 Nov incident, and only that one
     await svc.publish_event(registered(year=2026), topics.REGISTRATION_EVENTS)
     case26 = next(c for c in await svc.rows(orm.cases) if c["unit_year_id"] == f"{CODE}:2026")
-    assert case26["incident_ids"] == ["A-16NOV"]
+    assert case26["incident_ids"] == ["dvc-quang-ngai/A-16NOV"]
 
 
 @pytest.mark.parametrize(
@@ -254,7 +254,7 @@ async def test_a_strike_at_a_school_is_recorded_without_effect(svc: Service) -> 
     assert (p["effect"], p["criterion"], p["verdict"], p["unmet"]) == ("no_criterion_for_kind", None, "met", [])
     assert "not d (đình công, lãn công)" in p["reason"]
     [case] = await svc.rows(orm.cases)
-    assert case["verdict"] == "met" and case["incident_ids"] == ["CA-51-2025-0042"]
+    assert case["verdict"] == "met" and case["incident_ids"] == ["dvc-quang-ngai/CA-51-2025-0042"]
 
 
 async def test_force_majeure_and_the_conditional_pass_leave_the_verdict_met(svc: Service) -> None:

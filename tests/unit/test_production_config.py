@@ -45,7 +45,7 @@ def provisioned(tmp_path: Path) -> dict[str, Path]:
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
     )
-    return {"api_tokens_file": tokens, "senders_file": senders, "checkpoint_key_file": key}
+    return {"api_tokens_file": tokens, "senders_file": senders, "checkpoint_key_file": key, "session_secret": "s" * 48}
 
 
 def test_development_secrets_are_found_wherever_they_are(tmp_path: Path) -> None:
@@ -59,6 +59,7 @@ def test_development_secrets_are_found_wherever_they_are(tmp_path: Path) -> None
     assert any("'admin@local'" in p and "development token" in p for p in problems)
     assert any("'dvc-national'" in p and "development key" in p for p in problems)
     assert any("no checkpoint_key_file" in p for p in problems)
+    assert any("session_secret is the development one" in p for p in problems)
     # a copy of the development sender keys under another name is still theirs
     copy = tmp_path / "copied-senders.json"
     copy.write_text((DEV / "senders.json").read_text(encoding="utf-8"), encoding="utf-8")
@@ -110,7 +111,15 @@ def test_a_production_service_process_with_its_own_secrets_goes_on(tmp_path: Pat
         ANTT_REGISTRATION_API_TOKENS_FILE=str(ok["api_tokens_file"]),
         ANTT_REGISTRATION_SENDERS_FILE=str(ok["senders_file"]),
         ANTT_REGISTRATION_CHECKPOINT_KEY_FILE=str(ok["checkpoint_key_file"]),
+        ANTT_REGISTRATION_SESSION_SECRET=str(ok["session_secret"]),
     )
     assert done.returncode not in (0, production.EXIT_DEVELOPMENT_SECRETS), done.stderr[-2000:]
     assert "config.development_secrets" not in done.stderr
     assert (tmp_path / "registration.db").exists()  # it went on to migrate its database
+
+
+def test_antt_environment_is_the_deployment_s_and_a_service_s_own_variable_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTT_ENVIRONMENT", "production")
+    assert RegistrationSettings().is_production
+    monkeypatch.setenv("ANTT_REGISTRATION_ENVIRONMENT", "development")
+    assert not RegistrationSettings().is_production

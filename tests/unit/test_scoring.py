@@ -74,12 +74,18 @@ def items(score: Any) -> dict[str, dict[str, Any]]:
     return {i["code"]: i for g in score.breakdown["groups"] for i in g["items"]}
 
 
+def configured(pass_mark: float | None = 80, basis: str | None = "QĐ số 12/QĐ-BCĐ (test)") -> Any:
+    """The seed sheet with a pass mark set, as a province would set it (seed 004 has none)."""
+    return parse_sheet({**_sheet_data(), "pass_mark": pass_mark, "pass_mark_basis": basis})
+
+
 # --------------------------------------------------------------------------- seed 004
 def test_seed_004_gives_96() -> None:
-    score = compute(load_sheet(SHEET), seed_facts(), claimed=96)
+    score = compute(configured(), seed_facts(), claimed=96)
     assert score.computed == 96 and score.complete and score.passes is True
     b = score.breakdown
     assert (b["computed"], b["claimed"], b["max_points"], b["pass_mark"], b["sheet"]) == (96, 96, 100, 80, SHEET)
+    assert b["pass_mark_basis"] == "QĐ số 12/QĐ-BCĐ (test)"
     assert [(g["code"], g["max_points"], g["points"]) for g in b["groups"]] == [
         ("I", 28, 24),
         ("II", 22, 22),
@@ -227,7 +233,60 @@ def test_a_sheet_must_add_up() -> None:
 
 # --------------------------------------------------------------------------- the sheet's criterion
 def _evaluate(facts: Facts, **kw: Any) -> Any:
-    return evaluate(load_catalog("agency"), kw.pop("claims", all_criteria("agency")), facts, sheet=load_sheet(SHEET), **kw)
+    sheet = kw.pop("sheet", None) or configured()
+    return evaluate(load_catalog("agency"), kw.pop("claims", all_criteria("agency")), facts, sheet=sheet, **kw)
+
+
+# --------------------------------------------------------------------------- the pass mark
+def test_the_seed_sheet_configures_no_pass_mark() -> None:
+    """Seed 004 states no pass mark: none is invented. The score is computed and shown, and
+    TINH-DIEM is the reviewer's, with the reason and where the province sets it."""
+    sheet = load_sheet(SHEET)
+    assert sheet.pass_mark is None and sheet.pass_mark_basis is None
+    score = compute(sheet, seed_facts(), claimed=96)
+    assert score.computed == 96 and score.complete and score.passes is None
+    assert (score.breakdown["pass_mark"], score.breakdown["passes"]) == (None, None)
+    ev = _evaluate(seed_facts(), claimed_score=96, sheet=sheet)
+    tinh = ev.criteria[-1]
+    assert tinh["result"] == "needs_review" and tinh["evidence"]["pass_mark"] is None
+    assert (
+        "computed score 96/100, but no pass mark is configured for sheet 51.agency.2018 (the province sets pass_mark in "
+        "services/assessment/scoring/51.agency.2018.json): the score cannot pass automatically" in tinh["reason"]
+    )
+    assert "TINH-DIEM" not in ev.unmet
+    # a low score cannot fail it automatically either
+    low = _evaluate(seed_facts(changes={"security_force_rating": "hoan_thanh", "models_count": 0}), sheet=sheet)
+    assert low.criteria[-1]["result"] == "needs_review" and "computed score 79/100, but no pass mark" in low.criteria[-1]["reason"]
+    incomplete = _evaluate(seed_facts(drop=("self_scores",)), sheet=sheet)
+    assert "incomplete score 91/100 (up to 97 possible), but no pass mark" in incomplete.criteria[-1]["reason"]
+
+
+@pytest.mark.parametrize(
+    "changes,fragment",
+    [
+        ({"pass_mark": ...}, "no pass_mark key; a province states its pass mark explicitly"),
+        ({"pass_mark": 80, "pass_mark_basis": None}, "pass_mark 80 is given without pass_mark_basis"),
+        ({"pass_mark": 80, "pass_mark_basis": "  "}, "without pass_mark_basis"),
+        ({"pass_mark": 0, "pass_mark_basis": "QĐ"}, "pass_mark 0 is not within 0 and 100"),
+        ({"pass_mark": 101, "pass_mark_basis": "QĐ"}, "pass_mark 101 is not within 0 and 100"),
+    ],
+)
+def test_a_pass_mark_must_be_stated_with_its_basis(changes: dict[str, Any], fragment: str) -> None:
+    data = {**_sheet_data(), **changes}
+    data = {k: v for k, v in data.items() if v is not ...}
+    with pytest.raises(ValueError, match=fragment):
+        parse_sheet(data)
+
+
+def test_every_configured_sheet_states_its_pass_mark() -> None:
+    import json
+
+    from services.assessment.scoring import SHEET_DIR
+
+    for path in SHEET_DIR.glob("*.json"):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        assert "pass_mark" in data, path.name
+        parse_sheet(data)
 
 
 def test_the_score_criterion_in_the_verdict() -> None:
@@ -262,7 +321,7 @@ def test_the_unit_may_claim_the_province_criterion() -> None:
 
 
 def test_a_province_criterion_can_stay_out_of_the_verdict() -> None:
-    data = _sheet_data()
+    data = {**_sheet_data(), "pass_mark": 80, "pass_mark_basis": "QĐ (test)"}
     data["criterion"]["in_verdict"] = False
     sheet = parse_sheet(data)
     ev = evaluate(load_catalog("agency"), all_criteria("agency"), seed_facts(changes={"models_count": 0, "internal_rules": [], "security_force_rating": "hoan_thanh"}), sheet=sheet)
@@ -314,9 +373,10 @@ async def test_the_score_goes_into_self_assessment_recorded(svc: Service) -> Non
     p = recorded["payload"]
     assert p["scoring_sheet"] == SHEET and p["score"] == 96
     b = p["score_breakdown"]
-    assert (b["computed"], b["claimed"], b["complete"], b["passes"]) == (96, 96, True, True)
+    # Quảng Ngãi has configured no pass mark (seed 004 states none): computed, not passed
+    assert (b["computed"], b["claimed"], b["complete"], b["passes"], b["pass_mark"]) == (96, 96, True, None, None)
     by = {c["code"]: c for c in p["criteria"]}
-    assert by["TINH-DIEM"]["result"] == "met"
+    assert by["TINH-DIEM"]["result"] == "needs_review" and "no pass mark is configured" in by["TINH-DIEM"]["reason"]
     # the Circular's CQ-1 is stricter than the 2018 sheet: rules on state secrets, labour safety
     # and the environment are missing, and not every member of staff was briefed (not stated)
     assert by["CQ-1"]["result"] == "not_met" and "internal rules missing: state_secrets" in by["CQ-1"]["reason"]

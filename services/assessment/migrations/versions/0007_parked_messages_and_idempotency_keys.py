@@ -5,8 +5,8 @@ parked in ``parked_messages`` instead of being refused, and applied when the eve
 them is written, or dead-lettered after a time-to-live. The first answer to an HTTP write sent
 with an ``Idempotency-Key`` is kept in ``idempotency_keys``, so that a retry gets it back.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-01
 """
 
@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = '0005'
-down_revision: str | None = '0004'
+revision: str = '0007'
+down_revision: str | None = '0006'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
