@@ -226,7 +226,8 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--contracts", metavar="DIR", help=f"the published JSON Schemas (default {DEFAULT_CONTRACTS})")
     v.add_argument("--require-checkpoints", action="store_true",
                    help="a producer without any checkpoint is an error, not a note")
-    v.add_argument("--jobs", type=int, default=None, help="worker processes (default: one per core; 0: none)")
+    v.add_argument("--jobs", type=int, default=None, help="worker processes, each checking a share of the partitions "
+                   "(default: one per core for a cluster, none for an archive; 0: none)")
     v.add_argument("--json", action="store_true", help="machine-readable report")
     v.set_defaults(func=cmd_verify)
 

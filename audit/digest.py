@@ -1,9 +1,8 @@
 """Per-record work of ``verify`` that needs no other record: parse, validate, re-hash.
 
-It is the bulk of the CPU time and is independent record by record, so ``verify`` runs it in
-worker processes on batches of records while the main process reads the topics and keeps the
-state that spans records (:mod:`audit.verify`). A batch's result is a list of small tuples
-(:data:`EVENT_FIELDS`), cheap to send between processes.
+It is the bulk of the CPU time and is independent record by record; ``verify``'s worker
+processes run it on the records of the partitions they read (:mod:`audit.verify`). A record's
+result is a small tuple (:data:`EVENT_FIELDS`).
 
 The hash is the SHA-256 of the canonical JSON of the envelope without ``hash``; the
 definition is ``shared.contracts.envelope.compute_hash``. orjson with sorted keys writes the
@@ -17,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import marshal
 import re
 from pathlib import Path
 from typing import Any
@@ -62,6 +60,7 @@ EVENT_FIELDS = (
     "leaf",  # RFC 6962 leaf hash of the record value
 )
 MISSING = "\x00missing"
+_UNSET = object()
 
 _orjson_loads = orjson.loads
 #: (producer, event type) -> the function giving the lifecycle trigger the event records
@@ -73,6 +72,8 @@ _CURRENT = CURRENT_VERSION
 _schemas: Any = None
 #: event type -> the fast yes-or-no validator of its schema
 _quick: dict[str, Any] = {}
+#: event type -> the same, true only for a document without a float (``fastschema`` plain mode)
+_plain: dict[str, Any] = {}
 
 
 def init(contracts: str | None) -> None:
@@ -88,9 +89,15 @@ def init(contracts: str | None) -> None:
 
     _schemas = Schemas(Path(contracts) if contracts else DEFAULT_CONTRACTS)
     _quick.clear()
-    for name, fn in _schemas.events.items():
-        if getattr(fn, "quick", None) is not None:
-            _quick[name] = fn.quick
+    _plain.clear()
+
+
+def _validator(table: dict[str, Any], etype: str, kind: str) -> Any:
+    """``table[etype]``, compiled on first use (None: no such type, or not compilable)."""
+    v = _schemas.events.get(etype)
+    fn = getattr(v, kind)() if v is not None else None
+    table[etype] = fn
+    return fn
 
 
 def content_hash(env: dict[str, Any], *, parsed_by_orjson: bool = True) -> str:
@@ -135,13 +142,23 @@ def digest_event(value: bytes | None) -> tuple[Any, ...]:
         env, fast = _loads(value)
     if type(env) is not dict:
         return (("not_json", "the record is not a JSON object"), None, *([None] * 14), leaf)
+    etype = env.get("event_type")
+    # the common case first: an event of today's version, valid and without a float (one
+    # function, fastschema's plain mode); its canonical JSON is orjson's sorted output
+    plain = None
+    if fast and type(etype) is str and env.get("schema_version") == _CURRENT.get(etype, 1):
+        fn = _plain.get(etype, _UNSET)
+        if fn is _UNSET:
+            fn = _validator(_plain, etype, "plain")
+        if fn is not None and fn(env):
+            plain = True
     # content_hash() inlined, without copying the envelope: hash it without "hash", put it back
     stored = env.pop("hash", None)
     computed = None
     if fast:
         try:
             canonical = orjson.dumps(env, option=_SORT)
-            if not may_hold_float(canonical):
+            if plain or not may_hold_float(canonical):
                 computed = _sha256(canonical).hexdigest()
         except (TypeError, orjson.JSONEncodeError):
             pass
@@ -156,21 +173,25 @@ def digest_event(value: bytes | None) -> tuple[Any, ...]:
     if computed != stored:
         problem = ("payload_edited", "the event's content does not match its hash (recomputed "
                    f"{computed[:12]}…, recorded {str(stored)[:12]}…)")
-    etype = env.get("event_type")
     checked = env
     version_error = None
-    if env.get("schema_version") != _CURRENT.get(etype, 1) and isinstance(etype, str):
-        try:
-            checked = upcast(env)
-        except (UnsupportedVersion, KeyError, TypeError) as exc:
-            version_error = str(exc)
-    quick = _quick.get(etype) if checked is env else None
-    if version_error is not None:
-        schema_error = version_error
-    elif quick is not None and quick(env):
+    if plain:
         schema_error = None
     else:
-        schema_error = _schemas.validate(checked)
+        if isinstance(etype, str) and env.get("schema_version") != _CURRENT.get(etype, 1):
+            try:
+                checked = upcast(env)
+            except (UnsupportedVersion, KeyError, TypeError) as exc:
+                version_error = str(exc)
+        quick = _quick.get(etype, _UNSET) if checked is env and type(etype) is str else None
+        if quick is _UNSET:
+            quick = _validator(_quick, etype, "quick")
+        if version_error is not None:
+            schema_error = version_error
+        elif quick is not None and quick(env):
+            schema_error = None
+        else:
+            schema_error = _schemas.validate(checked)
     payload = checked.get("payload")
     if not isinstance(payload, dict):
         payload = {}
@@ -221,31 +242,6 @@ def digest_event(value: bytes | None) -> tuple[Any, ...]:
 
 def digest_events(values: list[bytes | None]) -> list[tuple[Any, ...]]:
     return [digest_event(v) for v in values]
-
-
-def pack(values: list[bytes | None]) -> tuple[bytes, list[int]]:
-    """Values as one blob and their lengths (-1: no value): one copy to send to a worker
-    instead of one object per record."""
-    return b"".join(v for v in values if v is not None), [-1 if v is None else len(v) for v in values]
-
-
-def unpack(blob: bytes, lengths: list[int]) -> list[bytes | None]:
-    out: list[bytes | None] = []
-    pos = 0
-    for n in lengths:
-        if n < 0:
-            out.append(None)
-        else:
-            out.append(blob[pos:pos + n])
-            pos += n
-    return out
-
-
-def work(kind: str, blob: bytes, lengths: list[int]) -> bytes:
-    """What a worker does with a batch: ``kind`` is ``events`` or ``inbound``; the result is
-    marshalled (plain tuples of strings and numbers: faster than pickle both ways)."""
-    values = unpack(blob, lengths)
-    return marshal.dumps(digest_events(values) if kind == "events" else inbound_ids(values))
 
 
 def inbound_ids(values: list[bytes | None]) -> list[str | None]:

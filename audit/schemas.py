@@ -70,6 +70,52 @@ class ContractError(Exception):
     """The contracts folder is missing or unreadable (a usage error)."""
 
 
+class _Validator:
+    """A validator that is fast when the document is valid (:mod:`audit.fastschema`) and asks
+    fastjsonschema otherwise, for its verdict and its message. Each function is compiled on
+    first use (in each worker process, for the event types it meets): compiling all of them
+    up front takes longer than checking thousands of events."""
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self.schema = schema
+        self._quick: Any = _UNSET
+        self._plain: Any = _UNSET
+        self._full: Callable[[Any], Any] | None = None
+
+    def quick(self) -> Callable[[Any], bool] | None:
+        """The yes-or-no function (None: the schema uses what fastschema does not know)."""
+        if self._quick is _UNSET:
+            try:
+                self._quick = compile_schema(self.schema)
+            except Unsupported:
+                self._quick = None
+        return self._quick
+
+    def plain(self) -> Callable[[Any], bool] | None:
+        """The same, true only for a document without a float (fastschema's plain mode)."""
+        if self._plain is _UNSET:
+            try:
+                self._plain = compile_schema(self.schema, plain=True)
+            except Unsupported:
+                self._plain = None
+        return self._plain
+
+    def __call__(self, document: Any) -> str | None:
+        quick = self.quick()
+        if quick is not None and quick(document):
+            return None
+        if self._full is None:
+            self._full = fastjsonschema.compile(self.schema, formats={"uuid": UUID_PATTERN}, use_default=False)
+        try:
+            self._full(document)
+        except fastjsonschema.JsonSchemaException as exc:
+            return str(exc.message)
+        return None
+
+
+_UNSET = object()
+
+
 class Schemas:
     """The envelope schema and one whole-event schema per event type."""
 
@@ -80,7 +126,7 @@ class Schemas:
             raise ContractError(f"{folder}: no envelope.schema.json (pass --contracts DIR)")
         self.folder = folder
         self.envelope = self._compile(env_path)
-        self.events: dict[str, Callable[[Any], Any]] = {}
+        self.events: dict[str, _Validator] = {}
         #: event type -> the topic the contract puts it on (x-topic)
         self.topic_of: dict[str, str] = {}
         for path in sorted((folder / "events").glob("*.schema.json")):
@@ -88,33 +134,13 @@ class Schemas:
             self.events[name] = self._compile(path)
             self.topic_of[name] = json.loads(path.read_text(encoding="utf-8")).get("x-topic", "")
 
-    def _compile(self, path: Path) -> Callable[[Any], Any]:
-        """A validator that is fast when the document is valid (:mod:`audit.fastschema`) and
-        asks fastjsonschema otherwise, for its verdict and its message."""
-        schema = simplify(json.loads(path.read_text(encoding="utf-8")))
-        try:
-            quick = compile_schema(schema)
-        except Unsupported:
-            quick = None
-        full: list[Callable[[Any], Any]] = []  # compiled on first use: it takes a while
-
-        def validate(document: Any) -> str | None:
-            if quick is not None and quick(document):
-                return None
-            if not full:
-                full.append(fastjsonschema.compile(schema, formats={"uuid": UUID_PATTERN}, use_default=False))
-            try:
-                full[0](document)
-            except fastjsonschema.JsonSchemaException as exc:
-                return str(exc.message)
-            return None
-
-        validate.quick = quick  # type: ignore[attr-defined]
-        return validate
+    def _compile(self, path: Path) -> _Validator:
+        return _Validator(simplify(json.loads(path.read_text(encoding="utf-8"))))
 
     def validate(self, envelope: Any) -> str | None:
         """``None`` when the event is valid against its type's schema (the envelope schema for a
         type the contract does not know), else the first error."""
-        fn = self.events.get(envelope.get("event_type")) if isinstance(envelope, dict) else None
+        etype = envelope.get("event_type") if isinstance(envelope, dict) else None
+        fn = self.events.get(etype) if isinstance(etype, str) else None
         return (fn or self.envelope)(envelope)
 

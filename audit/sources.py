@@ -22,9 +22,10 @@ import asyncio
 import base64
 import gzip
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -110,21 +111,28 @@ class KafkaSource:
             "fetch_max_wait_ms": 100,
         }
 
-    async def plan(self, topic_names: Iterable[str]) -> list[tuple[str, int, int, int]]:
+    async def plan(self, topic_names: Iterable[str], consumer: Any = None) -> list[tuple[str, int, int, int]]:
         """``(topic, partition, start, end)`` of every non-empty partition, the offsets as now;
-        the layout records every partition."""
-        consumer = await self._consumer()
+        the layout records every partition (topics that do not exist are left out)."""
+        own = consumer is None
+        if own:
+            consumer = await self._consumer()
         try:
-            metadata = await consumer._client.fetch_all_metadata()
             from aiokafka import TopicPartition
 
+            # fresh cluster metadata: a consumer without a subscription knows no partitions
+            metadata = await consumer._client.fetch_all_metadata()
             parts = [TopicPartition(t, p) for t in topic_names for p in sorted(metadata.partitions_for_topic(t) or ())]
             if not parts:
                 return []
+            # assigned, the partitions' leaders are known before the offsets are asked (else
+            # each request waits for a metadata refresh: most of a second)
+            consumer.assign(parts)
             begins = await consumer.beginning_offsets(parts)
             ends = await consumer.end_offsets(parts)
         finally:
-            await consumer.stop()
+            if own:
+                await consumer.stop()
         out = []
         for tp in parts:
             info = self.layout.info(tp.topic, tp.partition)
@@ -153,71 +161,90 @@ class KafkaSource:
         """``(topic, partition, records)`` in offset order per partition, to the end offsets
         taken when reading starts. Topics that do not exist are skipped (and left out of the
         layout). Records are aiokafka's ``ConsumerRecord``."""
-        from aiokafka import TopicPartition
-
         consumer = await self._consumer()
         try:
-            # fresh cluster metadata: a consumer without a subscription knows no partitions
-            metadata = await consumer._client.fetch_all_metadata()
-            parts: list[TopicPartition] = []
-            for t in topic_names:
-                for p in sorted(metadata.partitions_for_topic(t) or ()):
-                    parts.append(TopicPartition(t, p))
-            if not parts:
-                return
-            consumer.assign(parts)
-            begins = await consumer.beginning_offsets(parts)
-            ends = await consumer.end_offsets(parts)
-            remaining: dict[Any, int] = {}
-            for tp in parts:
-                info = self.layout.info(tp.topic, tp.partition)
-                info.start, info.end = begins[tp], ends[tp]
-                if ends[tp] > begins[tp]:
-                    consumer.seek(tp, begins[tp])
-                    remaining[tp] = ends[tp]
-            idle = 0
-            while remaining and idle < 10:
-                batch = await consumer.getmany(*remaining.keys(), timeout_ms=1000, max_records=20000)
-                idle = 0 if batch else idle + 1
-                for tp, records in batch.items():
-                    end = remaining.get(tp)
-                    if end is None:
-                        continue
-                    if records and records[-1].offset >= end:
-                        records = [r for r in records if r.offset < end]
-                    if records:
-                        self.layout.info(tp.topic, tp.partition).count += len(records)
-                        yield tp.topic, tp.partition, records
-                        if records[-1].offset + 1 >= end:
-                            remaining.pop(tp, None)
-            if remaining:
-                missing = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in remaining)
-                raise SourceError(f"reading stalled before the end of {missing}")
+            ranges = await self.plan(topic_names, consumer)
+            async for batch in self._read(consumer, ranges):
+                yield batch
         finally:
             await consumer.stop()
 
+    async def read(self, ranges: Iterable[tuple[str, int, int, int]]) -> AsyncIterator[tuple[str, int, list[Any]]]:
+        """Like :meth:`batches`, for ``(topic, partition, start, end)`` ranges planned before
+        (by :meth:`plan`, maybe in another process): ``verify``'s workers each read their share
+        of the partitions to the ends the main process took."""
+        ranges = [r for r in ranges if r[3] > r[2]]
+        if not ranges:
+            return
+        consumer = await self._consumer()
+        try:
+            async for batch in self._read(consumer, ranges):
+                yield batch
+        finally:
+            await consumer.stop()
 
-def read_ids(bootstrap: str, topic_names: tuple[str, ...]) -> bytes:
-    """Read ``topic_names`` to their end and keep only each record's ``event_id`` (inbound
-    messages) or nothing (dead letters): run in a worker process while the main process reads
-    the event topics. Marshalled ``(layout rows, inbound ids, dead letters)``."""
-    import marshal
+    async def _read(self, consumer: Any, ranges: list[tuple[str, int, int, int]]) -> AsyncIterator[
+            tuple[str, int, list[Any]]]:
+        from aiokafka import TopicPartition
 
-    from audit.digest import inbound_ids
+        if not ranges:
+            return
+        remaining: dict[Any, int] = {}
+        for topic, partition, _start, end in ranges:
+            remaining[TopicPartition(topic, partition)] = end
+            self.layout.info(topic, partition)
+        consumer.assign(list(remaining))
+        for topic, partition, start, _end in ranges:
+            consumer.seek(TopicPartition(topic, partition), start)
+        idle = 0
+        while remaining and idle < 10:
+            batch = await consumer.getmany(*remaining.keys(), timeout_ms=1000, max_records=20000)
+            idle = 0 if batch else idle + 1
+            for tp, records in batch.items():
+                end = remaining.get(tp)
+                if end is None:
+                    continue
+                if records and records[-1].offset >= end:
+                    records = [r for r in records if r.offset < end]
+                if records:
+                    self.layout.info(tp.topic, tp.partition).count += len(records)
+                    yield tp.topic, tp.partition, records
+                    if records[-1].offset + 1 >= end:
+                        remaining.pop(tp, None)
+        if remaining:
+            missing = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in remaining)
+            raise SourceError(f"reading stalled before the end of {missing}")
 
-    async def run() -> bytes:
-        src = KafkaSource(bootstrap)
-        ids: list[str | None] = []
-        dead = 0
-        async for topic, _p, records in src.batches(topic_names):
-            if topic == topics.INBOUND:
-                ids.extend(inbound_ids([r.value for r in records]))
-            else:
-                dead += len(records)
-        rows = [(t, p, i.start, i.end, i.count) for t, parts in src.layout.partitions.items() for p, i in parts.items()]
-        return marshal.dumps((rows, ids, dead))
 
-    return asyncio.run(run())
+#: the aiokafka release whose record iteration :func:`use_bare_records` knows
+_BARE_RECORDS_FOR = "0.14.0"
+
+
+def use_bare_records() -> bool:
+    """In this process, let aiokafka's consumers hand over the records its parser makes (with
+    ``offset``, ``timestamp``, ``key``, ``value``, ``headers``) instead of wrapping each in a
+    ``ConsumerRecord``, whose building and header copy are half of the client's time per
+    record. Only ``verify``'s worker processes call this, for their own consumer; they use
+    ``offset`` and ``value`` alone. Done for the aiokafka release it was written for (pinned in
+    requirements.txt); with any other the records stay as they are. True when in effect."""
+    import aiokafka
+    from aiokafka.consumer import fetcher
+
+    base = getattr(fetcher, "PartitionRecords", None)
+    if getattr(base, "bare", False):
+        return True
+    if aiokafka.__version__ != _BARE_RECORDS_FOR or base is None or not callable(getattr(base, "_consumer_record",
+                                                                                         None)):
+        return False
+
+    class BarePartitionRecords(base):  # type: ignore[misc,valid-type]
+        bare = True
+
+        def _consumer_record(self, tp: Any, record: Any) -> Any:
+            return record
+
+    fetcher.PartitionRecords = BarePartitionRecords
+    return True
 
 
 def kafka_record(rec: Any) -> Record:
@@ -258,6 +285,10 @@ def parse_line(line: bytes) -> Record:
     )
 
 
+#: the topic and partition at the start of a line written by :func:`record_line`
+_HEAD = re.compile(rb'\{"topic":"([^"\\]*)","partition":([0-9]+),').match
+
+
 class ArchiveSource:
     """Reads an export made by ``python -m audit export``."""
 
@@ -288,9 +319,11 @@ class ArchiveSource:
     def declared_count(self, topic: str, partition: int) -> int | None:
         return self._declared.get((topic, partition))
 
-    def records(self, topic_names: Iterable[str]) -> Iterator[Record]:
+    def records(self, topic_names: Iterable[str], *, keep: Callable[[str, int], bool] | None = None) -> Iterator[Record]:
         """The records of ``topic_names`` in file order (offset order per partition); the
-        checkpoint topic's records first, whatever their place in the file."""
+        checkpoint topic's records first, whatever their place in the file. ``keep(topic,
+        partition)``: only the partitions it accepts (a line written by ``export`` is then
+        skipped without decoding it)."""
         wanted = set(topic_names)
         first = [t for t in (topics.CHECKPOINTS,) if t in wanted]
         rest = wanted - set(first)
@@ -304,12 +337,21 @@ class ArchiveSource:
                     f.readline()
                     for line in f:
                         if line.startswith(pref):
+                            if keep is not None:
+                                # the prefix names the partition unless a key is repeated
+                                # later in the line (the last one counts in JSON)
+                                m = _HEAD(line)
+                                if (m is not None and not keep(m[1].decode(), int(m[2]))
+                                        and line.count(b'"topic"') == 1 and line.count(b'"partition"') == 1):
+                                    continue
                             rec = parse_line(line)
+                            if keep is not None and not keep(rec.topic, rec.partition):
+                                continue
                             self.layout.info(rec.topic, rec.partition).count += 1
                             yield rec
                         elif not line.startswith(b'{"topic":') and line.strip():
                             rec = parse_line(line)  # an equivalent line written by another tool
-                            if rec.topic in group:
+                            if rec.topic in group and (keep is None or keep(rec.topic, rec.partition)):
                                 self.layout.info(rec.topic, rec.partition).count += 1
                                 yield rec
             except (OSError, EOFError) as exc:

@@ -23,12 +23,16 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hashlib
 import marshal
 import os
+import pickle
 import time
+import zlib
 from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -39,12 +43,17 @@ from pydantic import ValidationError
 
 from audit import digest
 from audit.findings import ERROR, NOTE, Finding
-from audit.sources import ArchiveSource, KafkaSource, Layout, SourceError, read_ids
+from audit.sources import (
+    ArchiveSource,
+    KafkaSource,
+    Layout,
+    SourceError,
+    use_bare_records,
+)
 from shared.contracts import topics
 from shared.contracts.checkpoint import (
     EMPTY_ROOT,
     Checkpoint,
-    CompactRange,
     PublicKeys,
     checkpoint_hash,
     heads_root,
@@ -103,6 +112,45 @@ class _Stream:
     opened: tuple[Any, ...] | None = None
 
 
+class _Tree:
+    """The right edge of a partition's RFC 6962 tree, as ``CompactRange`` of the contract
+    (the same roots, a test holds them together), with the append written out for a replay:
+    the peaks are the bits of the size, so a leaf is merged with one peak per trailing one bit
+    of the size, without (height, hash) pairs."""
+
+    __slots__ = ("peaks", "size")
+
+    def __init__(self) -> None:
+        self.size = 0
+        #: hashes of the perfect subtrees, largest first
+        self.peaks: list[bytes] = []
+
+    def append(self, leaf: bytes) -> None:
+        n, h, peaks = self.size, leaf, self.peaks
+        while n & 1:
+            h = _sha256(b"\x01" + peaks.pop() + h).digest()
+            n >>= 1
+        peaks.append(h)
+        self.size += 1
+
+    def root(self) -> bytes:
+        if not self.peaks:
+            return EMPTY_ROOT
+        h = self.peaks[-1]
+        for left in reversed(self.peaks[:-1]):
+            h = _sha256(b"\x01" + left + h).digest()
+        return h
+
+    def __getstate__(self) -> tuple[int, list[bytes]]:
+        return self.size, self.peaks
+
+    def __setstate__(self, state: tuple[int, list[bytes]]) -> None:
+        self.size, self.peaks = state
+
+
+_sha256 = hashlib.sha256
+
+
 @dataclass
 class _Head:
     size: int
@@ -116,7 +164,7 @@ class _Partition:
     topic: str
     partition: int
     heads: list[_Head] = field(default_factory=list)
-    tree: CompactRange = field(default_factory=CompactRange)
+    tree: _Tree = field(default_factory=_Tree)
     count: int = 0
     next_head: int = 0
     matched: _Head | None = None
@@ -126,6 +174,32 @@ class _Partition:
     #: offsets of chain findings in this partition
     chain_findings: list[Finding] = field(default_factory=list)
     merkle: bool = True
+
+
+class _Merge:
+    """The checks across shares, made as each share comes in (while the other workers go on):
+    whether the shares are independent. They are not when an event_id or a stream is in two
+    shares, or when an inbound id of one share is an event_id of another (a share resolves
+    its causes against its own inbound messages first)."""
+
+    def __init__(self) -> None:
+        self.ids: set[str] = set()
+        self.streams: set[tuple[str, str]] = set()
+        self.inbound: set[str] = set()
+        self.independent = True
+
+    def add(self, share: dict[str, Any]) -> None:
+        if not self.independent:
+            return
+        eids = share["ids"][0]
+        inbound = share["inbound"]
+        if (not self.ids.isdisjoint(eids) or not self.streams.isdisjoint(share["streams"])
+                or not self.ids.isdisjoint(inbound) or not self.inbound.isdisjoint(eids)):
+            self.independent = False
+            return
+        self.ids.update(eids)
+        self.streams.update(share["streams"])
+        self.inbound.update(inbound)
 
 
 @dataclass
@@ -312,26 +386,38 @@ class Verifier:
         part = self._part(topic, partition)
         ids = self.ids
         streams = self.streams
+        inbound = self.inbound
+        unit_years_add = self.unit_years.add
+        pending_add = self.pending_causes.append
+        indexes = self.indexes
+        topic_producer = TOPIC_PRODUCER.get(topic)
         add = self.add
+        missing_state = digest.MISSING
+        no_cause = http_causes = 0
+        heads = part.heads
+        # the size of the next checkpoint head to compare (-1: none)
+        next_size = heads[part.next_head].size if part.next_head < len(heads) else -1
         due = False
         self.events += len(offsets)
         for offset, d in zip(offsets, digests, strict=True):
             if due:  # the previous record completed a checkpoint's size: compare once it was checked
                 self._match_heads(part)
+                next_size = heads[part.next_head].size if part.next_head < len(heads) else -1
                 due = False
+            (problem, schema_error, eid, etype, stream, producer, seq, prev_hash, hash_, uy, cause, recorded_at, _jur,
+             trigger, stated, extra, leaf) = d
             # --- Merkle tree of the partition
             if part.count == 0:
                 self._match_heads(part)  # heads of size 0
+                next_size = heads[part.next_head].size if part.next_head < len(heads) else -1
                 self._first_record(part, offset)
             if part.after_match is None:
-                part.after_match = (offset, d[F_ID], d[F_STREAM])
+                part.after_match = (offset, eid, stream)
             if part.merkle:
-                part.tree.append(d[F_LEAF])
+                part.tree.append(leaf)
             part.count += 1
-            if part.next_head < len(part.heads) and part.heads[part.next_head].size == part.count:
+            if next_size == part.count:
                 due = True
-            problem = d[F_PROBLEM]
-            eid, stream, producer = d[F_ID], d[F_STREAM], d[F_PRODUCER]
             where = (topic, partition, offset, eid, stream, producer)
             if problem is not None and problem[0] == "not_json":
                 f = add(Finding("not_json", problem[1], *where))
@@ -348,84 +434,82 @@ class Verifier:
                     if st is not None:
                         st.broken = True
                     continue
-                ids[eid] = (topic, partition, offset, d[F_REC_AT])
-            if d[F_SCHEMA] is not None and problem is None:
-                add(Finding("schema_invalid", d[F_SCHEMA], *where))
-            etype = d[F_TYPE]
-            if etype is not None and TOPIC_PRODUCER.get(topic) != producer:
+                ids[eid] = (topic, partition, offset, recorded_at)
+            if schema_error is not None and problem is None:
+                add(Finding("schema_invalid", schema_error, *where))
+            if etype is not None and topic_producer != producer:
                 add(Finding("wrong_topic", f"{etype} of producer {producer} on {topic}", *where))
-            if stream is None or producer is None or d[F_SEQ] is None:
+            if stream is None or producer is None or seq is None:
                 continue
-            uy = d[F_UY]
             if uy:
-                self.unit_years.add(uy)
+                unit_years_add(uy)
             # --- the hash chain of (stream, producer)
             key = (stream, producer)
             st = streams.get(key)
             if st is None:
                 st = streams[key] = _Stream()
-            seq = d[F_SEQ]
-            chain_ok = True
-            if problem is not None:  # payload_edited
-                f = add(Finding(problem[0], problem[1], *where))
-                part.chain_findings.append(f)
-                st.broken = True
-                chain_ok = False
-            if seq == st.last_seq + 1:
-                if chain_ok and d[F_PREV] != st.last_hash:
-                    f = add(Finding("chain_broken", f"sequence {seq}: prev_hash does not name the hash of "
-                                    f"sequence {seq - 1}", *where))
+            if problem is None and seq == st.last_seq + 1 and prev_hash == st.last_hash:
+                st.last_seq, st.last_hash = seq, hash_  # the common case
+            else:
+                chain_ok = True
+                if problem is not None:  # payload_edited
+                    f = add(Finding(problem[0], problem[1], *where))
                     part.chain_findings.append(f)
                     st.broken = True
-                st.last_seq, st.last_hash = seq, d[F_HASH]
-            elif seq > st.last_seq + 1:
-                missing = range(st.last_seq + 1, seq)
-                label = f"{missing[0]}" if len(missing) == 1 else f"{missing[0]}..{missing[-1]}"
-                f = add(Finding("event_dropped", f"sequence {label} missing before sequence {seq}", *where))
-                part.chain_findings.append(f)
-                for m in missing:
-                    st.gaps[m] = f
-                st.broken = True
-                st.last_seq, st.last_hash = seq, d[F_HASH]
-            else:
-                gap = st.gaps.pop(seq, None)
-                if gap is not None:
-                    if gap.code == "event_dropped":
-                        gap.code = "reordered"
-                        gap.message = (f"this event comes before sequence {seq} of its stream, which it should "
-                                       f"follow (sequence {seq} is at offset {offset})")
-                        self._per_code["event_dropped"] -= 1
-                        self._per_code["reordered"] += 1
-                    for m, g in list(st.gaps.items()):
-                        if g is gap:
-                            del st.gaps[m]
-                else:
-                    f = add(Finding("sequence_repeated", f"sequence {seq} again (sequence {st.last_seq} was already "
-                                    "read)", *where))
+                    chain_ok = False
+                if seq == st.last_seq + 1:
+                    if chain_ok and prev_hash != st.last_hash:
+                        f = add(Finding("chain_broken", f"sequence {seq}: prev_hash does not name the hash of "
+                                        f"sequence {seq - 1}", *where))
+                        part.chain_findings.append(f)
+                        st.broken = True
+                    st.last_seq, st.last_hash = seq, hash_
+                elif seq > st.last_seq + 1:
+                    missing = range(st.last_seq + 1, seq)
+                    label = f"{missing[0]}" if len(missing) == 1 else f"{missing[0]}..{missing[-1]}"
+                    f = add(Finding("event_dropped", f"sequence {label} missing before sequence {seq}", *where))
                     part.chain_findings.append(f)
-                st.broken = True
-                continue
+                    for m in missing:
+                        st.gaps[m] = f
+                    st.broken = True
+                    st.last_seq, st.last_hash = seq, hash_
+                else:
+                    gap = st.gaps.pop(seq, None)
+                    if gap is not None:
+                        if gap.code == "event_dropped":
+                            gap.code = "reordered"
+                            gap.message = (f"this event comes before sequence {seq} of its stream, which it "
+                                           f"should follow (sequence {seq} is at offset {offset})")
+                            self._per_code["event_dropped"] -= 1
+                            self._per_code["reordered"] += 1
+                        for m, g in list(st.gaps.items()):
+                            if g is gap:
+                                del st.gaps[m]
+                    else:
+                        f = add(Finding("sequence_repeated", f"sequence {seq} again (sequence {st.last_seq} was "
+                                        "already read)", *where))
+                        part.chain_findings.append(f)
+                    st.broken = True
+                    continue
             if st.broken:
                 continue
             # --- causation
-            cause = d[F_CAUSE]
             if cause is None:
-                self.no_cause += 1
+                no_cause += 1
             elif cause.startswith("http:"):
-                self.http_causes += 1
+                http_causes += 1
             elif cause == eid:
                 add(Finding("unresolved_causation", "the event names itself as its cause", *where))
             elif cause in ids:
                 at = ids[cause]
-                if at[3] is not None and d[F_REC_AT] is not None and at[3] > d[F_REC_AT]:
-                    self._cause_earlier(at, d[F_REC_AT], cause, where)
-            elif cause not in self.inbound:
-                self.pending_causes.append((cause, where, d[F_REC_AT]))
+                if at[3] is not None and recorded_at is not None and at[3] > recorded_at:
+                    self._cause_earlier(at, recorded_at, cause, where)
+            elif cause not in inbound:
+                pending_add((cause, where, recorded_at))
             # --- lifecycle
-            idx = self.indexes.get(producer)
+            idx = indexes.get(producer)
             if idx is None:
                 continue
-            trigger = d[F_TRIGGER]
             if trigger is not None:
                 if trigger == "":
                     if st.state is not None:
@@ -446,17 +530,18 @@ class Verifier:
                         st.broken = True
                         continue
                     st.state = dest
-            stated = d[F_STATE]
-            if stated is not digest.MISSING and stated != digest.MISSING and st.state is not None and stated != st.state:
+            if stated is not missing_state and stated != missing_state and st.state is not None and stated != st.state:
                 add(Finding("state_mismatch", f"{etype} states {stated!r}, the replayed state is {st.state!r}",
                             *where))
                 st.broken = True
                 continue
             if etype == "ApprovalCaseOpened":
-                st.opened = d[F_EXTRA]
+                st.opened = extra
             elif etype == "UnitYearRecognized":
                 self.recognitions += 1
                 self._check_recognition(st, d, where)
+        self.no_cause += no_cause
+        self.http_causes += http_causes
         if due:
             self._match_heads(part)
 
@@ -500,6 +585,102 @@ class Verifier:
 
     def feed_dlq(self, n: int) -> None:
         self.dlq_records += n
+
+    # ------------------------------------------------------------------ shares of the partitions
+    def heads(self) -> dict[tuple[str, int], list[tuple[int, str, int, str]]]:
+        """The signed heads of each partition, as plain tuples for a worker (:meth:`take_heads`)."""
+        return {k: [(h.size, h.root, h.sequence, h.producer) for h in p.heads] for k, p in self.parts.items() if p.heads}
+
+    def take_heads(self, heads: dict[tuple[str, int], list[tuple[int, str, int, str]]]) -> None:
+        for (topic, partition), hs in heads.items():
+            self._part(topic, partition).heads = [_Head(*h) for h in hs]
+        self.start_partitions()
+
+    def share(self, counts: list[tuple[str, int, int]]) -> dict[str, Any]:
+        """What a worker that checked a share of the partitions hands back for the checks that
+        span shares (:meth:`absorb`): its findings, its partitions' trees and heads, the
+        ``event_id`` of every event it read (with their topics, partitions, offsets and
+        recording times, as columns: cheaper to send than one tuple per event), the inbound ids, the
+        causes it could not resolve itself, and its counts. ``counts``: ``(topic, partition,
+        records read)``.
+
+        Causes are resolved here against this share's events and inbound messages; that is the
+        answer :meth:`finish` would give as long as no event_id is in two shares and no inbound
+        id is also an event_id, which :meth:`absorb` checks."""
+        pending = []
+        ids, inbound = self.ids, self.inbound
+        for cause, where, recorded_at in self.pending_causes:
+            at = ids.get(cause)
+            if at is not None:
+                self._cause_earlier(at, recorded_at, cause, where)
+            elif cause not in inbound:
+                pending.append((cause, where, recorded_at))
+        # columns: event ids, topics, partitions, offsets, recording times
+        columns = (list(ids), *zip(*ids.values(), strict=True)) if ids else ([], (), (), (), ())
+        return {
+            "findings": self.findings,
+            "per_code": dict(self._per_code),
+            "dropped": dict(self._dropped),
+            "parts": {k: p for k, p in self.parts.items() if p.count},
+            "counts": counts,
+            "ids": columns,
+            "inbound": list(inbound),
+            "pending": pending,
+            "streams": list(self.streams),
+            "unit_years": list(self.unit_years),
+            "numbers": (self.events, self.inbound_records, self.dlq_records, self.http_causes, self.no_cause,
+                        self.recognitions),
+        }
+
+    def absorb(self, shares: list[dict[str, Any]], layout: Layout, merge: _Merge | None = None) -> bool:
+        """Take the shares of the partitions, checked by workers, as if this verifier had read
+        them itself. False (and nothing taken) when the shares are not independent (see
+        :class:`_Merge`); the answer then depends on the order of all records, and the caller
+        checks the partitions again in one share. ``merge``: the shares' checks, made as they
+        came in (else made here).
+
+        From here on :attr:`ids` holds only the events that the shares' unresolved causes name:
+        all that :meth:`finish` asks of it."""
+        if merge is None:
+            merge = _Merge()
+            for sh in shares:
+                merge.add(sh)
+        if not merge.independent:
+            return False
+        all_ids, streams = merge.ids, merge.streams
+        wanted = {cause for sh in shares for cause, _w, _r in sh["pending"]} & all_ids
+        ids: dict[str, tuple[str, int, int, str | None]] = {}
+        if wanted:
+            for sh in shares:
+                for e, t, p, o, r in zip(*sh["ids"], strict=True):
+                    if e in wanted:
+                        ids[e] = (t, p, o, r)
+        self.inbound = merge.inbound
+        self.ids = ids
+        self.streams = dict.fromkeys(streams)  # type: ignore[arg-type]  # only counted from here on
+        for sh in shares:
+            for f in sh["findings"]:
+                self._per_code[f.code] += 1
+                if self._per_code[f.code] <= MAX_PER_CODE:
+                    self.findings.append(f)
+                else:
+                    self._dropped[f.code] += 1
+            for code, n in sh["dropped"].items():
+                self._per_code[code] += n
+                self._dropped[code] += n
+            self.parts.update(sh["parts"])
+            for topic, partition, count in sh["counts"]:
+                layout.info(topic, partition).count = count
+            self.pending_causes.extend(sh["pending"])
+            self.unit_years.update(sh["unit_years"])
+            events, inbound, dead, http, no_cause, recognitions = sh["numbers"]
+            self.events += events
+            self.inbound_records += inbound
+            self.dlq_records += dead
+            self.http_causes += http
+            self.no_cause += no_cause
+            self.recognitions += recognitions
+        return True
 
     # ------------------------------------------------------------------ the end
     def finish(self, layout: Layout, source: str, archive: ArchiveSource | None = None) -> Report:
@@ -596,14 +777,143 @@ class Verifier:
 
 
 # ---------------------------------------------------------------------------- running it
+#
+# The checks of a record need only the records before it in its partition, except three that
+# span partitions: event_id unique, causes resolved, and a stream's chain when a stream is in
+# more than one partition (which the services never write). So the partitions are split into
+# one share per worker process; each worker reads its partitions itself (its own consumer: no
+# record crosses a pipe), checks them with a Verifier of its own, and hands back a summary
+# (Verifier.share). The main process only reads the checkpoints, plans the shares and does the
+# checks across them (Verifier.absorb). When the shares turn out not to be independent (an
+# event_id or a stream in two of them), the partitions are checked again in one share, which
+# is exactly the sequential verification.
+
+#: relative cost of a record of an event topic, an inbound message and a dead letter, for
+#: splitting the partitions into shares of equal work
+_COST = {"events": 4, "inbound": 1, "dlq": 1}
 
 
-class _Digester:
-    """Runs :mod:`audit.digest` in-process (``jobs=0``) or in a pool of worker processes."""
+def _kind(topic: str) -> str:
+    return "events" if topic in TOPIC_PRODUCER else "inbound" if topic == topics.INBOUND else "dlq"
+
+
+def _spread(items: dict[Any, int], shares: int) -> tuple[list[list[Any]], list[int]]:
+    """Largest first, each to the least loaded group."""
+    groups: list[list[Any]] = [[] for _ in range(max(1, shares))]
+    load = [0] * len(groups)
+    for key, work in sorted(items.items(), key=lambda kv: (-kv[1], kv[0])):
+        i = load.index(min(load))
+        groups[i].append(key)
+        load[i] += work
+    return groups, load
+
+
+def split(sizes: dict[tuple[str, int], int], shares: int) -> list[list[tuple[str, int]]]:
+    """The partitions in ``shares`` groups of about equal work; empty groups are left out.
+
+    Partitions of the same number go together when that still gives groups within 10 % of
+    each other: the services key a unit-year's events alike on every topic, so an event's
+    cause is then mostly in its own share, resolved there instead of sent to the main
+    process."""
+    work = {k: n * _COST[_kind(k[0])] for k, n in sizes.items()}
+    by_number: dict[int, int] = {}
+    for (_t, p), w in work.items():
+        by_number[p] = by_number.get(p, 0) + w
+    numbers, load = _spread(by_number, shares)
+    if len([g for g in numbers if g]) == min(len(by_number), max(1, shares)) and max(load) <= 1.1 * min(load):
+        return [sorted((k for k in work if k[1] in g), key=lambda k: (-work[k], k)) for g in numbers if g]
+    groups, _load = _spread(work, shares)
+    return [g for g in groups if g]
+
+
+def _feed(w: Verifier, topic: str, partition: int, offsets: list[int], values: list[bytes | None]) -> None:
+    kind = _kind(topic)
+    if kind == "events":
+        w.feed_events(topic, partition, offsets, digest.digest_events(values))
+    elif kind == "inbound":
+        w.feed_inbound(digest.inbound_ids(values))
+    else:
+        w.feed_dlq(len(values))
+
+
+async def _kafka_share(bootstrap: str, ranges: list[tuple[str, int, int, int]],
+                       heads: dict[tuple[str, int], list[Any]]) -> dict[str, Any]:
+    w = Verifier(PublicKeys())
+    w.take_heads(heads)
+    src = KafkaSource(bootstrap)
+    async for topic, partition, records in src.read(ranges):
+        for i in range(0, len(records), BATCH):
+            chunk = records[i:i + BATCH]
+            _feed(w, topic, partition, [r.offset for r in chunk], [r.value for r in chunk])
+            await asyncio.sleep(0)  # let the consumer take in the next fetch meanwhile
+    counts = [(t, p, i.count) for t, parts in src.layout.partitions.items() for p, i in parts.items()]
+    return w.share(counts)
+
+
+def _archive_share(path: str, mine: list[tuple[str, int]], owner: dict[tuple[str, int], int], index: int,
+                   shares: int, heads: dict[tuple[str, int], list[Any]]) -> dict[str, Any]:
+    """The share ``index`` of an archive: the partitions of ``mine``, and of the partitions the
+    manifest does not name (``owner`` has them not), those that :func:`_owner` gives it."""
+    w = Verifier(PublicKeys())
+    w.take_heads(heads)
+    src = ArchiveSource(Path(path))
+    wanted = set(mine)
+
+    def keep(topic: str, partition: int) -> bool:
+        key = (topic, partition)
+        return key in wanted or (key not in owner and _owner(key, shares) == index)
+
+    batch: dict[tuple[str, int], tuple[list[int], list[bytes | None]]] = {}
+    for rec in src.records(VERIFY_TOPICS[1:], keep=keep):
+        key = (rec.topic, rec.partition)
+        entry = batch.get(key)
+        if entry is None:
+            entry = batch[key] = ([], [])
+        entry[0].append(rec.offset)
+        entry[1].append(rec.value)
+        if len(entry[0]) >= BATCH:
+            offs, vals = batch.pop(key)
+            _feed(w, key[0], key[1], offs, vals)
+    for key, (offs, vals) in batch.items():
+        _feed(w, key[0], key[1], offs, vals)
+    counts = [(t, p, i.count) for t, parts in src.layout.partitions.items() for p, i in parts.items() if i.count]
+    return w.share(counts)
+
+
+def _owner(key: tuple[str, int], shares: int) -> int:
+    return zlib.crc32(f"{key[0]}/{key[1]}".encode()) % shares
+
+
+#: the parts of a share that are plain data (marshalled: several times faster than pickle)
+_BULK = ("ids", "inbound", "pending", "streams", "unit_years")
+
+
+def _share_worker(source: tuple[Any, ...], heads: dict[tuple[str, int], list[Any]]) -> bytes:
+    """Run in a worker process: check one share, return it serialised: the plain data
+    marshalled, the rest pickled (Finding objects, which the partitions' state refers to:
+    pickle keeps them one)."""
+    if source[0] == "kafka":
+        use_bare_records()  # this process's only consumer is the share's; it needs offset and value
+        share = asyncio.run(_kafka_share(source[1], source[2], heads))
+    else:
+        share = _archive_share(*source[1:], heads=heads)
+    bulk = marshal.dumps(tuple(share.pop(k) for k in _BULK))
+    return pickle.dumps((bulk, share), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _load_share(data: bytes) -> dict[str, Any]:
+    bulk, share = pickle.loads(data)
+    share.update(zip(_BULK, marshal.loads(bulk), strict=True))
+    return share
+
+
+class _Pool:
+    """Worker processes for the shares (none with ``jobs=0``: everything in this process).
+    The cycle collector is off until :meth:`close` (see :func:`audit.digest.init`): the
+    verification is over by then."""
 
     def __init__(self, jobs: int, contracts: Path | None) -> None:
         self.gc_was_enabled = gc.isenabled()
-        self.jobs = jobs
         self.contracts = str(contracts) if contracts else None
         self.pool: ProcessPoolExecutor | None = None
         digest.init(self.contracts)
@@ -612,12 +922,46 @@ class _Digester:
 
             # fork where there is fork: the workers inherit the compiled validators instead of
             # importing and compiling everything again (a second per worker)
-            methods = multiprocessing.get_all_start_methods()
-            if "fork" in methods:
+            if "fork" in multiprocessing.get_all_start_methods():
                 self.pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"))
             else:
                 self.pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
                                                 initializer=digest.init, initargs=(self.contracts,))
+
+    async def run(self, sources: list[tuple[Any, ...]], heads: dict[tuple[str, int], list[Any]],
+                  merge: _Merge | None = None) -> list[dict[str, Any]]:
+        """The shares of ``sources``, in their order; each is added to ``merge`` as it comes."""
+        if self.pool is None:
+            out = []
+            for source in sources:
+                if source[0] == "kafka":
+                    out.append(await _kafka_share(source[1], source[2], heads))
+                else:
+                    out.append(_archive_share(*source[1:], heads=heads))
+                if merge is not None:
+                    merge.add(out[-1])
+            return out
+        loop = asyncio.get_running_loop()
+        futs = {loop.run_in_executor(self.pool, _share_worker, source, heads): i for i, source in enumerate(sources)}
+        out: list[Any] = [None] * len(futs)
+        waiting = set(futs)
+        try:
+            while waiting:  # each share is read as it comes, while the other workers go on
+                done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                for fut in done:
+                    out[futs[fut]] = share = _load_share(fut.result())
+                    if merge is not None:
+                        merge.add(share)
+        except BrokenProcessPool as exc:
+            raise SourceError(f"a worker process of verify stopped before the end ({exc}); try again, or with "
+                              "--jobs 0") from None
+        finally:
+            for fut in futs:  # the other workers' outcome is of no use once one failed
+                if not fut.done():
+                    fut.cancel()
+                elif not fut.cancelled():
+                    fut.exception()
+        return out
 
     def close(self) -> None:
         if self.pool is not None:
@@ -626,31 +970,15 @@ class _Digester:
             gc.enable()
 
 
-def _dispatch(verifier: Verifier, topic: str, partition: int, offsets: list[int], result: Any) -> None:
-    if topic in TOPIC_PRODUCER:
-        verifier.feed_events(topic, partition, offsets, result)
-    elif topic == topics.INBOUND:
-        verifier.feed_inbound(result)
-    else:
-        verifier.feed_dlq(len(offsets))
-
-
-async def _unmarshal(fut: Any) -> Any:
-    return marshal.loads(await fut)
-
-
-def _work(topic: str, values: list[bytes | None]) -> Any:
-    if topic in TOPIC_PRODUCER:
-        return digest.digest_events(values)
-    if topic == topics.INBOUND:
-        return digest.inbound_ids(values)
-    return None
-
-
 def verify_archive(path: Path, keys: PublicKeys, *, contracts: Path | None = None, jobs: int = 0,
                    require_checkpoints: bool = False) -> Report:
+    """Verify an export offline: in this process (``jobs=0``, the default), or in ``jobs``
+    worker processes that each read the archive and check their share of the partitions."""
+    if jobs > 0:
+        return asyncio.run(_verify_archive_shares(path, keys, contracts=contracts, jobs=jobs,
+                                                  require_checkpoints=require_checkpoints))
     src = ArchiveSource(path)
-    dig = _Digester(jobs, contracts)
+    dig = _Pool(0, contracts)
     v = Verifier(keys, require_checkpoints=require_checkpoints)
     try:
         started = False
@@ -658,7 +986,7 @@ def verify_archive(path: Path, keys: PublicKeys, *, contracts: Path | None = Non
 
         def flush(key: tuple[str, int]) -> None:
             offs, vals = batch.pop(key)
-            _dispatch(v, key[0], key[1], offs, _work(key[0], vals))
+            _feed(v, key[0], key[1], offs, vals)
 
         for rec in src.records(VERIFY_TOPICS):
             if rec.topic == topics.CHECKPOINTS:
@@ -679,67 +1007,64 @@ def verify_archive(path: Path, keys: PublicKeys, *, contracts: Path | None = Non
             v.start_partitions()
         for key in list(batch):
             flush(key)
+        return v.finish(src.layout, src.describe(), archive=src)
     finally:
         dig.close()
-    return v.finish(src.layout, src.describe(), archive=src)
+
+
+async def _verify_archive_shares(path: Path, keys: PublicKeys, *, contracts: Path | None, jobs: int,
+                                 require_checkpoints: bool) -> Report:
+    src = ArchiveSource(path)
+    v = Verifier(keys, require_checkpoints=require_checkpoints)
+    pool = _Pool(jobs, contracts)
+    try:
+        for rec in src.records((topics.CHECKPOINTS,)):
+            v.feed_checkpoint(rec.topic, rec.partition, rec.offset, rec.value)
+        v.start_partitions()
+        sizes = {(t, p): src.declared_count(t, p) or max(i.end - i.start, 0)
+                 for t, parts in src.layout.partitions.items() if t != topics.CHECKPOINTS for p, i in parts.items()}
+        groups = split(sizes, jobs)
+        owner = {key: i for i, g in enumerate(groups) for key in g}
+        n = max(len(groups), 1)
+        heads = v.heads()
+        sources = [("archive", str(path), groups[i] if i < len(groups) else [], owner, i, n) for i in range(n)]
+        shares = await pool.run(sources, heads)
+        if not v.absorb(shares, src.layout):
+            shares = await pool.run([("archive", str(path), list(owner), owner, 0, 1)], heads)
+            v.absorb(shares, src.layout)
+        return v.finish(src.layout, src.describe(), archive=src)
+    finally:
+        pool.close()
 
 
 async def verify_kafka(bootstrap: str, keys: PublicKeys, *, contracts: Path | None = None, jobs: int | None = None,
                        require_checkpoints: bool = False) -> Report:
-    """Read the checkpoint topic, then every other topic to its end, digesting batches in
-    ``jobs`` worker processes (default: one per core) while the next batches are fetched."""
+    """Read the checkpoint topic, then plan the other topics to their current end and check
+    them in ``jobs`` worker processes (default: one per core), each reading its share of the
+    partitions itself; ``jobs=0`` reads and checks everything in this process."""
     if jobs is None:
         jobs = os.cpu_count() or 1
     src = KafkaSource(bootstrap)
     v = Verifier(keys, require_checkpoints=require_checkpoints)
-    dig = _Digester(jobs, contracts)
-    loop = asyncio.get_running_loop()
+    pool = _Pool(jobs, contracts)
     try:
         async for topic, partition, records in src.batches((topics.CHECKPOINTS,)):
             for r in records:
                 v.feed_checkpoint(topic, partition, r.offset, r.value)
         v.start_partitions()
-        side = None
-        if dig.pool is not None:
-            # the inbound messages and dead letters are read by a worker: only their ids matter
-            side = loop.run_in_executor(dig.pool, read_ids, bootstrap, VERIFY_TOPICS[4:])
-            main_topics = topics.EVENT_TOPICS
-        else:
-            main_topics = VERIFY_TOPICS[1:]
-        pending: list[tuple[str, int, list[int], Any]] = []
-        limit = max(4, 4 * jobs)
-
-        async def drain(keep: int) -> None:
-            while len(pending) > keep:
-                t, p, offs, fut = pending.pop(0)
-                _dispatch(v, t, p, offs, await fut)
-
-        async for topic, partition, records in src.batches(main_topics):
-            offs = [r.offset for r in records]
-            vals = [r.value for r in records]
-            for i in range(0, len(vals), BATCH):
-                o, vs = offs[i:i + BATCH], vals[i:i + BATCH]
-                kind = "events" if topic in TOPIC_PRODUCER else "inbound" if topic == topics.INBOUND else None
-                if dig.pool is not None and kind is not None:
-                    fut = loop.run_in_executor(dig.pool, digest.work, kind, *digest.pack(vs))
-                    fut = asyncio.ensure_future(_unmarshal(fut))
-                else:
-                    fut = loop.create_future()
-                    fut.set_result(_work(topic, vs))
-                pending.append((topic, partition, o, fut))
-            await drain(limit)
-        await drain(0)
-        if side is not None:
-            rows, ids, dead = marshal.loads(await side)
-            for t, p, start, end, count in rows:
-                info = src.layout.info(t, p)
-                info.start, info.end, info.count = start, end, count
-            v.feed_inbound(ids)
-            v.feed_dlq(dead)
+        ranges = await src.plan(VERIFY_TOPICS[1:])
+        by_key = {(t, p): (t, p, start, end) for t, p, start, end in ranges}
+        groups = split({k: r[3] - r[2] for k, r in by_key.items()}, jobs)
+        heads = v.heads()
+        sources = [("kafka", bootstrap, [by_key[k] for k in g]) for g in groups]
+        merge = _Merge()
+        shares = await pool.run(sources, heads, merge)
+        if not v.absorb(shares, src.layout, merge):
+            shares = await pool.run([("kafka", bootstrap, ranges)], heads)
+            v.absorb(shares, src.layout)
+        return v.finish(src.layout, src.describe())
     finally:
-        dig.close()
-    layout = src.layout
-    return v.finish(layout, src.describe())
+        pool.close()
 
 
 def load_keys(path: Path | None) -> PublicKeys:

@@ -25,7 +25,7 @@ def approval_state(uow: UnitOfWork, event: EventMessage[ApprovalStateView]) -> s
     prefetch has told whether the unit-year exists)."""
     state = event.payload.state
     uy_id = event.unit_year_id
-    if not state or not uy_id or uow.get(UnitYear, uy_id) is None:
+    if not state or not uy_id or not uow.exists(UnitYear, uy_id):
         return "ignored"
     uow.update_row(unit_years, {"id": uy_id}, {"approval_state": state})
     return "applied"

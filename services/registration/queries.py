@@ -46,6 +46,6 @@ def prefetch(uow: UnitOfWork, unit_year_ids: list[str]) -> None:
 
 
 def prefetch_unit_years(uow: UnitOfWork, unit_year_ids: list[str]) -> None:
-    """Read ahead the unit-years a batch of approval events is about (the read model's
-    projection needs to know only whether each exists)."""
-    uow.preload(UnitYear, unit_year_ids)
+    """Read ahead which of the unit-years a batch of approval events is about exist (the read
+    model's projection needs to know only that, not the unit-years themselves)."""
+    uow.preload_keys(UnitYear, unit_year_ids)

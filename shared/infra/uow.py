@@ -92,6 +92,8 @@ class UnitOfWork:
         #: not hold new objects before a flush), and the keys known to be absent
         self._known: dict[tuple[type, object], object] = {}
         self._absent: set[tuple[type, object]] = set()
+        #: keys known to exist without their objects (``preload_keys``)
+        self._present: set[tuple[type, object]] = set()
         #: read-ahead collections: (class, attribute) -> attribute value -> the objects with it
         self._children: dict[tuple[type, str], dict[object, list[object]]] = {}
         #: (table, row, how): how is ("insert",), ("ignore",) (insert unless the key exists),
@@ -261,6 +263,29 @@ class UnitOfWork:
             for obj in self.session.execute(select(entity).where(pk.in_(wanted[i : i + 500]))).scalars():
                 self._known[(entity, _pk_of(obj))] = obj
         self._absent.update((entity, k) for k in wanted if (entity, k) not in self._known)
+
+    def preload_keys(self, entity: type, keys: Iterable[object]) -> None:
+        """Learn which of these primary keys exist, in one statement per 500 keys, without
+        loading the objects: for :meth:`exists` (a projection that only needs to know)."""
+        columns: tuple[ColumnElement[Any], ...] = tuple(sa_inspect(entity).primary_key)
+        if len(columns) != 1:
+            raise ValueError(f"{entity.__name__} has a composite key: use preload")
+        wanted = [k for k in dict.fromkeys(keys) if (entity, k) not in self._known and (entity, k) not in self._absent]
+        found: set[object] = set()
+        for i in range(0, len(wanted), 500):
+            found.update(self.session.execute(select(columns[0]).where(columns[0].in_(wanted[i : i + 500]))).scalars())
+        for k in wanted:
+            (self._present if k in found else self._absent).add((entity, k))
+
+    def exists(self, entity: type, key: object) -> bool:
+        """Whether the aggregate exists in this transaction (loaded, added, or known from
+        :meth:`preload_keys`), else one statement."""
+        ref = (entity, key)
+        if ref in self._known or ref in self._present:
+            return True
+        if ref in self._absent:
+            return False
+        return self.get(entity, key) is not None
 
     def get(self, entity: type[T], key: object) -> T | None:
         """The aggregate ``entity`` with primary key ``key``, or ``None``: from what this

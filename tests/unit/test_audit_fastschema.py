@@ -76,3 +76,51 @@ def test_same_verdict_as_fastjsonschema(events: list[dict]) -> None:
             checked += 1
             rejected += not expected
     assert checked > 2000 and rejected > checked // 4
+
+
+def test_plain_mode_accepts_exactly_the_valid_documents_without_a_float(events: list[dict]) -> None:
+    """``plain=True``: valid for fastjsonschema and no float anywhere, on altered events with
+    floats at every depth (in declared properties, extra properties and open objects)."""
+    from audit.fastschema import no_float
+
+    rnd = random.Random(77)
+    schemas = {p.name.removesuffix(".schema.json"): simplify(json.loads(p.read_text()))
+               for p in (Path(DEFAULT_CONTRACTS) / "events").glob("*.schema.json")}
+    plain = {k: compile_schema(s, plain=True) for k, s in schemas.items()}
+    full = {k: fastjsonschema.compile(s, formats={"uuid": UUID_PATTERN}, use_default=False) for k, s in schemas.items()}
+    floats = [2.0, 0.5, -0.0, 1e-7, 1e16, [1.5], {"x": [2.5]}, {"attributes": {"area": 12.0}}]
+    checked = accepted = 0
+    for ev in events:
+        t = ev["event_type"]
+        assert plain[t](ev)
+        for _ in range(300):
+            doc = mutate(ev, rnd)
+            if rnd.random() < 0.5:  # then a float somewhere
+                target = rnd.choice([p for p in paths(doc) if p])
+                parent = doc
+                for k in target[:-1]:
+                    parent = parent[k]
+                if isinstance(parent, dict) and rnd.random() < 0.5:
+                    parent["extra_f"] = copy.deepcopy(rnd.choice(floats))
+                else:
+                    parent[target[-1]] = copy.deepcopy(rnd.choice(floats))
+            try:
+                full[t](doc)
+                valid = True
+            except fastjsonschema.JsonSchemaException:
+                valid = False
+            assert plain[t](doc) == (valid and no_float(doc)), (t, doc)
+            checked += 1
+            accepted += valid and no_float(doc)
+    assert checked > 2000 and 0 < accepted < checked
+
+
+def test_no_float() -> None:
+    from audit.fastschema import no_float
+
+    assert no_float({"a": [1, "1.5", None, True, {"b": []}]})
+    assert not no_float({"a": [1, {"b": [0.0]}]})
+    deep: list = [1.5]
+    for _ in range(5000):
+        deep = [deep]
+    assert not no_float({"p": deep})

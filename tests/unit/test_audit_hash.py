@@ -63,3 +63,18 @@ def test_every_float_is_seen_by_the_guard() -> None:
         assert may_hold_float(orjson.dumps({"a": x}))
         assert may_hold_float(orjson.dumps([x]))
     assert not may_hold_float(b'{"recorded_at":"2025-02-10T01:00:00.050000Z","n":12}')
+
+
+@pytest.mark.parametrize("event_type", [["UnitYearRecognized"], {"a": 1}, 5, None])
+def test_an_event_type_that_is_no_string_is_a_schema_error(event_type: object) -> None:
+    """Not a crash of the whole verification: the record is checked against the envelope."""
+    import orjson
+
+    from audit import digest
+
+    digest.init(None)
+    env = envelope({"unit_year_id": "X:2025", "verdict": "met", "reason": "r", "state": "s"})
+    env["event_type"] = event_type
+    d = digest.digest_event(orjson.dumps(env))
+    assert d[digest.EVENT_FIELDS.index("schema_error")] is not None
+    assert d[digest.EVENT_FIELDS.index("event_type")] is None

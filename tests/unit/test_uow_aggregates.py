@@ -147,3 +147,15 @@ def test_a_stream_that_moved_on_concurrently_fails_the_commit(db) -> None:  # ty
     with sessions() as s:
         heads = dict(s.execute(select(infra.event_streams.c.stream_id, infra.event_streams.c.sequence)).all())
     assert heads == {"s1": 1, "s2": 1, "s3": 1}
+
+
+def test_keys_read_ahead_answer_exists_without_loading_the_objects(db) -> None:  # type: ignore[no-untyped-def]
+    _, sessions, statements = db
+    with _uow(sessions) as uow:
+        uow.preload_keys(Thing, ["t0", "gone"])
+        before = len(statements)
+        assert uow.exists(Thing, "t0") and not uow.exists(Thing, "gone")
+        assert len(statements) == before
+        assert not list(uow.session.identity_map.values())  # nothing loaded
+        uow.add(Thing("gone", "added since"))
+        assert uow.exists(Thing, "gone")
