@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run run-postgres test test-unit test-integration test-e2e demo bench lint contracts clean
+.PHONY: setup run run-postgres test test-unit test-integration test-e2e test-e2e-kafka4 demo bench lint contracts clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m venv $(VENV)
@@ -35,6 +35,10 @@ test-integration: setup
 
 test-e2e: setup
 	$(BIN)/python -m pytest tests/e2e
+
+test-e2e-kafka4: setup  ## the whole e2e suite on Apache Kafka 4.4.0 (tests/e2e/test_kafka4.py runs a subset in `make test`)
+	ANTT_KAFKA_VERSION=4.4.0 $(BIN)/python -m deploy.localkafka fetch
+	ANTT_KAFKA_VERSION=4.4.0 $(BIN)/python -m pytest tests/e2e
 
 demo: $(STAMP)  ## against a running system (make run)
 	$(BIN)/python -m deploy.demo

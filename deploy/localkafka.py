@@ -5,10 +5,15 @@ artifact plus a logging binding, Maven copies the runtime jars into a cache fold
 the broker runs as a plain ``java`` process with one combined broker/controller node listening
 on 127.0.0.1 only. Nothing here needs Docker or a Kafka download site.
 
+The version is 3.9.1 unless ``ANTT_KAFKA_VERSION`` names another of :data:`POMS` (4.4.0, the
+newest 4.x release on Maven Central when it was added: Kafka 4 removed old protocol versions
+(KIP-896) and ZooKeeper, and logs through log4j2), so that the tests run against the broker
+production installs now as well as against 3.9.
+
 Command line::
 
-    python -m deploy.localkafka fetch
-    python -m deploy.localkafka run --data-dir var/kafka --port 9092
+    python -m deploy.localkafka fetch [--kafka-version 4.4.0]
+    python -m deploy.localkafka run --data-dir var/kafka --port 9092 [--kafka-version 4.4.0]
 
 ``run`` starts the broker, creates :data:`PROJECT_TOPICS`, prints ``ready <bootstrap>`` and
 keeps the broker up until SIGINT or SIGTERM.
@@ -42,7 +47,9 @@ from deploy.ports import free_ports
 from shared.contracts import topics
 
 __all__ = [
+    "DEFAULT_KAFKA_VERSION",
     "KAFKA_VERSION",
+    "POMS",
     "PROJECT_TOPICS",
     "LocalKafka",
     "LocalKafkaError",
@@ -53,10 +60,30 @@ __all__ = [
 
 log = logging.getLogger("deploy.localkafka")
 
-KAFKA_VERSION = "3.9.1"
-"""Apache Kafka version pinned in ``deploy/kafka/pom.xml``."""
+#: the Apache Kafka versions this module assembles, each pinned by a pom of ``deploy/kafka/``
+POMS: Mapping[str, str] = {"3.9.1": "pom.xml", "4.4.0": "pom-4.4.0.xml"}
+DEFAULT_KAFKA_VERSION = "3.9.1"
 
-POM_PATH = Path(__file__).resolve().parent / "kafka" / "pom.xml"
+
+def _selected_version() -> str:
+    version = os.environ.get("ANTT_KAFKA_VERSION", "").strip() or DEFAULT_KAFKA_VERSION
+    if version not in POMS:
+        raise LocalKafkaError(f"ANTT_KAFKA_VERSION={version!r}: this project assembles Apache Kafka {', '.join(POMS)}")
+    return version
+
+
+class LocalKafkaError(RuntimeError):
+    """The local broker could not be provisioned, started or used."""
+
+
+KAFKA_VERSION = _selected_version()
+"""Apache Kafka version of this process: ``ANTT_KAFKA_VERSION`` or 3.9.1."""
+
+POM_PATH = Path(__file__).resolve().parent / "kafka" / POMS[KAFKA_VERSION]
+
+
+def major_version(version: str = KAFKA_VERSION) -> int:
+    return int(version.split(".")[0])
 
 PROJECT_TOPICS: Mapping[str, int] = topics.PROJECT_TOPICS
 """Every topic the project uses, mapped to its partition count (``shared.contracts.topics``)."""
@@ -68,14 +95,10 @@ _CLUSTER_ID_NAME = "cluster.id"
 _PID_NAME = "kafka.pid"
 
 
-class LocalKafkaError(RuntimeError):
-    """The local broker could not be provisioned, started or used."""
-
-
 # --------------------------------------------------------------------------- jars
 
 
-def default_cache_dir() -> Path:
+def default_cache_dir(version: str | None = None) -> Path:
     """Return the folder the broker jars are cached in.
 
     ``$ANTT_CACHE_DIR/kafka-<version>`` when ``ANTT_CACHE_DIR`` is set, otherwise
@@ -86,11 +109,19 @@ def default_cache_dir() -> Path:
         base = Path(root)
     else:
         base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "antt"
-    return (base / f"kafka-{KAFKA_VERSION}").expanduser()
+    return (base / f"kafka-{version or KAFKA_VERSION}").expanduser()
 
 
-def _pom_digest() -> str:
-    return hashlib.sha256(POM_PATH.read_bytes()).hexdigest()
+def pom_path(version: str | None = None) -> Path:
+    """The pom that pins ``version`` (default: this process's :data:`KAFKA_VERSION`)."""
+    version = version or KAFKA_VERSION
+    if version not in POMS:
+        raise LocalKafkaError(f"Apache Kafka {version} is not one this project assembles ({', '.join(POMS)})")
+    return POM_PATH.parent / POMS[version]
+
+
+def _pom_digest(version: str | None = None) -> str:
+    return hashlib.sha256(pom_path(version).read_bytes()).hexdigest()
 
 
 def _jars_complete(lib_dir: Path, digest: str) -> bool:
@@ -112,7 +143,7 @@ def _exclusive_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def ensure_jars(cache_dir: Path | None = None) -> Path:
+def ensure_jars(cache_dir: Path | None = None, version: str | None = None) -> Path:
     """Make sure the Kafka broker jars are in ``cache_dir`` and return that folder.
 
     Maven copies the runtime dependencies of ``deploy/kafka/pom.xml`` into a staging folder
@@ -120,8 +151,9 @@ def ensure_jars(cache_dir: Path | None = None) -> Path:
     digest records success, so an interrupted download or an edited pom is fetched again.
     Parallel callers wait for each other instead of downloading twice.
     """
-    lib_dir = Path(cache_dir or default_cache_dir()).expanduser().resolve()
-    digest = _pom_digest()
+    version = version or KAFKA_VERSION
+    lib_dir = Path(cache_dir or default_cache_dir(version)).expanduser().resolve()
+    digest = _pom_digest(version)
     if _jars_complete(lib_dir, digest):
         return lib_dir
 
@@ -142,12 +174,12 @@ def ensure_jars(cache_dir: Path | None = None) -> Path:
                 "-q",
                 "-B",
                 "-f",
-                str(POM_PATH),
+                str(pom_path(version)),
                 "dependency:copy-dependencies",
                 "-DincludeScope=runtime",
                 f"-DoutputDirectory={staging}",
             ]
-            log.info("fetching Kafka %s jars into %s", KAFKA_VERSION, lib_dir)
+            log.info("fetching Kafka %s jars into %s", version, lib_dir)
             result = subprocess.run(
                 cmd,
                 stdin=subprocess.DEVNULL,
@@ -161,7 +193,7 @@ def ensure_jars(cache_dir: Path | None = None) -> Path:
                     f"Maven could not fetch the Kafka jars (exit {result.returncode}):\n"
                     + _tail(result.stdout)
                 )
-            if not list(staging.glob(f"kafka_2.13-{KAFKA_VERSION}.jar")):
+            if not list(staging.glob(f"kafka_2.13-{version}.jar")):
                 raise LocalKafkaError(f"Maven finished but no Kafka server jar is in {staging}")
             (staging / _MARKER).write_text(digest + "\n")
             if lib_dir.exists():
@@ -219,6 +251,25 @@ log4j.logger.kafka.log.LogCleaner=WARN
 log4j.logger.org.apache.kafka.common.config.AbstractConfig=WARN
 """
 
+#: the same for Kafka 4, which logs through log4j2
+_LOG4J2_PROPERTIES = """\
+status = warn
+appender.stdout.type = Console
+appender.stdout.name = STDOUT
+appender.stdout.layout.type = PatternLayout
+appender.stdout.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+logger.state.name = state.change.logger
+logger.state.level = WARN
+logger.cleaner.name = kafka.log.LogCleaner
+logger.cleaner.level = WARN
+logger.config.name = org.apache.kafka.common.config.AbstractConfig
+logger.config.level = WARN
+"""
+
 
 class LocalKafka:
     """One Apache Kafka process acting as both broker and KRaft controller.
@@ -237,8 +288,12 @@ class LocalKafka:
         controller_port: int | None = None,
         heap: str = "512m",
         lib_dir: Path | None = None,
+        version: str | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).expanduser().resolve()
+        #: the Apache Kafka version of this broker (default: ``ANTT_KAFKA_VERSION`` or 3.9.1)
+        self.version = version or KAFKA_VERSION
+        pom_path(self.version)  # an unknown version is refused here, not at start
         free = iter(free_ports(2))
         self.port = port if port is not None else next(free)
         self.controller_port = controller_port if controller_port is not None else next(free)
@@ -275,7 +330,7 @@ class LocalKafka:
         if self.running:
             return
         started_at = time.monotonic()
-        lib_dir = ensure_jars(self._lib_dir)
+        lib_dir = ensure_jars(self._lib_dir, self.version)
         self._stop_leftover()
         for port in (self.port, self.controller_port):
             if _port_in_use(port):
@@ -294,7 +349,7 @@ class LocalKafka:
             "-XX:MaxGCPauseMillis=20",
             "-XX:+ExitOnOutOfMemoryError",
             "-Djava.awt.headless=true",
-            f"-Dlog4j.configuration={(self.data_dir / 'log4j.properties').as_uri()}",
+            self._log_config_flag(),
             f"-Dkafka.logs.dir={self.data_dir}",
             "-cp",
             f"{lib_dir}/*",
@@ -411,7 +466,14 @@ class LocalKafka:
         config = self.data_dir / "server.properties"
         config.write_text("".join(f"{key}={value}\n" for key, value in settings.items()))
         (self.data_dir / "log4j.properties").write_text(_LOG4J_PROPERTIES)
+        (self.data_dir / "log4j2.properties").write_text(_LOG4J2_PROPERTIES)
         return config
+
+    def _log_config_flag(self) -> str:
+        """The JVM flag naming the logging configuration (log4j 1 for 3.x, log4j2 for 4.x)."""
+        if major_version(self.version) >= 4:
+            return f"-Dlog4j2.configurationFile={(self.data_dir / 'log4j2.properties').as_uri()}"
+        return f"-Dlog4j.configuration={(self.data_dir / 'log4j.properties').as_uri()}"
 
     def _stop_leftover(self, timeout: float = 30) -> None:
         """Stop a broker that an earlier, killed run left running on this ``data_dir``."""
@@ -448,7 +510,7 @@ class LocalKafka:
         cmd = [
             _java(),
             "-Xmx256m",
-            f"-Dlog4j.configuration={(self.data_dir / 'log4j.properties').as_uri()}",
+            self._log_config_flag(),
             "-cp",
             f"{lib_dir}/*",
             "kafka.tools.StorageTool",
@@ -623,6 +685,7 @@ def _run(args: argparse.Namespace) -> int:
         port=args.port,
         controller_port=args.controller_port,
         heap=args.heap,
+        version=args.kafka_version,
     )
     try:
         kafka.start(timeout=args.timeout)
@@ -655,12 +718,19 @@ def main(argv: list[str] | None = None) -> int:
 
     fetch = commands.add_parser("fetch", help="download the broker jars into the cache")
     fetch.add_argument("--cache-dir", default=None, help="jar folder (default: user cache)")
+    for sub in (run, fetch):
+        sub.add_argument(
+            "--kafka-version",
+            choices=sorted(POMS),
+            default=KAFKA_VERSION,
+            help=f"Apache Kafka version (default: ANTT_KAFKA_VERSION or {DEFAULT_KAFKA_VERSION}; now {KAFKA_VERSION})",
+        )
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "fetch":
-            print(ensure_jars(Path(args.cache_dir) if args.cache_dir else None))
+            print(ensure_jars(Path(args.cache_dir) if args.cache_dir else None, args.kafka_version))
             return 0
         return _run(args)
     except LocalKafkaError as error:

@@ -4,17 +4,47 @@
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from services.approval import commands, queries
 from services.approval.domain import ApprovalCase, ApprovalError
 from shared.contracts.envelope import Actor
-from shared.contracts.inbound import Decision, Level, RecognitionRevocationSubmitted, ReviewDecisionSubmitted
+from shared.contracts.inbound import Decision, Level, RecognitionRevocationSubmitted, ReviewDecisionSubmitted, StepRole
 from shared.infra.auth import require_read
-from shared.infra.http import http_command
+from shared.infra.http import error_responses, http_command
+from shared.infra.idempotency import Answer, IfMatch, etag, idempotent_request, parse_if_match, run_write
 from shared.infra.runtime import ServiceRuntime
+from shared.infra.uow import UnitOfWork
+
+_IDEMPOTENCY_KEY = Header(
+    alias="Idempotency-Key",
+    max_length=200,
+    description="Send a new key (e.g. a UUID) with every decision and the same key with its retries: a retry gets "
+    "the first answer (Idempotent-Replayed: true) instead of acting again; the same key with another body is 422.",
+)
+_IF_MATCH = Header(
+    alias="If-Match",
+    max_length=1000,
+    description='The ETag (the case\'s version, e.g. "3") the decision was taken on: if the case changed since, 412.',
+)
+
+
+_ETAG_HEADER = {"ETag": {"description": 'The case\'s version, e.g. "4": send it as If-Match with the next decision.', "schema": {"type": "string"}}}
+#: what a decision or revocation answers: the unit-year as the write left it, with its ETag
+_WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The unit-year after the decision (a retry with the same Idempotency-Key gets the first answer, "
+        "with Idempotent-Replayed: true).",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+        "headers": {
+            **_ETAG_HEADER,
+            "Idempotent-Replayed": {"description": "true when this is the stored first answer", "schema": {"type": "string"}},
+        },
+    },
+    **error_responses(412),
+}
 
 
 class DecisionBody(BaseModel):
@@ -25,6 +55,12 @@ class DecisionBody(BaseModel):
     decision_no: str | None = None
     decided_on: date | None = None
     certificate_no: str | None = None
+    step: StepRole | None = Field(
+        default=None,
+        description="The step decided (the case's pending_step.role): a decision for a step that is no longer "
+        "current is refused (409 step_not_current), so a retry cannot take the next step. Send it.",
+    )
+    expected_version: int | None = Field(default=None, ge=0, description="As If-Match: the case's version (409 version_mismatch).")
 
 
 class RevocationBody(BaseModel):
@@ -32,6 +68,20 @@ class RevocationBody(BaseModel):
     decided_by: str = Field(min_length=1, max_length=300)
     decision_no: str | None = None
     decided_on: date | None = None
+    expected_version: int | None = Field(default=None, ge=0, description="As If-Match: the case's version (409 version_mismatch).")
+
+
+def _written_view(uow: UnitOfWork, unit_year_id: str) -> Answer:
+    """The unit-year as the write left it, read in the write's transaction (the answer an
+    ``Idempotency-Key`` keeps), with its new ``ETag``."""
+    uow.flush()
+    case = queries.case(uow.session, unit_year_id)
+    assert case is not None
+    view = case_view(case, today=queries.today())
+    if case.kind == "commune":
+        view["children"] = queries.commune_rollup(uow.session, case).view()
+    view["history"] = queries.event_history(uow.session, unit_year_id)
+    return Answer(status=200, body=view, headers={"ETag": etag(case.version)})
 
 
 def case_view(c: ApprovalCase, *, today: date) -> dict[str, Any]:
@@ -86,7 +136,7 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
         return {"items": [case_view(c, today=today) for c in items], "limit": limit, "offset": offset}
 
     @router.get("/unit-years/{unit_year_id}")
-    async def get_unit_year(unit_year_id: str, actor: ActorDep) -> dict[str, Any]:
+    async def get_unit_year(unit_year_id: str, actor: ActorDep, response: Response) -> dict[str, Any]:
         def read(s: Session) -> dict[str, Any]:
             case = queries.case(s, unit_year_id)
             if case is None:
@@ -97,21 +147,54 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
                 view["children"] = queries.commune_rollup(s, case).view()
             return {**view, "history": queries.event_history(s, unit_year_id)}
 
-        return await runtime.read(read)
+        found = await runtime.read(read)
+        response.headers["ETag"] = etag(found["version"])
+        return found
 
-    @router.post("/unit-years/{unit_year_id}/decisions")
-    async def decide(unit_year_id: str, body: DecisionBody, actor: ActorDep) -> dict[str, Any]:
-        payload = ReviewDecisionSubmitted.model_validate({**body.model_dump(mode="json"), "unit_year_id": unit_year_id})
+    @router.post("/unit-years/{unit_year_id}/decisions", response_model=None, responses=_WRITE_RESPONSES)
+    async def decide(
+        unit_year_id: str,
+        body: DecisionBody,
+        actor: ActorDep,
+        request: Request,
+        idempotency_key: Annotated[str | None, _IDEMPOTENCY_KEY] = None,
+        if_match: Annotated[str | None, _IF_MATCH] = None,
+    ) -> Response:
+        """Take the decision of the unit-year's current step. Send ``step``, ``If-Match`` (or
+        ``expected_version``) and an ``Idempotency-Key``: without them a retried decision takes
+        the next step of the chain."""
+        data = body.model_dump(mode="json")
+        payload = ReviewDecisionSubmitted.model_validate({**data, "unit_year_id": unit_year_id})
         cmd = http_command("ReviewDecisionSubmitted", payload, actor)
-        await runtime.transaction(lambda uow: commands.decide(uow, cmd))
-        return await get_unit_year(unit_year_id, actor)
+        precondition = parse_if_match(if_match)
+        req = idempotent_request(request, actor.id, data)
 
-    @router.post("/unit-years/{unit_year_id}/revocation")
-    async def revoke(unit_year_id: str, body: RevocationBody, actor: ActorDep) -> dict[str, Any]:
-        payload = RecognitionRevocationSubmitted.model_validate({**body.model_dump(mode="json"), "unit_year_id": unit_year_id})
+        def write(uow: UnitOfWork) -> Answer:
+            commands.decide(uow, cmd, if_match=precondition)
+            return _written_view(uow, unit_year_id)
+
+        return await run_write(runtime, req, write)
+
+    @router.post("/unit-years/{unit_year_id}/revocation", response_model=None, responses=_WRITE_RESPONSES)
+    async def revoke(
+        unit_year_id: str,
+        body: RevocationBody,
+        actor: ActorDep,
+        request: Request,
+        idempotency_key: Annotated[str | None, _IDEMPOTENCY_KEY] = None,
+        if_match: Annotated[str | None, _IF_MATCH] = None,
+    ) -> Response:
+        data = body.model_dump(mode="json")
+        payload = RecognitionRevocationSubmitted.model_validate({**data, "unit_year_id": unit_year_id})
         cmd = http_command("RecognitionRevocationSubmitted", payload, actor)
-        await runtime.transaction(lambda uow: commands.revoke(uow, cmd))
-        return await get_unit_year(unit_year_id, actor)
+        precondition = parse_if_match(if_match)
+        req = idempotent_request(request, actor.id, data)
+
+        def write(uow: UnitOfWork) -> Answer:
+            commands.revoke(uow, cmd, if_match=precondition)
+            return _written_view(uow, unit_year_id)
+
+        return await run_write(runtime, req, write)
 
     @router.get("/flags")
     async def flags(

@@ -18,7 +18,9 @@ from shared.contracts import topics
 from shared.contracts.events import Event
 from shared.contracts.inbound import RecognitionRevocationSubmitted, ReviewDecisionSubmitted
 from shared.infra.adapters import CommandFn
+from shared.infra.idempotency import IfMatch
 from shared.infra.inbound import Command
+from shared.infra.parking import NotYetKnown
 from shared.infra.uow import Cause, UnitOfWork
 
 
@@ -31,14 +33,23 @@ def publish(uow: UnitOfWork, case: ApprovalCase, event: Event, cause: Cause) -> 
 def _case(uow: UnitOfWork, unit_year_id: str) -> ApprovalCase:
     case = uow.get(ApprovalCase, unit_year_id)
     if case is None:
-        raise ApprovalError("unknown_unit_year", f"unit-year {unit_year_id} is not known to the approval service (not registered)")
+        # held until the case opens (ApprovalCaseOpened on the unit-year's stream); a decision the
+        # case's state does not allow is refused at once, never held
+        raise NotYetKnown(
+            "unknown_unit_year",
+            f"unit-year {unit_year_id} is not known to the approval service (not registered)",
+            stream_id=unit_year_id,
+            waiting_for="unit_year",
+        )
     return case
 
 
-def decide(uow: UnitOfWork, cmd: Command) -> str:
+def decide(uow: UnitOfWork, cmd: Command, *, if_match: IfMatch | None = None) -> str:
     body: ReviewDecisionSubmitted = cmd.payload
     case = _case(uow, body.unit_year_id)
     cmd.require_jurisdiction(province_code=case.province_code, commune_code=case.commune_code, unit_code=case.unit_code)
+    if if_match is not None:
+        if_match.check(case.version, f"unit-year {case.unit_year_id}")
     held = current_claim(uow, case.unit_year_id)
     if held is not None and held.applies_to(case) and held.official_id != cmd.actor.id:
         raise claimed_by_other(case.unit_year_id, held.holder)
@@ -60,6 +71,8 @@ def decide(uow: UnitOfWork, cmd: Command) -> str:
         jurisdiction=cmd.jurisdiction,
         rollup=rollup,
         rollup_rule=rule,
+        step_role=None if body.step is None else body.step.value,
+        expected_version=body.expected_version,
     )
     if held is not None:
         # the decision moves the case on: the claim on the step it was taken at ends with it
@@ -68,9 +81,11 @@ def decide(uow: UnitOfWork, cmd: Command) -> str:
     return "applied"
 
 
-def revoke(uow: UnitOfWork, cmd: Command) -> str:
+def revoke(uow: UnitOfWork, cmd: Command, *, if_match: IfMatch | None = None) -> str:
     body: RecognitionRevocationSubmitted = cmd.payload
     case = _case(uow, body.unit_year_id)
+    if if_match is not None:
+        if_match.check(case.version, f"unit-year {case.unit_year_id}")
     event = case.revoke(
         reasons=body.reasons,
         decided_by=body.decided_by,
@@ -78,6 +93,7 @@ def revoke(uow: UnitOfWork, cmd: Command) -> str:
         decided_on=body.decided_on,
         today=queries.today(),
         jurisdiction=cmd.jurisdiction,
+        expected_version=body.expected_version,
     )
     publish(uow, case, event, cmd.cause)
     return "applied"

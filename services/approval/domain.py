@@ -185,7 +185,18 @@ class ApprovalCase:
         jurisdiction: list[str] | None = None,
         rollup: Rollup | None = None,
         rollup_rule: tuple[float, float, str] | None = None,
+        step_role: str | None = None,
+        expected_version: int | None = None,
     ) -> ev.Event:
+        """Take the decision of the current step.
+
+        ``step_role`` and ``expected_version`` say what the decision is for: without them a
+        decision applies to whatever step is current, so the same decision sent twice (a retry)
+        from ``self_scored`` of a residential area would be both the commune's review and its
+        recognition. With them the second copy is refused."""
+        self.check_version(expected_version)
+        if step_role is not None:
+            self._check_step(step_role, level)
         if self.state not in UNDER_REVIEW:
             raise ApprovalError("illegal_transition", f"unit-year {self.unit_year_id}: {self._why_not_reviewable()}")
         step = self.chain[self.step]
@@ -264,6 +275,33 @@ class ApprovalCase:
         self.decisions = [*self.decisions, record]
         return outcome
 
+    def check_version(self, expected_version: int | None) -> None:
+        """Refuse (``version_mismatch``) a decision taken on another version of the case."""
+        if expected_version is not None and expected_version != self.version:
+            raise ApprovalError(
+                "version_mismatch",
+                f"unit-year {self.unit_year_id} is at version {self.version} ({self._where()}), not {expected_version}: "
+                "it changed since the decision was prepared; read it again",
+            )
+
+    def _where(self) -> str:
+        pending = self.pending_step
+        if pending is None:
+            return f"state {self.state}, no step awaits a decision"
+        return f"state {self.state}, awaiting the {pending['role']} step at {pending['level']} level ({pending['body']})"
+
+    def _check_step(self, step_role: str, level: str) -> None:
+        pending = self.pending_step
+        if pending is not None and pending["role"] == step_role:
+            return
+        taken = [d for d in self.decisions if d.get("role") == step_role and d.get("level") == level and d.get("round") == self.round]
+        done = f"; the {step_role} step at {level} level was already taken in round {self.round}" if taken else ""
+        raise ApprovalError(
+            "step_not_current",
+            f"a decision for the {step_role} step is not current for unit-year {self.unit_year_id} ({self._where()}){done}; "
+            "nothing was changed",
+        )
+
     @property
     def deciding_level(self) -> str:
         return self.chain[-1]["level"]
@@ -302,8 +340,10 @@ class ApprovalCase:
         decided_on: date | None,
         today: date,
         jurisdiction: list[str] | None = None,
+        expected_version: int | None = None,
     ) -> ev.Event:
         """Thu hồi: an explicit, audited decision of the recognising level."""
+        self.check_version(expected_version)
         if self.state != ApprovalState.recognized:
             raise ApprovalError(
                 "illegal_transition", f"unit-year {self.unit_year_id} is {self.state}: only a recognition can be revoked"

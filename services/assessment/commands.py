@@ -27,6 +27,7 @@ from shared.contracts.inbound import (
 )
 from shared.infra.adapters import CommandFn
 from shared.infra.inbound import Command
+from shared.infra.parking import NotYetKnown
 from shared.infra.uow import Cause, UnitOfWork
 
 
@@ -72,9 +73,12 @@ def submit_self_assessment(uow: UnitOfWork, cmd: Command) -> str:
     body: SelfAssessmentSubmitted = cmd.payload
     case = uow.get(AssessmentCase, body.unit_year_id)
     if case is None:
-        raise AssessmentError(
+        # held until UnitYearRegistered opens the case (AssessmentOpened on the unit-year's stream)
+        raise NotYetKnown(
             "unknown_unit_year",
             f"unit-year {body.unit_year_id} is not registered (no UnitYearRegistered has been seen for it)",
+            stream_id=body.unit_year_id,
+            waiting_for="unit_year",
         )
     cmd.require_jurisdiction(province_code=case.unit["province_code"], commune_code=case.unit.get("commune_code"), unit_code=case.unit["code"])
     criteria = [c.model_dump(mode="json") for c in body.criteria]
@@ -201,6 +205,8 @@ COMMANDS: dict[type, CommandFn] = {SelfAssessmentSubmitted: submit_self_assessme
 def _antt_case(uow: UnitOfWork, cmd: Command, unit_year_id: str) -> AssessmentCase:
     case = uow.session.get(AssessmentCase, unit_year_id)
     if case is None:
+        # refused at once, not held: the exemplary track starts from a recognised unit-year, so
+        # an unknown one is a wrong id, not an early arrival
         raise AssessmentError(
             "unknown_unit_year", f"unit-year {unit_year_id} is not registered (no UnitYearRegistered has been seen for it)"
         )

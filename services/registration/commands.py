@@ -14,6 +14,7 @@ from shared.contracts.inbound import (
 )
 from shared.infra.adapters import CommandFn
 from shared.infra.inbound import Command
+from shared.infra.parking import NotYetKnown
 from shared.infra.uow import UnitOfWork
 
 
@@ -45,7 +46,13 @@ def register_unit_year(uow: UnitOfWork, cmd: Command) -> str:
     body: UnitYearRegistrationSubmitted = cmd.payload
     unit = uow.get(Unit, body.unit_code)
     if unit is None:
-        raise RegistrationError("unknown_unit", f"unit {body.unit_code} is not registered: send UnitRegistrationSubmitted first")
+        # held until the unit's registration (UnitRegistered on unit:<code>), which may come later
+        raise NotYetKnown(
+            "unknown_unit",
+            f"unit {body.unit_code} is not registered: send UnitRegistrationSubmitted first",
+            stream_id=f"unit:{body.unit_code}",
+            waiting_for="unit",
+        )
     _check_jurisdiction(cmd, unit)
     uy_id = unit_year_id(unit.code, body.year)
     existing = uow.get(UnitYear, uy_id)
@@ -73,7 +80,12 @@ def withdraw_unit_year(uow: UnitOfWork, cmd: Command) -> str:
     body: UnitYearWithdrawalSubmitted = cmd.payload
     uy = uow.get(UnitYear, body.unit_year_id)
     if uy is None:
-        raise RegistrationError("unknown_unit_year", f"unit-year {body.unit_year_id} is not registered")
+        raise NotYetKnown(
+            "unknown_unit_year",
+            f"unit-year {body.unit_year_id} is not registered",
+            stream_id=body.unit_year_id,
+            waiting_for="unit_year",
+        )
     unit = uow.get(Unit, uy.unit_code)
     assert unit is not None
     _check_jurisdiction(cmd, unit)

@@ -183,9 +183,16 @@ ERROR_CODES: dict[str, str] = {
     "conflict": "A new registration of a unit tries to change its kind, an incident_id is already recorded "
     "from the same sender with other content, or a unit-year is already proposed for the exemplary title "
     "with other content.",
-    "unknown_unit": "The unit is not registered (send UnitRegistrationSubmitted first).",
+    "unknown_unit": "HTTP API only (404): the unit is not registered. Over Kafka such a message is held (parked) "
+    "until the unit is registered; see expired_waiting_for_unit.",
     "already_registered": "The unit-year is already registered.",
-    "unknown_unit_year": "The unit-year is not (yet) known to the service that must act on it.",
+    "unknown_unit_year": "The unit-year is not (yet) known to the service that must act on it: over HTTP a 404; "
+    "an inbound message about it is held (parked) until it is known (see expired_waiting_for_unit_year); an event "
+    "about a unit-year the consumer has no case of is dead-lettered.",
+    "expired_waiting_for_unit": "The message was about a unit the service had not heard of; it was held for the "
+    "parking time-to-live (default 1 hour) and the unit's registration did not come.",
+    "expired_waiting_for_unit_year": "The message was about a unit-year the service had not heard of; it was held for "
+    "the parking time-to-live (default 1 hour) and the event announcing the unit-year did not come.",
     "illegal_transition": "The unit-year is not in a state that allows this step.",
     "wrong_level": "The decision is for another level than the one the unit-year awaits.",
     "claimed_by_other": "Another official has claimed the unit-year's pending step (Tôi xử lý); they must "
@@ -201,13 +208,25 @@ ERROR_CODES: dict[str, str] = {
     "processing_failed": "The message failed with an unexpected error on every attempt; the reason has the error.",
     "unreadable_message": "The record parsed but could not be read further (e.g. a payload nested about a "
     "thousand levels deep); the reason has the error. It is dead-lettered at once, so it cannot stop the consumer.",
+    "step_not_current": "The decision names a step (review or decide) that is not the unit-year's current step, "
+    "e.g. a retried review after the review was taken; nothing changes.",
+    "version_mismatch": "The decision or revocation names an expected_version of the approval case that is not "
+    "its version: the case changed since it was read.",
     "no_exemplary_track": "The unit's province has no exemplary-track catalog in force for the year.",
     "not_recognized": "An exemplary proposal for a unit-year that is not recognised “An toàn về ANTT” (not "
     "decided yet, not recognised, withdrawn or revoked).",
     "no_exemplary_case": "An exemplary self-assessment for a unit-year that has not been proposed for the "
     "exemplary title.",
     "not_found": "HTTP API only (404): the requested unit, unit-year or case does not exist.",
+    "bad_request": "HTTP API only (400): a malformed header, e.g. an If-Match that is not a list of quoted entity tags.",
+    "precondition_failed": "HTTP API only (412): If-Match names no version the unit-year is at; nothing was written.",
+    "invalid_idempotency_key": "HTTP API only (400): an Idempotency-Key that is not 1 to 200 printable ASCII characters.",
+    "idempotency_key_reused": "HTTP API only (422): the Idempotency-Key was first used for another request "
+    "(another body, method or path).",
 }
+
+#: the codes that are answers of the HTTP API only, never in a dead letter
+HTTP_ONLY_CODES = ("unknown_unit", "not_found", "bad_request", "precondition_failed", "invalid_idempotency_key", "idempotency_key_reused")
 
 
 # --------------------------------------------------------------------------- models
@@ -269,7 +288,7 @@ class DeadLetter(BaseModel):
 
     dlq_id: uuid.UUID = Field(description="Id of the dead letter (also its event_id header).")
     error_code: str = Field(
-        description="Machine-readable reason: " + ", ".join(c for c in ERROR_CODES if c != "not_found") + ".",
+        description="Machine-readable reason: " + ", ".join(c for c in ERROR_CODES if c not in HTTP_ONLY_CODES) + ".",
         examples=["bad_signature"],
     )
     reason: str = Field(description="What is wrong, for a person to act on.")

@@ -53,6 +53,13 @@ class Decision(StrEnum):
     reject = "reject"
 
 
+class StepRole(StrEnum):
+    """The kind of step of an approval chain a decision is taken at."""
+
+    review = "review"  # thẩm định: the appraising body's review
+    decide = "decide"  # công nhận: the recognising body's decision
+
+
 #: The largest inbound record (its value, in bytes) the services accept: a larger one is
 #: dead-lettered as ``too_large`` before it is parsed. Real messages are a few KiB; the bound
 #: keeps parsing cheap and leaves room under the topic's ``max.message.bytes`` (1 MiB).
@@ -239,6 +246,19 @@ class ReviewDecisionSubmitted(_Strict):
     decision_no: str | None = Field(default=None, max_length=100)
     decided_on: date | None = None
     certificate_no: str | None = Field(default=None, max_length=100)
+    step: StepRole | None = Field(
+        default=None,
+        description="The step this decision is for (review: thẩm định, decide: công nhận). Send it: a decision "
+        "whose step is no longer the current one is refused (step_not_current) instead of acting on the next "
+        "step, so a retried or duplicated decision cannot move a unit-year twice. The chain's steps are in "
+        "ApprovalCaseOpened; the current one is GET /unit-years/{id} pending_step.",
+    )
+    expected_version: int | None = Field(
+        default=None,
+        ge=0,
+        description="The approval case's version the decision was taken on (GET /unit-years/{id} version, the "
+        "ETag): if the case has changed since, the decision is refused (version_mismatch).",
+    )
 
     @field_validator("reasons")
     @classmethod
@@ -299,6 +319,12 @@ class RecognitionRevocationSubmitted(_Strict):
     decided_by: str = Field(min_length=1, max_length=300)
     decision_no: str | None = Field(default=None, max_length=100)
     decided_on: date | None = None
+    expected_version: int | None = Field(
+        default=None,
+        ge=0,
+        description="The approval case's version the revocation was decided on (GET /unit-years/{id} version): "
+        "if the case has changed since, the revocation is refused (version_mismatch).",
+    )
 
 
 # --- the exemplary track (điển hình, kiểu mẫu về ANTT; a province's catalog, e.g. seed 003) ---

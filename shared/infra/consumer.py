@@ -17,6 +17,11 @@ A service gives a :class:`MessageHandler`; the runtime does the rest:
    ``max_attempts`` times; a record that still fails is dead-lettered (``processing_failed``)
    so that a poison message never blocks its partition. Database outages are not counted:
    the batch is nacked and re-read after a pause.
+5. A record about a unit or unit-year the service has not heard of yet
+   (:class:`~shared.infra.parking.NotYetKnown`) is parked, not refused: held in
+   ``parked_messages`` in the batch's transaction (inbox outcome ``parked``) and applied when the
+   stream it waits for gets its first event, or dead-lettered after a time-to-live
+   (``shared.infra.parking``).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from shared.infra.errors import DomainError
 from shared.infra.logging import get_logger
+from shared.infra.parking import NotYetKnown, Parking
 from shared.infra.uow import UnitOfWork
 
 log = get_logger(__name__)
@@ -117,6 +123,8 @@ class _Tally:
 
     outcomes: Counter[str] = field(default_factory=Counter)
     dead_letters: Counter[str] = field(default_factory=Counter)
+    #: the commit made parked messages due: wake the sweeper
+    wake_parked: bool = False
 
 
 class BatchProcessor:
@@ -130,8 +138,11 @@ class BatchProcessor:
         on_commit: Callable[[], None] | None = None,
         retry_pause_s: float = 0.2,
         on_batch: Callable[[float, bool], None] | None = None,
+        parking: Parking | None = None,
     ) -> None:
         self.service = service
+        #: where early arrivals are held; without it they are dead-lettered with their reason
+        self._parking = parking
         self._uow = unit_of_work
         self._handler = handler
         self._max_attempts = max_attempts
@@ -139,7 +150,7 @@ class BatchProcessor:
         self._pause = retry_pause_s
         self._on_batch = on_batch or (lambda _seconds, _ok: None)
         #: records handled, by outcome, counted once their transaction committed
-        self.stats = {"applied": 0, "ignored": 0, "rejected": 0, "redelivered": 0}
+        self.stats = {"applied": 0, "ignored": 0, "rejected": 0, "redelivered": 0, "parked": 0}
         #: dead letters written (committed), by reason code
         self.dead_letters: Counter[str] = Counter()
         #: ``time.monotonic()`` of the last batch that committed, and of the first failure of
@@ -154,6 +165,8 @@ class BatchProcessor:
         for outcome, n in tally.outcomes.items():
             self.stats[outcome] = self.stats.get(outcome, 0) + n
         self.dead_letters.update(tally.dead_letters)
+        if tally.wake_parked and self._parking is not None:
+            self._parking.notify()
 
     async def process(self, records: Iterable[Any]) -> None:
         items: list[tuple[Received, Claim]] = []
@@ -203,11 +216,13 @@ class BatchProcessor:
             with self._uow() as uow:
                 self._apply(uow, items, tally, savepoints=False)
                 uow.commit()
+                tally.wake_parked = uow.parked_due
         except _Refused:
             tally = _Tally()
             with self._uow() as uow:
                 self._apply(uow, items, tally, savepoints=True)
                 uow.commit()
+                tally.wake_parked = uow.parked_due
         return tally
 
     def _run_one(self, item: tuple[Received, Claim]) -> _Tally:
@@ -215,6 +230,7 @@ class BatchProcessor:
         with self._uow() as uow:
             self._apply(uow, [item], tally, savepoints=True)
             uow.commit()
+            tally.wake_parked = uow.parked_due
         return tally
 
     def _dead_letter_alone(self, msg: Received, claim: Claim, reason: str) -> _Tally:
@@ -303,6 +319,13 @@ class BatchProcessor:
                 try:
                     with uow.savepoint():
                         outcome = self._handler.handle(uow, msg, claim)
+                except NotYetKnown as early:
+                    if self._parking is None:
+                        self._dead_letter(uow, msg, claim.reported_id, early, tally)
+                        outcome = "rejected"
+                    else:
+                        self._parking.park(uow, msg, claim, early)
+                        outcome = "parked"
                 except DomainError as rej:
                     self._dead_letter(uow, msg, claim.reported_id, rej, tally)
                     outcome = "rejected"
@@ -313,27 +336,32 @@ class BatchProcessor:
 
     def _dead_letter(self, uow: UnitOfWork, msg: Received, message_id: str, rej: DomainError, tally: _Tally) -> None:
         tally.dead_letters[rej.code] += 1
-        log.info(
-            "message.rejected",
-            code=rej.code,
-            reason=rej.reason,
-            topic=msg.topic,
-            partition=msg.partition,
-            offset=msg.offset,
-            message_id=message_id,
-        )
-        uow.dead_letter(
-            service=self.service,
-            source_topic=msg.topic,
-            partition=msg.partition,
-            offset=msg.offset,
-            key=msg.key,
-            value=msg.value,
-            headers=msg.headers,
-            code=rej.code,
-            reason=rej.reason,
-            message_id=message_id,
-        )
+        dead_letter(uow, self.service, msg, message_id, rej)
+
+
+def dead_letter(uow: UnitOfWork, service: str, msg: Received, message_id: str, rej: DomainError) -> None:
+    """Log a refused record and queue its dead letter for ``<topic>.dlq`` in ``uow``."""
+    log.info(
+        "message.rejected",
+        code=rej.code,
+        reason=rej.reason,
+        topic=msg.topic,
+        partition=msg.partition,
+        offset=msg.offset,
+        message_id=message_id,
+    )
+    uow.dead_letter(
+        service=service,
+        source_topic=msg.topic,
+        partition=msg.partition,
+        offset=msg.offset,
+        key=msg.key,
+        value=msg.value,
+        headers=msg.headers,
+        code=rej.code,
+        reason=rej.reason,
+        message_id=message_id,
+    )
 
 
 def _dup_id(msg: Received) -> str:

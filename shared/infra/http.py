@@ -9,13 +9,14 @@ with ``Retry-After``: the request changed nothing and can be sent again.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -39,6 +40,7 @@ CODE_BY_STATUS = {
     405: "method_not_allowed",
     406: "not_acceptable",
     409: "conflict",
+    412: "precondition_failed",
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "invalid_payload",
@@ -66,9 +68,52 @@ STATUS_BY_CODE = {
     "ineligible": 422,
     "wrong_level": 409,
     "criteria_not_met": 409,
+    "step_not_current": 409,
+    "version_mismatch": 409,
+    "precondition_failed": 412,
+    "invalid_idempotency_key": 400,
+    "idempotency_key_reused": 422,
+    "bad_request": 400,
 }
 
 _bearer = HTTPBearer(auto_error=False)
+
+
+class ErrorBody(BaseModel):
+    """Every error answer of the HTTP API."""
+
+    error_code: str = Field(description="Machine-readable reason (docs/contracts/README.md, section 6).")
+    reason: str = Field(description="What is wrong, for a person to act on.")
+
+
+_ERROR_TEXT = {
+    400: "Bad request: a malformed header (the reason says which).",
+    401: "No bearer token, or one the service does not know.",
+    403: "The caller's jurisdiction does not cover the unit.",
+    404: "No such resource.",
+    409: "The request conflicts with the state (e.g. an illegal transition, a step that is no longer current, "
+    "a concurrent change): nothing was written.",
+    412: "If-Match names no version the resource is at: nothing was written.",
+    422: "The body or a parameter is invalid (the reason names the fields), or an Idempotency-Key was reused "
+    "for another request.",
+    503: "The database is busy or unavailable: nothing was written; retry after Retry-After seconds.",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for error answers (JSON ``ErrorBody``), so that a client's generated
+    code and a schema checker know every status the API answers with."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        entry: dict[str, Any] = {"model": ErrorBody, "description": _ERROR_TEXT[status]}
+        if status == 503:
+            entry["headers"] = {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}}
+        out[status] = entry
+    return out
+
+
+#: the error answers every route behind a bearer token may give
+ROUTE_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 503)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -101,12 +146,18 @@ def install_error_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) and exc.detail else None
         if exc.status_code == 404 and detail in (None, "Not Found"):
             detail = f"no such resource: {_req.method} {_req.url.path}"
-        elif exc.status_code == 405 and detail in (None, "Method Not Allowed"):
-            detail = f"{_req.method} is not allowed on {_req.url.path}"
+        headers = dict(exc.headers) if exc.headers else {}
+        if exc.status_code == 405:
+            allowed = _allowed_methods(_req, headers.get("Allow") or headers.get("allow"))
+            headers.pop("allow", None)
+            if detail in (None, "Method Not Allowed"):
+                detail = f"{_req.method} is not allowed on {_req.url.path}" + (f"; allowed: {', '.join(allowed)}" if allowed else "")
+            if allowed:
+                headers["Allow"] = ", ".join(allowed)
         return JSONResponse(
             status_code=exc.status_code,
             content={"error_code": code, "reason": detail or str(exc.status_code)},
-            headers=dict(exc.headers) if exc.headers else None,
+            headers=headers or None,
         )
 
     @app.exception_handler(OperationalError)
@@ -142,6 +193,23 @@ def install_error_handlers(app: FastAPI) -> None:
             content={"error_code": "internal_error", "reason": "an unexpected error occurred; it has been logged"},
         )
 
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def _out_of_range(req: Request, exc: Exception) -> JSONResponse:
+        # e.g. ?offset=9223372036854775808: a number the database cannot store (SQLite raises
+        # OverflowError, PostgreSQL a DataError); nothing was read or written
+        log.info("http.value_out_of_range", path=req.url.path, error=f"{type(exc).__name__}: {exc}"[:300])
+        return JSONResponse(
+            status_code=422,
+            content={"error_code": "invalid_payload", "reason": "a value of the request is out of the range the service can store or compare (e.g. a number over 2^63 - 1)"},
+        )
+
+    @app.exception_handler(ValidationError)
+    async def _invalid_model(_req: Request, exc: ValidationError) -> JSONResponse:
+        # a value the route's own parameters let through but the contract refuses (e.g. a
+        # unit-year id in the path that is not <unit_code>:<year>): the caller's error, not ours
+        return JSONResponse(status_code=422, content={"error_code": "invalid_payload", "reason": describe_validation(exc)})
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
         parts = []
@@ -149,6 +217,32 @@ def install_error_handlers(app: FastAPI) -> None:
             loc = ".".join(str(p) for p in err["loc"])
             parts.append(f"{loc}: {err['msg']}")
         return JSONResponse(status_code=422, content={"error_code": "invalid_payload", "reason": "; ".join(parts)})
+
+
+def _allowed_methods(req: Request, already: str | None) -> list[str]:
+    """Every method the API serves at the request's path, for the ``Allow`` header of a 405.
+
+    Starlette names only the methods of the route it matched, but a path may have several
+    (``GET /unit-years`` and ``POST /unit-years``): the OpenAPI document knows them all."""
+    from starlette.routing import compile_path
+
+    cache = getattr(req.app.state, "allowed_methods", None)
+    if cache is None:
+        cache = [
+            (compile_path(path)[0], {m.upper() for m in item if m.lower() in _HTTP_METHODS})
+            for path, item in req.app.openapi().get("paths", {}).items()
+        ]
+        req.app.state.allowed_methods = cache
+    methods = {m.strip().upper() for m in (already or "").split(",") if m.strip()}
+    for regex, found in cache:
+        if regex.match(req.url.path):
+            methods |= found
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
+_HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
 def actor_dependency(tokens: dict[str, ApiToken], verifier: BearerVerifier | None = None):  # type: ignore[no-untyped-def]
@@ -233,7 +327,18 @@ def health_router(runtime: object):  # type: ignore[no-untyped-def]
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/ready")
+    @router.get(
+        "/ready",
+        response_model=None,
+        responses={
+            200: {"description": "The instance does its work.", "content": {"application/json": {"schema": {"type": "object"}}}},
+            503: {
+                "description": "The instance is not ready: `reasons` and `problems` say why (broker unreachable, relay "
+                "failing, outbox stale, consumer stuck, database unavailable).",
+                "content": {"application/json": {"schema": {"type": "object", "required": ["status", "reasons"]}}},
+            },
+        },
+    )
     async def ready() -> JSONResponse:
         rt = runtime
         try:
@@ -275,11 +380,24 @@ def health_router(runtime: object):  # type: ignore[no-untyped-def]
         }
         return JSONResponse(status_code=503 if verdict.reasons else 200, content=body)
 
-    @router.get("/metrics", tags=["health"], response_class=Response)
+    @router.get(
+        "/metrics",
+        tags=["health"],
+        response_class=Response,
+        responses={200: {"description": "Prometheus text exposition format.", "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+    )
     async def prometheus_metrics() -> Response:
         return Response(content=await metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
-    @router.get("/audit/checkpoint", tags=["audit"])
+    @router.get(
+        "/audit/checkpoint",
+        tags=["audit"],
+        response_model=None,
+        responses={
+            200: {"description": "The latest signed checkpoint (docs/contracts/checkpoint.schema.json).", "content": {"application/json": {"schema": {"type": "object"}}}},
+            **error_responses(404),
+        },
+    )
     async def checkpoint() -> JSONResponse:
         rt = runtime
         producer = rt.settings.service_name  # type: ignore[attr-defined]
@@ -321,5 +439,5 @@ def service_app(
     app.state.runtime = runtime
     install_error_handlers(app)
     app.include_router(health_router(runtime))
-    app.include_router(build_router(runtime, actor_dependency(settings.load_api_tokens(), bearer_verifier(settings))))
+    app.include_router(build_router(runtime, actor_dependency(settings.load_api_tokens(), bearer_verifier(settings))), responses=ROUTE_ERRORS)
     return app

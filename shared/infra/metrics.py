@@ -24,6 +24,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from shared.infra.parking import parking_state
+
 __all__ = ["CONTENT_TYPE_LATEST", "ServiceMetrics", "outbox_state"]
 
 #: batch durations: from a few milliseconds (a small batch on SQLite) to the consumers' 30 s lock wait
@@ -115,6 +117,19 @@ class _RuntimeCollector(Collector):
         seq = getattr(relay, "last_checkpoint_sequence", None)
         yield GaugeMetricFamily("antt_checkpoint_sequence", "Sequence of the latest signed checkpoint (0: none yet)", value=seq or 0)
 
+        parked, parked_age = self._m.parked
+        yield GaugeMetricFamily(
+            "antt_parked_messages", "Early arrivals held until their unit or unit-year is announced (shared.infra.parking)", value=parked
+        )
+        yield GaugeMetricFamily("antt_parked_oldest_age_seconds", "Age of the oldest parked message (0: none)", value=parked_age or 0.0)
+        released = CounterMetricFamily(
+            "antt_parked_released", "Parked messages taken out of parking, by outcome", labels=["service", "outcome"]
+        )
+        parking = getattr(rt, "parking", None)
+        for outcome, n in (getattr(parking, "released", None) or {}).items():
+            released.add_metric([service, outcome], n)
+        yield released
+
 
 class ServiceMetrics:
     """The metrics of one runtime, in a registry of its own."""
@@ -132,6 +147,7 @@ class ServiceMetrics:
         )
         #: refreshed by :meth:`refresh`
         self.outbox: tuple[int, float | None] = (0, None)
+        self.parked: tuple[int, float | None] = (0, None)
         self.lag: dict[str, int] = {}
         self.registry.register(_RuntimeCollector(self))
 
@@ -150,6 +166,8 @@ class ServiceMetrics:
         source leaves its last value rather than failing the scrape)."""
         with contextlib.suppress(Exception):
             self.outbox = await outbox_state(self.runtime)
+        with contextlib.suppress(Exception):
+            self.parked = await parking_state(self.runtime)
         with contextlib.suppress(Exception):
             self.lag = await consumer_lag(getattr(self.runtime, "subscribers", {}))
 

@@ -18,6 +18,7 @@ from typing import Any
 from aiokafka.client import AIOKafkaClient
 
 from shared.infra.metrics import consumer_lag, outbox_state
+from shared.infra.parking import parking_state
 
 
 class BrokerProbe:
@@ -106,6 +107,9 @@ async def assess(runtime: Any, probe: BrokerProbe) -> Readiness:
     pending, oldest_age = await outbox_state(runtime)
     out.details["outbox_pending"] = pending
     out.details["outbox_oldest_age_s"] = None if oldest_age is None else round(oldest_age, 1)
+    parked, parked_age = await parking_state(runtime)
+    out.details["parked_messages"] = parked
+    out.details["parked_oldest_age_s"] = None if parked_age is None else round(parked_age, 1)
     if oldest_age is not None and oldest_age > settings.ready_outbox_age_s:
         out.add(
             "outbox_stale",

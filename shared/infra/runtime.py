@@ -21,6 +21,8 @@ from shared.infra.kafka import FiniteRetention, check_retention
 from shared.infra.logging import get_logger
 from shared.infra.metrics import ServiceMetrics
 from shared.infra.migrate import upgrade_head_async
+from shared.infra.parking import Parking
+from shared.infra.production import refuse_development_secrets
 from shared.infra.relay import OutboxRelay
 from shared.infra.settings import ServiceSettings
 from shared.infra.tables import InfraTables
@@ -77,6 +79,14 @@ class ServiceRuntime:
             client_id=f"antt-{settings.service_name}",
             log_level=logging.DEBUG,  # per-message lines only at debug; transitions are logged by the handlers
         )
+        #: early arrivals held until the event announcing their unit or unit-year is written
+        self.parking = Parking(
+            service=settings.service_name,
+            unit_of_work=self.unit_of_work,
+            ttl_s=settings.parking_ttl_s,
+            sweep_interval_s=settings.parking_sweep_interval_s,
+            on_commit=self.relay.notify,
+        )
         self.processors: dict[str, BatchProcessor] = {}
         #: faststream subscribers by topic (their running consumer gives the lag)
         self.subscribers: dict[str, Any] = {}
@@ -96,7 +106,9 @@ class ServiceRuntime:
             max_attempts=self.settings.consumer_max_attempts,
             on_commit=self.relay.notify,
             on_batch=self.metrics.batch_observer(topic),
+            parking=self.parking,
         )
+        self.parking.register(topic, handler)
         self.processors[topic] = proc
         self.subscribers[topic] = subscribe(
             self.broker,
@@ -111,12 +123,14 @@ class ServiceRuntime:
         )
 
     async def start(self) -> None:
+        refuse_development_secrets(self.settings)
         if self.settings.migrate_on_start:
             await upgrade_head_async(self.migrations, self.db_url)
         await self._check_retention()
         if self.relay.event_topic is not None:
             self.relay.signing_key = load_signing_key(self.settings)
         await self.relay.start()
+        await self.parking.start()
         await self.broker.start()
         log.info("service.started", db=self.engine.url.render_as_string(hide_password=True), kafka=self.settings.kafka_bootstrap)
 
@@ -135,6 +149,7 @@ class ServiceRuntime:
     async def stop(self) -> None:
         with contextlib.suppress(Exception):
             await self.broker.stop()
+        await self.parking.stop()
         await self.relay.stop()
         await self.engine.dispose()
         await asyncio.to_thread(self.sync_engine.dispose)
@@ -155,14 +170,19 @@ class ServiceRuntime:
         It runs on the HTTP engine: a locked database raises ``OperationalError`` after
         ``http_db_busy_timeout_s``, which the error handlers answer with 503 and ``Retry-After``."""
 
+        woke: list[bool] = []
+
         def run() -> T:
             with self.unit_of_work(self.http_sessions) as uow:
                 result = fn(uow)
                 uow.commit()
+                woke.append(uow.parked_due)
                 return result
 
         result = await asyncio.to_thread(run)
         self.relay.notify()
+        if any(woke):
+            self.parking.notify()
         return result
 
     async def read(self, fn: Callable[[Session], T]) -> T:

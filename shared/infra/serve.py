@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import sys
 
 import uvicorn
+
+from shared.infra.logging import configure_logging, get_logger
+from shared.infra.production import EXIT_DEVELOPMENT_SECRETS, DevelopmentSecrets, refuse_development_secrets
 
 
 def _load(path: str):  # type: ignore[no-untyped-def]
@@ -14,6 +18,18 @@ def _load(path: str):  # type: ignore[no-untyped-def]
 
 def serve(app_factory: str, settings_cls: str) -> None:
     settings = _load(settings_cls)()
+    try:
+        refuse_development_secrets(settings)
+    except DevelopmentSecrets as exc:
+        configure_logging(settings.service_name, json=settings.log_json, level=settings.log_level)
+        get_logger(__name__).error(
+            "config.development_secrets",
+            environment=settings.environment,
+            problems=exc.problems,
+            exit_code=EXIT_DEVELOPMENT_SECRETS,
+            note="production refuses the development tokens and keys of deploy/config/: provision its own",
+        )
+        sys.exit(EXIT_DEVELOPMENT_SECRETS)
     uvicorn.run(
         app_factory,
         factory=True,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -160,7 +161,10 @@ class ServiceSettings(BaseSettings):
     #: how long ``/ready`` waits for the broker's metadata, and how long it reuses the answer
     ready_broker_timeout_s: float = 2.0
     ready_broker_cache_s: float = 3.0
-    #: ``development`` or ``production``; production refuses the development session secret
+    #: ``development`` or ``production`` (``prod``). ``ANTT_ENVIRONMENT`` sets it for every
+    #: service of a deployment, ``ANTT_<SERVICE>_ENVIRONMENT`` for one. Production refuses the
+    #: development session secret, and the development tokens and sender keys of
+    #: ``deploy/config/`` (``shared.infra.production``)
     environment: str = "development"
     #: signs the console's session cookie (itsdangerous); set a long random value in production
     session_secret: str = DEV_SESSION_SECRET
@@ -173,6 +177,23 @@ class ServiceSettings(BaseSettings):
     #: a JSON file with the ``oidc`` section, one for the three services; unset: ``deploy/
     #: config/oidc.json`` when that file exists. When a file is used it wins over ``oidc``.
     oidc_file: Path | None = None
+    #: how long a message about a unit or unit-year not known yet is held (parked) waiting for
+    #: the event that announces it, before it is dead-lettered (``expired_waiting_for_...``)
+    parking_ttl_s: float = 3600.0
+    #: how often parked messages are looked at without a wake-up (retries after a race with the
+    #: announcing transaction, expiry); a commit that writes events wakes them at once
+    parking_sweep_interval_s: float = 5.0
+    #: how long the first answer of an HTTP write sent with an ``Idempotency-Key`` is kept
+    idempotency_key_ttl_s: float = 7 * 24 * 3600.0
+
+    @model_validator(mode="after")
+    def _deployment_environment(self) -> ServiceSettings:
+        """``ANTT_ENVIRONMENT`` when the service's own variable does not say otherwise."""
+        if "environment" not in self.model_fields_set:
+            deployment = os.environ.get("ANTT_ENVIRONMENT", "").strip()
+            if deployment:
+                self.environment = deployment
+        return self
 
     @property
     def is_production(self) -> bool:

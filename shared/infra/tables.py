@@ -16,6 +16,13 @@
   behind them, so a key's records are never published out of order.
 - ``relay_checkpoint``: every signed checkpoint the relay issued (its body as published and the
   hash the next one chains to), written with the checkpoint's outbox row.
+- ``parked_messages``: early arrivals (``shared.infra.parking``): messages about a unit or
+  unit-year this service has not heard of yet, written in the transaction of their inbox row and
+  applied when an event of the stream they wait for is written, or dead-lettered after a
+  time-to-live.
+- ``idempotency_keys``: the first answer to an HTTP write sent with an ``Idempotency-Key``
+  (``shared.infra.idempotency``), written in the write's transaction, so that a retry gets that
+  answer instead of acting again.
 """
 
 from __future__ import annotations
@@ -103,4 +110,41 @@ class InfraTables:
             Column("sequence", Integer, primary_key=True),
             Column("hash", String(64), nullable=False),
             Column("body", Text, nullable=False),
+        )
+        self.parked_messages = Table(
+            "parked_messages",
+            metadata,
+            Column("id", ID, primary_key=True, autoincrement=True),
+            #: the message's id in the inbox (its event_id, or its position)
+            Column("message_id", String(200), nullable=False),
+            #: the stream whose first event the message waits for (``<unit_year_id>``, ``unit:<code>``)
+            Column("stream_id", String(200), nullable=False, index=True),
+            #: what it waits for (``unit``, ``unit_year``): the dead letter is ``expired_waiting_for_<this>``
+            Column("waiting_for", String(40), nullable=False),
+            Column("reason", Text, nullable=False),
+            Column("topic", String(200), nullable=False),
+            Column("partition", Integer, nullable=False),
+            Column("offset", BigInteger, nullable=False),
+            Column("key", LargeBinary, nullable=True),
+            Column("value", LargeBinary, nullable=False),
+            #: JSON object of the record's headers, each value base64
+            Column("headers", Text, nullable=False),
+            Column("parked_at", DateTime(timezone=True), nullable=False),
+            Column("expires_at", DateTime(timezone=True), nullable=False),
+            Column("next_try_at", DateTime(timezone=True), nullable=False, index=True),
+            Column("attempts", Integer, nullable=False),
+        )
+        self.idempotency_keys = Table(
+            "idempotency_keys",
+            metadata,
+            #: keys are the caller's: two callers may use the same key for different requests
+            Column("actor_id", String(200), primary_key=True),
+            Column("key", String(200), primary_key=True),
+            #: SHA-256 of the method, path and body of the first request
+            Column("fingerprint", String(64), nullable=False),
+            Column("method", String(10), nullable=False),
+            Column("path", String(500), nullable=False),
+            Column("status", Integer, nullable=False),
+            Column("body", LargeBinary, nullable=False),
+            Column("created_at", DateTime(timezone=True), nullable=False, index=True),
         )

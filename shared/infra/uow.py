@@ -105,6 +105,10 @@ class UnitOfWork:
         #: ("move", (head, sequence, hash)) | ("add", ((class, key), was_absent))
         self._journal: list[tuple[str, Any]] = []
         self._done = False
+        #: streams this transaction appended to: messages parked waiting for them become due
+        self._announced: set[str] = set()
+        #: whether the commit made parked messages due (the committer then wakes the sweeper)
+        self.parked_due = False
 
     # ------------------------------------------------------------------ transaction
 
@@ -209,6 +213,7 @@ class UnitOfWork:
         )
         self._journal.append(("move", (head, head.sequence, head.last_hash)))
         head.sequence, head.last_hash = env["sequence"], env["hash"]
+        self._announced.add(stream)
         self.add_row(self.infra.outbox, outbox_row(env, topic))
         log.info(
             "transition",
@@ -428,6 +433,26 @@ class UnitOfWork:
         self._write_rows()
         self._streams.clear()
         self._journal.clear()
+        self._wake_parked()
+
+    def _wake_parked(self) -> None:
+        """Make the messages parked waiting for a stream this transaction appended to due now
+        (``shared.infra.parking``). A stream that a refused message touched is woken too: the
+        retry then finds it still unknown and parks the message again, which is harmless."""
+        if not self._announced:
+            return
+        pm = self.infra.parked_messages
+        streams = list(self._announced)
+        self._announced.clear()
+        if self.session.execute(select(pm.c.id).limit(1)).first() is None:
+            return  # nothing is parked: the usual case, one cheap statement
+        now = utcnow()
+        for i in range(0, len(streams), 500):
+            res = self.session.execute(
+                update(pm).where(pm.c.stream_id.in_(streams[i : i + 500]), pm.c.next_try_at > now).values(next_try_at=now)
+            )
+            if res.rowcount:  # type: ignore[attr-defined]
+                self.parked_due = True
 
     def _write_rows(self, *, changes_only: bool = False) -> None:
         """Write the queued rows in bulk: the inserts of a table in one executemany (their

@@ -55,9 +55,13 @@ class System:
         svc.wait_ready(timeout=90)
 
 
-def _start_system(backend: str, postgres: Any) -> Iterator[System]:
+def _start_system(
+    backend: str, postgres: Any, extra: dict[str, str] | None = None, *, kafka_version: str | None = None
+) -> Iterator[System]:
+    """``extra``: more environment for every service (``FIELD`` gets each service's prefix);
+    ``kafka_version``: the broker's (default ``ANTT_KAFKA_VERSION`` or 3.9.1)."""
     workdir = Path(tempfile.mkdtemp(prefix=f"antt-e2e-{backend}-"))
-    kafka = LocalKafka(workdir / "kafka")
+    kafka = LocalKafka(workdir / "kafka", version=kafka_version)
     kafka.start()
     services: dict[str, ServiceProcess] = {}
     try:
@@ -77,7 +81,7 @@ def _start_system(backend: str, postgres: Any) -> Iterator[System]:
             database_urls=urls,
             ports=ports,
             log_dir=workdir / "logs",
-            extra={"ANTT_REGISTRATION_LOG_LEVEL": "INFO"},
+            extra={"ANTT_REGISTRATION_LOG_LEVEL": "INFO", **(extra or {})},
         )
         for svc in services.values():
             svc.start()

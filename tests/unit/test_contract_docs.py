@@ -262,7 +262,7 @@ async def test_dead_letter_matches_its_schema_and_the_documented_headers() -> No
 
 
 # --------------------------------------------------------------------------- error codes
-CODE_CALL = re.compile(r'(?:\b\w*Error|\bRejected|\b_unclaimable)\(\s*(?:msg,\s*)?"([a-z_]+)"', re.S)
+CODE_CALL = re.compile(r'(?:\b\w*Error|\bRejected|\bNotYetKnown|\b_unclaimable)\(\s*(?:msg,\s*)?"([a-z_]+)"', re.S)
 
 
 def codes_in_code() -> set[str]:

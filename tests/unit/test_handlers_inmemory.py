@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import UTC, date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -191,18 +191,32 @@ async def test_redelivery_and_a_copy_at_another_offset(registration: Service) ->
     assert len(await dead_letters(svc)) == 1
 
 
-async def test_unit_year_of_an_unknown_unit_is_dead_lettered(registration: Service) -> None:
+async def test_unit_year_of_an_unknown_unit_is_held_until_the_unit_is_registered(registration: Service) -> None:
+    """An early arrival: the year registration overtook the unit's (another key, another
+    partition). It is parked, not refused, and applied when the unit is registered."""
     svc = registration
-    msg = register_year_msg(code="QN-NOPE")
-    await svc.publish(msg, INBOUND, key=b"QN-NOPE")
-    [dl] = await dead_letters(svc)
-    assert_dead_letter(dl, code="unknown_unit", original=to_bytes(msg), fragment="unit QN-NOPE is not registered", message_id=msg["event_id"])
-    assert dl["value"]["service"] == "registration"
+    msg = register_year_msg()
+    await svc.publish(msg, INBOUND, key=b"another-key", partition=4)
+    assert await dead_letters(svc) == []
+    [parked] = await svc.rows(registration_orm.infra.parked_messages)
+    assert (parked["message_id"], parked["stream_id"], parked["waiting_for"]) == (msg["event_id"], "unit:QN-KDC-001", "unit")
+    assert "unit QN-KDC-001 is not registered" in parked["reason"] and parked["value"] == to_bytes(msg)
+    assert (await svc.inbox())[msg["event_id"]]["outcome"] == "parked"
+    assert svc.stats(INBOUND)["parked"] == 1
     assert await svc.rows(registration_orm.unit_years) == []
-    assert await svc.rows(registration_orm.infra.event_streams) == []
-    assert await svc.events(topics.REGISTRATION_EVENTS) == []
-    assert (await svc.inbox())[msg["event_id"]]["outcome"] == "rejected"
-    assert svc.stats(INBOUND)["rejected"] == 1
+
+    # a redelivery changes nothing
+    await svc.publish(msg, INBOUND, key=b"another-key", partition=4)
+    assert await svc.count(registration_orm.infra.parked_messages) == 1
+
+    await svc.publish(register_unit_msg(), INBOUND)
+    assert await svc.rt.parking.sweep() == 1
+    assert await svc.rows(registration_orm.infra.parked_messages) == []
+    [uy] = await svc.rows(registration_orm.unit_years)
+    assert uy["id"] == UY
+    assert [e["event_type"] for e in await svc.events(topics.REGISTRATION_EVENTS)] == ["UnitRegistered", "UnitYearRegistered"]
+    assert (await svc.inbox())[msg["event_id"]]["outcome"] == "applied"
+    assert dict(svc.rt.parking.released) == {"applied": 1}
 
 
 async def _registered(svc: Service) -> None:
@@ -219,7 +233,6 @@ async def _registered(svc: Service) -> None:
         (lambda: register_year_msg(year=2026, households_registered=121), "invalid_payload", "exceeds households_total"),
         (lambda: register_year_msg(year=2026, documents=[]), "invalid_payload", "registration_form"),
         (lambda: register_unit_msg(kind="commune"), "conflict", "cannot change to commune"),
-        (lambda: message("UnitYearWithdrawalSubmitted", {"unit_year_id": "QN-KDC-001:2024", "reason": "x"}), "unknown_unit_year", "QN-KDC-001:2024"),
         (lambda: message("UnitYearWithdrawalSubmitted", {"unit_year_id": UY, "reason": "x"}, key="wrong-key-0123456789abcdef"), "bad_signature", SENDER),
     ],
 )
@@ -260,7 +273,7 @@ async def test_messages_of_other_services_are_not_touched(registration: Service)
 async def test_a_batch_with_a_rejected_record_keeps_the_others(registration: Service) -> None:
     """Straight through the batch processor with real, distinct offsets (one transaction)."""
     svc = registration
-    good_unit, bad_year, good_year = register_unit_msg(), register_year_msg(code="QN-NOPE"), register_year_msg()
+    good_unit, bad_year, good_year = register_unit_msg(), register_unit_msg(code="QN-MN-1", kind="school", school_level="preschool"), register_year_msg()
     records = [
         Received(topic=INBOUND, partition=0, offset=10 + i, key=b"QN-KDC-001", value=to_bytes(m))
         for i, m in enumerate((good_unit, bad_year, good_year))
@@ -274,7 +287,7 @@ async def test_a_batch_with_a_rejected_record_keeps_the_others(registration: Ser
     }
     assert [e["event_type"] for e in await svc.events(topics.REGISTRATION_EVENTS)] == ["UnitRegistered", "UnitYearRegistered"]
     [dl] = await dead_letters(svc)
-    assert dl["value"]["source_offset"] == 11 and dl["value"]["error_code"] == "unknown_unit"
+    assert dl["value"]["source_offset"] == 11 and dl["value"]["error_code"] == "ineligible"
 
     # the whole batch redelivered: nothing happens twice
     await svc.rt.processors[INBOUND].process(records)
@@ -432,12 +445,47 @@ async def test_assessment_refuses_an_out_of_jurisdiction_sender(assessment: Serv
     assert case["state"] == "awaiting_self_assessment"
 
 
-async def test_assessment_of_an_unregistered_unit_year(assessment: Service) -> None:
+async def test_a_self_assessment_before_the_registration_is_held_then_applied(assessment: Service) -> None:
     svc = assessment
     msg = self_assessment_msg()
     await svc.publish(msg, INBOUND)
+    assert await dead_letters(svc) == []
+    assert await svc.rows(assessment_orm.cases) == []
+    [parked] = await svc.rows(assessment_orm.infra.parked_messages)
+    assert (parked["stream_id"], parked["waiting_for"]) == (UY, "unit_year")
+    assert svc.rt.parking.sweep_interval_s == 5.0 and await svc.rt.parking.sweep() == 0  # not due yet
+
+    await svc.publish_event(registered_event(Stream("registration", UY)), topics.REGISTRATION_EVENTS)
+    assert await svc.rt.parking.sweep() == 1
+    [case] = await svc.rows(assessment_orm.cases)
+    assert case["state"] == "self_scored"
+    events = await svc.events(topics.ASSESSMENT_EVENTS)
+    assert [e["event_type"] for e in events] == ["AssessmentOpened", "SelfAssessmentRecorded"]
+    assert events[1]["causation_id"] == msg["event_id"]
+    assert (await svc.inbox())[msg["event_id"]]["outcome"] == "applied"
+    assert await svc.rows(assessment_orm.infra.parked_messages) == []
+
+
+async def test_an_early_arrival_whose_unit_year_never_comes_is_dead_lettered_after_the_ttl(assessment: Service) -> None:
+    svc = assessment
+    msg = self_assessment_msg()
+    await svc.publish(msg, INBOUND)
+    [parked] = await svc.rows(assessment_orm.infra.parked_messages)
+    later = parked["next_try_at"].replace(tzinfo=UTC) + timedelta(seconds=1)
+    assert await svc.rt.parking.sweep(now=later) == 1  # retried: still unknown, parked again
+    [again] = await svc.rows(assessment_orm.infra.parked_messages)
+    assert again["attempts"] == 1 and again["next_try_at"] > parked["next_try_at"]
+    assert await dead_letters(svc) == []
+
+    expiry = parked["expires_at"].replace(tzinfo=UTC) + timedelta(seconds=1)
+    assert await svc.rt.parking.sweep(now=expiry) == 1
     [dl] = await dead_letters(svc)
-    assert dl["value"]["error_code"] == "unknown_unit_year" and UY in dl["value"]["reason"]
+    assert_dead_letter(dl, code="expired_waiting_for_unit_year", original=to_bytes(msg), fragment="held 3600 s", message_id=msg["event_id"])
+    assert f"unit-year {UY} is not registered" in dl["value"]["reason"]
+    assert (dl["value"]["source_topic"], dl["value"]["service"]) == (INBOUND, "assessment")
+    assert await svc.rows(assessment_orm.infra.parked_messages) == []
+    assert (await svc.inbox())[msg["event_id"]]["outcome"] == "rejected"
+    assert dict(svc.rt.parking.released) == {"expired_waiting_for_unit_year": 1}
     assert await svc.rows(assessment_orm.cases) == []
 
 
@@ -625,3 +673,27 @@ async def test_a_withdrawal_after_recognition_is_refused_by_approval(approval: S
     assert dl["value"]["error_code"] == "illegal_transition" and "recognized" in dl["value"]["reason"]
     [case] = await svc.rows(approval_orm.cases)
     assert case["state"] == "recognized"
+
+
+async def test_parked_messages_are_shown_by_ready_and_metrics(assessment: Service) -> None:
+    import socket
+
+    import httpx
+    from fastapi import APIRouter
+
+    from shared.infra.http import service_app
+
+    svc = assessment
+    await svc.publish(self_assessment_msg(), INBOUND)
+    with socket.socket() as sock:  # a closed port for the readiness probe's broker
+        sock.bind(("127.0.0.1", 0))
+        svc.rt.settings.kafka_bootstrap = f"127.0.0.1:{sock.getsockname()[1]}"
+    svc.rt.settings.ready_broker_timeout_s = 0.5
+    app = service_app(svc.rt, title="t", description="t", build_router=lambda _rt, _actor: APIRouter())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        ready = (await client.get("/ready")).json()
+        metrics = (await client.get("/metrics")).text
+    assert ready["parked_messages"] == 1 and ready["parked_oldest_age_s"] is not None
+    assert ready["consumers"][INBOUND]["parked"] == 1
+    assert "antt_parked_messages 1.0" in metrics
+    assert 'antt_consumer_records_total{outcome="parked",service="assessment",topic="antt.inbound.v1"} 1.0' in metrics
