@@ -193,7 +193,8 @@ async def run_write(runtime: Any, req: IdempotentRequest | None, write: Callable
     and fails once it commits: it then answers with the first one's answer. If the first is
     refused, its reservation is rolled back and the second is judged on its own."""
     if req is None:
-        return (await runtime.transaction(write)).response()
+        first: Answer = await runtime.transaction(write)
+        return first.response()
 
     def tx(uow: UnitOfWork) -> Answer:
         found = stored_answer(uow.session, uow.infra, req)
@@ -205,6 +206,7 @@ async def run_write(runtime: Any, req: IdempotentRequest | None, write: Callable
         _purge_now_and_then(runtime, uow)
         return answer
 
+    answer: Answer
     try:
         answer = await runtime.transaction(tx)
     except IntegrityError:

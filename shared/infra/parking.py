@@ -85,7 +85,8 @@ def expired(waiting_for: str, reason: str) -> DomainError:
 def _as_utc(value: Any) -> datetime:
     if isinstance(value, str):  # SQLite may hand back the text it stored
         value = datetime.fromisoformat(value)
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    moment: datetime = value
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _headers_json(headers: dict[str, bytes]) -> str:
