@@ -23,8 +23,7 @@ run: setup  ## the whole system: local Kafka, SQLite under var/, three services;
 run-postgres: setup  ## the same on a local PostgreSQL (one database per service)
 	$(BIN)/python -m deploy.run --postgres
 
-test: setup  ## every test: unit, integration (real Kafka, real PostgreSQL), end-to-end
-	$(BIN)/lint-imports
+test: setup lint  ## the static checks, then every test: unit, integration (real Kafka, real PostgreSQL), end-to-end, browser
 	$(BIN)/python -m pytest
 
 test-unit: setup
@@ -46,8 +45,13 @@ demo: $(STAMP)  ## against a running system (make run)
 bench: setup  ## N unit-years through the full lifecycle (N=10000 by default)
 	$(BIN)/python -m bench.lifecycle --n $${N:-10000}
 
-lint: $(STAMP)
+CHECKED := shared services deploy bench audit tests
+
+lint: $(STAMP)  ## import boundaries, ruff (lint and format check), mypy (pyproject.toml says how strict)
 	$(BIN)/lint-imports
+	$(BIN)/ruff check $(CHECKED)
+	$(BIN)/ruff format --check $(CHECKED)
+	$(BIN)/mypy
 
 contracts: $(STAMP)  ## regenerate docs/contracts and docs/asyncapi from the code
 	$(BIN)/python -m shared.contracts.docs

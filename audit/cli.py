@@ -77,9 +77,12 @@ def load_history(args: argparse.Namespace) -> tuple[Folder, dict[str, dict[str, 
             continue
         if topic == topics.CHECKPOINTS:
             p = d.get("producer")
-            if isinstance(p, str) and isinstance(d.get("sequence"), int):
-                if p not in checkpoints or d["sequence"] > checkpoints[p].get("sequence", 0):
-                    checkpoints[p] = d
+            if (
+                isinstance(p, str)
+                and isinstance(d.get("sequence"), int)
+                and (p not in checkpoints or d["sequence"] > checkpoints[p].get("sequence", 0))
+            ):
+                checkpoints[p] = d
         else:
             folder.add(d)
     return folder, checkpoints
@@ -99,16 +102,17 @@ def render_report(report: Any) -> str:
         f"  checkpoints {s['checkpoints']} (verified {s['checkpoints_verified']})",
     ]
     for producer, cp in report.checkpoints.items():
-        lines.append(f"    {producer}: latest #{cp['sequence']} at {cp['issued_at']}, {cp['size']} records, "
-                     f"key {cp['key_id']}")
+        lines.append(f"    {producer}: latest #{cp['sequence']} at {cp['issued_at']}, {cp['size']} records, key {cp['key_id']}")
     lines.append(f"  {s['events']} events in {s['seconds']} s ({s['events_per_second']} events/s)")
     lines.append(f"  findings: {s['errors']} errors, {s['notes']} notes")
     lines.append("")
     for f in report.findings:
         lines.append(_finding_line(f))
     lines.append("")
-    lines.append("RESULT: " + ("OK — the history is whole and unaltered as far as checked"
-                                if report.ok else "FAILED — see the errors above"))
+    lines.append(
+        "RESULT: "
+        + ("OK — the history is whole and unaltered as far as checked" if report.ok else "FAILED — see the errors above")
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -124,11 +128,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
     keys = load_keys(Path(args.keys) if args.keys else None)
     contracts = Path(args.contracts) if args.contracts else None
     if args.archive:
-        report = verify_archive(Path(args.archive), keys, contracts=contracts, jobs=args.jobs or 0,
-                                require_checkpoints=args.require_checkpoints)
+        report = verify_archive(
+            Path(args.archive), keys, contracts=contracts, jobs=args.jobs or 0, require_checkpoints=args.require_checkpoints
+        )
     else:
-        report = asyncio.run(verify_kafka(args.bootstrap, keys, contracts=contracts, jobs=args.jobs,
-                                          require_checkpoints=args.require_checkpoints))
+        report = asyncio.run(
+            verify_kafka(args.bootstrap, keys, contracts=contracts, jobs=args.jobs, require_checkpoints=args.require_checkpoints)
+        )
     if args.json:
         _dump(report.to_json())
     else:
@@ -160,8 +166,9 @@ def cmd_as_of(args: argparse.Namespace) -> int:
     if not (args.unit_year or args.province or args.commune or args.year):
         raise UsageError("as-of needs --unit-year, or --province / --commune / --year")
     folder, _ = load_history(args)
-    rows = as_of(folder, until, unit_year=args.unit_year, province=args.province, commune=args.commune,
-                 year=args.year, state=args.state)
+    rows = as_of(
+        folder, until, unit_year=args.unit_year, province=args.province, commune=args.commune, year=args.year, state=args.state
+    )
     if args.format == "json":
         _dump({"as_of": until.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "count": len(rows), "unit_years": rows})
     else:
@@ -187,8 +194,9 @@ def cmd_cross_check(args: argparse.Namespace) -> int:
 
     folder, checkpoints = load_history(args)
     urls = {"registration": args.registration_url, "assessment": args.assessment_url, "approval": args.approval_url}
-    findings, stats = asyncio.run(cross_check(folder, checkpoints, urls=urls, token=args.token,
-                                              unit_years=args.unit_year or None))
+    findings, stats = asyncio.run(
+        cross_check(folder, checkpoints, urls=urls, token=args.token, unit_years=args.unit_year or None)
+    )
     errors = [f for f in findings if f.severity == ERROR]
     if args.json:
         _dump({"ok": not errors, "summary": stats, "findings": [f.to_json() for f in findings]})
@@ -209,8 +217,9 @@ def cmd_cross_check(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m audit", description="Replay, verify and export the ANTT event history "
-                                "(see docs/audit.md).")
+    p = argparse.ArgumentParser(
+        prog="python -m audit", description="Replay, verify and export the ANTT event history (see docs/audit.md)."
+    )
     p.add_argument("--version", action="version", version=f"audit {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -221,13 +230,20 @@ def parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("verify", help="prove the history whole and unaltered")
     source(v)
-    v.add_argument("--keys", metavar="PATH", help="trusted checkpoint keys: a JSON file or a folder of <producer>.pub "
-                   "(default: var/keys when it exists)")
+    v.add_argument(
+        "--keys",
+        metavar="PATH",
+        help="trusted checkpoint keys: a JSON file or a folder of <producer>.pub (default: var/keys when it exists)",
+    )
     v.add_argument("--contracts", metavar="DIR", help=f"the published JSON Schemas (default {DEFAULT_CONTRACTS})")
-    v.add_argument("--require-checkpoints", action="store_true",
-                   help="a producer without any checkpoint is an error, not a note")
-    v.add_argument("--jobs", type=int, default=None, help="worker processes, each checking a share of the partitions "
-                   "(default: one per core for a cluster, none for an archive; 0: none)")
+    v.add_argument("--require-checkpoints", action="store_true", help="a producer without any checkpoint is an error, not a note")
+    v.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="worker processes, each checking a share of the partitions "
+        "(default: one per core for a cluster, none for an archive; 0: none)",
+    )
     v.add_argument("--json", action="store_true", help="machine-readable report")
     v.set_defaults(func=cmd_verify)
 

@@ -67,50 +67,89 @@ async def cross_check(
                 stats["requests"] += 1
                 if code is None:
                     unavailable.add(service)
-                    findings.append(Finding("service_unavailable", f"{service} at {urls[service]}: {body}",
-                                            producer=service))
+                    findings.append(Finding("service_unavailable", f"{service} at {urls[service]}: {body}", producer=service))
                     continue
                 expected = st.states.get(service) if st else None
                 if code == 404:
                     if expected is not None:
-                        findings.append(Finding("unit_year_unknown_to_service", f"{service} does not know {uy}; "
-                                                f"the events say {expected}", stream=uy, producer=service))
+                        findings.append(
+                            Finding(
+                                "unit_year_unknown_to_service",
+                                f"{service} does not know {uy}; the events say {expected}",
+                                stream=uy,
+                                producer=service,
+                            )
+                        )
                     continue
                 if code != 200 or not isinstance(body, dict):
-                    findings.append(Finding("service_unavailable", f"{service} answered {code} for {uy}",
-                                            stream=uy, producer=service))
+                    findings.append(
+                        Finding("service_unavailable", f"{service} answered {code} for {uy}", stream=uy, producer=service)
+                    )
                     continue
                 reported = body.get("state")
                 if expected is not None and reported != expected:
-                    findings.append(Finding("state_drift", f"{service} reports {reported!r}, the events say "
-                                            f"{expected!r}", stream=uy, producer=service,
-                                            extra={"reported": reported, "folded": expected}))
+                    findings.append(
+                        Finding(
+                            "state_drift",
+                            f"{service} reports {reported!r}, the events say {expected!r}",
+                            stream=uy,
+                            producer=service,
+                            extra={"reported": reported, "folded": expected},
+                        )
+                    )
                 if service == "registration" and st is not None and "approval_state" in body:
                     folded = st.states.get("approval")
                     if folded is not None and body.get("approval_state") != folded:
-                        findings.append(Finding("state_drift", f"registration's read model says approval state "
-                                                f"{body.get('approval_state')!r}, the approval events say {folded!r}",
-                                                stream=uy, producer=service))
+                        findings.append(
+                            Finding(
+                                "state_drift",
+                                f"registration's read model says approval state "
+                                f"{body.get('approval_state')!r}, the approval events say {folded!r}",
+                                stream=uy,
+                                producer=service,
+                            )
+                        )
                 if service == "approval" and isinstance(body.get("history"), list):
                     held = {h.get("event_id"): h for h in body["history"] if isinstance(h, dict)}
                     for eid, env in topic_events.items():
                         mine = held.get(eid)
                         if mine is None:
-                            findings.append(Finding("history_missing_event", f"{env.get('event_type')} "
-                                                    f"({env.get('producer')} #{env.get('sequence')}) is on the topics "
-                                                    "but not in the approval service's history", stream=uy,
-                                                    event_id=eid, producer="approval"))
+                            findings.append(
+                                Finding(
+                                    "history_missing_event",
+                                    f"{env.get('event_type')} "
+                                    f"({env.get('producer')} #{env.get('sequence')}) is on the topics "
+                                    "but not in the approval service's history",
+                                    stream=uy,
+                                    event_id=eid,
+                                    producer="approval",
+                                )
+                            )
                         elif mine.get("hash") != env.get("hash"):
-                            findings.append(Finding("history_event_differs", "the approval service's copy has hash "
-                                                    f"{str(mine.get('hash'))[:12]}…, the topic's "
-                                                    f"{str(env.get('hash'))[:12]}…", stream=uy, event_id=eid,
-                                                    producer="approval"))
+                            findings.append(
+                                Finding(
+                                    "history_event_differs",
+                                    "the approval service's copy has hash "
+                                    f"{str(mine.get('hash'))[:12]}…, the topic's "
+                                    f"{str(env.get('hash'))[:12]}…",
+                                    stream=uy,
+                                    event_id=eid,
+                                    producer="approval",
+                                )
+                            )
                     for eid, mine in held.items():
                         if eid not in topic_events:
-                            findings.append(Finding("history_unknown_event", f"{mine.get('event_type')} "
-                                                    f"({mine.get('producer')} #{mine.get('sequence')}) is in the "
-                                                    "approval service's history but on no topic", stream=uy,
-                                                    event_id=eid, producer="approval"))
+                            findings.append(
+                                Finding(
+                                    "history_unknown_event",
+                                    f"{mine.get('event_type')} "
+                                    f"({mine.get('producer')} #{mine.get('sequence')}) is in the "
+                                    "approval service's history but on no topic",
+                                    stream=uy,
+                                    event_id=eid,
+                                    producer="approval",
+                                )
+                            )
 
         await asyncio.gather(*(one(uy) for uy in ids))
         stats["unavailable"] = sorted(unavailable)
@@ -129,16 +168,27 @@ async def cross_check(
             if not isinstance(seq, int):
                 continue
             if on_topic is None or seq > int(on_topic.get("sequence", 0)):
-                findings.append(Finding("checkpoint_deleted", f"{service} has published checkpoint #{seq}; the "
-                                        f"newest on the topic is "
-                                        f"{'#' + str(on_topic.get('sequence')) if on_topic else 'none'}: "
-                                        "checkpoints were deleted from the topic", producer=service))
+                findings.append(
+                    Finding(
+                        "checkpoint_deleted",
+                        f"{service} has published checkpoint #{seq}; the "
+                        f"newest on the topic is "
+                        f"{'#' + str(on_topic.get('sequence')) if on_topic else 'none'}: "
+                        "checkpoints were deleted from the topic",
+                        producer=service,
+                    )
+                )
             elif seq == on_topic.get("sequence"):
                 try:
                     same = checkpoint_hash(cp) == checkpoint_hash(on_topic)
                 except (TypeError, ValueError):
                     same = False
                 if not same:
-                    findings.append(Finding("checkpoint_differs", f"{service}'s checkpoint #{seq} differs from the "
-                                            "one on the topic", producer=service))
+                    findings.append(
+                        Finding(
+                            "checkpoint_differs",
+                            f"{service}'s checkpoint #{seq} differs from the one on the topic",
+                            producer=service,
+                        )
+                    )
     return findings, stats

@@ -40,9 +40,7 @@ def may_hold_float(canonical: bytes) -> bool:
     """Whether orjson's output may contain a float (then orjson and the reference may differ).
     The substring tests skip the exponent patterns for most documents."""
     return bool(
-        _FRACTION(canonical)
-        or (b"e-" in canonical and _EXP_MINUS(canonical))
-        or (b"e+" in canonical and _EXP_PLUS(canonical))
+        _FRACTION(canonical) or (b"e-" in canonical and _EXP_MINUS(canonical)) or (b"e+" in canonical and _EXP_PLUS(canonical))
     )
 
 
@@ -52,8 +50,17 @@ _sha256 = hashlib.sha256
 EVENT_FIELDS = (
     "problem",  # None, or (code, message) when the record is unusable or its hash is wrong
     "schema_error",  # None or the first schema error
-    "event_id", "event_type", "stream_id", "producer", "sequence", "prev_hash", "hash",
-    "unit_year_id", "causation_id", "recorded_at", "jurisdiction",
+    "event_id",
+    "event_type",
+    "stream_id",
+    "producer",
+    "sequence",
+    "prev_hash",
+    "hash",
+    "unit_year_id",
+    "causation_id",
+    "recorded_at",
+    "jurisdiction",
     "trigger",  # the lifecycle trigger the event records (None: no change; "": opens the stream)
     "state",  # payload.state, or MISSING
     "extra",  # ApprovalCaseOpened: (last step level, body, unit dict); UnitYearRecognized: (level, body, decision_no, decided_by)
@@ -171,8 +178,10 @@ def digest_event(value: bytes | None) -> tuple[Any, ...]:
         env["hash"] = stored
     problem = None
     if computed != stored:
-        problem = ("payload_edited", "the event's content does not match its hash (recomputed "
-                   f"{(computed or '')[:12]}…, recorded {str(stored)[:12]}…)")
+        problem = (
+            "payload_edited",
+            f"the event's content does not match its hash (recomputed {(computed or '')[:12]}…, recorded {str(stored)[:12]}…)",
+        )
     checked = env
     version_error = None
     if plain:
@@ -210,34 +219,61 @@ def digest_event(value: bytes | None) -> tuple[Any, ...]:
         unit_v = payload.get("unit")
         unit = unit_v if isinstance(unit_v, dict) else {}
         extra = (
-            _str(last.get("level")), _str(last.get("body")),
+            _str(last.get("level")),
+            _str(last.get("body")),
             {k: unit.get(k) for k in ("code", "province_code", "district_code", "commune_code")},
         )
     elif etype == "UnitYearRecognized":
         extra = (
-            _str(payload.get("level")), _str(payload.get("deciding_body")),
-            _str(payload.get("decision_no")), _str(payload.get("decided_by")),
+            _str(payload.get("level")),
+            _str(payload.get("deciding_body")),
+            _str(payload.get("decision_no")),
+            _str(payload.get("decided_by")),
         )
     if schema_error is None and checked is env:
         # the schema guarantees the types: no checks needed
         actor = env["actor"]
         seq = env["sequence"]
         return (
-            problem, None, env["event_id"], etype, env["stream_id"], producer,
-            seq if type(seq) is int else int(seq), env["prev_hash"], stored, env["unit_year_id"],
-            env["causation_id"], env["recorded_at"], actor.get("jurisdiction", "*"), trigger,
-            payload.get("state", MISSING), extra, leaf,
+            problem,
+            None,
+            env["event_id"],
+            etype,
+            env["stream_id"],
+            producer,
+            seq if type(seq) is int else int(seq),
+            env["prev_hash"],
+            stored,
+            env["unit_year_id"],
+            env["causation_id"],
+            env["recorded_at"],
+            actor.get("jurisdiction", "*"),
+            trigger,
+            payload.get("state", MISSING),
+            extra,
+            leaf,
         )
     actor = env.get("actor")
     jurisdiction = _str(actor.get("jurisdiction", "*")) if isinstance(actor, dict) else None
     seq = env.get("sequence")
     return (
-        problem, schema_error,
-        _str(env.get("event_id")), _str(etype), _str(env.get("stream_id")), producer,
+        problem,
+        schema_error,
+        _str(env.get("event_id")),
+        _str(etype),
+        _str(env.get("stream_id")),
+        producer,
         seq if isinstance(seq, int) and not isinstance(seq, bool) else None,
-        _str(env.get("prev_hash")), _str(stored),
-        _str(env.get("unit_year_id")), _str(env.get("causation_id")), _str(env.get("recorded_at")),
-        jurisdiction, trigger, payload.get("state", MISSING), extra, leaf,
+        _str(env.get("prev_hash")),
+        _str(stored),
+        _str(env.get("unit_year_id")),
+        _str(env.get("causation_id")),
+        _str(env.get("recorded_at")),
+        jurisdiction,
+        trigger,
+        payload.get("state", MISSING),
+        extra,
+        leaf,
     )
 
 

@@ -42,8 +42,19 @@ FORMATS = {
     ),
     "uuid": r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z",
 }
-ANNOTATIONS = {"title", "description", "default", "examples", "$comment", "$schema", "$defs", "$id", "readOnly",
-               "writeOnly", "deprecated"}
+ANNOTATIONS = {
+    "title",
+    "description",
+    "default",
+    "examples",
+    "$comment",
+    "$schema",
+    "$defs",
+    "$id",
+    "readOnly",
+    "writeOnly",
+    "deprecated",
+}
 STRING_KW = {"minLength", "maxLength", "pattern", "format"}
 NUMBER_KW = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}
 ARRAY_KW = {"items", "minItems", "maxItems"}
@@ -341,8 +352,10 @@ class _Compiler:
                 raise Unsupported("items as a list")
             self.n += 1
             name = f"a{self.n}"
-            self.funcs.append(f"def {name}(v):\n    for x in v:\n        if not ({self.expr(s['items'], 'x')}):\n"
-                              "            return False\n    return True\n")
+            self.funcs.append(
+                f"def {name}(v):\n    for x in v:\n        if not ({self.expr(s['items'], 'x')}):\n"
+                "            return False\n    return True\n"
+            )
             ac.append(f"{name}({v})")
         elif self.plain and tl is not None and "array" in tl:
             ac.append(f"_nf({v})")
@@ -383,9 +396,11 @@ class _Compiler:
             elif (addl is not True and addl != {}) or self.plain:
                 allowed = self.const(frozenset(props), "K")
                 e = self.expr(addl if addl is not True else {}, "x")
-                lines.append(f"    if len(v) != {n_req} and not v.keys() <= {allowed}:\n"
-                             f"        for k, x in v.items():\n"
-                             f"            if k not in {allowed} and not ({e}):\n                return False")
+                lines.append(
+                    f"    if len(v) != {n_req} and not v.keys() <= {allowed}:\n"
+                    f"        for k, x in v.items():\n"
+                    f"            if k not in {allowed} and not ({e}):\n                return False"
+                )
             if len(lines) == 1:  # no check at all: no call either
                 self.objects[id(s)] = None
                 return " and ".join(parts) if parts else "True"

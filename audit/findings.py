@@ -44,7 +44,10 @@ CODES: dict[str, tuple[str, str]] = {
     "illegal_transition": (ERROR, "an event records a transition the service's lifecycle does not allow"),
     "state_mismatch": (ERROR, "the state an event states differs from the state replayed from the events before it"),
     "unresolved_causation": (ERROR, "an event's causation_id names no inbound message and no earlier event"),
-    "recognition_without_authority": (ERROR, "a recognition at the wrong level, by the wrong body, or by an actor whose jurisdiction does not allow it"),
+    "recognition_without_authority": (
+        ERROR,
+        "a recognition at the wrong level, by the wrong body, or by an actor whose jurisdiction does not allow it",
+    ),
     "recognition_incomplete": (ERROR, "a recognition that does not name its deciding body, decision number and decider"),
     # exports
     "archive_incomplete": (ERROR, "an archive's records disagree with its manifest (counts or offsets)"),

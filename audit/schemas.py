@@ -143,4 +143,3 @@ class Schemas:
         etype = envelope.get("event_type") if isinstance(envelope, dict) else None
         fn = self.events.get(etype) if isinstance(etype, str) else None
         return (fn or self.envelope)(envelope)
-

@@ -148,8 +148,9 @@ class KafkaSource:
         from aiokafka import AIOKafkaConsumer
         from aiokafka.errors import KafkaConnectionError
 
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None,
-                                    **self.consumer_settings())
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None, **self.consumer_settings()
+        )
         try:
             await asyncio.wait_for(consumer.start(), self.request_timeout_ms / 1000)
         except (KafkaConnectionError, TimeoutError, OSError) as exc:
@@ -183,8 +184,7 @@ class KafkaSource:
         finally:
             await consumer.stop()
 
-    async def _read(self, consumer: Any, ranges: list[tuple[str, int, int, int]]) -> AsyncIterator[
-            tuple[str, int, list[Any]]]:
+    async def _read(self, consumer: Any, ranges: list[tuple[str, int, int, int]]) -> AsyncIterator[tuple[str, int, list[Any]]]:
         from aiokafka import TopicPartition
 
         if not ranges:
@@ -234,8 +234,7 @@ def use_bare_records() -> bool:
     base = getattr(fetcher, "PartitionRecords", None)
     if getattr(base, "bare", False):
         return True
-    if aiokafka.__version__ != _BARE_RECORDS_FOR or base is None or not callable(getattr(base, "_consumer_record",
-                                                                                         None)):
+    if aiokafka.__version__ != _BARE_RECORDS_FOR or base is None or not callable(getattr(base, "_consumer_record", None)):
         return False
 
     class BarePartitionRecords(base):  # type: ignore[misc,valid-type]
@@ -250,8 +249,14 @@ def use_bare_records() -> bool:
 
 def kafka_record(rec: Any) -> Record:
     return Record(
-        rec.topic, rec.partition, rec.offset, rec.timestamp, rec.key, rec.value,
-        tuple((k, bytes(v)) for k, v in (rec.headers or ())), rec.timestamp_type,
+        rec.topic,
+        rec.partition,
+        rec.offset,
+        rec.timestamp,
+        rec.key,
+        rec.value,
+        tuple((k, bytes(v)) for k, v in (rec.headers or ())),
+        rec.timestamp_type,
     )
 
 
@@ -262,27 +267,35 @@ _unb64 = base64.b64decode
 
 
 def record_line(rec: Record) -> bytes:
-    return orjson.dumps(
-        {
-            "topic": rec.topic,
-            "partition": rec.partition,
-            "offset": rec.offset,
-            "timestamp": rec.timestamp,
-            "timestamp_type": rec.timestamp_type,
-            "key": None if rec.key is None else _b64(rec.key).decode("ascii"),
-            "value": None if rec.value is None else _b64(rec.value).decode("ascii"),
-            "headers": [[k, _b64(v or b"").decode("ascii")] for k, v in rec.headers],
-        }
-    ) + b"\n"
+    return (
+        orjson.dumps(
+            {
+                "topic": rec.topic,
+                "partition": rec.partition,
+                "offset": rec.offset,
+                "timestamp": rec.timestamp,
+                "timestamp_type": rec.timestamp_type,
+                "key": None if rec.key is None else _b64(rec.key).decode("ascii"),
+                "value": None if rec.value is None else _b64(rec.value).decode("ascii"),
+                "headers": [[k, _b64(v or b"").decode("ascii")] for k, v in rec.headers],
+            }
+        )
+        + b"\n"
+    )
 
 
 def parse_line(line: bytes) -> Record:
     d = orjson.loads(line)
     k, v = d.get("key"), d.get("value")
     return Record(
-        d["topic"], int(d["partition"]), int(d["offset"]), d.get("timestamp"),
-        None if k is None else _unb64(k), None if v is None else _unb64(v),
-        tuple((h[0], _unb64(h[1])) for h in d.get("headers") or ()), int(d.get("timestamp_type") or 0),
+        d["topic"],
+        int(d["partition"]),
+        int(d["offset"]),
+        d.get("timestamp"),
+        None if k is None else _unb64(k),
+        None if v is None else _unb64(v),
+        tuple((h[0], _unb64(h[1])) for h in d.get("headers") or ()),
+        int(d.get("timestamp_type") or 0),
     )
 
 
@@ -342,8 +355,12 @@ class ArchiveSource:
                                 # the prefix names the partition unless a key is repeated
                                 # later in the line (the last one counts in JSON)
                                 m = _HEAD(line)
-                                if (m is not None and not keep(m[1].decode(), int(m[2]))
-                                        and line.count(b'"topic"') == 1 and line.count(b'"partition"') == 1):
+                                if (
+                                    m is not None
+                                    and not keep(m[1].decode(), int(m[2]))
+                                    and line.count(b'"topic"') == 1
+                                    and line.count(b'"partition"') == 1
+                                ):
                                     continue
                             rec = parse_line(line)
                             if keep is not None and not keep(rec.topic, rec.partition):

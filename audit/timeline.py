@@ -183,8 +183,13 @@ class Folder:
                 st.states["approval"] = payload["state"]
             if isinstance(payload.get("unit"), dict):
                 st.unit.update(payload["unit"])
-            if env.get("event_type") in ("UnitYearRecognized", "UnitYearReviewed", "UnitYearNotRecognized",
-                                         "UnitYearReturned", "UnitYearRevoked"):
+            if env.get("event_type") in (
+                "UnitYearRecognized",
+                "UnitYearReviewed",
+                "UnitYearNotRecognized",
+                "UnitYearReturned",
+                "UnitYearRevoked",
+            ):
                 st.level = payload.get("level", st.level)
                 st.decision_no = payload.get("decision_no") or st.decision_no
                 st.decided_by = payload.get("decided_by") or st.decided_by
@@ -230,16 +235,23 @@ def describe(env: dict[str, Any]) -> list[str]:
         out.append(f"lý do (reason): {r}")
     for d in p.get("documents") or []:
         if isinstance(d, dict):
-            out.append(f"tài liệu (document): {d.get('kind')} {d.get('ref')}" + (f", {d['issued_on']}" if d.get("issued_on") else ""))
+            out.append(
+                f"tài liệu (document): {d.get('kind')} {d.get('ref')}" + (f", {d['issued_on']}" if d.get("issued_on") else "")
+            )
     if t == "ApprovalCaseOpened":
         for s in p.get("chain") or []:
             if isinstance(s, dict):
                 role = ROLE_LABELS.get(s.get("role"), s.get("role"))
                 out.append(f"bước (step): {LEVEL_LABELS.get(s.get('level'), s.get('level'))}, {role} — {s.get('body')}")
     if t in ("IncidentRecorded", "IncidentFlagged"):
-        for key, label in (("incident_id", "vụ việc (incident)"), ("category", "loại (category)"),
-                           ("occurred_on", "ngày xảy ra (occurred on)"), ("severity", "mức độ (severity)"),
-                           ("effect", "ảnh hưởng (effect)"), ("criterion", "tiêu chí (criterion)")):
+        for key, label in (
+            ("incident_id", "vụ việc (incident)"),
+            ("category", "loại (category)"),
+            ("occurred_on", "ngày xảy ra (occurred on)"),
+            ("severity", "mức độ (severity)"),
+            ("effect", "ảnh hưởng (effect)"),
+            ("criterion", "tiêu chí (criterion)"),
+        ):
             if p.get(key) not in (None, ""):
                 out.append(f"{label}: {p[key]}")
     return out
@@ -268,8 +280,10 @@ def history(folder: Folder, unit_year_id: str) -> list[dict[str, Any]]:
 def render_history(unit_year_id: str, items: list[dict[str, Any]], unit: dict[str, Any]) -> str:
     lines = [f"Lịch sử / History of {unit_year_id}"]
     if unit:
-        lines.append(f"  {unit.get('name', '')} ({unit.get('kind', '')}), tỉnh {unit.get('province_code')}, "
-                     f"xã {unit.get('commune_code')}, quản lý {LEVEL_LABELS.get(unit.get('managing_level'), unit.get('managing_level'))}")
+        lines.append(
+            f"  {unit.get('name', '')} ({unit.get('kind', '')}), tỉnh {unit.get('province_code')}, "
+            f"xã {unit.get('commune_code')}, quản lý {LEVEL_LABELS.get(unit.get('managing_level'), unit.get('managing_level'))}"
+        )
     lines.append("")
     for it in items:
         a = it.get("actor") or {}
@@ -285,14 +299,39 @@ def render_history(unit_year_id: str, items: list[dict[str, Any]], unit: dict[st
 # --------------------------------------------------------------------------- as-of
 
 AS_OF_COLUMNS = (
-    "unit_year_id", "unit_code", "unit_name", "kind", "province_code", "district_code", "commune_code", "year",
-    "state", "state_vi", "registration_state", "assessment_state", "approval_state", "level", "decision_no",
-    "certificate_no", "decided_by", "last_event_type", "last_event_at", "events",
+    "unit_year_id",
+    "unit_code",
+    "unit_name",
+    "kind",
+    "province_code",
+    "district_code",
+    "commune_code",
+    "year",
+    "state",
+    "state_vi",
+    "registration_state",
+    "assessment_state",
+    "approval_state",
+    "level",
+    "decision_no",
+    "certificate_no",
+    "decided_by",
+    "last_event_type",
+    "last_event_at",
+    "events",
 )
 
 
-def as_of(folder: Folder, until: datetime, *, unit_year: str | None = None, province: str | None = None,
-          commune: str | None = None, year: int | None = None, state: str | None = None) -> list[dict[str, Any]]:
+def as_of(
+    folder: Folder,
+    until: datetime,
+    *,
+    unit_year: str | None = None,
+    province: str | None = None,
+    commune: str | None = None,
+    year: int | None = None,
+    state: str | None = None,
+) -> list[dict[str, Any]]:
     ids: Iterable[str] = [unit_year] if unit_year else sorted(folder.by_unit_year)
     rows = []
     for uy in ids:

@@ -86,8 +86,23 @@ MAX_PER_CODE = 1000
 BATCH = 2000
 
 (
-    F_PROBLEM, F_SCHEMA, F_ID, F_TYPE, F_STREAM, F_PRODUCER, F_SEQ, F_PREV, F_HASH,
-    F_UY, F_CAUSE, F_REC_AT, F_JUR, F_TRIGGER, F_STATE, F_EXTRA, F_LEAF,
+    F_PROBLEM,
+    F_SCHEMA,
+    F_ID,
+    F_TYPE,
+    F_STREAM,
+    F_PRODUCER,
+    F_SEQ,
+    F_PREV,
+    F_HASH,
+    F_UY,
+    F_CAUSE,
+    F_REC_AT,
+    F_JUR,
+    F_TRIGGER,
+    F_STATE,
+    F_EXTRA,
+    F_LEAF,
 ) = range(len(digest.EVENT_FIELDS))
 
 
@@ -193,8 +208,12 @@ class _Merge:
             return
         eids = share["ids"][0]
         inbound = share["inbound"]
-        if (not self.ids.isdisjoint(eids) or not self.streams.isdisjoint(share["streams"])
-                or not self.ids.isdisjoint(inbound) or not self.inbound.isdisjoint(eids)):
+        if (
+            not self.ids.isdisjoint(eids)
+            or not self.streams.isdisjoint(share["streams"])
+            or not self.ids.isdisjoint(inbound)
+            or not self.inbound.isdisjoint(eids)
+        ):
             self.independent = False
             return
         self.ids.update(eids)
@@ -293,27 +312,48 @@ class Verifier:
             return
         heads = [h.model_dump() for h in cp.partitions]
         if heads_root(heads) != cp.root or sum(h["size"] for h in heads) != cp.size:
-            self.add(Finding("checkpoint_invalid", f"checkpoint #{cp.sequence} of {producer}: its root or size does "
-                             "not match its partition heads", **where))
+            self.add(
+                Finding(
+                    "checkpoint_invalid",
+                    f"checkpoint #{cp.sequence} of {producer}: its root or size does not match its partition heads",
+                    **where,
+                )
+            )
             return
         if PRODUCER_TOPIC.get(producer) not in (None, cp.topic):
-            self.add(Finding("checkpoint_invalid", f"checkpoint #{cp.sequence} of {producer} covers {cp.topic}, "
-                             f"not {PRODUCER_TOPIC[producer]}", **where))
+            self.add(
+                Finding(
+                    "checkpoint_invalid",
+                    f"checkpoint #{cp.sequence} of {producer} covers {cp.topic}, not {PRODUCER_TOPIC[producer]}",
+                    **where,
+                )
+            )
             return
         self.cp_verified += 1
         last = self.cp_last.get(producer)
         expected = 1 if last is None else last["sequence"] + 1
         if cp.sequence > expected:
             missing = f"#{expected}" if cp.sequence == expected + 1 else f"#{expected}..#{cp.sequence - 1}"
-            self.add(Finding("checkpoint_missing", f"checkpoints {missing} of {producer} are missing before "
-                             f"#{cp.sequence}: deleted from the topic", **where))
+            self.add(
+                Finding(
+                    "checkpoint_missing",
+                    f"checkpoints {missing} of {producer} are missing before #{cp.sequence}: deleted from the topic",
+                    **where,
+                )
+            )
         elif cp.sequence < expected:
-            self.add(Finding("checkpoint_invalid", f"checkpoint #{cp.sequence} of {producer} comes after "
-                             f"#{expected - 1}", **where))
+            self.add(
+                Finding("checkpoint_invalid", f"checkpoint #{cp.sequence} of {producer} comes after #{expected - 1}", **where)
+            )
             return
         elif last is not None and cp.prev_checkpoint != checkpoint_hash(last):
-            self.add(Finding("checkpoint_chain_broken", f"checkpoint #{cp.sequence} of {producer} does not name "
-                             f"#{last['sequence']} as its predecessor", **where))
+            self.add(
+                Finding(
+                    "checkpoint_chain_broken",
+                    f"checkpoint #{cp.sequence} of {producer} does not name #{last['sequence']} as its predecessor",
+                    **where,
+                )
+            )
         elif last is None and cp.prev_checkpoint is not None:
             self.add(Finding("checkpoint_chain_broken", f"checkpoint #1 of {producer} names a predecessor", **where))
         self.cp_last[producer] = data
@@ -337,9 +377,16 @@ class Verifier:
         lost its oldest records, and its tree cannot be recomputed."""
         if offset != 0:
             part.merkle = False
-            self.add(Finding("records_deleted", f"the partition starts at offset {offset}: records 0..{offset - 1} "
-                             "were deleted", topic=part.topic, partition=part.partition, offset=offset,
-                             producer=TOPIC_PRODUCER.get(part.topic)))
+            self.add(
+                Finding(
+                    "records_deleted",
+                    f"the partition starts at offset {offset}: records 0..{offset - 1} were deleted",
+                    topic=part.topic,
+                    partition=part.partition,
+                    offset=offset,
+                    producer=TOPIC_PRODUCER.get(part.topic),
+                )
+            )
 
     def _match_heads(self, part: _Partition) -> None:
         heads = part.heads
@@ -359,21 +406,34 @@ class Verifier:
     def _merkle_failure(self, part: _Partition, h: _Head) -> None:
         lo = part.matched.size if part.matched else 0
         explained = [f for f in part.chain_findings if f.offset is not None and lo <= f.offset < h.size]
-        since = f"checkpoint #{part.matched.sequence} matched the first {lo} records" if part.matched else \
-            "no earlier checkpoint matched"
+        since = (
+            f"checkpoint #{part.matched.sequence} matched the first {lo} records"
+            if part.matched
+            else "no earlier checkpoint matched"
+        )
         if explained:
             explained[0].message += f"; the records no longer match {h.producer}'s signed checkpoint #{h.sequence}"
             return
         off, eid, stream = part.after_match or (lo, None, None)
-        self.add(Finding(
-            "stream_rewritten",
-            f"records {lo}..{h.size - 1} differ from what {h.producer}'s checkpoint #{h.sequence} signed ({since}); "
-            "the hash chains hold, so they were rewritten with recomputed hashes, inserted or removed",
-            topic=part.topic, partition=part.partition, offset=off, event_id=eid, stream=stream, producer=h.producer,
-            extra={"first_possible_offset": lo, "last_possible_offset": h.size - 1,
-                   "last_matching_checkpoint": part.matched.sequence if part.matched else None,
-                   "first_failing_checkpoint": h.sequence},
-        ))
+        self.add(
+            Finding(
+                "stream_rewritten",
+                f"records {lo}..{h.size - 1} differ from what {h.producer}'s checkpoint #{h.sequence} signed ({since}); "
+                "the hash chains hold, so they were rewritten with recomputed hashes, inserted or removed",
+                topic=part.topic,
+                partition=part.partition,
+                offset=off,
+                event_id=eid,
+                stream=stream,
+                producer=h.producer,
+                extra={
+                    "first_possible_offset": lo,
+                    "last_possible_offset": h.size - 1,
+                    "last_matching_checkpoint": part.matched.sequence if part.matched else None,
+                    "first_failing_checkpoint": h.sequence,
+                },
+            )
+        )
 
     # ------------------------------------------------------------------ records
     def feed_inbound(self, ids: Iterable[str | None]) -> None:
@@ -404,8 +464,25 @@ class Verifier:
                 self._match_heads(part)
                 next_size = heads[part.next_head].size if part.next_head < len(heads) else -1
                 due = False
-            (problem, schema_error, eid, etype, stream, producer, seq, prev_hash, hash_, uy, cause, recorded_at, _jur,
-             trigger, stated, extra, leaf) = d
+            (
+                problem,
+                schema_error,
+                eid,
+                etype,
+                stream,
+                producer,
+                seq,
+                prev_hash,
+                hash_,
+                uy,
+                cause,
+                recorded_at,
+                _jur,
+                trigger,
+                stated,
+                extra,
+                leaf,
+            ) = d
             # --- Merkle tree of the partition
             if part.count == 0:
                 self._match_heads(part)  # heads of size 0
@@ -427,8 +504,7 @@ class Verifier:
             if eid is not None:
                 first = ids.get(eid)
                 if first is not None:
-                    f = add(Finding("duplicate_event_id", f"event_id already at {first[0]}[{first[1]}]@{first[2]}",
-                                    *where))
+                    f = add(Finding("duplicate_event_id", f"event_id already at {first[0]}[{first[1]}]@{first[2]}", *where))
                     part.chain_findings.append(f)
                     st = streams.get((stream, producer)) if stream and producer else None
                     if st is not None:
@@ -459,8 +535,11 @@ class Verifier:
                     chain_ok = False
                 if seq == st.last_seq + 1:
                     if chain_ok and prev_hash != st.last_hash:
-                        f = add(Finding("chain_broken", f"sequence {seq}: prev_hash does not name the hash of "
-                                        f"sequence {seq - 1}", *where))
+                        f = add(
+                            Finding(
+                                "chain_broken", f"sequence {seq}: prev_hash does not name the hash of sequence {seq - 1}", *where
+                            )
+                        )
                         part.chain_findings.append(f)
                         st.broken = True
                     st.last_seq, st.last_hash = seq, hash_
@@ -478,16 +557,21 @@ class Verifier:
                     if gap is not None:
                         if gap.code == "event_dropped":
                             gap.code = "reordered"
-                            gap.message = (f"this event comes before sequence {seq} of its stream, which it "
-                                           f"should follow (sequence {seq} is at offset {offset})")
+                            gap.message = (
+                                f"this event comes before sequence {seq} of its stream, which it "
+                                f"should follow (sequence {seq} is at offset {offset})"
+                            )
                             self._per_code["event_dropped"] -= 1
                             self._per_code["reordered"] += 1
                         for m, g in list(st.gaps.items()):
                             if g is gap:
                                 del st.gaps[m]
                     else:
-                        f = add(Finding("sequence_repeated", f"sequence {seq} again (sequence {st.last_seq} was "
-                                        "already read)", *where))
+                        f = add(
+                            Finding(
+                                "sequence_repeated", f"sequence {seq} again (sequence {st.last_seq} was already read)", *where
+                            )
+                        )
                         part.chain_findings.append(f)
                     st.broken = True
                     continue
@@ -513,8 +597,7 @@ class Verifier:
             if trigger is not None:
                 if trigger == "":
                     if st.state is not None:
-                        add(Finding("illegal_transition", f"{etype} opens a stream already open (state {st.state})",
-                                    *where))
+                        add(Finding("illegal_transition", f"{etype} opens a stream already open (state {st.state})", *where))
                         st.broken = True
                         continue
                     st.state = self.initial[producer]
@@ -525,14 +608,12 @@ class Verifier:
                 else:
                     dest = idx.get((st.state, trigger))
                     if dest is None:
-                        add(Finding("illegal_transition", f"{etype} ({trigger}) is not allowed in state {st.state}",
-                                    *where))
+                        add(Finding("illegal_transition", f"{etype} ({trigger}) is not allowed in state {st.state}", *where))
                         st.broken = True
                         continue
                     st.state = dest
             if stated is not missing_state and stated != missing_state and st.state is not None and stated != st.state:
-                add(Finding("state_mismatch", f"{etype} states {stated!r}, the replayed state is {st.state!r}",
-                            *where))
+                add(Finding("state_mismatch", f"{etype} states {stated!r}, the replayed state is {st.state!r}", *where))
                 st.broken = True
                 continue
             if etype == "ApprovalCaseOpened":
@@ -545,8 +626,7 @@ class Verifier:
         if due:
             self._match_heads(part)
 
-    def _cause_earlier(self, cause_at: tuple[Any, ...], effect_recorded: str | None, cause: str,
-                       where: tuple[Any, ...]) -> None:
+    def _cause_earlier(self, cause_at: tuple[Any, ...], effect_recorded: str | None, cause: str, where: tuple[Any, ...]) -> None:
         """A cause is recorded before its effect (allowing :data:`CLOCK_SKEW` between hosts)."""
         cause_recorded = cause_at[3]
         if not cause_recorded or not effect_recorded or cause_recorded <= effect_recorded:
@@ -556,32 +636,55 @@ class Verifier:
         except ValueError:
             return
         if late.total_seconds() > CLOCK_SKEW:
-            self.add(Finding("unresolved_causation", f"its cause {cause} ({cause_at[0]}[{cause_at[1]}]@{cause_at[2]}) "
-                             f"was recorded {late.total_seconds():.3f} s after it", *where))
+            self.add(
+                Finding(
+                    "unresolved_causation",
+                    f"its cause {cause} ({cause_at[0]}[{cause_at[1]}]@{cause_at[2]}) "
+                    f"was recorded {late.total_seconds():.3f} s after it",
+                    *where,
+                )
+            )
 
     def _check_recognition(self, st: _Stream, d: tuple[Any, ...], where: tuple[Any, ...]) -> None:
         level, body, decision_no, decided_by = d[F_EXTRA] or (None, None, None, None)
-        missing = [n for n, v in (("deciding body", body), ("decision number", decision_no), ("decider", decided_by))
-                   if not (v and v.strip())]
+        missing = [
+            n
+            for n, v in (("deciding body", body), ("decision number", decision_no), ("decider", decided_by))
+            if not (v and v.strip())
+        ]
         if missing:
-            self.add(Finding("recognition_incomplete", f"the recognition does not name its {', '.join(missing)}",
-                             *where))
+            self.add(Finding("recognition_incomplete", f"the recognition does not name its {', '.join(missing)}", *where))
         if st.opened is None:
-            self.add(Finding("recognition_without_authority", "no ApprovalCaseOpened records the approval chain",
-                             *where))
+            self.add(Finding("recognition_without_authority", "no ApprovalCaseOpened records the approval chain", *where))
             return
         last_level, last_body, unit = st.opened
         if level != last_level:
-            self.add(Finding("recognition_without_authority", f"recognised at level {level}, but the chain "
-                             f"recorded when the case was opened ends at {last_level}", *where))
+            self.add(
+                Finding(
+                    "recognition_without_authority",
+                    f"recognised at level {level}, but the chain recorded when the case was opened ends at {last_level}",
+                    *where,
+                )
+            )
         elif body != last_body:
-            self.add(Finding("recognition_without_authority", f"recognised by {body!r}, but the chain's deciding "
-                             f"body is {last_body!r}", *where))
+            self.add(
+                Finding(
+                    "recognition_without_authority",
+                    f"recognised by {body!r}, but the chain's deciding body is {last_body!r}",
+                    *where,
+                )
+            )
         jur = d[F_JUR]
         if level is not None and not may_decide([jur] if jur else [], level, unit):
-            self.add(Finding("recognition_without_authority", f"an actor of jurisdiction {jur!r} may not decide at "
-                             f"level {level} for unit {unit.get('code')} (province {unit.get('province_code')}, "
-                             f"commune {unit.get('commune_code')})", *where))
+            self.add(
+                Finding(
+                    "recognition_without_authority",
+                    f"an actor of jurisdiction {jur!r} may not decide at "
+                    f"level {level} for unit {unit.get('code')} (province {unit.get('province_code')}, "
+                    f"commune {unit.get('commune_code')})",
+                    *where,
+                )
+            )
 
     def feed_dlq(self, n: int) -> None:
         self.dlq_records += n
@@ -628,8 +731,7 @@ class Verifier:
             "pending": pending,
             "streams": list(self.streams),
             "unit_years": list(self.unit_years),
-            "numbers": (self.events, self.inbound_records, self.dlq_records, self.http_causes, self.no_cause,
-                        self.recognitions),
+            "numbers": (self.events, self.inbound_records, self.dlq_records, self.http_causes, self.no_cause, self.recognitions),
         }
 
     def absorb(self, shares: list[dict[str, Any]], layout: Layout, merge: _Merge | None = None) -> bool:
@@ -693,37 +795,48 @@ class Verifier:
         # partitions that exist but had no records still meet heads of size 0
         for part in self.parts.values():
             self._match_heads(part)
-            remaining = [h for h in part.heads[part.next_head:] if h.size > part.count]
+            remaining = [h for h in part.heads[part.next_head :] if h.size > part.count]
             if remaining and not part.failed and part.merkle:
                 h = remaining[0]
                 lo = part.matched.size if part.matched else 0
                 explained = [f for f in part.chain_findings if f.offset is not None and f.offset >= lo]
                 if explained:
-                    explained[0].message += (f"; the partition has {part.count} records, {h.producer}'s checkpoint "
-                                             f"#{h.sequence} covers {h.size}")
+                    explained[0].message += (
+                        f"; the partition has {part.count} records, {h.producer}'s checkpoint #{h.sequence} covers {h.size}"
+                    )
                 else:
-                    self.add(Finding(
-                        "tail_dropped",
-                        f"the partition has {part.count} records but {h.producer}'s signed checkpoint #{h.sequence} "
-                        f"covers {h.size}: records {part.count}..{h.size - 1} were removed",
-                        topic=part.topic, partition=part.partition, offset=part.count, producer=h.producer,
-                        extra={"records": part.count, "checkpoint_size": h.size, "checkpoint": h.sequence},
-                    ))
+                    self.add(
+                        Finding(
+                            "tail_dropped",
+                            f"the partition has {part.count} records but {h.producer}'s signed checkpoint #{h.sequence} "
+                            f"covers {h.size}: records {part.count}..{h.size - 1} were removed",
+                            topic=part.topic,
+                            partition=part.partition,
+                            offset=part.count,
+                            producer=h.producer,
+                            extra={"records": part.count, "checkpoint_size": h.size, "checkpoint": h.sequence},
+                        )
+                    )
         # causes named by events read before them (another topic) or never found
         for cause, where, recorded_at in self.pending_causes:
             if cause in self.ids:
                 self._cause_earlier(self.ids[cause], recorded_at, cause, where)
             elif cause not in self.inbound:
-                self.add(Finding("unresolved_causation", f"causation_id {cause} is neither an inbound message nor "
-                                 "an event", *where))
+                self.add(
+                    Finding("unresolved_causation", f"causation_id {cause} is neither an inbound message nor an event", *where)
+                )
         # notes: what the checkpoints do not cover yet
         for producer, topic in PRODUCER_TOPIC.items():
             parts = [p for (t, _), p in self.parts.items() if t == topic]
             records = sum(p.count for p in parts)
             if producer not in self.cp_last:
                 if records:
-                    f = Finding("no_checkpoint", f"{producer} has published no checkpoint; its {records} records are "
-                                "protected by the hash chains only", topic=topic, producer=producer)
+                    f = Finding(
+                        "no_checkpoint",
+                        f"{producer} has published no checkpoint; its {records} records are protected by the hash chains only",
+                        topic=topic,
+                        producer=producer,
+                    )
                     if self.require_checkpoints:
                         f.extra["required"] = True
                     self.add(f)
@@ -731,28 +844,47 @@ class Verifier:
             for p in parts:
                 covered = max((h.size for h in p.heads), default=0)
                 if p.count > covered:
-                    self.add(Finding("unprotected_records", f"{p.count - covered} records after {producer}'s last "
-                                     "checkpoint are not protected by a signature yet", topic=topic,
-                                     partition=p.partition, offset=covered, producer=producer,
-                                     extra={"records": p.count - covered}))
+                    self.add(
+                        Finding(
+                            "unprotected_records",
+                            f"{p.count - covered} records after {producer}'s last "
+                            "checkpoint are not protected by a signature yet",
+                            topic=topic,
+                            partition=p.partition,
+                            offset=covered,
+                            producer=producer,
+                            extra={"records": p.count - covered},
+                        )
+                    )
         if self._untrusted_without_keys:
-            self.add(Finding("no_trusted_keys", f"{self._untrusted_without_keys} checkpoints on "
-                             f"{topics.CHECKPOINTS} could not be verified: no trusted public key was given (--keys)",
-                             topic=topics.CHECKPOINTS))
+            self.add(
+                Finding(
+                    "no_trusted_keys",
+                    f"{self._untrusted_without_keys} checkpoints on "
+                    f"{topics.CHECKPOINTS} could not be verified: no trusted public key was given (--keys)",
+                    topic=topics.CHECKPOINTS,
+                )
+            )
         if archive is not None:
             for t, by_partition in layout.partitions.items():
                 for number, info in by_partition.items():
                     declared = archive.declared_count(t, number)
                     if declared is not None and declared != info.count:
-                        self.add(Finding("archive_incomplete", f"the manifest declares {declared} records, the "
-                                         f"archive holds {info.count}", topic=t, partition=number))
+                        self.add(
+                            Finding(
+                                "archive_incomplete",
+                                f"the manifest declares {declared} records, the archive holds {info.count}",
+                                topic=t,
+                                partition=number,
+                            )
+                        )
         for code, n in self._dropped.items():
             self.findings.append(Finding(code, f"... and {n} more findings of this kind (not listed)"))
         if self.require_checkpoints:
             for f in self.findings:
                 if f.code == "no_checkpoint":
                     f.code = "checkpoint_missing"
-        self.findings.sort(key=lambda f: (0 if f.severity == ERROR else 1))
+        self.findings.sort(key=lambda f: 0 if f.severity == ERROR else 1)
         elapsed = time.perf_counter() - self.started
         records = sum(i.count for parts in layout.partitions.values() for i in parts.values())
         stats = {
@@ -773,8 +905,7 @@ class Verifier:
             "seconds": round(elapsed, 3),
             "events_per_second": round(self.events / elapsed) if elapsed > 0 else None,
         }
-        return Report(source, self.findings, stats, layout,
-                      {p: checkpoint_summary(cp) for p, cp in sorted(self.cp_last.items())})
+        return Report(source, self.findings, stats, layout, {p: checkpoint_summary(cp) for p, cp in sorted(self.cp_last.items())})
 
 
 # ---------------------------------------------------------------------------- running it
@@ -837,22 +968,29 @@ def _feed(w: Verifier, topic: str, partition: int, offsets: list[int], values: l
         w.feed_dlq(len(values))
 
 
-async def _kafka_share(bootstrap: str, ranges: list[tuple[str, int, int, int]],
-                       heads: dict[tuple[str, int], list[Any]]) -> dict[str, Any]:
+async def _kafka_share(
+    bootstrap: str, ranges: list[tuple[str, int, int, int]], heads: dict[tuple[str, int], list[Any]]
+) -> dict[str, Any]:
     w = Verifier(PublicKeys())
     w.take_heads(heads)
     src = KafkaSource(bootstrap)
     async for topic, partition, records in src.read(ranges):
         for i in range(0, len(records), BATCH):
-            chunk = records[i:i + BATCH]
+            chunk = records[i : i + BATCH]
             _feed(w, topic, partition, [r.offset for r in chunk], [r.value for r in chunk])
             await asyncio.sleep(0)  # let the consumer take in the next fetch meanwhile
     counts = [(t, p, i.count) for t, parts in src.layout.partitions.items() for p, i in parts.items()]
     return w.share(counts)
 
 
-def _archive_share(path: str, mine: list[tuple[str, int]], owner: dict[tuple[str, int], int], index: int,
-                   shares: int, heads: dict[tuple[str, int], list[Any]]) -> dict[str, Any]:
+def _archive_share(
+    path: str,
+    mine: list[tuple[str, int]],
+    owner: dict[tuple[str, int], int],
+    index: int,
+    shares: int,
+    heads: dict[tuple[str, int], list[Any]],
+) -> dict[str, Any]:
     """The share ``index`` of an archive: the partitions of ``mine``, and of the partitions the
     manifest does not name (``owner`` has them not), those that :func:`_owner` gives it."""
     w = Verifier(PublicKeys())
@@ -932,11 +1070,13 @@ class _Pool:
             if "fork" in multiprocessing.get_all_start_methods():
                 self.pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"))
             else:
-                self.pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                                                initializer=digest.init, initargs=(self.contracts,))
+                self.pool = ProcessPoolExecutor(
+                    jobs, mp_context=multiprocessing.get_context("spawn"), initializer=digest.init, initargs=(self.contracts,)
+                )
 
-    async def run(self, sources: list[tuple[Any, ...]], heads: dict[tuple[str, int], list[Any]],
-                  merge: _Merge | None = None) -> list[dict[str, Any]]:
+    async def run(
+        self, sources: list[tuple[Any, ...]], heads: dict[tuple[str, int], list[Any]], merge: _Merge | None = None
+    ) -> list[dict[str, Any]]:
         """The shares of ``sources``, in their order; each is added to ``merge`` as it comes."""
         if self.pool is None:
             out: list[dict[str, Any]] = []
@@ -960,8 +1100,7 @@ class _Pool:
                     if merge is not None:
                         merge.add(share)
         except BrokenProcessPool as exc:
-            raise SourceError(f"a worker process of verify stopped before the end ({exc}); try again, or with "
-                              "--jobs 0") from None
+            raise SourceError(f"a worker process of verify stopped before the end ({exc}); try again, or with --jobs 0") from None
         finally:
             for fut in futs:  # the other workers' outcome is of no use once one failed
                 if not fut.done():
@@ -977,13 +1116,15 @@ class _Pool:
             gc.enable()
 
 
-def verify_archive(path: Path, keys: PublicKeys, *, contracts: Path | None = None, jobs: int = 0,
-                   require_checkpoints: bool = False) -> Report:
+def verify_archive(
+    path: Path, keys: PublicKeys, *, contracts: Path | None = None, jobs: int = 0, require_checkpoints: bool = False
+) -> Report:
     """Verify an export offline: in this process (``jobs=0``, the default), or in ``jobs``
     worker processes that each read the archive and check their share of the partitions."""
     if jobs > 0:
-        return asyncio.run(_verify_archive_shares(path, keys, contracts=contracts, jobs=jobs,
-                                                  require_checkpoints=require_checkpoints))
+        return asyncio.run(
+            _verify_archive_shares(path, keys, contracts=contracts, jobs=jobs, require_checkpoints=require_checkpoints)
+        )
     src = ArchiveSource(path)
     dig = _Pool(0, contracts)
     v = Verifier(keys, require_checkpoints=require_checkpoints)
@@ -1019,8 +1160,9 @@ def verify_archive(path: Path, keys: PublicKeys, *, contracts: Path | None = Non
         dig.close()
 
 
-async def _verify_archive_shares(path: Path, keys: PublicKeys, *, contracts: Path | None, jobs: int,
-                                 require_checkpoints: bool) -> Report:
+async def _verify_archive_shares(
+    path: Path, keys: PublicKeys, *, contracts: Path | None, jobs: int, require_checkpoints: bool
+) -> Report:
     src = ArchiveSource(path)
     v = Verifier(keys, require_checkpoints=require_checkpoints)
     pool = _Pool(jobs, contracts)
@@ -1028,8 +1170,12 @@ async def _verify_archive_shares(path: Path, keys: PublicKeys, *, contracts: Pat
         for rec in src.records((topics.CHECKPOINTS,)):
             v.feed_checkpoint(rec.topic, rec.partition, rec.offset, rec.value)
         v.start_partitions()
-        sizes = {(t, p): src.declared_count(t, p) or max(i.end - i.start, 0)
-                 for t, parts in src.layout.partitions.items() if t != topics.CHECKPOINTS for p, i in parts.items()}
+        sizes = {
+            (t, p): src.declared_count(t, p) or max(i.end - i.start, 0)
+            for t, parts in src.layout.partitions.items()
+            if t != topics.CHECKPOINTS
+            for p, i in parts.items()
+        }
         groups = split(sizes, jobs)
         owner = {key: i for i, g in enumerate(groups) for key in g}
         n = max(len(groups), 1)
@@ -1044,8 +1190,9 @@ async def _verify_archive_shares(path: Path, keys: PublicKeys, *, contracts: Pat
         pool.close()
 
 
-async def verify_kafka(bootstrap: str, keys: PublicKeys, *, contracts: Path | None = None, jobs: int | None = None,
-                       require_checkpoints: bool = False) -> Report:
+async def verify_kafka(
+    bootstrap: str, keys: PublicKeys, *, contracts: Path | None = None, jobs: int | None = None, require_checkpoints: bool = False
+) -> Report:
     """Read the checkpoint topic, then plan the other topics to their current end and check
     them in ``jobs`` worker processes (default: one per core), each reading its share of the
     partitions itself; ``jobs=0`` reads and checks everything in this process."""

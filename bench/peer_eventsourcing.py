@@ -400,7 +400,9 @@ class AssessmentCase(Aggregate):
 
     def close(self, outcome: str) -> None:
         trigger = "withdraw" if outcome == "withdrawn" else "close"
-        self._closed(unit_year_id=self.unit_year_id, outcome=outcome, state=_dest(ASSESSMENT_NEXT, self.unit_year_id, self.state, trigger))
+        self._closed(
+            unit_year_id=self.unit_year_id, outcome=outcome, state=_dest(ASSESSMENT_NEXT, self.unit_year_id, self.state, trigger)
+        )
 
     @event("AssessmentClosed")
     def _closed(self, unit_year_id: str, outcome: str, state: str) -> None:
@@ -457,7 +459,13 @@ class ApprovalCase(Aggregate):
 
     @event("UnitYearSelfScored")
     def _self_scored(
-        self, unit_year_id: str, round: int, verdict: str, state: str, pending_level: str, deadline: str  # noqa: A002
+        self,
+        unit_year_id: str,
+        round: int,
+        verdict: str,
+        state: str,
+        pending_level: str,
+        deadline: str,  # noqa: A002
     ) -> None:
         self.verdict = verdict
         self.state = state
@@ -497,7 +505,9 @@ class ApprovalCase(Aggregate):
             )
 
     @event("UnitYearReviewed")
-    def _reviewed(self, unit_year_id: str, level: str, decided_by: str, decision_no: str | None, state: str, pending_level: str) -> None:
+    def _reviewed(
+        self, unit_year_id: str, level: str, decided_by: str, decision_no: str | None, state: str, pending_level: str
+    ) -> None:
         self.decisions.append({"level": level, "role": "review", "decided_by": decided_by, "decision_no": decision_no})
         self.state = state
         self.step += 1
@@ -828,7 +838,13 @@ def audit(apps: dict[str, Application[Any]], expected: list[str], year: int) -> 
         # a unit registers once; in this population each unit has one unit-year
         uy = f"{ev.unit['code']}:{year}" if isinstance(ev, Unit.UnitRegistered) else ev.unit_year_id
         per_uy[uy or "?"][type(ev).__name__] += 1
-    wrong = {u: dict(c) for u, c in per_uy.items() if u not in expected or any(c.get(t, 0) != 1 for t in EVENTS_PER_LIFECYCLE) or sum(c.values()) != len(EVENTS_PER_LIFECYCLE)}
+    wrong = {
+        u: dict(c)
+        for u, c in per_uy.items()
+        if u not in expected
+        or any(c.get(t, 0) != 1 for t in EVENTS_PER_LIFECYCLE)
+        or sum(c.values()) != len(EVENTS_PER_LIFECYCLE)
+    }
     missing = [u for u in expected if u not in per_uy]
     checks["no_event_twice"] = {
         "ok": not dup_ids and not wrong and not missing,
@@ -843,9 +859,18 @@ def audit(apps: dict[str, Application[Any]], expected: list[str], year: int) -> 
         for _, ev in evs:
             versions[(name, ev.originator_id)].append(ev.originator_version)
     breaks = [f"{name}/{oid}: {v}" for (name, oid), v in versions.items() if v != list(range(1, len(v) + 1))]
-    checks["versions_without_gaps"] = {"ok": not breaks, "aggregates": len(versions), "breaks": len(breaks), "examples": breaks[:10]}
+    checks["versions_without_gaps"] = {
+        "ok": not breaks,
+        "aggregates": len(versions),
+        "breaks": len(breaks),
+        "examples": breaks[:10],
+    }
     # 4. every aggregate replays through the public transition tables to the expected state
-    machines = {"Registration": (REGISTRATION, "registered"), "Assessment": (ASSESSMENT, "closed"), "Approval": (APPROVAL, "recognized")}
+    machines = {
+        "Registration": (REGISTRATION, "registered"),
+        "Assessment": (ASSESSMENT, "closed"),
+        "Approval": (APPROVAL, "recognized"),
+    }
     replay_errors: list[str] = []
     streams: dict[tuple[str, UUID], list[Any]] = defaultdict(list)
     for name, evs in by_app.items():
@@ -867,7 +892,12 @@ def audit(apps: dict[str, Application[Any]], expected: list[str], year: int) -> 
                 state = table.get((state or "", trig), f"<illegal {trig} from {state}>")
         if state != final:
             replay_errors.append(f"{name}/{oid}: ends in {state}, expected {final}")
-    checks["lifecycle_replay"] = {"ok": not replay_errors, "streams": len(streams), "errors": len(replay_errors), "examples": replay_errors[:10]}
+    checks["lifecycle_replay"] = {
+        "ok": not replay_errors,
+        "streams": len(streams),
+        "errors": len(replay_errors),
+        "examples": replay_errors[:10],
+    }
     return {
         "checks": checks,
         "events_total": len(events),
@@ -906,7 +936,9 @@ def _percentile(sorted_values: list[float], q: float) -> float:
 def _sqlite_facts(paths: dict[str, Path]) -> dict[str, Any]:
     facts: dict[str, Any] = {"sqlite_version": sqlite3.sqlite_version}
     with sqlite3.connect(":memory:") as c:
-        facts["synchronous_default"] = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}.get(c.execute("PRAGMA synchronous").fetchone()[0])
+        facts["synchronous_default"] = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}.get(
+            c.execute("PRAGMA synchronous").fetchone()[0]
+        )
     for name, p in paths.items():
         with sqlite3.connect(p) as c:
             facts[f"{name}_journal_mode"] = c.execute("PRAGMA journal_mode").fetchone()[0]
@@ -956,7 +988,11 @@ def run_in_process(n: int, runner: str, workdir: Path, *, inflight: int = 2000, 
         system_runner.stop()
     lat = driver.latencies()
     checks = report["checks"]
-    checks["driver_saw_no_anomaly"] = {"ok": not driver.anomalies, "anomalies": dict(driver.anomalies), "refusals": driver.refusals}
+    checks["driver_saw_no_anomaly"] = {
+        "ok": not driver.anomalies,
+        "anomalies": dict(driver.anomalies),
+        "refusals": driver.refusals,
+    }
     events = report["events_total"]
     return {
         "peer": "eventsourcing",
@@ -980,7 +1016,11 @@ def run_in_process(n: int, runner: str, workdir: Path, *, inflight: int = 2000, 
         "cpu_share_of_one_core": round((cpu1 - cpu0) / wall, 2),
         "peak_rss_mb": round(rss_run, 1),
         "peak_rss_mb_with_audit": round(_peak_rss_mb(), 1),
-        "latency_s": {"p50": round(_percentile(lat, 0.5), 3), "p99": round(_percentile(lat, 0.99), 3), "max": round(lat[-1], 3) if lat else None},
+        "latency_s": {
+            "p50": round(_percentile(lat, 0.5), 3),
+            "p99": round(_percentile(lat, 0.99), 3),
+            "max": round(lat[-1], 3) if lat else None,
+        },
         "audit_s": round(audit_s, 2),
         "events_by_type": report["events_by_type"],
         "checks": checks,
@@ -1009,7 +1049,9 @@ def run_in_process(n: int, runner: str, workdir: Path, *, inflight: int = 2000, 
     }
 
 
-def run_peer(n: int, runner: str, workdir: Path, *, isolated: bool = True, inflight: int = 2000, timeout: float | None = None) -> dict[str, Any]:
+def run_peer(
+    n: int, runner: str, workdir: Path, *, isolated: bool = True, inflight: int = 2000, timeout: float | None = None
+) -> dict[str, Any]:
     """Run the peer for ``n`` unit-years with ``runner`` (``single`` or ``multi``), its
     databases under ``workdir``, and return the result dict.
 
@@ -1022,7 +1064,22 @@ def run_peer(n: int, runner: str, workdir: Path, *, isolated: bool = True, infli
         return run_in_process(n, runner, workdir, inflight=inflight)
     workdir.mkdir(parents=True, exist_ok=True)
     out = workdir / f"peer-{runner}.json"
-    cmd = [sys.executable, "-m", "bench.peer_eventsourcing", "--n", str(n), "--runner", runner, "--inflight", str(inflight), "--workdir", str(workdir), "--json", str(out), "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.peer_eventsourcing",
+        "--n",
+        str(n),
+        "--runner",
+        runner,
+        "--inflight",
+        str(inflight),
+        "--workdir",
+        str(workdir),
+        "--json",
+        str(out),
+        "--quiet",
+    ]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     if not out.exists():
         raise RuntimeError(f"the peer run failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
@@ -1055,7 +1112,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="antt-peer-es-") as tmp:
-        r = run_in_process(args.n, args.runner, args.workdir or Path(tmp), inflight=args.inflight, stall_timeout=args.stall_timeout)
+        r = run_in_process(
+            args.n, args.runner, args.workdir or Path(tmp), inflight=args.inflight, stall_timeout=args.stall_timeout
+        )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(r, indent=2, ensure_ascii=False, default=str), encoding="utf-8")

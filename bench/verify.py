@@ -54,8 +54,7 @@ RESULTS = ROOT / "bench" / "results"
 def machine_info() -> dict[str, Any]:
     cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
     model = next((ln.split(":", 1)[1].strip() for ln in cpuinfo.splitlines() if ln.startswith("model name")), "?")
-    mem_kb = next((int(ln.split()[1]) for ln in Path("/proc/meminfo").read_text().splitlines()
-                   if ln.startswith("MemTotal")), 0)
+    mem_kb = next((int(ln.split()[1]) for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal")), 0)
     return {
         "nproc": len(os.sched_getaffinity(0)),
         "cpu_model": model,
@@ -70,15 +69,20 @@ def machine_info() -> dict[str, Any]:
 
 async def publish(bootstrap: str, records: list[Any]) -> float:
     """Write the records to their topic and partition, in order; return the seconds taken."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=20,
-                                max_batch_size=1024 * 1024, max_request_size=8 * 1024 * 1024)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=20,
+        max_batch_size=1024 * 1024,
+        max_request_size=8 * 1024 * 1024,
+    )
     await producer.start()
     t0 = time.perf_counter()
     try:
         futs = []
         for r in records:
-            futs.append(await producer.send(r.topic, r.value, key=r.key, partition=r.partition,
-                                            headers=list(r.headers)))
+            futs.append(await producer.send(r.topic, r.value, key=r.key, partition=r.partition, headers=list(r.headers)))
             if len(futs) >= 20000:
                 await asyncio.gather(*futs)
                 futs = []
@@ -99,8 +103,13 @@ async def raw_read(bootstrap: str) -> dict[str, Any]:
         if topic.endswith(".events.v1"):
             events += len(records)
     dt = time.perf_counter() - t0
-    return {"seconds": round(dt, 3), "records": n, "events": events, "events_per_second": round(events / dt),
-            "records_per_second": round(n / dt)}
+    return {
+        "seconds": round(dt, 3),
+        "records": n,
+        "events": events,
+        "events_per_second": round(events / dt),
+        "records_per_second": round(n / dt),
+    }
 
 
 def _read_share(bootstrap: str, ranges: list[tuple[str, int, int, int]]) -> int:
@@ -131,13 +140,20 @@ async def raw_read_shares(bootstrap: str, jobs: int) -> dict[str, Any]:
     groups = split({k: r[3] - r[2] for k, r in by_key.items()}, jobs)
     loop = asyncio.get_running_loop()
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
-        counts = await asyncio.gather(*(loop.run_in_executor(pool, _read_share, bootstrap, [by_key[k] for k in g])
-                                        for g in groups))
+        counts = await asyncio.gather(
+            *(loop.run_in_executor(pool, _read_share, bootstrap, [by_key[k] for k in g]) for g in groups)
+        )
     dt = time.perf_counter() - t0
     n += sum(counts)
     events = sum(b - a for t, _p, a, b in ranges if t in topics.EVENT_TOPICS)
-    return {"seconds": round(dt, 3), "processes": len(groups), "records": n, "events": events,
-            "events_per_second": round(events / dt), "records_per_second": round(n / dt)}
+    return {
+        "seconds": round(dt, 3),
+        "processes": len(groups),
+        "records": n,
+        "events": events,
+        "events_per_second": round(events / dt),
+        "records_per_second": round(n / dt),
+    }
 
 
 def run_verify(bootstrap: str, keys: Path, jobs: int | None) -> dict[str, Any]:
@@ -165,10 +181,10 @@ def run_verify(bootstrap: str, keys: Path, jobs: int | None) -> dict[str, Any]:
 
 
 def _commit() -> str:
-    proc = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                          check=False)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
-                           text=True, check=False).stdout.strip()
+    proc = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False)
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout.strip()
     return (proc.stdout.strip() or "?") + (" + local changes" if dirty else "")
 
 
@@ -195,8 +211,9 @@ def report_section(result: dict[str, Any], results_file: str) -> str:
         v = ver["events_per_second"] or 0
         lines.append(
             f"| {i + 1} | {raw['events_per_second']:,} | {share['events_per_second']:,} | {v:,} | "
-            f"{v / raw['events_per_second']:.2f} | {v / share['events_per_second']:.2f} |" if share else
-            f"| {i + 1} | {raw['events_per_second']:,} | – | {v:,} | {v / raw['events_per_second']:.2f} | – |"
+            f"{v / raw['events_per_second']:.2f} | {v / share['events_per_second']:.2f} |"
+            if share
+            else f"| {i + 1} | {raw['events_per_second']:,} | – | {v:,} | {v / raw['events_per_second']:.2f} | – |"
         )
     lines += [
         "",
@@ -215,16 +232,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, default=None, help="verify --jobs (default: the tool's default)")
     p.add_argument("--rounds", type=int, default=2, help="raw read and verify, alternately, this many times")
     p.add_argument("--keep", metavar="DIR", help="keep the broker's folder here (default: a temporary one)")
-    p.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"),
-                   help="markdown report to append a section to (default docs/benchmarks.md; '' for none)")
+    p.add_argument(
+        "--out",
+        default=str(ROOT / "docs" / "benchmarks.md"),
+        help="markdown report to append a section to (default docs/benchmarks.md; '' for none)",
+    )
     args = p.parse_args(argv)
 
     machine = machine_info()
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="antt-bench-verify-"))
     kafka = LocalKafka(work / "kafka")
-    result: dict[str, Any] = {"benchmark": "verify", "started_at": datetime.now(UTC).isoformat(), "machine": machine,
-                              "command": "python -m bench.verify " + " ".join(argv or sys.argv[1:]), "n": args.n,
-                              "commit": _commit()}
+    result: dict[str, Any] = {
+        "benchmark": "verify",
+        "started_at": datetime.now(UTC).isoformat(),
+        "machine": machine,
+        "command": "python -m bench.verify " + " ".join(argv or sys.argv[1:]),
+        "n": args.n,
+        "commit": _commit(),
+    }
     try:
         t0 = time.perf_counter()
         history = build(args.n)
@@ -257,8 +282,7 @@ def main(argv: list[str] | None = None) -> int:
                 "verify_events_per_second": ver["events_per_second"],
                 "verify_events_per_second_wall": ver["events_per_second_wall"],
                 "ratio_verify_to_raw": round(ver["events_per_second"] / raw["events_per_second"], 3),
-                "ratio_verify_to_raw_shares": round(ver["events_per_second"] / share["events_per_second"], 3)
-                if share else None,
+                "ratio_verify_to_raw_shares": round(ver["events_per_second"] / share["events_per_second"], 3) if share else None,
                 "ratio_verify_wall_to_raw": round(ver["events_per_second_wall"] / raw["events_per_second"], 3),
                 "target_events_per_second": 50000,
                 "target_met": (ver["events_per_second"] or 0) >= 50000,

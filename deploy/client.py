@@ -7,6 +7,7 @@ Used by the demo, the benchmark and the end-to-end tests.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from collections import defaultdict
@@ -54,9 +55,7 @@ class AnttClient:
         await self.stop()
 
     async def start(self) -> None:
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True, linger_ms=5
-        )
+        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True, linger_ms=5)
         await self._producer.start()
         self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None)
         await self._consumer.start()
@@ -73,10 +72,8 @@ class AnttClient:
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # whatever it died of, it is stopped
                 await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
-                pass
         if self._consumer:
             await self._consumer.stop()
         if self._producer:
@@ -102,7 +99,16 @@ class AnttClient:
             async with self._changed:
                 self._changed.notify_all()
 
-    async def send(self, event_type: str, payload: dict[str, Any], *, key: str, actor: dict[str, Any] | None = None, event_id: str | None = None, raw: bytes | None = None) -> str:
+    async def send(
+        self,
+        event_type: str,
+        payload: dict[str, Any],
+        *,
+        key: str,
+        actor: dict[str, Any] | None = None,
+        event_id: str | None = None,
+        raw: bytes | None = None,
+    ) -> str:
         """Publish a signed inbound message (or ``raw`` bytes as they are); return its event_id."""
         assert self._producer is not None
         eid = event_id or str(uuid.uuid4())

@@ -30,6 +30,7 @@ from typing import Any
 from deploy.client import AnttClient
 from deploy.driver import CRITERIA
 
+
 class DemoError(Exception):
     pass
 
@@ -84,15 +85,36 @@ UNITS = [
         )
         for i in range(1, 6)
     ),
-    DemoUnit("TNG-PD-THCS", "Trường THCS Phú Đình", "school", TN, PHU_DINH, "commune", 2025, attributes={"school_level": "lower_secondary"}),
+    DemoUnit(
+        "TNG-PD-THCS",
+        "Trường THCS Phú Đình",
+        "school",
+        TN,
+        PHU_DINH,
+        "commune",
+        2025,
+        attributes={"school_level": "lower_secondary"},
+    ),
     DemoUnit("TNG-PD", "Xã Phú Đình", "commune", TN, PHU_DINH, "district", 2025),
     # left waiting in the queues, for the console
-    DemoUnit("TNG-PD-XOM6", "Xóm 6, xã Phú Đình", "residential_area", TN, PHU_DINH, "commune", 2025, households=(98, 98), stop_at="self_scored"),
+    DemoUnit(
+        "TNG-PD-XOM6",
+        "Xóm 6, xã Phú Đình",
+        "residential_area",
+        TN,
+        PHU_DINH,
+        "commune",
+        2025,
+        households=(98, 98),
+        stop_at="self_scored",
+    ),
     DemoUnit("QNG-STP", "Sở Tư pháp tỉnh Quảng Ngãi", "agency", QN, "QNG-TP", "province", 2025, stop_at="self_scored"),
     DemoUnit("QNG-SYT", "Sở Y tế tỉnh Quảng Ngãi", "agency", QN, "QNG-TP", "province", 2025, stop_at="reviewed"),
 ]
 WAITING = [u for u in UNITS if u.stop_at]
-EXCLUDED = DemoUnit("TNG-PD-MN", "Trường Mầm non Phú Đình", "school", TN, PHU_DINH, "commune", 2025, attributes={"school_level": "preschool"})
+EXCLUDED = DemoUnit(
+    "TNG-PD-MN", "Trường Mầm non Phú Đình", "school", TN, PHU_DINH, "commune", 2025, attributes={"school_level": "preschool"}
+)
 
 
 def unit_payload(u: DemoUnit) -> dict[str, Any]:
@@ -128,7 +150,11 @@ def self_assessment_payload(u: DemoUnit, round_: int) -> dict[str, Any]:
     return {
         "unit_year_id": u.unit_year_id,
         "criteria": [
-            {"code": c, "met": c not in u.unmet, "note": "xảy ra 01 vụ trộm cắp tài sản, tăng so với năm trước" if c in u.unmet else None}
+            {
+                "code": c,
+                "met": c not in u.unmet,
+                "note": "xảy ra 01 vụ trộm cắp tài sản, tăng so với năm trước" if c in u.unmet else None,
+            }
             for c in CRITERIA[u.kind]
         ],
         "documents": [
@@ -165,7 +191,10 @@ async def run_unit(client: AnttClient, u: DemoUnit, children_done: asyncio.Event
             await children_done.wait()
         n = len(client.events[uy])
         if u.unmet:
-            decision = {"decision": "reject", "reasons": [f"Tiêu chí {', '.join(u.unmet)} chưa đạt theo tự đánh giá của khu dân cư"]}
+            decision = {
+                "decision": "reject",
+                "reasons": [f"Tiêu chí {', '.join(u.unmet)} chưa đạt theo tự đánh giá của khu dân cư"],
+            }
         elif u.return_first and round_ == 1:
             decision = {"decision": "return", "reasons": [u.return_first]}
         else:

@@ -85,6 +85,7 @@ POM_PATH = Path(__file__).resolve().parent / "kafka" / POMS[KAFKA_VERSION]
 def major_version(version: str = KAFKA_VERSION) -> int:
     return int(version.split(".")[0])
 
+
 PROJECT_TOPICS: Mapping[str, int] = topics.PROJECT_TOPICS
 """Every topic the project uses, mapped to its partition count (``shared.contracts.topics``)."""
 
@@ -190,8 +191,7 @@ def ensure_jars(cache_dir: Path | None = None, version: str | None = None) -> Pa
             )
             if result.returncode != 0:
                 raise LocalKafkaError(
-                    f"Maven could not fetch the Kafka jars (exit {result.returncode}):\n"
-                    + _tail(result.stdout)
+                    f"Maven could not fetch the Kafka jars (exit {result.returncode}):\n" + _tail(result.stdout)
                 )
             if not list(staging.glob(f"kafka_2.13-{version}.jar")):
                 raise LocalKafkaError(f"Maven finished but no Kafka server jar is in {staging}")
@@ -374,9 +374,7 @@ class LocalKafka:
         except BaseException:
             self.stop()
             raise
-        log.info(
-            "Kafka broker ready on %s after %.1fs", self.bootstrap, time.monotonic() - started_at
-        )
+        log.info("Kafka broker ready on %s after %.1fs", self.bootstrap, time.monotonic() - started_at)
 
     def stop(self, timeout: float = 30) -> None:
         """Stop the broker: SIGTERM to its process group, SIGKILL if it outlives ``timeout``."""
@@ -429,9 +427,7 @@ class LocalKafka:
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
-            "listeners": (
-                f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
-            ),
+            "listeners": (f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"),
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
             "inter.broker.listener.name": "PLAINTEXT",
             "controller.listener.names": "CONTROLLER",
@@ -531,9 +527,7 @@ class LocalKafka:
             check=False,
         )
         if result.returncode != 0:
-            raise LocalKafkaError(
-                f"formatting Kafka storage in {self.data_dir} failed:\n{_tail(result.stdout)}"
-            )
+            raise LocalKafkaError(f"formatting Kafka storage in {self.data_dir} failed:\n{_tail(result.stdout)}")
 
     def _wait_until_started(self, offset: int, deadline: float) -> None:
         assert self._process is not None
@@ -553,10 +547,7 @@ class LocalKafka:
                         f"{self.log_path} ends with:\n{self._log_tail()}"
                     )
                 if time.monotonic() > deadline:
-                    raise LocalKafkaError(
-                        f"Kafka broker was not ready in time; "
-                        f"{self.log_path} ends with:\n{self._log_tail()}"
-                    )
+                    raise LocalKafkaError(f"Kafka broker was not ready in time; {self.log_path} ends with:\n{self._log_tail()}")
                 time.sleep(0.1)
 
     def _log_tail(self) -> str:
@@ -642,7 +633,9 @@ async def create_topics(
                 for resp in described
                 for res in resp.to_object()["resources"]
                 if res["error_code"] == 0
-                and any({c["config_names"]: c["config_value"] for c in res["config_entries"]}.get(k) != v for k, v in config.items())
+                and any(
+                    {c["config_names"]: c["config_value"] for c in res["config_entries"]}.get(k) != v for k, v in config.items()
+                )
             ]
             if stale:
                 log.warning("setting retention and min.insync.replicas of existing topics: %s", ", ".join(stale))
@@ -654,9 +647,7 @@ async def create_topics(
             ready = {
                 item["topic"]
                 for item in described
-                if item["error_code"] == 0
-                and item["partitions"]
-                and all(part["leader"] >= 0 for part in item["partitions"])
+                if item["error_code"] == 0 and item["partitions"] and all(part["leader"] >= 0 for part in item["partitions"])
             }
             pending = [name for name in pending if name not in ready]
             if not pending:
@@ -702,17 +693,13 @@ def _run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m deploy.localkafka``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m deploy.localkafka", description="Local Apache Kafka broker (KRaft)."
-    )
+    parser = argparse.ArgumentParser(prog="python -m deploy.localkafka", description="Local Apache Kafka broker (KRaft).")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="start the broker with the project topics")
     run.add_argument("--data-dir", default="var/kafka", help="state folder (default: var/kafka)")
     run.add_argument("--port", type=int, default=9092, help="client port (default: 9092)")
-    run.add_argument(
-        "--controller-port", type=int, default=None, help="KRaft controller port (default: free)"
-    )
+    run.add_argument("--controller-port", type=int, default=None, help="KRaft controller port (default: free)")
     run.add_argument("--heap", default="512m", help="JVM max heap (default: 512m)")
     run.add_argument("--timeout", type=float, default=90, help="start-up timeout in seconds")
 

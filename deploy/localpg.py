@@ -165,9 +165,7 @@ class LocalPostgres:
         self._hand_over_to_server_user()
 
         if self.running:
-            log.warning(
-                "a server left over from an earlier run uses %s; restarting it", self.cluster_dir
-            )
+            log.warning("a server left over from an earlier run uses %s; restarting it", self.cluster_dir)
             self._pg_ctl_stop()
         if _port_in_use(self.port):
             raise LocalPostgresError(f"port {self.port} on 127.0.0.1 is already in use")
@@ -271,9 +269,7 @@ class LocalPostgres:
             self._bin_dir = find_bin_dir()
         return self._bin_dir
 
-    def _run_server_tool(
-        self, argv: Sequence[str], *, new_session: bool = False
-    ) -> subprocess.CompletedProcess[str]:
+    def _run_server_tool(self, argv: Sequence[str], *, new_session: bool = False) -> subprocess.CompletedProcess[str]:
         """Run a PostgreSQL server program, as the ``postgres`` OS user when we are root."""
         cmd = [str(self._bin / argv[0]), *argv[1:]]
         if self._as_root():
@@ -294,15 +290,12 @@ class LocalPostgres:
         if not self._as_root():
             return
         if shutil.which("runuser") is None:
-            raise LocalPostgresError(
-                "running as root needs `runuser` (util-linux) to drop to postgres"
-            )
+            raise LocalPostgresError("running as root needs `runuser` (util-linux) to drop to postgres")
         try:
             account = pwd.getpwnam(_OS_USER)
         except KeyError:
             raise LocalPostgresError(
-                f"running as root needs an OS user {_OS_USER!r} to own the server "
-                "(it comes with `apt-get install postgresql`)"
+                f"running as root needs an OS user {_OS_USER!r} to own the server (it comes with `apt-get install postgresql`)"
             ) from None
         for root, dirs, files in os.walk(self.data_dir):
             for entry in [root, *(os.path.join(root, name) for name in dirs + files)]:
@@ -337,9 +330,7 @@ class LocalPostgres:
             argv.append("--no-sync")
         result = self._run_server_tool(argv)
         if result.returncode != 0:
-            raise LocalPostgresError(
-                f"initdb failed in {self.cluster_dir}:\n{_tail(result.stdout)}"
-            )
+            raise LocalPostgresError(f"initdb failed in {self.cluster_dir}:\n{_tail(result.stdout)}")
         with (self.cluster_dir / "postgresql.conf").open("a") as conf:
             conf.write(f"\ninclude_if_exists = {_quote_conf(_LOCAL_CONF)}\n")
 
@@ -361,17 +352,14 @@ class LocalPostgres:
             settings.update(fsync="off", synchronous_commit="off", full_page_writes="off")
         path = self.cluster_dir / _LOCAL_CONF
         path.write_text(
-            "# Written at every start by deploy/localpg.py\n"
-            + "".join(f"{key} = {value}\n" for key, value in settings.items())
+            "# Written at every start by deploy/localpg.py\n" + "".join(f"{key} = {value}\n" for key, value in settings.items())
         )
         if self._as_root():
             account = pwd.getpwnam(_OS_USER)
             os.chown(path, account.pw_uid, account.pw_gid)
 
     def _pg_ctl_stop(self) -> None:
-        result = self._run_server_tool(
-            ["pg_ctl", "-D", str(self.cluster_dir), "-m", "fast", "-w", "-t", "60", "stop"]
-        )
+        result = self._run_server_tool(["pg_ctl", "-D", str(self.cluster_dir), "-m", "fast", "-w", "-t", "60", "stop"])
         if result.returncode != 0 and self.running:
             raise LocalPostgresError(f"PostgreSQL did not stop:\n{_tail(result.stdout)}")
 
@@ -411,9 +399,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m deploy.localpg``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m deploy.localpg", description="Local PostgreSQL server."
-    )
+    parser = argparse.ArgumentParser(prog="python -m deploy.localpg", description="Local PostgreSQL server.")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="start the server and create databases")
     run.add_argument("--data-dir", default="var/pg", help="state folder (default: var/pg)")

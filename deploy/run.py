@@ -64,7 +64,10 @@ def main(argv: list[str] | None = None) -> int:
             svc.wait_ready(timeout=90)
             print(f"{svc.name:<13} {svc.url}  (API docs {svc.url}/docs, log {svc.log_path})", flush=True)
         console = services["approval"].url + "/console/"
-        print(f"\nadministrators' console: {console}  (development sign-in: the named officials of deploy/config/api_tokens.json)", flush=True)
+        print(
+            f"\nadministrators' console: {console}  (development sign-in: the named officials of deploy/config/api_tokens.json)",
+            flush=True,
+        )
         print("ANTT system running. Ctrl-C to stop.", flush=True)
         while not stop_requested:
             for svc in services.values():

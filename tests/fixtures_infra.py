@@ -37,9 +37,7 @@ POSTGRES_ENV = "ANTT_TEST_PG"
 
 def pytest_configure(config: pytest.Config) -> None:
     """Register the ``integration`` marker used by tests that need real infrastructure."""
-    config.addinivalue_line(
-        "markers", "integration: needs real infrastructure (Apache Kafka, PostgreSQL)"
-    )
+    config.addinivalue_line("markers", "integration: needs real infrastructure (Apache Kafka, PostgreSQL)")
 
 
 def _run(coro: Coroutine[Any, Any, None]) -> None:

@@ -37,7 +37,9 @@ from shared.infra.kafka import topic_partitions
 AUDITED_TOPICS = (*topics.EVENT_TOPICS, *DLQ_TOPICS)
 
 
-def checks(a: Audit, expected: list[str], *, lag: dict[str, int] | None = None, end_offsets: dict[str, int] | None = None) -> dict[str, Any]:
+def checks(
+    a: Audit, expected: list[str], *, lag: dict[str, int] | None = None, end_offsets: dict[str, int] | None = None
+) -> dict[str, Any]:
     """The verdicts and the stats of a run from its audit.
 
     ``lag``: each consumer group's lag after settling (None: never measured, which fails);
@@ -72,9 +74,7 @@ def checks(a: Audit, expected: list[str], *, lag: dict[str, int] | None = None, 
     }
     # 4. dead-letter topics empty
     dlq_counts = {t: len(a.dead_letters_in(t)) for t in DLQ_TOPICS}
-    examples = [
-        f"{t}: {body.get('error_code')}: {body.get('reason')}" for t in DLQ_TOPICS for body in a.dead_letters_in(t)[:3]
-    ]
+    examples = [f"{t}: {body.get('error_code')}: {body.get('reason')}" for t in DLQ_TOPICS for body in a.dead_letters_in(t)[:3]]
     inbound_dlq = topics.dlq(topics.INBOUND)
     out["inbound_dlq_empty"] = {"ok": dlq_counts[inbound_dlq] == 0, "count": dlq_counts[inbound_dlq]}
     out["all_dlqs_empty"] = {"ok": not any(dlq_counts.values()), "counts": dlq_counts, "examples": examples[:10]}
@@ -85,7 +85,11 @@ def checks(a: Audit, expected: list[str], *, lag: dict[str, int] | None = None, 
     }
     # 6. the audit saw everything there is
     if end_offsets is not None:
-        short = {t: end_offsets.get(t, 0) - a.records_by_topic.get(t, 0) for t in AUDITED_TOPICS if a.records_by_topic.get(t, 0) < end_offsets.get(t, 0)}
+        short = {
+            t: end_offsets.get(t, 0) - a.records_by_topic.get(t, 0)
+            for t in AUDITED_TOPICS
+            if a.records_by_topic.get(t, 0) < end_offsets.get(t, 0)
+        }
         out["audit_read_every_record"] = {"ok": not short, "records": sum(a.records_by_topic.values()), "missing_by_topic": short}
     return out
 
@@ -134,7 +138,6 @@ async def group_deliveries(bootstrap: str) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
-
 async def group_lag(bootstrap: str) -> dict[str, int]:
     """Records not yet committed by each of the services' consumer groups."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -172,5 +175,3 @@ async def settle(bootstrap: str, timeout: float) -> dict[str, int]:
         last = now
         await asyncio.sleep(1.0)
     return lag
-
-

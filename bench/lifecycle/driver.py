@@ -170,7 +170,9 @@ class BenchDriver(LifecycleDriver):
             self.reacted.add(eid)
         super().on_event(ev)
 
-    async def run(self, *, services: dict[str, ServiceProcess], stall_timeout: float, progress: bool, dlq_grace: float = 15.0) -> None:
+    async def run(
+        self, *, services: dict[str, ServiceProcess], stall_timeout: float, progress: bool, dlq_grace: float = 15.0
+    ) -> None:
         self.feed(self.specs, inflight=self.inflight)
         self.last_progress = time.monotonic()
         last_report = time.monotonic()
@@ -180,7 +182,9 @@ class BenchDriver(LifecycleDriver):
             now = time.monotonic()
             for svc in services.values():
                 if not svc.running():
-                    raise Stalled(f"service {svc.name} exited ({svc.proc.returncode if svc.proc else '?'}); log tail:\n{svc.tail()}")
+                    raise Stalled(
+                        f"service {svc.name} exited ({svc.proc.returncode if svc.proc else '?'}); log tail:\n{svc.tail()}"
+                    )
             if self.client.send_errors:
                 raise Stalled(f"{len(self.client.send_errors)} inbound sends failed, e.g. {self.client.send_errors[0]}")
             if self.client.dead_letters:
@@ -192,7 +196,8 @@ class BenchDriver(LifecycleDriver):
                 if now - self.first_dead_letter_at > dlq_grace:
                     raise Stalled(
                         f"{len(self.client.dead_letters)} inbound message(s) dead-lettered; every message of this benchmark "
-                        f"is valid, so the system under test rejects valid input:\n" + self._stuck_report(now - self.last_progress)
+                        f"is valid, so the system under test rejects valid input:\n"
+                        + self._stuck_report(now - self.last_progress)
                     )
             if now - self.last_progress > stall_timeout and self.client.pending == 0:
                 raise Stalled(self._stuck_report(stall_timeout))
@@ -218,6 +223,8 @@ class BenchDriver(LifecycleDriver):
             lines.append(f"  e.g. {uy}: {[e['event_type'] for e in self.client.events.get(uy, [])]}")
         if self.client.dead_letters:
             lines.append(f"  {len(self.client.dead_letters)} inbound dead letters, e.g.:")
-            for code, count in Counter(f"{dl.get('error_code')}: {dl.get('reason')}" for dl in self.client.dead_letters.values()).most_common(5):
+            for code, count in Counter(
+                f"{dl.get('error_code')}: {dl.get('reason')}" for dl in self.client.dead_letters.values()
+            ).most_common(5):
                 lines.append(f"    {count} × {code}")
         return "\n".join(lines)

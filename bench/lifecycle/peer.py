@@ -69,7 +69,9 @@ def parse_runners(text: str) -> list[str]:
     return runners
 
 
-def run_peers(n: int, runners: list[str], workdir: Path, *, inflight: int, timeout: float | None = None, quiet: bool = False) -> dict[str, dict[str, Any]]:
+def run_peers(
+    n: int, runners: list[str], workdir: Path, *, inflight: int, timeout: float | None = None, quiet: bool = False
+) -> dict[str, dict[str, Any]]:
     """``{runner: the peer's result dict}``, or ``{runner: {"error": ...}}`` when it failed."""
     out: dict[str, dict[str, Any]] = {}
     try:
@@ -88,7 +90,10 @@ def run_peers(n: int, runners: list[str], workdir: Path, *, inflight: int, timeo
             out[runner] = {"error": f"{type(exc).__name__}: {exc}"}
         p = out[runner]
         if not quiet and "error" not in p:
-            print(f"bench: peer {runner}: {p.get('lifecycles_per_s')} lifecycles/s, checks {'passed' if p.get('ok') else 'FAILED'}", flush=True)
+            print(
+                f"bench: peer {runner}: {p.get('lifecycles_per_s')} lifecycles/s, checks {'passed' if p.get('ok') else 'FAILED'}",
+                flush=True,
+            )
         elif not quiet:
             print(f"bench: peer {runner} failed: {p['error'][:500]}", flush=True)
     return out

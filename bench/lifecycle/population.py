@@ -41,9 +41,7 @@ def population(n: int, run_tag: str) -> list[Plan]:
         province, commune = communes[i % len(communes)]
         if i % 5 == 4:
             level = "province" if i % 10 == 9 else "commune"
-            specs.append(
-                Plan(f"B{run_tag}-CQ-{i:06d}", "agency", YEAR, province, commune, level, name=f"Cơ quan số {i}")
-            )
+            specs.append(Plan(f"B{run_tag}-CQ-{i:06d}", "agency", YEAR, province, commune, level, name=f"Cơ quan số {i}"))
         else:
             specs.append(
                 Plan(

@@ -84,7 +84,9 @@ def cpu_snapshot(kafka_pid: int | None, services: dict[str, ServiceProcess], pg_
     for name, svc in services.items():
         if svc.proc is not None:
             snap[name] = ProcCpu.of(svc.proc.pid)
-            snap[f"{name}: threads other than the event loop (the write path's worker threads, drivers, ...)"] = ProcCpu.other_threads(svc.proc.pid)
+            snap[f"{name}: threads other than the event loop (the write path's worker threads, drivers, ...)"] = (
+                ProcCpu.other_threads(svc.proc.pid)
+            )
     if pg_pid:
         snap["postgresql"] = ProcCpu.of(pg_pid) + sum(ProcCpu.of(p) for p in ProcCpu.children(pg_pid))
     snap["bench client"] = ProcCpu.snapshot_self()
@@ -98,7 +100,6 @@ def total_cpu_busy() -> tuple[float, float]:
     idle = vals[3] + (vals[4] if len(vals) > 4 else 0)
     total = sum(vals[:8])
     return (total - idle) / ProcCpu.TICK, total / ProcCpu.TICK
-
 
 
 # ----------------------------------------------------------------------------- memory
@@ -158,8 +159,19 @@ class Profiler:
             self.files[name] = path
             self.procs[name] = subprocess.Popen(
                 [
-                    self.exe, "record", "--pid", str(svc.proc.pid), "--rate", str(self.rate), "--nonblocking",
-                    "--format", "raw", "--output", str(path), "--duration", "7200",
+                    self.exe,
+                    "record",
+                    "--pid",
+                    str(svc.proc.pid),
+                    "--rate",
+                    str(self.rate),
+                    "--nonblocking",
+                    "--format",
+                    "raw",
+                    "--output",
+                    str(path),
+                    "--duration",
+                    "7200",
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
@@ -169,7 +181,7 @@ class Profiler:
         for p in self.procs.values():
             if p.poll() is None:
                 p.send_signal(signal.SIGINT)
-        for name, p in self.procs.items():
+        for p in self.procs.values():
             try:
                 p.wait(timeout=60)
             except subprocess.TimeoutExpired:
@@ -198,8 +210,22 @@ IDLE_LEAVES = (
 
 #: (category, predicate on the frame's file) -- the innermost frame with a category wins
 CATEGORIES: tuple[tuple[str, Callable[[str, str], bool]], ...] = (
-    ("SQLite C library (aiosqlite worker thread running a statement)", lambda fn, f: fn == "_connection_worker_thread" and f.startswith("aiosqlite/core.py:6")),
-    ("aiosqlite thread hand-off (queue, futures, loop wake-ups)", lambda fn, f: f.startswith("aiosqlite/") or fn in ("BaseSelectorEventLoop._read_from_self", "BaseSelectorEventLoop._write_to_self", "BaseEventLoop.call_soon_threadsafe")),
+    (
+        "SQLite C library (aiosqlite worker thread running a statement)",
+        lambda fn, f: fn == "_connection_worker_thread" and f.startswith("aiosqlite/core.py:6"),
+    ),
+    (
+        "aiosqlite thread hand-off (queue, futures, loop wake-ups)",
+        lambda fn, f: (
+            f.startswith("aiosqlite/")
+            or fn
+            in (
+                "BaseSelectorEventLoop._read_from_self",
+                "BaseSelectorEventLoop._write_to_self",
+                "BaseEventLoop.call_soon_threadsafe",
+            )
+        ),
+    ),
     ("json encode/decode", lambda fn, f: f.startswith("json/")),
     ("SQLAlchemy (ORM, Core, compile, async adaption)", lambda fn, f: f.startswith(("sqlalchemy/", "greenlet"))),
     ("asyncpg", lambda fn, f: f.startswith("asyncpg/")),
@@ -361,7 +387,9 @@ class SqlCounter:
         self.hook_dir.mkdir(parents=True, exist_ok=True)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.hook_dir / "sitecustomize.py").write_text(SQL_HOOK)
-        os.environ["PYTHONPATH"] = str(self.hook_dir) + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")
+        os.environ["PYTHONPATH"] = str(self.hook_dir) + (
+            os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else ""
+        )
         os.environ["ANTT_BENCH_SQL_COUNTS"] = str(self.out_dir)
         self.before: dict[str, dict[str, Any]] = {}
 
@@ -398,5 +426,3 @@ class SqlCounter:
                 "top_statements_per_lifecycle": [(k, round(v / per, 2)) for k, v in stm.most_common(25)],
             }
         return result
-
-

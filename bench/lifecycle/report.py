@@ -126,10 +126,17 @@ def _first_line(cmd: list[str], stderr: bool = False) -> str:
 def git_revision() -> str:
     """HEAD, plus a digest of uncommitted changes to the code under test, if any."""
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
-        diff = subprocess.run(["git", "diff", "HEAD", "--", "services", "shared", "deploy"], cwd=ROOT, capture_output=True, check=False).stdout
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+        ).stdout.strip()
+        diff = subprocess.run(
+            ["git", "diff", "HEAD", "--", "services", "shared", "deploy"], cwd=ROOT, capture_output=True, check=False
+        ).stdout
         untracked = subprocess.run(
-            ["git", "ls-files", "--others", "--exclude-standard", "--", "services", "shared", "deploy"], cwd=ROOT, capture_output=True, check=False
+            ["git", "ls-files", "--others", "--exclude-standard", "--", "services", "shared", "deploy"],
+            cwd=ROOT,
+            capture_output=True,
+            check=False,
         ).stdout
     except OSError:
         return "?"
@@ -166,15 +173,21 @@ def render_section(r: dict[str, Any]) -> str:
         "",
         f"- Command: `{r['command']}`",
         f"- Date (UTC): {r['started_at']}; revision {r['revision']}",
-        (f"- Machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['ram_gib']} GiB RAM, Linux {m['kernel']}; "
-        f"load average before the run {' / '.join(m['loadavg_at_start'])}"),
+        (
+            f"- Machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['ram_gib']} GiB RAM, Linux {m['kernel']}; "
+            f"load average before the run {' / '.join(m['loadavg_at_start'])}"
+        ),
         f"- Software: Python {m['python']}, Apache Kafka {m['kafka']} (single node, KRaft; {m['java']}), "
         f"aiokafka {m['aiokafka']}, SQLite {m['sqlite']}" + (f", {m['postgresql']}" if "postgresql" in m else ""),
         f"- Settings: in-flight unit-years {r['settings']['inflight']:,}, send window {r['settings']['window']:,} "
         f"unacknowledged messages, raw baseline M = {raw.get('messages', 0):,}"
         + (", **py-spy attached to the services (slower)**" if r["settings"]["profile"] else "")
         + (", **SQL statement counting hook in the services (slower)**" if r["settings"].get("count_sql") else "")
-        + (f", eventsourcing peer runners {', '.join(r['settings']['peer_runners'])}" if r["settings"].get("peer_runners") else ""),
+        + (
+            f", eventsourcing peer runners {', '.join(r['settings']['peer_runners'])}"
+            if r["settings"].get("peer_runners")
+            else ""
+        ),
     ]
     if r.get("peer_skipped"):
         lines.append(f"- Peer: skipped ({r['peer_skipped']})")
@@ -209,11 +222,15 @@ def render_section(r: dict[str, Any]) -> str:
         ]
         budget = cpu["wall_s"] * m["nproc"]
         for name, sec in cpu["per_process"].items():
-            lines.append(f"| {name} | {sec:.1f} | {1000 * sec / max(1, lc.get('completed', 1)):.2f} | {100 * sec / budget:.0f} % |")
+            lines.append(
+                f"| {name} | {sec:.1f} | {1000 * sec / max(1, lc.get('completed', 1)):.2f} | {100 * sec / budget:.0f} % |"
+            )
         ours = sum(v for k, v in cpu["per_process"].items() if ":" not in k)
         other = cpu["machine_busy_s"] - ours
         lines.append(f"| other processes on the machine | {other:.1f} | – | {100 * other / budget:.0f} % |")
-        lines.append(f"| whole machine (busy) | {cpu['machine_busy_s']:.1f} | {1000 * cpu['machine_busy_s'] / max(1, lc.get('completed', 1)):.2f} | {100 * cpu['machine_busy_s'] / budget:.0f} % |")
+        lines.append(
+            f"| whole machine (busy) | {cpu['machine_busy_s']:.1f} | {1000 * cpu['machine_busy_s'] / max(1, lc.get('completed', 1)):.2f} | {100 * cpu['machine_busy_s'] / budget:.0f} % |"
+        )
         lines.append("")
     from bench.lifecycle.hops import render_hops  # it uses this module's percentile
 
@@ -224,7 +241,9 @@ def render_section(r: dict[str, Any]) -> str:
         lines += ["Checks:", ""]
         for name, c in checks.items():
             detail = {k: v for k, v in c.items() if k not in ("ok", "examples") and v not in ([], {}, None)}
-            lines.append(f"- {'ok' if c['ok'] else '**FAILED**'} {name.replace('_', ' ')}: {json.dumps(detail, ensure_ascii=False)}")
+            lines.append(
+                f"- {'ok' if c['ok'] else '**FAILED**'} {name.replace('_', ' ')}: {json.dumps(detail, ensure_ascii=False)}"
+            )
             if not c["ok"] and c.get("examples"):
                 for ex in c["examples"][:5]:
                     lines.append(f"  - {ex}")
@@ -238,8 +257,12 @@ def render_section(r: dict[str, Any]) -> str:
         lines += ["Run error:", "", "```", r["error"][:3000], "```", ""]
     sqlc = r.get("sql_counts")
     if sqlc:
-        lines += ["SQL per completed lifecycle (SQLAlchemy engine events, from the first send until every consumer group is idle):", "",
-                  "| service | statements | savepoints | most frequent statements (per lifecycle) |", "| --- | ---: | ---: | --- |"]
+        lines += [
+            "SQL per completed lifecycle (SQLAlchemy engine events, from the first send until every consumer group is idle):",
+            "",
+            "| service | statements | savepoints | most frequent statements (per lifecycle) |",
+            "| --- | ---: | ---: | --- |",
+        ]
         for svc, c in sqlc.items():
             top = "; ".join(f"`{k[:60]}` ×{v}" for k, v in c["top_statements_per_lifecycle"][:6])
             lines.append(f"| {svc} | {c['statements_per_lifecycle']} | {c['savepoints_per_lifecycle']} | {top} |")
@@ -327,7 +350,11 @@ def render_peer(r: dict[str, Any]) -> list[str]:
         f"| **project**: 3 service processes + Kafka, {r.get('database', '?')} | **{lps:,.1f}** | "
         f"{fmt_s(lc.get('latency_p50_s', 0))} / {fmt_s(lc.get('latency_p99_s', 0))} | "
         f"{'–' if cpu_ms is None else f'{cpu_ms:.1f}'} (all its processes) | "
-        + (f"{svc_rss:,.0f} MiB (services)" + (f" + {rss['kafka (JVM)']:,.0f} MiB (Kafka)" if "kafka (JVM)" in rss else "") if svc_rss else "–")
+        + (
+            f"{svc_rss:,.0f} MiB (services)" + (f" + {rss['kafka (JVM)']:,.0f} MiB (Kafka)" if "kafka (JVM)" in rss else "")
+            if svc_rss
+            else "–"
+        )
         + " | 1 |",
     ]
     for runner, p in peers.items():
@@ -377,14 +404,22 @@ def write_report(r: dict[str, Any], out: Path, stamp: str) -> Path:
 def print_summary(r: dict[str, Any]) -> None:
     lc, raw, ratios = r["lifecycle"], r["raw_baseline"], r["ratios"]
     print()
-    print(f"N = {r['n']:,} ({r['database']}): {lc.get('completed', 0):,} recognised in {lc.get('wall_s', 0):.1f} s "
-          f"= {lc.get('lifecycles_per_s', 0):.1f} lifecycles/s")
-    print(f"latency p50 {fmt_s(lc.get('latency_p50_s', 0))}, p99 {fmt_s(lc.get('latency_p99_s', 0))}, max {fmt_s(lc.get('latency_max_s', 0))}")
-    print(f"events/lifecycle {lc.get('events_per_lifecycle', 0):.2f}, Kafka records/lifecycle {lc.get('records_per_lifecycle', 0):.2f}, "
-          f"deliveries/lifecycle {lc.get('deliveries_per_lifecycle', 0):.2f}")
+    print(
+        f"N = {r['n']:,} ({r['database']}): {lc.get('completed', 0):,} recognised in {lc.get('wall_s', 0):.1f} s "
+        f"= {lc.get('lifecycles_per_s', 0):.1f} lifecycles/s"
+    )
+    print(
+        f"latency p50 {fmt_s(lc.get('latency_p50_s', 0))}, p99 {fmt_s(lc.get('latency_p99_s', 0))}, max {fmt_s(lc.get('latency_max_s', 0))}"
+    )
+    print(
+        f"events/lifecycle {lc.get('events_per_lifecycle', 0):.2f}, Kafka records/lifecycle {lc.get('records_per_lifecycle', 0):.2f}, "
+        f"deliveries/lifecycle {lc.get('deliveries_per_lifecycle', 0):.2f}"
+    )
     if raw:
-        print(f"raw aiokafka {raw.get('msgs_per_s', 0):,.0f} msgs/s; lifecycles/s ÷ raw = {ratios.get('lifecycles_per_raw_msg', 0):.4f}; "
-              f"÷ (raw ÷ records/lifecycle) = {ratios.get('fraction_of_kafka_bound', 0):.3f}")
+        print(
+            f"raw aiokafka {raw.get('msgs_per_s', 0):,.0f} msgs/s; lifecycles/s ÷ raw = {ratios.get('lifecycles_per_raw_msg', 0):.4f}; "
+            f"÷ (raw ÷ records/lifecycle) = {ratios.get('fraction_of_kafka_bound', 0):.3f}"
+        )
     if r.get("peak_rss_mb"):
         print("peak RSS: " + ", ".join(f"{k} {v:,.0f} MiB" for k, v in r["peak_rss_mb"].items()))
     for runner, p in (r.get("peer") or {}).items():
@@ -392,9 +427,11 @@ def print_summary(r: dict[str, Any]) -> None:
             print(f"peer ({runner}): FAILED to run: {str(p['error'])[:500]}")
             continue
         ratio = ratios.get("project_per_peer", {}).get(runner)
-        print(f"eventsourcing peer ({p.get('runner_class', runner)}; one process, no Kafka): {p.get('lifecycles_per_s', 0):.1f} lifecycles/s, "
-              f"p50 {fmt_s((p.get('latency_s') or {}).get('p50') or 0)}, p99 {fmt_s((p.get('latency_s') or {}).get('p99') or 0)}; "
-              f"project ÷ peer = {ratio if ratio is not None else '–'}; peer checks {'passed' if p.get('ok') else 'FAILED'}")
+        print(
+            f"eventsourcing peer ({p.get('runner_class', runner)}; one process, no Kafka): {p.get('lifecycles_per_s', 0):.1f} lifecycles/s, "
+            f"p50 {fmt_s((p.get('latency_s') or {}).get('p50') or 0)}, p99 {fmt_s((p.get('latency_s') or {}).get('p99') or 0)}; "
+            f"project ÷ peer = {ratio if ratio is not None else '–'}; peer checks {'passed' if p.get('ok') else 'FAILED'}"
+        )
     if r.get("peer_skipped"):
         print(f"peer: skipped ({r['peer_skipped']})")
     for name, c in r.get("checks", {}).items():

@@ -70,9 +70,15 @@ def postmaster_pid(pg: Any) -> int | None:
         return None
 
 
-async def lifecycle_phase(args: argparse.Namespace, bootstrap: str, services: dict[str, ServiceProcess], result: dict[str, Any],
-                          cpu_probe: Callable[[], dict[str, float]], profiler: Profiler | None,
-                          sql: SqlCounter | None = None) -> None:
+async def lifecycle_phase(
+    args: argparse.Namespace,
+    bootstrap: str,
+    services: dict[str, ServiceProcess],
+    result: dict[str, Any],
+    cpu_probe: Callable[[], dict[str, float]],
+    profiler: Profiler | None,
+    sql: SqlCounter | None = None,
+) -> None:
     specs = population(args.n, uuid.uuid4().hex[:4].upper())
     result["_specs"] = [s.unit_year_id for s in specs]
     driver = BenchDriver(specs, inflight=args.inflight, window=args.window, bootstrap=bootstrap)
@@ -159,20 +165,36 @@ async def audit_phase(bootstrap: str) -> tuple[Any, dict[str, int], dict[str, An
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m bench.lifecycle", description=package.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.lifecycle", description=package.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--n", type=int, default=10000, help="unit-years to drive through the lifecycle (default 10000)")
     ap.add_argument("--postgres", action="store_true", help="one fresh PostgreSQL database per service instead of SQLite")
     ap.add_argument("--out", default=str(DEFAULT_OUT), help="markdown report to append to (default docs/benchmarks.md)")
-    ap.add_argument("--raw-m", type=int, default=100000, help="messages in the raw aiokafka baseline (default 100000; 0 skips it)")
-    ap.add_argument("--inflight", type=int, default=2000,
-                    help="unit-years in progress at once (0 = all N at once; default 2000; 10 measures the latency without queueing)")
+    ap.add_argument(
+        "--raw-m", type=int, default=100000, help="messages in the raw aiokafka baseline (default 100000; 0 skips it)"
+    )
+    ap.add_argument(
+        "--inflight",
+        type=int,
+        default=2000,
+        help="unit-years in progress at once (0 = all N at once; default 2000; 10 measures the latency without queueing)",
+    )
     ap.add_argument("--window", type=int, default=2000, help="unacknowledged inbound sends at most (default 2000)")
     ap.add_argument("--stall-timeout", type=float, default=120, help="fail when no event arrives for this long (s)")
     ap.add_argument("--profile", action="store_true", help="attach py-spy to each service during the lifecycle phase")
-    ap.add_argument("--count-sql", action="store_true", help="count each service's SQL statements and transactions (a sitecustomize hook; slower)")
+    ap.add_argument(
+        "--count-sql",
+        action="store_true",
+        help="count each service's SQL statements and transactions (a sitecustomize hook; slower)",
+    )
     ap.add_argument("--profile-rate", type=int, default=67, help="py-spy samples per second (default 67)")
-    ap.add_argument("--peer-runners", type=parse_runners, default=list(DEFAULT_RUNNERS),
-                    help="runners of the eventsourcing peer, run after the broker and services are stopped (default multi; e.g. single,multi)")
+    ap.add_argument(
+        "--peer-runners",
+        type=parse_runners,
+        default=list(DEFAULT_RUNNERS),
+        help="runners of the eventsourcing peer, run after the broker and services are stopped (default multi; e.g. single,multi)",
+    )
     ap.add_argument("--no-peer", action="store_true", help="do not run the eventsourcing peer")
     ap.add_argument("--note", default="", help="a note to print in the report section")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder (broker data, databases, logs)")
@@ -231,7 +253,10 @@ def main(argv: list[str] | None = None) -> int:
             raw = asyncio.run(raw_baseline(kafka.bootstrap, args.raw_m, window=args.window * 5))
             raw["kafka_cpu_s"] = round(ProcCpu.of(kafka_pid) - k0, 2)
             result["raw_baseline"] = raw
-            print(f"bench: raw {raw['msgs_per_s']:,.0f} msgs/s end to end (produce {raw['produce_msgs_per_s']:,.0f} msgs/s)", flush=True)
+            print(
+                f"bench: raw {raw['msgs_per_s']:,.0f} msgs/s end to end (produce {raw['produce_msgs_per_s']:,.0f} msgs/s)",
+                flush=True,
+            )
 
         urls: dict[str, str | None] = {}
         if args.postgres:
@@ -257,10 +282,15 @@ def main(argv: list[str] | None = None) -> int:
 
         pg_pid = postmaster_pid(pg) if pg is not None else None
         profiler = Profiler(services, RESULTS_DIR, stamp, args.profile_rate) if args.profile else None
-        print(f"bench: driving {args.n:,} unit-years through the lifecycle, at most {args.inflight or args.n:,} at once ...", flush=True)
+        print(
+            f"bench: driving {args.n:,} unit-years through the lifecycle, at most {args.inflight or args.n:,} at once ...",
+            flush=True,
+        )
         try:
             asyncio.run(
-                lifecycle_phase(args, kafka.bootstrap, services, result, lambda: cpu_snapshot(kafka_pid, services, pg_pid), profiler, sql)
+                lifecycle_phase(
+                    args, kafka.bootstrap, services, result, lambda: cpu_snapshot(kafka_pid, services, pg_pid), profiler, sql
+                )
             )
         except Stalled as exc:
             result["error"] = str(exc)
@@ -327,7 +357,9 @@ def run_the_peer(args: argparse.Namespace, result: dict[str, Any], work: Path) -
     if not result["ok"]:
         result["peer_skipped"] = "the project's run failed, so there is no figure to compare with"
         return
-    peers = run_peers(args.n, args.peer_runners, work / "peer", inflight=args.inflight, timeout=max(900.0, args.n * 0.5), quiet=args.quiet)
+    peers = run_peers(
+        args.n, args.peer_runners, work / "peer", inflight=args.inflight, timeout=max(900.0, args.n * 0.5), quiet=args.quiet
+    )
     result["peer"] = peers
     result["ratios"]["project_per_peer"] = peer_ratios(result["lifecycle"].get("lifecycles_per_s", 0.0), peers)
     result["peer_ok"] = all("error" not in p and p.get("ok") for p in peers.values())

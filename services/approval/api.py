@@ -1,6 +1,5 @@
 """HTTP API of the approval service: queues, decisions, and each unit-year's full history."""
 
-
 from datetime import date
 from typing import Annotated, Any
 
@@ -14,7 +13,7 @@ from shared.contracts.envelope import Actor
 from shared.contracts.inbound import Decision, Level, RecognitionRevocationSubmitted, ReviewDecisionSubmitted, StepRole
 from shared.infra.auth import require_read
 from shared.infra.http import error_responses, http_command
-from shared.infra.idempotency import Answer, IfMatch, etag, idempotent_request, parse_if_match, run_write
+from shared.infra.idempotency import Answer, etag, idempotent_request, parse_if_match, run_write
 from shared.infra.runtime import ServiceRuntime
 from shared.infra.uow import UnitOfWork
 
@@ -31,7 +30,12 @@ _IF_MATCH = Header(
 )
 
 
-_ETAG_HEADER = {"ETag": {"description": 'The case\'s version, e.g. "4": send it as If-Match with the next decision.', "schema": {"type": "string"}}}
+_ETAG_HEADER = {
+    "ETag": {
+        "description": 'The case\'s version, e.g. "4": send it as If-Match with the next decision.',
+        "schema": {"type": "string"},
+    }
+}
 #: what a decision or revocation answers: the unit-year as the write left it, with its ETag
 _WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
@@ -60,7 +64,9 @@ class DecisionBody(BaseModel):
         description="The step decided (the case's pending_step.role): a decision for a step that is no longer "
         "current is refused (409 step_not_current), so a retry cannot take the next step. Send it.",
     )
-    expected_version: int | None = Field(default=None, ge=0, description="As If-Match: the case's version (409 version_mismatch).")
+    expected_version: int | None = Field(
+        default=None, ge=0, description="As If-Match: the case's version (409 version_mismatch)."
+    )
 
 
 class RevocationBody(BaseModel):
@@ -68,7 +74,9 @@ class RevocationBody(BaseModel):
     decided_by: str = Field(min_length=1, max_length=300)
     decision_no: str | None = None
     decided_on: date | None = None
-    expected_version: int | None = Field(default=None, ge=0, description="As If-Match: the case's version (409 version_mismatch).")
+    expected_version: int | None = Field(
+        default=None, ge=0, description="As If-Match: the case's version (409 version_mismatch)."
+    )
 
 
 def _written_view(uow: UnitOfWork, unit_year_id: str) -> Answer:
@@ -206,9 +214,7 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
         """Recognised unit-years with an incident reported after recognition, awaiting the
         recognising level's decision on revocation."""
         items = await runtime.read(
-            lambda s: queries.flagged(
-                s, province_code=province_code, limit=limit, offset=offset, jurisdiction=actor.jurisdiction
-            )
+            lambda s: queries.flagged(s, province_code=province_code, limit=limit, offset=offset, jurisdiction=actor.jurisdiction)
         )
         today = queries.today()
         return {"items": [case_view(c, today=today) for c in items], "limit": limit, "offset": offset}

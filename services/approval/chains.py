@@ -94,4 +94,6 @@ class ChainConfig:
 
     def rollup_rule(self) -> RollupRule:
         r = self.data["commune_rollup"]
-        return RollupRule(criterion=r["criterion"], registered_min=float(r["registered_min"]), recognized_min=float(r["recognized_min"]))
+        return RollupRule(
+            criterion=r["criterion"], registered_min=float(r["registered_min"]), recognized_min=float(r["recognized_min"])
+        )

@@ -11,10 +11,10 @@ from services.approval import queries
 from services.approval.chains import ChainConfig
 from services.approval.domain import ApprovalCase, ApprovalError, Claim, claim_case, claimed_by_other, reassign_case, release_case
 from services.approval.orm import claims, infra  # noqa: F401 - the mapping must be configured
-from shared.contracts import events as ev
-from shared.contracts.envelope import rfc3339, utcnow
 from services.approval.projections import record_history
+from shared.contracts import events as ev
 from shared.contracts import topics
+from shared.contracts.envelope import rfc3339, utcnow
 from shared.contracts.events import Event
 from shared.contracts.inbound import RecognitionRevocationSubmitted, ReviewDecisionSubmitted
 from shared.infra.adapters import CommandFn
@@ -155,7 +155,12 @@ def release(uow: UnitOfWork, cmd: Command) -> str:
     body: ClaimRequest = cmd.payload
     case = _case(uow, body.unit_year_id)
     event = release_case(
-        case, current_claim(uow, case.unit_year_id), body.official, supervisor=body.supervisor, jurisdiction=cmd.jurisdiction, reason=body.reason
+        case,
+        current_claim(uow, case.unit_year_id),
+        body.official,
+        supervisor=body.supervisor,
+        jurisdiction=cmd.jurisdiction,
+        reason=body.reason,
     )
     uow.session.execute(delete(claims).where(claims.c.unit_year_id == case.unit_year_id))
     publish(uow, case, event, cmd.cause)

@@ -294,7 +294,9 @@ class ApprovalCase:
         pending = self.pending_step
         if pending is not None and pending["role"] == step_role:
             return
-        taken = [d for d in self.decisions if d.get("role") == step_role and d.get("level") == level and d.get("round") == self.round]
+        taken = [
+            d for d in self.decisions if d.get("role") == step_role and d.get("level") == level and d.get("round") == self.round
+        ]
         done = f"; the {step_role} step at {level} level was already taken in round {self.round}" if taken else ""
         raise ApprovalError(
             "step_not_current",
@@ -431,7 +433,9 @@ class Claim:
 def _claimable(case: ApprovalCase, jurisdiction: list[str]) -> str:
     """The pending level of a case an actor of ``jurisdiction`` may claim, or ApprovalError."""
     if case.state not in UNDER_REVIEW or case.pending_level is None:
-        raise ApprovalError("illegal_transition", f"unit-year {case.unit_year_id} awaits no review decision: {case._why_not_reviewable()}")
+        raise ApprovalError(
+            "illegal_transition", f"unit-year {case.unit_year_id} awaits no review decision: {case._why_not_reviewable()}"
+        )
     if not may_decide(jurisdiction, case.pending_level, case.unit):
         raise ApprovalError(
             "out_of_jurisdiction",
@@ -451,7 +455,13 @@ def claim_case(case: ApprovalCase, current: Claim | None, official: dict[str, st
 
 
 def release_case(
-    case: ApprovalCase, current: Claim | None, official: dict[str, str], *, supervisor: bool, jurisdiction: list[str], reason: str | None
+    case: ApprovalCase,
+    current: Claim | None,
+    official: dict[str, str],
+    *,
+    supervisor: bool,
+    jurisdiction: list[str],
+    reason: str | None,
 ) -> ev.Event:
     """Give up a claim: its holder may, and so may a supervisor of the same jurisdiction."""
     level = _claimable(case, jurisdiction)
@@ -459,7 +469,9 @@ def release_case(
         raise ApprovalError("not_claimed", f"unit-year {case.unit_year_id} is not claimed by anyone")
     if current.official_id != official["id"] and not supervisor:
         raise claimed_by_other(case.unit_year_id, current.holder)
-    return ev.CaseReleased(unit_year_id=case.unit_year_id, level=level, claimed_by=current.holder, released_by=official, reason=reason)
+    return ev.CaseReleased(
+        unit_year_id=case.unit_year_id, level=level, claimed_by=current.holder, released_by=official, reason=reason
+    )
 
 
 def reassign_case(

@@ -51,7 +51,9 @@ def commune_rollup(session: Session, case: ApprovalCase) -> Rollup:
     decided = [r for r in registered if str(r.state) in FINAL]
     pending = tuple(sorted(r.unit_year_id for r in registered if str(r.state) not in FINAL))
     config = ChainConfig.load()
-    deadlines = [r.deadline for r in registered] + [config.deadline_for(kind, prov, case.year) for kind, _, prov in known.values()]
+    deadlines = [r.deadline for r in registered] + [
+        config.deadline_for(kind, prov, case.year) for kind, _, prov in known.values()
+    ]
     return Rollup(
         commune_code=cc,
         year=case.year,
@@ -118,7 +120,9 @@ def flagged(
 
 def event_history(session: Session, unit_year_id: str) -> list[dict[str, Any]]:
     rows = session.execute(
-        select(history.c.envelope).where(history.c.unit_year_id == unit_year_id).order_by(history.c.recorded_at, history.c.sequence)
+        select(history.c.envelope)
+        .where(history.c.unit_year_id == unit_year_id)
+        .order_by(history.c.recorded_at, history.c.sequence)
     )
     return [r[0] for r in rows]
 

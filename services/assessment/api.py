@@ -1,12 +1,11 @@
 """HTTP API of the assessment service (tự đánh giá)."""
 
-
 from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from sqlalchemy.orm import Session
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from services.assessment import commands, exemplary, queries
 from services.assessment.criteria import catalog_for, vocabulary
@@ -138,7 +137,9 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
         """The province's exemplary-track catalog (điển hình) in force in ``year``."""
         cat = exemplary.catalog_for(province_code, year or date.today().year)
         if cat is None:
-            raise AssessmentError("not_found", f"province {province_code} has no exemplary-track catalog in force in {year or date.today().year}")
+            raise AssessmentError(
+                "not_found", f"province {province_code} has no exemplary-track catalog in force in {year or date.today().year}"
+            )
         return exemplary.catalog_view(cat)
 
     @router.get("/scoring-sheets/{province_code}/{kind}/{year}")
@@ -192,7 +193,9 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
         await runtime.transaction(lambda uow: commands.submit_self_assessment(uow, cmd))
         return await get_case(unit_year_id, actor)
 
-    async def _command(unit_year_id: str, event_type: str, model: type[BaseModel], body: BaseModel, actor: Actor, fn: Any) -> None:
+    async def _command(
+        unit_year_id: str, event_type: str, model: type[BaseModel], body: BaseModel, actor: Actor, fn: Any
+    ) -> None:
         payload = model.model_validate({**body.model_dump(mode="json"), "unit_year_id": unit_year_id})
         cmd = http_command(event_type, payload, actor)
         await runtime.transaction(lambda uow: fn(uow, cmd))
@@ -200,18 +203,32 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
     @router.post("/unit-years/{unit_year_id}/movement-classification")
     async def classify_movement(unit_year_id: str, body: MovementClassificationBody, actor: ActorDep) -> dict[str, Any]:
         """Record the movement's yearly classification (phân loại phong trào) of the unit-year."""
-        await _command(unit_year_id, "MovementClassificationSubmitted", MovementClassificationSubmitted, body, actor, commands.record_movement_classification)
+        await _command(
+            unit_year_id,
+            "MovementClassificationSubmitted",
+            MovementClassificationSubmitted,
+            body,
+            actor,
+            commands.record_movement_classification,
+        )
         return await get_case(unit_year_id, actor)
 
     @router.post("/unit-years/{unit_year_id}/exemplary-proposal")
     async def propose_exemplary(unit_year_id: str, body: ExemplaryProposalBody, actor: ActorDep) -> dict[str, Any]:
-        await _command(unit_year_id, "ExemplaryProposalSubmitted", ExemplaryProposalSubmitted, body, actor, commands.propose_exemplary)
+        await _command(
+            unit_year_id, "ExemplaryProposalSubmitted", ExemplaryProposalSubmitted, body, actor, commands.propose_exemplary
+        )
         return await get_exemplary(unit_year_id, actor)
 
     @router.post("/unit-years/{unit_year_id}/exemplary-self-assessment")
     async def submit_exemplary(unit_year_id: str, body: ExemplarySelfAssessmentBody, actor: ActorDep) -> dict[str, Any]:
         await _command(
-            unit_year_id, "ExemplarySelfAssessmentSubmitted", ExemplarySelfAssessmentSubmitted, body, actor, commands.submit_exemplary_self_assessment
+            unit_year_id,
+            "ExemplarySelfAssessmentSubmitted",
+            ExemplarySelfAssessmentSubmitted,
+            body,
+            actor,
+            commands.submit_exemplary_self_assessment,
         )
         return await get_exemplary(unit_year_id, actor)
 
@@ -221,7 +238,9 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
             x = queries.exemplary_case(s, unit_year_id)
             antt = queries.case(s, unit_year_id)
             if x is None or antt is None:
-                raise AssessmentError("not_found", f"unit-year {unit_year_id} has no exemplary case (not proposed for the exemplary title)")
+                raise AssessmentError(
+                    "not_found", f"unit-year {unit_year_id} has no exemplary case (not proposed for the exemplary title)"
+                )
             return exemplary_view(x, antt)
 
         return await runtime.read(read)

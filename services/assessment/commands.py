@@ -80,7 +80,9 @@ def submit_self_assessment(uow: UnitOfWork, cmd: Command) -> str:
             stream_id=body.unit_year_id,
             waiting_for="unit_year",
         )
-    cmd.require_jurisdiction(province_code=case.unit["province_code"], commune_code=case.unit.get("commune_code"), unit_code=case.unit["code"])
+    cmd.require_jurisdiction(
+        province_code=case.unit["province_code"], commune_code=case.unit.get("commune_code"), unit_code=case.unit["code"]
+    )
     criteria = [c.model_dump(mode="json") for c in body.criteria]
     documents = [d.model_dump(mode="json") for d in body.documents]
     evidence = None if body.evidence is None else body.evidence.model_dump(mode="json", exclude_none=True)
@@ -138,7 +140,9 @@ def record_incident(uow: UnitOfWork, cmd: Command) -> str:
     incident = Incident.record(report, source_system=cmd.source, jurisdiction=cmd.jurisdiction)
     known = queries.known_unit(session, body.unit_code)
     if known is not None:
-        cmd.require_jurisdiction(province_code=known["province_code"], commune_code=known["commune_code"], unit_code=body.unit_code)
+        cmd.require_jurisdiction(
+            province_code=known["province_code"], commune_code=known["commune_code"], unit_code=body.unit_code
+        )
     uow.add(incident)
     year = None if known is None else window_year(known["kind"], body.occurred_on)
     case = None if year is None else uow.get(AssessmentCase, f"{body.unit_code}:{year}")
@@ -210,7 +214,9 @@ def _antt_case(uow: UnitOfWork, cmd: Command, unit_year_id: str) -> AssessmentCa
         raise AssessmentError(
             "unknown_unit_year", f"unit-year {unit_year_id} is not registered (no UnitYearRegistered has been seen for it)"
         )
-    cmd.require_jurisdiction(province_code=case.unit["province_code"], commune_code=case.unit.get("commune_code"), unit_code=case.unit["code"])
+    cmd.require_jurisdiction(
+        province_code=case.unit["province_code"], commune_code=case.unit.get("commune_code"), unit_code=case.unit["code"]
+    )
     return case
 
 
@@ -223,7 +229,9 @@ def propose_exemplary(uow: UnitOfWork, cmd: Command) -> str:
     if existing is not None:
         if existing.proposal == proposal:
             return "ignored"
-        raise AssessmentError("conflict", f"unit-year {body.unit_year_id} is already proposed for the exemplary title ({existing.state})")
+        raise AssessmentError(
+            "conflict", f"unit-year {body.unit_year_id} is already proposed for the exemplary title ({existing.state})"
+        )
     case = ExemplaryCase.propose(antt, proposal)
     uow.session.add(case)
     uow.session.flush()
@@ -316,7 +324,9 @@ def revise_exemplary(uow: UnitOfWork, antt: AssessmentCase, cause: Cause, why: s
     if ev is None:
         return
     uow.emit(
-        ExemplaryEvaluationRevised(unit_year_id=case.unit_year_id, round=case.round, verdict=ev.verdict, unmet=ev.unmet, reason=why),
+        ExemplaryEvaluationRevised(
+            unit_year_id=case.unit_year_id, round=case.round, verdict=ev.verdict, unmet=ev.unmet, reason=why
+        ),
         cause,
         unit_year_id=case.unit_year_id,
     )

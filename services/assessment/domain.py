@@ -135,7 +135,12 @@ class Incident:
         return [f"{k}: {self.report.get(k)!r} → {report.get(k)!r}" for k in keys if self.report.get(k) != report.get(k)]
 
     def as_fact(self) -> dict[str, Any]:
-        return {**self.report, "incident_id": self.incident_id, "occurred_on": self.occurred_on, "source_system": self.source_system}
+        return {
+            **self.report,
+            "incident_id": self.incident_id,
+            "occurred_on": self.occurred_on,
+            "source_system": self.source_system,
+        }
 
     def assign(self, unit_year_id: str | None, effect: rules.IncidentEffect | None, *, pending_reason: str = "") -> None:
         self.unit_year_id = unit_year_id
@@ -393,7 +398,9 @@ class AssessmentCase:
     def record_outcome(self, outcome: str, **details: Any) -> None:
         self.outcome = {"outcome": outcome, **{k: v for k, v in details.items() if v is not None}}
 
-    def classify_movement(self, rating: str, classified_by: str, decision_no: str | None, classified_on: date | None) -> dict[str, Any]:
+    def classify_movement(
+        self, rating: str, classified_by: str, decision_no: str | None, classified_on: date | None
+    ) -> dict[str, Any]:
         """Record the movement's classification for the year (the latest one stands)."""
         self.movement = {
             "rating": rating,

@@ -441,7 +441,9 @@ class ExemplaryCase:
     ) -> ExemplaryEvaluation:
         start, end = assessment_window(self.unit["kind"], self.year)
         if meeting_date < start:
-            raise ExemplaryError("invalid_payload", f"meeting_date {meeting_date} is before the assessment window ({start} to {end})")
+            raise ExemplaryError(
+                "invalid_payload", f"meeting_date {meeting_date} is before the assessment window ({start} to {end})"
+            )
         submission = {
             "criteria": [dict(c) for c in criteria],
             "documents": [dict(d) for d in documents],

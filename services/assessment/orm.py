@@ -23,7 +23,9 @@ cases = Table(
     Column("catalog_ref", String(64), nullable=False),
     Column(
         "state",
-        Enum(AssessmentState, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e], validate_strings=True),
+        Enum(
+            AssessmentState, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e], validate_strings=True
+        ),
         nullable=False,
         index=True,
     ),

@@ -13,7 +13,12 @@ from shared.infra.uow import UnitOfWork
 def remember_unit(uow: UnitOfWork, unit: dict[str, Any], *, overwrite: bool) -> None:
     """Keep the unit's kind and place: UnitRegistered / UnitUpdated overwrite it, a unit-year's
     snapshot only fills it in (the two arrive on different partitions)."""
-    values = {"kind": unit["kind"], "province_code": unit["province_code"], "commune_code": unit.get("commune_code"), "unit": unit}
+    values = {
+        "kind": unit["kind"],
+        "province_code": unit["province_code"],
+        "commune_code": unit.get("commune_code"),
+        "unit": unit,
+    }
     upsert(uow, units, {"code": unit["code"]}, values, overwrite=overwrite)
 
 

@@ -107,7 +107,8 @@ def window_incidents(uow: UnitOfWork, case: AssessmentCase) -> list[Incident]:
         return incidents_in_window(uow.session, case)
     start, end = case.window()
     return sorted(
-        (i for i in known if start <= i.occurred_on <= end), key=lambda i: (i.occurred_on, i.unit_code, i.incident_id, i.source_system)
+        (i for i in known if start <= i.occurred_on <= end),
+        key=lambda i: (i.occurred_on, i.unit_code, i.incident_id, i.source_system),
     )
 
 

@@ -140,7 +140,9 @@ def check_q1_documents(spec: Mapping[str, Any], facts: Facts) -> CheckResult:
             parts.append((MET, f"{kind}: not required (no Party organisation)"))
             continue
         docs = facts.docs(kind)
-        used += [{"kind": kind, "ref": d.get("ref"), "issued_on": _iso(d.get("issued_on")), "source": d.get("source")} for d in docs]
+        used += [
+            {"kind": kind, "ref": d.get("ref"), "issued_on": _iso(d.get("issued_on")), "source": d.get("source")} for d in docs
+        ]
         if not docs:
             if not facts.evidence_given:
                 not_given.append(kind)
@@ -410,9 +412,7 @@ def check_no_sanction(spec: Mapping[str, Any], facts: Facts) -> CheckResult:
             counted.append(x)
     if not counted:
         return CheckResult("no_sanction", MET, f"{label}: none", evidence)
-    shown = ", ".join(
-        f"{x.get('group')} {x['sanction']} ({vocab.sanctions.get(x['sanction'], x['sanction'])})" for x in counted
-    )
+    shown = ", ".join(f"{x.get('group')} {x['sanction']} ({vocab.sanctions.get(x['sanction'], x['sanction'])})" for x in counted)
     return CheckResult("no_sanction", NOT_MET, f"{label}: {len(counted)} ({shown})", evidence)
 
 
@@ -430,7 +430,9 @@ def check_antt_recognition(_spec: Mapping[str, Any], facts: Facts) -> CheckResul
         by = f" ({rec['decision_no']})" if rec.get("decision_no") else ""
         return CheckResult("antt_recognition", MET, f"{uy} is recognised “An toàn về ANTT”{by}", {"recognition": dict(rec)})
     state = f": {rec['state']}" if rec.get("state") else ""
-    return CheckResult("antt_recognition", NOT_MET, f"{uy} is not recognised “An toàn về ANTT”{state}", {"recognition": dict(rec)})
+    return CheckResult(
+        "antt_recognition", NOT_MET, f"{uy} is not recognised “An toàn về ANTT”{state}", {"recognition": dict(rec)}
+    )
 
 
 def check_derived_from_children(spec: Mapping[str, Any], _facts: Facts) -> CheckResult:
@@ -495,14 +497,11 @@ def classify_incident(catalog: Catalog, incident: Mapping[str, Any]) -> Incident
     vocab = vocabulary()
     severity = incident.get("severity") or "serious"
     if rule.min_severity and vocab.severity_rank(severity) < vocab.severity_rank(rule.min_severity):
+        return IncidentEffect(iid, crit.code, BELOW_SEVERITY, f"{what}: below {rule.min_severity}, not an event of {where}")
+    if incident.get("force_majeure") and rule.force_majeure_exempt:
         return IncidentEffect(
-            iid, crit.code, BELOW_SEVERITY, f"{what}: below {rule.min_severity}, not an event of {where}"
+            iid, crit.code, FORCE_MAJEURE, f"{what}: force majeure (trừ trường hợp bất khả kháng), exempt under {where}"
         )
-    if incident.get("force_majeure"):
-        if rule.force_majeure_exempt:
-            return IncidentEffect(
-                iid, crit.code, FORCE_MAJEURE, f"{what}: force majeure (trừ trường hợp bất khả kháng), exempt under {where}"
-            )
     if rule.policy == "conditional_pass":
         steps = {
             "detected_promptly": "kịp thời phát hiện",
@@ -596,9 +595,7 @@ def judge(
     return MET, "; ".join(c.reason for c in checks) or "nothing to check"
 
 
-def evaluate_criterion(
-    catalog: Catalog, crit: Criterion, facts: Facts, claimed: Mapping[str, Any] | None
-) -> dict[str, Any]:
+def evaluate_criterion(catalog: Catalog, crit: Criterion, facts: Facts, claimed: Mapping[str, Any] | None) -> dict[str, Any]:
     checks = [run_check(spec, facts, catalog, crit) for spec in crit.checks]
     claimed_met = None if claimed is None else bool(claimed["met"])
     result, reason = judge(crit, checks, claimed_met)
@@ -622,7 +619,9 @@ def evaluate_criterion(
     return out
 
 
-def index_claims(catalog: Catalog, submitted: Iterable[Mapping[str, Any]], optional: Sequence[str] = ()) -> dict[str, Mapping[str, Any]]:
+def index_claims(
+    catalog: Catalog, submitted: Iterable[Mapping[str, Any]], optional: Sequence[str] = ()
+) -> dict[str, Mapping[str, Any]]:
     """The unit's claims by code; the catalog must be covered exactly (``optional`` codes,
     e.g. a province-added criterion, may be given or left out). Raises ``ValueError``."""
     codes = catalog.codes()

@@ -114,7 +114,9 @@ def parse_sheet(data: Mapping[str, Any]) -> Sheet:
             if rule.get("type") not in RULES:
                 raise ValueError(f"sheet item {i['code']}: unknown rule {rule.get('type')!r}")
             items.append(Item(code=i["code"], text_vi=i.get("text_vi", ""), max_points=Fraction(str(i["max_points"])), rule=rule))
-        group = Group(code=g["code"], title_vi=g.get("title_vi", ""), max_points=Fraction(str(g["max_points"])), items=tuple(items))
+        group = Group(
+            code=g["code"], title_vi=g.get("title_vi", ""), max_points=Fraction(str(g["max_points"])), items=tuple(items)
+        )
         if sum((i.max_points for i in items), Fraction(0)) != group.max_points:
             raise ValueError(f"sheet group {group.code}: its items' maxima do not add up to {group.max_points}")
         groups.append(group)
@@ -127,7 +129,9 @@ def parse_sheet(data: Mapping[str, Any]) -> Sheet:
     pass_mark = None if data["pass_mark"] is None else Fraction(str(data["pass_mark"]))
     basis = data.get("pass_mark_basis")
     if pass_mark is not None and not (isinstance(basis, str) and basis.strip()):
-        raise ValueError(f"sheet {ref}: pass_mark {data['pass_mark']} is given without pass_mark_basis (the document that sets it)")
+        raise ValueError(
+            f"sheet {ref}: pass_mark {data['pass_mark']} is given without pass_mark_basis (the document that sets it)"
+        )
     sheet = Sheet(
         province_code=str(data["province_code"]),
         kind=data["kind"],
@@ -409,7 +413,9 @@ def compute(sheet: Sheet, facts: Facts, claimed: float | None = None) -> Score:
             }
         )
     complete = unscored == 0
-    score = Score(sheet=sheet, computed=computed, max_possible=computed + unscored, complete=complete, claimed=claimed, breakdown={})
+    score = Score(
+        sheet=sheet, computed=computed, max_possible=computed + unscored, complete=complete, claimed=claimed, breakdown={}
+    )
     breakdown = {
         "sheet": sheet.ref,
         "title_vi": sheet.title_vi,
@@ -432,7 +438,11 @@ def score_criterion(score: Score, claimed: Mapping[str, Any] | None) -> dict[str
     sheet = score.sheet
     shown = f"{_num(score.computed)}/{_num(sheet.max_points)}"
     if sheet.pass_mark is None:
-        done = f"computed score {shown}" if score.complete else f"incomplete score {shown} (up to {_num(score.max_possible)} possible)"
+        done = (
+            f"computed score {shown}"
+            if score.complete
+            else f"incomplete score {shown} (up to {_num(score.max_possible)} possible)"
+        )
         result, reason = (
             "needs_review",
             f"{done}, but no pass mark is configured for sheet {sheet.ref} (the province sets "

@@ -1,6 +1,5 @@
 """HTTP API of the registration service (đăng ký)."""
 
-
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query

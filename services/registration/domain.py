@@ -22,7 +22,12 @@ REQUIRED_REGISTRATION_DOCUMENTS = ("registration_form",)
 #: exclusions of Circular 124 Art. 2: (unit kind, attribute, excluded values, reason)
 EXCLUSIONS: tuple[tuple[str, str, frozenset[Any], str], ...] = (
     ("agency", "armed_forces", frozenset({True}), "armed-forces units (cơ quan, đơn vị lực lượng vũ trang) are excluded"),
-    ("enterprise", "enterprise_size", frozenset({"small", "micro"}), "small and micro enterprises (doanh nghiệp nhỏ, siêu nhỏ) are excluded"),
+    (
+        "enterprise",
+        "enterprise_size",
+        frozenset({"small", "micro"}),
+        "small and micro enterprises (doanh nghiệp nhỏ, siêu nhỏ) are excluded",
+    ),
     (
         "school",
         "school_level",

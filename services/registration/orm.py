@@ -35,7 +35,9 @@ unit_years = Table(
     Column("year", Integer, nullable=False, index=True),
     Column(
         "state",
-        Enum(RegistrationState, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e], validate_strings=True),
+        Enum(
+            RegistrationState, native_enum=False, length=32, values_callable=lambda e: [m.value for m in e], validate_strings=True
+        ),
         nullable=False,
     ),
     Column("documents", JSON, nullable=False),

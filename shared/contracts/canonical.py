@@ -27,9 +27,9 @@ def _normalise(value: Any) -> Any:
 
 def canonical_json_reference(value: Any) -> bytes:
     """The definition of the canonical form (the standard library's encoder)."""
-    return json.dumps(
-        _normalise(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return json.dumps(_normalise(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
+        "utf-8"
+    )
 
 
 _INT_MIN, _INT_MAX = -(1 << 63), (1 << 64) - 1

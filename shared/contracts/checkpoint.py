@@ -147,9 +147,7 @@ class Checkpoint(BaseModel):
     producer: str = Field(description="the service whose event topic is covered")
     topic: str = Field(description="its event topic")
     sequence: int = Field(ge=1, description="1, 2, ... per producer, without gaps")
-    prev_checkpoint: str | None = Field(
-        description="SHA-256 (hex) of the previous checkpoint's signed bytes; null for the first"
-    )
+    prev_checkpoint: str | None = Field(description="SHA-256 (hex) of the previous checkpoint's signed bytes; null for the first")
     issued_at: str = Field(description="RFC 3339 UTC")
     partitions: list[PartitionHead] = Field(description="every partition of the topic, by number")
     size: int = Field(ge=0, description="the sum of the partitions' sizes")

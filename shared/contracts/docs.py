@@ -168,8 +168,7 @@ ERROR_CODES: dict[str, str] = {
     "bad_json": "The record is not UTF-8 JSON or not a JSON object.",
     "too_large": "The inbound record is larger than 512 KiB (524,288 bytes); it is refused before parsing "
     "(dead-lettered once, by the registration service); the reason gives both sizes.",
-    "unknown_event_type": "No event_type, or one that is not an inbound type (dead-lettered once, by the "
-    "registration service).",
+    "unknown_event_type": "No event_type, or one that is not an inbound type (dead-lettered once, by the registration service).",
     "invalid_message": "The message does not match the inbound message schema (a field missing, extra or "
     "malformed), or an event has no event_id.",
     "unknown_sender": "source_system is not a configured sender.",
@@ -215,8 +214,7 @@ ERROR_CODES: dict[str, str] = {
     "no_exemplary_track": "The unit's province has no exemplary-track catalog in force for the year.",
     "not_recognized": "An exemplary proposal for a unit-year that is not recognised “An toàn về ANTT” (not "
     "decided yet, not recognised, withdrawn or revoked).",
-    "no_exemplary_case": "An exemplary self-assessment for a unit-year that has not been proposed for the "
-    "exemplary title.",
+    "no_exemplary_case": "An exemplary self-assessment for a unit-year that has not been proposed for the exemplary title.",
     "not_found": "HTTP API only (404): the requested unit, unit-year or case does not exist.",
     "bad_request": "HTTP API only (400): a malformed header, e.g. an If-Match that is not a list of quoted entity tags.",
     "precondition_failed": "HTTP API only (412): If-Match names no version the unit-year is at; nothing was written.",
@@ -226,7 +224,14 @@ ERROR_CODES: dict[str, str] = {
 }
 
 #: the codes that are answers of the HTTP API only, never in a dead letter
-HTTP_ONLY_CODES = ("unknown_unit", "not_found", "bad_request", "precondition_failed", "invalid_idempotency_key", "idempotency_key_reused")
+HTTP_ONLY_CODES = (
+    "unknown_unit",
+    "not_found",
+    "bad_request",
+    "precondition_failed",
+    "invalid_idempotency_key",
+    "idempotency_key_reused",
+)
 
 
 # --------------------------------------------------------------------------- models
@@ -296,9 +301,7 @@ class DeadLetter(BaseModel):
     source_topic: str = Field(description="The topic the message was read from.")
     source_partition: int | None = Field(description="Its partition.")
     source_offset: int | None = Field(description="Its offset.")
-    message_id: str | None = Field(
-        description="The message's event_id, or 'pos:<topic>:<partition>:<offset>' when it has none."
-    )
+    message_id: str | None = Field(description="The message's event_id, or 'pos:<topic>:<partition>:<offset>' when it has none.")
     failed_at: datetime = Field(description="When it was rejected (RFC 3339, UTC).")
     original: DeadLetterOriginal = Field(
         description="The longest prefix of the rejected record's value whose JSON text in this body takes at most "

@@ -149,9 +149,7 @@ def verify_chain(events: list[dict[str, Any]]) -> None:
             raise ChainBreak(f"event {ev.get('event_id')}: hash does not match its content")
         expected_seq = 1 if prev is None else prev["sequence"] + 1
         if ev["sequence"] != expected_seq:
-            raise ChainBreak(
-                f"stream {ev['stream_id']}: sequence {ev['sequence']} where {expected_seq} was expected"
-            )
+            raise ChainBreak(f"stream {ev['stream_id']}: sequence {ev['sequence']} where {expected_seq} was expected")
         expected_prev = None if prev is None else prev["hash"]
         if ev["prev_hash"] != expected_prev:
             raise ChainBreak(f"event {ev['event_id']}: prev_hash does not chain")

@@ -154,7 +154,8 @@ class Evidence(_Strict):
     """
 
     has_party_organisation: bool | None = Field(
-        default=None, description="The unit has a Party organisation (tổ chức Đảng): its resolution is then required in Quarter I."
+        default=None,
+        description="The unit has a Party organisation (tổ chức Đảng): its resolution is then required in Quarter I.",
     )
     internal_rules: list[RuleTopic] | None = Field(
         default=None, description="The topics of the unit's internal rules (nội quy, quy định)."
@@ -163,11 +164,18 @@ class Evidence(_Strict):
         default=None, description="Residential areas: resident households (default: the year registration's figure)."
     )
     households_registered: _Count | None = Field(
-        default=None, description="Residential areas: households registered to take part (default: the year registration's figure)."
+        default=None,
+        description="Residential areas: households registered to take part (default: the year registration's figure).",
     )
-    staff_total: _Count | None = Field(default=None, description="Staff (cán bộ, công chức, viên chức, người lao động; schools: and teachers).")
-    staff_briefed: _Count | None = Field(default=None, description="Staff briefed on the rules and the criteria (được phổ biến, quán triệt).")
-    staff_pledged: _Count | None = Field(default=None, description="Staff who signed the pledge (ký cam kết), where a province sheet counts it.")
+    staff_total: _Count | None = Field(
+        default=None, description="Staff (cán bộ, công chức, viên chức, người lao động; schools: and teachers)."
+    )
+    staff_briefed: _Count | None = Field(
+        default=None, description="Staff briefed on the rules and the criteria (được phổ biến, quán triệt)."
+    )
+    staff_pledged: _Count | None = Field(
+        default=None, description="Staff who signed the pledge (ký cam kết), where a province sheet counts it."
+    )
     learners_total: _Count | None = Field(default=None, description="Schools: learners (người học).")
     learners_briefed: _Count | None = Field(default=None, description="Schools: learners briefed on the rules and the criteria.")
     models_count: _Count | None = Field(
@@ -195,7 +203,8 @@ class Evidence(_Strict):
     )
     crimes_this_year: _Count | None = Field(default=None, description="The same count in this window.")
     policy_implemented: bool | None = Field(
-        default=None, description="The unit states it implemented the Party's and State's policy on security and order (a reviewer's call)."
+        default=None,
+        description="The unit states it implemented the Party's and State's policy on security and order (a reviewer's call).",
     )
     coordination_with_police: bool | None = Field(
         default=None, description="The unit states it carried out its coordination plan with the police (a reviewer's call)."
@@ -231,9 +240,12 @@ class SelfAssessmentSubmitted(_Strict):
     criteria: list[CriterionResult] = Field(min_length=1)
     documents: list[Document] = Field(default_factory=list)
     meeting_date: date
-    score: float | None = Field(default=None, ge=0, le=100, description="Self-score on a 100-point sheet, where the province uses one.")
+    score: float | None = Field(
+        default=None, ge=0, le=100, description="Self-score on a 100-point sheet, where the province uses one."
+    )
     evidence: Evidence | None = Field(
-        default=None, description="What the criteria are judged on; without it each criterion that needs evidence is left to the reviewer."
+        default=None,
+        description="What the criteria are judged on; without it each criterion that needs evidence is left to the reviewer.",
     )
 
 
@@ -372,33 +384,69 @@ class ExemplaryEvidence(_Strict):
     MovementClassificationSubmitted, and the ANTT recognition is the system's own record."""
 
     has_party_organisation: bool | None = None
-    has_emulation_review: bool | None = Field(default=None, description="The unit takes part in emulation reviews (bình xét thi đua).")
-    directives_disseminated: bool | None = Field(default=None, description="Criterion 1: policy and directives disseminated (quán triệt, triển khai).")
-    exemplary_plan_implemented: bool | None = Field(default=None, description="Criterion 2: the programme/plan carried out effectively.")
-    movement_conference_held: bool | None = Field(default=None, description="Criterion 3: the yearly conference on the movement (hội nghị tổng kết, triển khai).")
-    topics_or_models_reviewed: _Count | None = Field(default=None, description="Criterion 3: topics or models reviewed or launched (chuyên đề, mô hình).")
-    innovations_count: _Count | None = Field(default=None, description="Criterion 3: good practices, innovations (cách làm hay, đổi mới, sáng tạo).")
-    legal_dissemination_sessions: _Count | None = Field(default=None, description="Criterion 4: legal dissemination sessions (tuyên truyền, phổ biến pháp luật).")
+    has_emulation_review: bool | None = Field(
+        default=None, description="The unit takes part in emulation reviews (bình xét thi đua)."
+    )
+    directives_disseminated: bool | None = Field(
+        default=None, description="Criterion 1: policy and directives disseminated (quán triệt, triển khai)."
+    )
+    exemplary_plan_implemented: bool | None = Field(
+        default=None, description="Criterion 2: the programme/plan carried out effectively."
+    )
+    movement_conference_held: bool | None = Field(
+        default=None, description="Criterion 3: the yearly conference on the movement (hội nghị tổng kết, triển khai)."
+    )
+    topics_or_models_reviewed: _Count | None = Field(
+        default=None, description="Criterion 3: topics or models reviewed or launched (chuyên đề, mô hình)."
+    )
+    innovations_count: _Count | None = Field(
+        default=None, description="Criterion 3: good practices, innovations (cách làm hay, đổi mới, sáng tạo)."
+    )
+    legal_dissemination_sessions: _Count | None = Field(
+        default=None, description="Criterion 4: legal dissemination sessions (tuyên truyền, phổ biến pháp luật)."
+    )
     activities_held: list[ActivityHeld] | None = Field(default=None, description="Criterion 5: the yearly activities held.")
     security_force_total: _Count | None = Field(default=None, description="Criterion 6: the protection force (lực lượng bảo vệ).")
-    security_force_trained: _Count | None = Field(default=None, description="Criterion 6: of them, trained (tập huấn, bồi dưỡng nghiệp vụ).")
-    sanctions: list[SanctionCase] | None = Field(default=None, description="Criteria 6 and 11: everyone fined or disciplined in the window (an empty list: nobody).")
+    security_force_trained: _Count | None = Field(
+        default=None, description="Criterion 6: of them, trained (tập huấn, bồi dưỡng nghiệp vụ)."
+    )
+    sanctions: list[SanctionCase] | None = Field(
+        default=None, description="Criteria 6 and 11: everyone fined or disciplined in the window (an empty list: nobody)."
+    )
     commendations_count: _Count | None = Field(default=None, description="Criterion 7: collectives or individuals commended.")
-    movement_exemplars_count: _Count | None = Field(default=None, description="Criterion 7: exemplary collectives or individuals of the movement.")
+    movement_exemplars_count: _Count | None = Field(
+        default=None, description="Criterion 7: exemplary collectives or individuals of the movement."
+    )
     models_count: _Count | None = Field(default=None, description="Criterion 7: effective models built or maintained.")
-    models_publicised_by_province: _Count | None = Field(default=None, description="Criterion 7: models publicised by the province steering committee.")
-    no_other_violations: bool | None = Field(default=None, description="Criterion 9: no other violations of the law by staff or learners.")
-    complaints_outstanding: _Count | None = Field(default=None, description="Criterion 10: complaints and denunciations outstanding.")
+    models_publicised_by_province: _Count | None = Field(
+        default=None, description="Criterion 7: models publicised by the province steering committee."
+    )
+    no_other_violations: bool | None = Field(
+        default=None, description="Criterion 9: no other violations of the law by staff or learners."
+    )
+    complaints_outstanding: _Count | None = Field(
+        default=None, description="Criterion 10: complaints and denunciations outstanding."
+    )
     complaints_resolved: bool | None = Field(default=None, description="Criterion 10: complaints handled within its competence.")
-    party_members_violating_27: _Count | None = Field(default=None, description="Criterion 11: Party members showing the 27 signs (tự diễn biến, tự chuyển hóa).")
+    party_members_violating_27: _Count | None = Field(
+        default=None, description="Criterion 11: Party members showing the 27 signs (tự diễn biến, tự chuyển hóa)."
+    )
     internal_unity: bool | None = Field(default=None, description="Criterion 11: internal unity, discipline.")
     targets_exceeded: bool | None = Field(default=None, description="Criterion 12: targets and plans exceeded.")
     taxes_paid: bool | None = Field(default=None, description="Criterion 12 (enterprises): taxes paid.")
     no_wage_or_insurance_arrears: bool | None = Field(default=None, description="Criterion 12: no wage or insurance arrears.")
-    policies_fulfilled: bool | None = Field(default=None, description="Criterion 12: regimes and policies for staff and learners fulfilled.")
-    welfare_activities_count: _Count | None = Field(default=None, description="Criterion 13: social-welfare activities (hoạt động an sinh xã hội).")
-    collective_title: Rating | None = Field(default=None, description="Criterion 14: the unit's collective title, e.g. lao_dong_tien_tien.")
-    merit_certificate: MeritCertificate | None = Field(default=None, description="Criterion 14: the highest certificate of merit (Bằng khen) received.")
+    policies_fulfilled: bool | None = Field(
+        default=None, description="Criterion 12: regimes and policies for staff and learners fulfilled."
+    )
+    welfare_activities_count: _Count | None = Field(
+        default=None, description="Criterion 13: social-welfare activities (hoạt động an sinh xã hội)."
+    )
+    collective_title: Rating | None = Field(
+        default=None, description="Criterion 14: the unit's collective title, e.g. lao_dong_tien_tien."
+    )
+    merit_certificate: MeritCertificate | None = Field(
+        default=None, description="Criterion 14: the highest certificate of merit (Bằng khen) received."
+    )
 
     @model_validator(mode="after")
     def _trained_within_force(self) -> ExemplaryEvidence:

@@ -87,9 +87,7 @@ def validate(message: dict[str, Any]) -> None:
         try:
             schema.model_validate(data)
         except ValidationError as exc:
-            errors = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()[:10]
-            )
+            errors = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()[:10])
             raise SignError(f"the {what} breaks the contract: {errors}") from None
 
 
@@ -166,8 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.payload_file is not None and not args.event_type:
         p.error("--payload-file needs --event-type")
     if args.message_file is not None and (
-        args.event_type or args.event_id or args.correlation_id or args.actor_id or args.actor_role
-        or args.actor_jurisdiction
+        args.event_type or args.event_id or args.correlation_id or args.actor_id or args.actor_role or args.actor_jurisdiction
     ):
         p.error("with --message-file, the message itself gives event_type, event_id, actor and correlation_id")
     try:

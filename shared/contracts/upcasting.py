@@ -40,7 +40,5 @@ def upcast(envelope: dict[str, Any]) -> dict[str, Any]:
         env = step(env)
         version = env["schema_version"]
     if version != target:
-        raise UnsupportedVersion(
-            f"{event_type}: schema_version {version} is newer than this service understands ({target})"
-        )
+        raise UnsupportedVersion(f"{event_type}: schema_version {version} is newer than this service understands ({target})")
     return env

@@ -8,7 +8,6 @@ upcast) message and the unit of work of its transaction.
 
 from __future__ import annotations
 
-
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -65,7 +64,9 @@ class InboundHandler:
     """Claims the inbound types a service owns and dispatches them as commands, by the class of
     their payload."""
 
-    def __init__(self, gate: InboundGate, commands: Mapping[type[BaseModel], CommandFn], *, prefetch: PrefetchFn = _no_prefetch) -> None:
+    def __init__(
+        self, gate: InboundGate, commands: Mapping[type[BaseModel], CommandFn], *, prefetch: PrefetchFn = _no_prefetch
+    ) -> None:
         self.gate = gate
         self.commands = dict(commands)
         self._prefetch = prefetch

@@ -200,7 +200,9 @@ def require_read(actor: Actor, unit: Mapping[str, Any], what: str) -> None:
     """Refuse (403 ``out_of_jurisdiction``) to show ``what`` of a unit outside the actor's
     jurisdiction (``shared.contracts.jurisdiction.may_read``)."""
     if not may_read(actor.jurisdiction, unit):
-        where = ", ".join(f"{k.removesuffix('_code')} {unit[k]}" for k in ("province_code", "district_code", "commune_code") if unit.get(k))
+        where = ", ".join(
+            f"{k.removesuffix('_code')} {unit[k]}" for k in ("province_code", "district_code", "commune_code") if unit.get(k)
+        )
         raise DomainError(
             "out_of_jurisdiction",
             f"{what} lies outside your jurisdiction ({actor.jurisdiction}): its unit {unit.get('code', '?')} is in {where or 'no known area'}",
@@ -212,7 +214,11 @@ class AuthError(HTTPException):
     as an official this system knows), with the ``error_code`` the JSON error carries."""
 
     def __init__(self, status_code: int, error_code: str, reason: str) -> None:
-        headers = {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{_header_safe(reason)}"'} if status_code == 401 else None
+        headers = (
+            {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{_header_safe(reason)}"'}
+            if status_code == 401
+            else None
+        )
         super().__init__(status_code=status_code, detail=reason, headers=headers)
         self.error_code = error_code
 
@@ -264,7 +270,9 @@ def official_from_claims(claims: Mapping[str, Any], mapping: ClaimMapping) -> Of
     claimed_level = None if raw_l is None else _mapped(raw_l, mapping.level_map, lambda v: v in LEVELS)
     if raw_l is not None and claimed_level not in LEVELS:
         raise AuthError(
-            403, "unknown_level", f"the token's level claim {mapping.level_claim!r} ({repr(raw_l)[:100]}) maps to none of {', '.join(LEVELS)}"
+            403,
+            "unknown_level",
+            f"the token's level claim {mapping.level_claim!r} ({repr(raw_l)[:100]}) maps to none of {', '.join(LEVELS)}",
         )
     raw_j = _claim(claims, mapping.jurisdiction_claim)
     jurisdiction = _mapped(raw_j, mapping.jurisdiction_map, is_jurisdiction)
@@ -294,7 +302,9 @@ def official_from_claims(claims: Mapping[str, Any], mapping: ClaimMapping) -> Of
     try:
         return Official(id=ident[:200], name=str(name)[:300], role=role, level=level, jurisdiction=jurisdiction)
     except ValidationError as exc:
-        raise AuthError(403, "inconsistent_claims", f"the token's claims do not describe an official: {exc.errors()[0]['msg']}") from exc
+        raise AuthError(
+            403, "inconsistent_claims", f"the token's claims do not describe an official: {exc.errors()[0]['msg']}"
+        ) from exc
 
 
 class ProviderUnavailable(AuthError):
@@ -340,9 +350,7 @@ class JwksCache:
             log.warning("auth.jwks_fetch_failed", issuer=self._oidc.issuer, error=f"{type(exc).__name__}: {exc}"[:300])
             self._fetched_at = self._clock()  # do not hammer a failing provider either
             if self._keys is None:
-                raise ProviderUnavailable(
-                    "the identity provider's signing keys (JWKS) cannot be fetched; retry shortly"
-                ) from exc
+                raise ProviderUnavailable("the identity provider's signing keys (JWKS) cannot be fetched; retry shortly") from exc
             return
         self.fetches += 1
         self._keys = keys
@@ -356,7 +364,12 @@ class JwksCache:
         """The key set to verify a token whose header names ``kid``."""
         async with self._lock:
             age = self._clock() - self._fetched_at
-            if self._keys is None or age >= self._oidc.jwks_cache_s or not self._holds(self._keys, kid) and age >= self._oidc.jwks_min_refetch_s:
+            if (
+                self._keys is None
+                or age >= self._oidc.jwks_cache_s
+                or not self._holds(self._keys, kid)
+                and age >= self._oidc.jwks_min_refetch_s
+            ):
                 await self._refresh()
             assert self._keys is not None
             return self._keys
@@ -385,20 +398,34 @@ class BearerVerifier:
         try:
             header = extract_compact(token.encode("ascii")).headers()
         except (JoseError, ValueError, UnicodeError) as exc:
-            raise AuthError(401, "invalid_token", "the bearer token is neither a development token nor a well-formed JWT") from exc
+            raise AuthError(
+                401, "invalid_token", "the bearer token is neither a development token nor a well-formed JWT"
+            ) from exc
         alg = header.get("alg")
         if alg not in self.oidc.algorithms:
-            raise AuthError(401, "invalid_token", f"the token's algorithm {str(alg)[:20]!r} is not accepted ({', '.join(self.oidc.algorithms)})")
+            raise AuthError(
+                401,
+                "invalid_token",
+                f"the token's algorithm {str(alg)[:20]!r} is not accepted ({', '.join(self.oidc.algorithms)})",
+            )
         kid = header.get("kid")
         keys = await self.jwks.keys(kid if isinstance(kid, str) else None)
         if kid is not None and not JwksCache._holds(keys, kid):
-            raise AuthError(401, "invalid_token", f"the token is signed with a key (kid {str(kid)[:64]!r}) the identity provider's JWKS does not hold")
+            raise AuthError(
+                401,
+                "invalid_token",
+                f"the token is signed with a key (kid {str(kid)[:64]!r}) the identity provider's JWKS does not hold",
+            )
         try:
             decoded = jwt.decode(token, keys, registry=self._registry)
         except BadSignatureError as exc:
-            raise AuthError(401, "invalid_token", "the token's signature does not verify against the identity provider's keys") from exc
+            raise AuthError(
+                401, "invalid_token", "the token's signature does not verify against the identity provider's keys"
+            ) from exc
         except JoseError as exc:
-            raise AuthError(401, "invalid_token", f"the token cannot be verified: {exc.error}: {exc.description or ''}".strip()) from exc
+            raise AuthError(
+                401, "invalid_token", f"the token cannot be verified: {exc.error}: {exc.description or ''}".strip()
+            ) from exc
         claims = decoded.claims
         rules = jwt.JWTClaimsRegistry(
             now=lambda: int(self._now()),
@@ -512,7 +539,9 @@ def sign_in_router(settings: ServiceSettings) -> APIRouter | None:
         except JoseError as exc:
             return _refused(401, "invalid_id_token", f"the provider's ID token does not verify: {exc.error}: {exc.description}")
         except httpx.HTTPError as exc:
-            return _refused(503, "identity_provider_unavailable", f"the identity provider cannot be reached: {type(exc).__name__}")
+            return _refused(
+                503, "identity_provider_unavailable", f"the identity provider cannot be reached: {type(exc).__name__}"
+            )
         claims = token.get("userinfo")
         if not claims:
             return _refused(401, "invalid_id_token", "the provider returned no ID token")

@@ -175,10 +175,18 @@ class BatchProcessor:
             try:
                 claim = self._handler.claim(msg)
             except Exception as exc:  # noqa: BLE001 - nothing a record holds may stop the consumer
-                log.error("consumer.claim_failed", topic=msg.topic, partition=msg.partition, offset=msg.offset, error=f"{type(exc).__name__}: {exc}"[:500])
+                log.error(
+                    "consumer.claim_failed",
+                    topic=msg.topic,
+                    partition=msg.partition,
+                    offset=msg.offset,
+                    error=f"{type(exc).__name__}: {exc}"[:500],
+                )
                 claim = Claim(
                     message_id=position_id(msg),
-                    rejection=Rejected("unreadable_message", f"the record could not be read: {type(exc).__name__}: {str(exc)[:300]}"),
+                    rejection=Rejected(
+                        "unreadable_message", f"the record could not be read: {type(exc).__name__}: {str(exc)[:300]}"
+                    ),
                 )
             if claim is not None:
                 items.append((msg, claim))
@@ -387,6 +395,7 @@ def subscribe(
 ) -> Any:
     """Register a faststream batch subscriber that feeds ``processor``; returns the subscriber
     (its running ``consumer`` tells the lag of the partitions it holds)."""
+
     async def _raw(msg: Any, _original: Any) -> Any:  # skip faststream's JSON decoding
         return msg.body
 

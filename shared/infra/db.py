@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
+
 def _json_dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode("utf-8")
 
@@ -84,9 +85,7 @@ def create_sync_engine(url: str, *, busy_timeout_s: float | None = None) -> Engi
     connect_args: dict[str, Any] = {}
     if busy_timeout_s is not None and parsed.get_backend_name() == "postgresql" and parsed.drivername.endswith("psycopg"):
         connect_args["options"] = f"-c lock_timeout={int(busy_timeout_s * 1000)}"
-    return _create_sync_engine(
-        url, pool_size=10, max_overflow=10, pool_pre_ping=True, connect_args=connect_args, **_JSON
-    )
+    return _create_sync_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, connect_args=connect_args, **_JSON)
 
 
 def sync_session_factory(engine: Engine) -> sessionmaker[Session]:

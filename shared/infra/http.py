@@ -24,9 +24,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from shared.contracts.envelope import Actor
 from shared.infra.auth import BearerVerifier, bearer_verifier, looks_like_jwt
 from shared.infra.errors import DomainError
-from shared.infra.outbox import ConcurrencyConflict
 from shared.infra.inbound import Command, describe_validation
 from shared.infra.logging import get_logger
+from shared.infra.outbox import ConcurrencyConflict
 from shared.infra.settings import ApiToken
 
 log = get_logger(__name__)
@@ -151,7 +151,9 @@ def install_error_handlers(app: FastAPI) -> None:
             allowed = _allowed_methods(_req, headers.get("Allow") or headers.get("allow"))
             headers.pop("allow", None)
             if detail in (None, "Method Not Allowed"):
-                detail = f"{_req.method} is not allowed on {_req.url.path}" + (f"; allowed: {', '.join(allowed)}" if allowed else "")
+                detail = f"{_req.method} is not allowed on {_req.url.path}" + (
+                    f"; allowed: {', '.join(allowed)}" if allowed else ""
+                )
             if allowed:
                 headers["Allow"] = ", ".join(allowed)
         return JSONResponse(
@@ -187,7 +189,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _internal(req: Request, exc: Exception) -> JSONResponse:
         # the traceback is for the operators' log, never for the client
-        log.error("http.internal_error", path=req.url.path, method=req.method, error=f"{type(exc).__name__}: {exc}"[:1000], exc_info=exc)
+        log.error(
+            "http.internal_error", path=req.url.path, method=req.method, error=f"{type(exc).__name__}: {exc}"[:1000], exc_info=exc
+        )
         return JSONResponse(
             status_code=500,
             content={"error_code": "internal_error", "reason": "an unexpected error occurred; it has been logged"},
@@ -201,7 +205,10 @@ def install_error_handlers(app: FastAPI) -> None:
         log.info("http.value_out_of_range", path=req.url.path, error=f"{type(exc).__name__}: {exc}"[:300])
         return JSONResponse(
             status_code=422,
-            content={"error_code": "invalid_payload", "reason": "a value of the request is out of the range the service can store or compare (e.g. a number over 2^63 - 1)"},
+            content={
+                "error_code": "invalid_payload",
+                "reason": "a value of the request is out of the range the service can store or compare (e.g. a number over 2^63 - 1)",
+            },
         )
 
     @app.exception_handler(ValidationError)
@@ -284,7 +291,6 @@ def http_command(event_type: str, payload: object, actor: Actor) -> Command:
     """
     import uuid
 
-
     mid = f"http:{uuid.uuid4()}"
     return Command(
         event_type=event_type,
@@ -358,7 +364,11 @@ def health_router(runtime: object):  # type: ignore[no-untyped-def]
         except Exception as exc:  # noqa: BLE001 - a check that cannot run is a reason, not a crash
             return JSONResponse(
                 status_code=503,
-                content={"status": "not_ready", "reasons": ["check_failed"], "problems": {"check_failed": f"{type(exc).__name__}: {exc}"[:500]}},
+                content={
+                    "status": "not_ready",
+                    "reasons": ["check_failed"],
+                    "problems": {"check_failed": f"{type(exc).__name__}: {exc}"[:500]},
+                },
             )
         try:
             latest = await latest_checkpoint(rt.sessions, rt.infra, rt.settings.service_name)  # type: ignore[attr-defined]
@@ -384,7 +394,12 @@ def health_router(runtime: object):  # type: ignore[no-untyped-def]
         "/metrics",
         tags=["health"],
         response_class=Response,
-        responses={200: {"description": "Prometheus text exposition format.", "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+        responses={
+            200: {
+                "description": "Prometheus text exposition format.",
+                "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+            }
+        },
     )
     async def prometheus_metrics() -> Response:
         return Response(content=await metrics.render(), media_type=CONTENT_TYPE_LATEST)
@@ -394,7 +409,10 @@ def health_router(runtime: object):  # type: ignore[no-untyped-def]
         tags=["audit"],
         response_model=None,
         responses={
-            200: {"description": "The latest signed checkpoint (docs/contracts/checkpoint.schema.json).", "content": {"application/json": {"schema": {"type": "object"}}}},
+            200: {
+                "description": "The latest signed checkpoint (docs/contracts/checkpoint.schema.json).",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
             **error_responses(404),
         },
     )
@@ -439,5 +457,7 @@ def service_app(
     app.state.runtime = runtime
     install_error_handlers(app)
     app.include_router(health_router(runtime))
-    app.include_router(build_router(runtime, actor_dependency(settings.load_api_tokens(), bearer_verifier(settings))), responses=ROUTE_ERRORS)
+    app.include_router(
+        build_router(runtime, actor_dependency(settings.load_api_tokens(), bearer_verifier(settings))), responses=ROUTE_ERRORS
+    )
     return app

@@ -86,7 +86,9 @@ def parse_if_match(header: str | None) -> IfMatch | None:
     for part in text.split(","):
         m = _ETAG.fullmatch(part)
         if m is None:
-            raise DomainError("bad_request", f"If-Match must be * or a list of quoted entity tags such as \"3\", not {text[:100]!r}")
+            raise DomainError(
+                "bad_request", f'If-Match must be * or a list of quoted entity tags such as "3", not {text[:100]!r}'
+            )
         if m.group(1) is None and m.group(2).isdigit() and len(m.group(2)) <= 18:
             versions.add(int(m.group(2)))
     return IfMatch(frozenset(versions), header=text[:100])
@@ -145,7 +147,11 @@ def stored_answer(session: Session, infra: InfraTables, req: IdempotentRequest) 
     if row is None:
         return None
     if row.fingerprint != req.fingerprint:
-        same = "the same method and path with another body" if (row.method, row.path) == (req.method, req.path) else f"{row.method} {row.path}"
+        same = (
+            "the same method and path with another body"
+            if (row.method, row.path) == (req.method, req.path)
+            else f"{row.method} {row.path}"
+        )
         raise DomainError(
             "idempotency_key_reused",
             f"{KEY_HEADER} {req.key!r} was first used at {row.created_at} for a different request ({same}); "

@@ -126,7 +126,9 @@ class InboundGate:
             return Claim(
                 message_id=position_id(msg),
                 declared_id=message_id,
-                rejection=Rejected("unreadable_message", f"the message could not be read: {type(exc).__name__}: {str(exc)[:300]}"),
+                rejection=Rejected(
+                    "unreadable_message", f"the message could not be read: {type(exc).__name__}: {str(exc)[:300]}"
+                ),
             )
 
     def _claim_owned(self, msg: Received, data: dict[str, Any], model: type[BaseModel], message_id: str) -> Claim:

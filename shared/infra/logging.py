@@ -20,7 +20,9 @@ def configure_logging(service: str, *, json: bool | None = None, level: str = "I
     ]
     # JSON lines are rendered by orjson straight to bytes (structlog's fast path): the write
     # path logs every transition, and the standard library's encoder was a visible share of it
-    renderer: structlog.types.Processor = structlog.processors.JSONRenderer(serializer=orjson.dumps) if use_json else structlog.dev.ConsoleRenderer()
+    renderer: structlog.types.Processor = (
+        structlog.processors.JSONRenderer(serializer=orjson.dumps) if use_json else structlog.dev.ConsoleRenderer()
+    )
     factory = structlog.BytesLoggerFactory(sys.stderr.buffer) if use_json else structlog.PrintLoggerFactory(sys.stderr)
     structlog.configure(
         processors=[*processors, renderer],

@@ -69,10 +69,14 @@ class _RuntimeCollector(Collector):
         rt = self._m.runtime
         service = self._m.service
         handled = CounterMetricFamily(
-            "antt_consumer_records", "Records handled by a consumer and committed, by outcome", labels=["service", "topic", "outcome"]
+            "antt_consumer_records",
+            "Records handled by a consumer and committed, by outcome",
+            labels=["service", "topic", "outcome"],
         )
         dead = CounterMetricFamily(
-            "antt_consumer_dead_letters", "Dead letters written by a consumer, by reason code", labels=["service", "topic", "code"]
+            "antt_consumer_dead_letters",
+            "Dead letters written by a consumer, by reason code",
+            labels=["service", "topic", "code"],
         )
         failing = GaugeMetricFamily(
             "antt_consumer_failing_seconds",
@@ -92,7 +96,9 @@ class _RuntimeCollector(Collector):
         yield failing
 
         lag = GaugeMetricFamily(
-            "antt_consumer_lag", "Records on the topic not yet consumed by this instance (its assigned partitions)", labels=["service", "topic"]
+            "antt_consumer_lag",
+            "Records on the topic not yet consumed by this instance (its assigned partitions)",
+            labels=["service", "topic"],
         )
         for topic, value in self._m.lag.items():
             lag.add_metric([service, topic], value)
@@ -105,23 +111,41 @@ class _RuntimeCollector(Collector):
         )
 
         relay = getattr(rt, "relay", None)
-        yield CounterMetricFamily("antt_relay_published", "Outbox rows the relay published", value=_count_of(getattr(relay, "published", 0)))
+        yield CounterMetricFamily(
+            "antt_relay_published", "Outbox rows the relay published", value=_count_of(getattr(relay, "published", 0))
+        )
         yield CounterMetricFamily("antt_relay_errors", "Relay passes that failed", value=_count_of(getattr(relay, "errors", 0)))
         since = getattr(relay, "failing_since", None)
         yield GaugeMetricFamily(
-            "antt_relay_failing_seconds", "How long the relay has failed without a success (0: not failing)", value=0.0 if since is None else now - since
+            "antt_relay_failing_seconds",
+            "How long the relay has failed without a success (0: not failing)",
+            value=0.0 if since is None else now - since,
         )
-        yield GaugeMetricFamily("antt_relay_leader", "1 if this instance holds the relay lease", value=1.0 if getattr(relay, "is_leader", False) else 0.0)
-        yield GaugeMetricFamily("antt_relay_parked", "Outbox rows the relay has set aside (parked)", value=_count_of(getattr(relay, "parked", None)))
-        yield GaugeMetricFamily("antt_relay_alarms", "Open relay alarms (e.g. foreign records)", value=_count_of(getattr(relay, "alarms", None)))
+        yield GaugeMetricFamily(
+            "antt_relay_leader",
+            "1 if this instance holds the relay lease",
+            value=1.0 if getattr(relay, "is_leader", False) else 0.0,
+        )
+        yield GaugeMetricFamily(
+            "antt_relay_parked", "Outbox rows the relay has set aside (parked)", value=_count_of(getattr(relay, "parked", None))
+        )
+        yield GaugeMetricFamily(
+            "antt_relay_alarms", "Open relay alarms (e.g. foreign records)", value=_count_of(getattr(relay, "alarms", None))
+        )
         seq = getattr(relay, "last_checkpoint_sequence", None)
-        yield GaugeMetricFamily("antt_checkpoint_sequence", "Sequence of the latest signed checkpoint (0: none yet)", value=seq or 0)
+        yield GaugeMetricFamily(
+            "antt_checkpoint_sequence", "Sequence of the latest signed checkpoint (0: none yet)", value=seq or 0
+        )
 
         parked, parked_age = self._m.parked
         yield GaugeMetricFamily(
-            "antt_parked_messages", "Early arrivals held until their unit or unit-year is announced (shared.infra.parking)", value=parked
+            "antt_parked_messages",
+            "Early arrivals held until their unit or unit-year is announced (shared.infra.parking)",
+            value=parked,
         )
-        yield GaugeMetricFamily("antt_parked_oldest_age_seconds", "Age of the oldest parked message (0: none)", value=parked_age or 0.0)
+        yield GaugeMetricFamily(
+            "antt_parked_oldest_age_seconds", "Age of the oldest parked message (0: none)", value=parked_age or 0.0
+        )
         released = CounterMetricFamily(
             "antt_parked_released", "Parked messages taken out of parking, by outcome", labels=["service", "outcome"]
         )

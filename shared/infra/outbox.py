@@ -40,7 +40,9 @@ def outbox_row(env: dict[str, Any], topic: str) -> dict[str, Any]:
         "topic": topic,
         "key": env["unit_year_id"] or env["stream_id"],
         "value": _dumps(env),
-        "headers": orjson.dumps({"event_type": env["event_type"], "event_id": env["event_id"], "content-type": "application/json"}).decode(),
+        "headers": orjson.dumps(
+            {"event_type": env["event_type"], "event_id": env["event_id"], "content-type": "application/json"}
+        ).decode(),
         "created_at": utcnow(),
     }
 

@@ -211,9 +211,7 @@ class Parking:
         now = now or utcnow()
         with self._uow() as uow:
             pm = uow.infra.parked_messages
-            rows = uow.session.execute(
-                select(pm).where(pm.c.next_try_at <= now).order_by(pm.c.id).limit(SWEEP_BATCH)
-            ).all()
+            rows = uow.session.execute(select(pm).where(pm.c.next_try_at <= now).order_by(pm.c.id).limit(SWEEP_BATCH)).all()
             if not rows:
                 return 0, False, False
             released: Counter[str] = Counter()
@@ -274,11 +272,18 @@ class Parking:
                 rej = exc
             except Exception as exc:  # noqa: BLE001 - a fault: count it and retry later, then give up
                 attempts = int(row["attempts"]) + 1
-                log.warning("parking.retry_failed", message_id=row["message_id"], attempt=attempts, error=f"{type(exc).__name__}: {exc}"[:500])
+                log.warning(
+                    "parking.retry_failed",
+                    message_id=row["message_id"],
+                    attempt=attempts,
+                    error=f"{type(exc).__name__}: {exc}"[:500],
+                )
                 if attempts < 3:
                     self._park_again(uow, row, None, now, _as_utc(row["expires_at"]), attempts=attempts)
                     return None
-                rej = Rejected("processing_failed", f"a parked message failed {attempts} times: {type(exc).__name__}: {exc}"[:1000])
+                rej = Rejected(
+                    "processing_failed", f"a parked message failed {attempts} times: {type(exc).__name__}: {exc}"[:1000]
+                )
         if rej is not None:
             dead_letter(uow, self.service, msg, row["message_id"], rej)
             outcome = rej.code if rej.code.startswith("expired_") else "rejected"
@@ -292,7 +297,14 @@ class Parking:
         return outcome
 
     def _park_again(
-        self, uow: UnitOfWork, row: Any, early: NotYetKnown | None, now: datetime, expires_at: datetime, *, attempts: int | None = None
+        self,
+        uow: UnitOfWork,
+        row: Any,
+        early: NotYetKnown | None,
+        now: datetime,
+        expires_at: datetime,
+        *,
+        attempts: int | None = None,
     ) -> None:
         tries = int(row["attempts"]) + 1 if attempts is None else attempts
         wait = min(self.sweep_interval_s * (2**tries), MAX_RETRY_INTERVAL_S)

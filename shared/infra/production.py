@@ -24,7 +24,6 @@ import hashlib
 
 from shared.infra.settings import DEV_SESSION_SECRET, ROOT, ServiceSettings
 
-
 #: the exit status of a service refusing development secrets (``EX_CONFIG`` of sysexits.h)
 EXIT_DEVELOPMENT_SECRETS = 78
 

@@ -11,6 +11,7 @@ depends on the deployment.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,10 +60,8 @@ class BrokerProbe:
         except Exception as exc:  # noqa: BLE001 - the answer, not a failure of /ready
             return f"no broker of {self._bootstrap} answered within {self._timeout:g} s: {type(exc).__name__}: {exc}"
         finally:
-            try:
+            with contextlib.suppress(Exception):  # nothing to release beyond the sockets
                 await asyncio.wait_for(client.close(), timeout=self._timeout)
-            except Exception:  # noqa: BLE001 - nothing to release beyond the sockets
-                pass
 
 
 @dataclass
@@ -102,7 +101,9 @@ async def assess(runtime: Any, probe: BrokerProbe) -> Readiness:
         failing_for = now - since
         out.details["relay_failing_s"] = round(failing_for, 1)
         if failing_for > settings.ready_relay_failure_s:
-            out.add("relay_failing", f"the relay has failed for {failing_for:.0f} s (bound: {settings.ready_relay_failure_s:g} s)")
+            out.add(
+                "relay_failing", f"the relay has failed for {failing_for:.0f} s (bound: {settings.ready_relay_failure_s:g} s)"
+            )
 
     pending, oldest_age = await outbox_state(runtime)
     out.details["outbox_pending"] = pending
@@ -132,7 +133,10 @@ async def assess(runtime: Any, probe: BrokerProbe) -> Readiness:
         behind = lag.get(topic, 0)
         progress = getattr(proc, "last_success_at", None) or getattr(proc, "created_at", None)
         if behind > 0 and progress is not None and now - progress > bound:
-            out.add("consumer_stuck", f"{topic}: {behind} records behind and no batch committed for {now - progress:.0f} s (bound: {bound:g} s)")
+            out.add(
+                "consumer_stuck",
+                f"{topic}: {behind} records behind and no batch committed for {now - progress:.0f} s (bound: {bound:g} s)",
+            )
     if lag:
         out.details["consumer_lag"] = lag
     return out

@@ -138,7 +138,9 @@ def _event_id_header(headers: Any) -> str | None:
     return None
 
 
-async def latest_checkpoint(sessions: async_sessionmaker[AsyncSession], infra: InfraTables, producer: str) -> dict[str, Any] | None:
+async def latest_checkpoint(
+    sessions: async_sessionmaker[AsyncSession], infra: InfraTables, producer: str
+) -> dict[str, Any] | None:
     """The newest checkpoint of ``producer`` that is on the topic (its outbox row is gone)."""
     cp, o = infra.relay_checkpoint, infra.outbox
     async with sessions() as s:
@@ -271,10 +273,8 @@ class OutboxRelay:
         self._stopping.set()
         self._wake.set()
         if self._task:
-            try:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):  # shutting down
                 await asyncio.wait_for(self._task, timeout=self._stop_timeout)
-            except (TimeoutError, asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
-                pass
         if self._producer:
             await self._producer.stop()
         if self._reader:
@@ -363,7 +363,9 @@ class OutboxRelay:
                         got = False
                 elif _owner_is_dead(row[0]):
                     res = await s.execute(
-                        update(t).where(t.c.name == LEASE, t.c.owner == row[0]).values(owner=self.owner, expires_at=now + self._ttl)
+                        update(t)
+                        .where(t.c.name == LEASE, t.c.owner == row[0])
+                        .values(owner=self.owner, expires_at=now + self._ttl)
                     )
                     got = _rowcount(res) == 1
         was_leader = self.is_leader
@@ -511,7 +513,9 @@ class OutboxRelay:
         async with self._sessions() as s, s.begin():
             full = (
                 await s.execute(
-                    select(o.c.id, o.c.event_id, o.c.topic, o.c.key, o.c.value, o.c.headers, o.c.created_at).where(o.c.id.in_(ids))
+                    select(o.c.id, o.c.event_id, o.c.topic, o.c.key, o.c.value, o.c.headers, o.c.created_at).where(
+                        o.c.id.in_(ids)
+                    )
                 )
             ).all()
             if full:
@@ -699,7 +703,9 @@ class OutboxRelay:
                 recs.append(_Seen(rec.offset, leaf_hash(value), eid, hashlib.sha256(value).digest()))
             seen[tp.partition] = recs
 
-        candidates = sorted({r.event_id for recs in seen.values() for r in recs if r.event_id is not None and r.event_id in pending_ids})
+        candidates = sorted(
+            {r.event_id for recs in seen.values() for r in recs if r.event_id is not None and r.event_id in pending_ids}
+        )
         rows: dict[str, tuple[int, bytes]] = {}
         async with self._sessions() as s:
             for i in range(0, len(candidates), 500):
@@ -854,7 +860,10 @@ class OutboxRelay:
             trees = {r.partition: CompactRange.from_json({"size": r.size, "peaks": json.loads(r.peaks)}) for r in logs}
             last = (
                 await s.execute(
-                    select(cp.c.sequence, cp.c.hash).where(cp.c.producer == self.producer_name).order_by(cp.c.sequence.desc()).limit(1)
+                    select(cp.c.sequence, cp.c.hash)
+                    .where(cp.c.producer == self.producer_name)
+                    .order_by(cp.c.sequence.desc())
+                    .limit(1)
                 )
             ).first()
             sequence = 1 if last is None else int(last.sequence) + 1
@@ -889,4 +898,3 @@ class OutboxRelay:
         self._checkpointed = {p: tr.size for p, tr in trees.items()}
         self.last_checkpoint_sequence = sequence
         log.info("relay.checkpoint", producer=self.producer_name, sequence=sequence, size=body["size"], root=body["root"])
-

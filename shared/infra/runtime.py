@@ -16,8 +16,8 @@ from shared.contracts import topics
 from shared.contracts.services import BY_NAME
 from shared.infra.consumer import BatchProcessor, MessageHandler, subscribe
 from shared.infra.db import create_engine, create_sync_engine, session_factory, sync_session_factory
-from shared.infra.keys import load_signing_key
 from shared.infra.kafka import FiniteRetention, check_retention
+from shared.infra.keys import load_signing_key
 from shared.infra.logging import get_logger
 from shared.infra.metrics import ServiceMetrics
 from shared.infra.migrate import upgrade_head_async

@@ -173,7 +173,12 @@ class UnitOfWork:
         if spec is None or spec[1] is not type(event) or spec[0] != self.topic:
             raise ValueError(f"{event_type} is not an event of {self.topic}")
         return self.append(
-            event_type, event.model_dump(mode="json"), cause, unit_year_id=unit_year_id, stream_id=stream_id, occurred_at=occurred_at
+            event_type,
+            event.model_dump(mode="json"),
+            cause,
+            unit_year_id=unit_year_id,
+            stream_id=stream_id,
+            occurred_at=occurred_at,
         )
 
     def append(
@@ -410,7 +415,11 @@ class UnitOfWork:
         the order they were added per table."""
         self.session.flush()
         es = self.infra.event_streams
-        new = [{"stream_id": h.stream_id, "sequence": h.sequence, "last_hash": h.last_hash} for h in self._streams.values() if h.stored is None and h.sequence]
+        new = [
+            {"stream_id": h.stream_id, "sequence": h.sequence, "last_hash": h.last_hash}
+            for h in self._streams.values()
+            if h.stored is None and h.sequence
+        ]
         if new:
             self.session.execute(insert(es), new)
         moved = [
@@ -429,7 +438,9 @@ class UnitOfWork:
             res = self.session.connection().execute(stmt, moved)
             if res.rowcount != len(moved):
                 streams = ", ".join(str(m["b_stream"]) for m in moved[:5])
-                raise ConcurrencyConflict(f"{len(moved) - res.rowcount} of the streams {streams}{'...' if len(moved) > 5 else ''} moved on concurrently")
+                raise ConcurrencyConflict(
+                    f"{len(moved) - res.rowcount} of the streams {streams}{'...' if len(moved) > 5 else ''} moved on concurrently"
+                )
         self._write_rows()
         self._streams.clear()
         self._journal.clear()
@@ -496,9 +507,10 @@ class UnitOfWork:
                         by_key[k] = row
                 ins = postgresql.insert(table) if pg else sqlite.insert(table)
                 upsert = (
-                    ins.on_conflict_do_update(index_elements=list(keys), set_={c: ins.excluded[c] for c in rows[0] if c not in keys})
+                    ins.on_conflict_do_update(
+                        index_elements=list(keys), set_={c: ins.excluded[c] for c in rows[0] if c not in keys}
+                    )
                     if overwrite
                     else ins.on_conflict_do_nothing(index_elements=list(keys))
                 )
                 conn.execute(upsert, list(by_key.values()))
-

@@ -32,8 +32,13 @@ def console_system(request: pytest.FixtureRequest) -> Iterator[System]:
     tokens = folder / "api_tokens.json"
     # the development officials are the named development tokens; the e2e helpers use the admin's
     tokens.write_text(
-        json.dumps({"dev-admin-token": {"id": "admin@local", "role": "admin", "jurisdiction": "*"},
-                    **{f"dev-{o['id']}-token": o for o in OFFICIALS}}, ensure_ascii=False),
+        json.dumps(
+            {
+                "dev-admin-token": {"id": "admin@local", "role": "admin", "jurisdiction": "*"},
+                **{f"dev-{o['id']}-token": o for o in OFFICIALS},
+            },
+            ensure_ascii=False,
+        ),
         encoding="utf-8",
     )
     env = {

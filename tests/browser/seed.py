@@ -14,22 +14,60 @@ from deploy.driver import Plan, registration_msg, self_assessment_msg, unit_msg
 
 YEAR = 2025
 PROVINCE = "19"
-COMMUNE = Plan(code="T-XA", kind="commune", year=YEAR, province_code=PROVINCE, commune_code="TA", managing_level="district", name="Xã Thử An")
+COMMUNE = Plan(
+    code="T-XA", kind="commune", year=YEAR, province_code=PROVINCE, commune_code="TA", managing_level="district", name="Xã Thử An"
+)
 HAMLETS = [
-    Plan(code=f"TA-{i:02d}", kind="residential_area", year=YEAR, province_code=PROVINCE, commune_code="TA", managing_level="commune", name=f"Thôn {i}, xã Thử An")
+    Plan(
+        code=f"TA-{i:02d}",
+        kind="residential_area",
+        year=YEAR,
+        province_code=PROVINCE,
+        commune_code="TA",
+        managing_level="commune",
+        name=f"Thôn {i}, xã Thử An",
+    )
     for i in range(1, 8)
 ]
 WAITING = [HAMLETS[0], HAMLETS[6]]
-OTHER_COMMUNE = Plan(code="TB-01", kind="residential_area", year=YEAR, province_code=PROVINCE, commune_code="TB", managing_level="commune", name="Thôn 1, xã Thử Bình")
-OTHER_COMMUNE_UNIT = Plan(code="T-XB", kind="commune", year=YEAR, province_code=PROVINCE, commune_code="TB", managing_level="district", name="Xã Thử Bình")
+OTHER_COMMUNE = Plan(
+    code="TB-01",
+    kind="residential_area",
+    year=YEAR,
+    province_code=PROVINCE,
+    commune_code="TB",
+    managing_level="commune",
+    name="Thôn 1, xã Thử Bình",
+)
+OTHER_COMMUNE_UNIT = Plan(
+    code="T-XB",
+    kind="commune",
+    year=YEAR,
+    province_code=PROVINCE,
+    commune_code="TB",
+    managing_level="district",
+    name="Xã Thử Bình",
+)
 
 OFFICIALS = [
     {"id": "ca-ta-1", "name": "Trung úy Nguyễn Văn An", "role": "appraise", "level": "commune", "jurisdiction": "commune:TA"},
     {"id": "ca-ta-2", "name": "Thiếu úy Lê Thị Bình", "role": "appraise", "level": "commune", "jurisdiction": "commune:TA"},
     {"id": "ca-tinh", "name": "Công an tỉnh (thẩm định)", "role": "appraise", "level": "province", "jurisdiction": "province:19"},
-    {"id": "sup-ta", "name": "Đại úy Hoàng Văn Cường (Trưởng Công an xã)", "role": "supervise", "level": "commune", "jurisdiction": "commune:TA"},
+    {
+        "id": "sup-ta",
+        "name": "Đại úy Hoàng Văn Cường (Trưởng Công an xã)",
+        "role": "supervise",
+        "level": "commune",
+        "jurisdiction": "commune:TA",
+    },
     {"id": "ubnd-ta", "name": "Văn phòng UBND xã Thử An", "role": "decide", "level": "commune", "jurisdiction": "commune:TA"},
-    {"id": "ubnd-qn", "name": "Văn phòng UBND tỉnh Quảng Ngãi", "role": "decide", "level": "province", "jurisdiction": "province:51"},
+    {
+        "id": "ubnd-qn",
+        "name": "Văn phòng UBND tỉnh Quảng Ngãi",
+        "role": "decide",
+        "level": "province",
+        "jurisdiction": "province:51",
+    },
     {"id": "ubnd-tinh", "name": "Văn phòng UBND tỉnh", "role": "decide", "level": "province", "jurisdiction": "province:19"},
 ]
 
@@ -37,8 +75,14 @@ OFFICIALS = [
 async def _decide(client: AnttClient, p: Plan, level: str) -> None:
     await client.send(
         "ReviewDecisionSubmitted",
-        {"unit_year_id": p.unit_year_id, "level": level, "decision": "pass", "decided_by": f"officer@{level}",
-         "decision_no": f"{p.code}/QĐ-UBND", "certificate_no": f"GCN-{p.code}"},
+        {
+            "unit_year_id": p.unit_year_id,
+            "level": level,
+            "decision": "pass",
+            "decided_by": f"officer@{level}",
+            "decision_no": f"{p.code}/QĐ-UBND",
+            "certificate_no": f"GCN-{p.code}",
+        },
         key=p.code,
     )
 

@@ -46,7 +46,9 @@ def wait(driver: WebDriver, timeout: float = 20) -> WebDriverWait:
     # stale, or be gone for a moment (Chromium then says "Node with given id does not belong to
     # the document", a plain WebDriverException); the condition is simply tried again, and a
     # condition never met still ends in a TimeoutException carrying the last error
-    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException, WebDriverException))
+    return WebDriverWait(
+        driver, timeout, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException, WebDriverException)
+    )
 
 
 def record_timing(driver: WebDriver) -> None:
@@ -69,7 +71,9 @@ def sign_in(driver: WebDriver, system: System, official_id: str) -> None:
     driver.delete_all_cookies()
     open_page(driver, base(system) + "/login")
     driver.find_element(By.ID, f"signin-{official_id}").click()
-    wait(driver).until(EC.text_to_be_present_in_element((By.ID, "who-name"), next(o["name"] for o in seed.OFFICIALS if o["id"] == official_id)))
+    wait(driver).until(
+        EC.text_to_be_present_in_element((By.ID, "who-name"), next(o["name"] for o in seed.OFFICIALS if o["id"] == official_id))
+    )
 
 
 def queue_ids(driver: WebDriver) -> set[str]:
@@ -231,9 +235,16 @@ def test_a_flag_after_recognition_and_its_revocation(console_system: System, bro
             n = len(client.events[flagged.unit_year_id])
             await client.send(
                 "IncidentReported",
-                {"incident_id": "CA-TA-02-2025-01", "unit_code": flagged.code, "occurred_on": "2025-09-20",
-                 "reported_on": "2025-12-02", "category": "crime", "severity": "serious",
-                 "description": "Trộm cắp tài sản nghiêm trọng, báo cáo muộn", "reported_by": "Công an xã Thử An"},
+                {
+                    "incident_id": "CA-TA-02-2025-01",
+                    "unit_code": flagged.code,
+                    "occurred_on": "2025-09-20",
+                    "reported_on": "2025-12-02",
+                    "category": "crime",
+                    "severity": "serious",
+                    "description": "Trộm cắp tài sản nghiêm trọng, báo cáo muộn",
+                    "reported_by": "Công an xã Thử An",
+                },
                 key=flagged.code,
             )
             await client.wait_event(flagged.unit_year_id, "IncidentFlagged", after=n, timeout=60)
@@ -267,8 +278,15 @@ def test_the_queue_updates_without_a_reload(console_system: System, browser: Web
     sign_in(browser, console_system, "ca-ta-1")
     assert queue_ids(browser) == {TA07}
     browser.execute_script("window.__same_page = true")
-    late = Plan(code="TA-08", kind="residential_area", year=seed.YEAR, province_code=seed.PROVINCE, commune_code="TA",
-                managing_level="commune", name="Thôn 8, xã Thử An")
+    late = Plan(
+        code="TA-08",
+        kind="residential_area",
+        year=seed.YEAR,
+        province_code=seed.PROVINCE,
+        commune_code="TA",
+        managing_level="commune",
+        name="Thôn 8, xã Thử An",
+    )
 
     async def arrive() -> None:
         async with AnttClient(console_system.bootstrap) as client:

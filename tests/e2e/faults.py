@@ -15,7 +15,11 @@ from tests.e2e.conftest import System
 def mixed_plans(tag: str, n: int) -> list[Plan]:
     """Residential areas decided at commune level and agencies at province level."""
     return [
-        Plan(code=f"{tag}-{i:04d}", kind="residential_area" if i % 3 else "agency", managing_level="commune" if i % 3 else "province")
+        Plan(
+            code=f"{tag}-{i:04d}",
+            kind="residential_area" if i % 3 else "agency",
+            managing_level="commune" if i % 3 else "province",
+        )
         for i in range(n)
     ]
 

@@ -31,8 +31,9 @@ N = 20
 
 
 def audit(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "audit", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "audit", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 async def _drive(system: System, plans: list[Plan]) -> None:
@@ -77,8 +78,14 @@ def _covered(system: System, cps: dict[str, list[dict[str, Any]]]) -> bool:
 def history(sqlite_system: System) -> dict[str, Any]:
     system = sqlite_system
     tag = unique("AUD")
-    plans = [Plan(code=f"{tag}-{i:03d}", kind="residential_area" if i % 4 else "agency",
-                  managing_level="commune" if i % 4 else "province") for i in range(N)]
+    plans = [
+        Plan(
+            code=f"{tag}-{i:03d}",
+            kind="residential_area" if i % 4 else "agency",
+            managing_level="commune" if i % 4 else "province",
+        )
+        for i in range(N)
+    ]
     asyncio.run(_drive(system, plans))
     time.sleep(2)  # the last reactions (AssessmentClosed, read models) settle
     # a graceful stop signs a checkpoint of everything published (the services also sign every
@@ -94,8 +101,14 @@ def history(sqlite_system: System) -> dict[str, Any]:
     archive = system.workdir / "audit-export.jsonl.gz"
     res = audit("export", "--bootstrap", system.bootstrap, "--out", str(archive), "--json")
     assert res.returncode == 0, res.stderr
-    return {"system": system, "plans": plans, "keys": keys, "archive": archive, "checkpoints": cps,
-            "manifest": json.loads(res.stdout)}
+    return {
+        "system": system,
+        "plans": plans,
+        "keys": keys,
+        "archive": archive,
+        "checkpoints": cps,
+        "manifest": json.loads(res.stdout),
+    }
 
 
 def test_the_services_publish_checkpoints_and_keys(history: dict[str, Any]) -> None:
@@ -131,17 +144,38 @@ def test_history_and_as_of_on_the_real_history(history: dict[str, Any]) -> None:
     assert res.returncode == 0
     types = [e["event_type"] for e in json.loads(res.stdout)["events"]]
     assert types[0] == "UnitYearRegistered" and "UnitYearRecognized" in types
-    res = audit("as-of", time.strftime("%Y-%m-%d"), "--archive", str(history["archive"]), "--province", "51",
-                "--state", "recognized", "--tz", "UTC")
+    res = audit(
+        "as-of",
+        time.strftime("%Y-%m-%d"),
+        "--archive",
+        str(history["archive"]),
+        "--province",
+        "51",
+        "--state",
+        "recognized",
+        "--tz",
+        "UTC",
+    )
     assert res.returncode == 0
     assert sum(1 for line in res.stdout.splitlines() if line.startswith(history["plans"][0].code[:-4])) == N
 
 
 def test_cross_check_finds_no_drift(history: dict[str, Any]) -> None:
     s = history["system"]
-    res = audit("cross-check", "--bootstrap", s.bootstrap, "--approval-url", s.url("approval"),
-                "--assessment-url", s.url("assessment"), "--registration-url", s.url("registration"),
-                "--token", TOKEN["Authorization"].split()[1], "--json")
+    res = audit(
+        "cross-check",
+        "--bootstrap",
+        s.bootstrap,
+        "--approval-url",
+        s.url("approval"),
+        "--assessment-url",
+        s.url("assessment"),
+        "--registration-url",
+        s.url("registration"),
+        "--token",
+        TOKEN["Authorization"].split()[1],
+        "--json",
+    )
     data = json.loads(res.stdout)
     assert res.returncode == 0, [f for f in data["findings"] if f["severity"] == "error"]
     assert all(isinstance(v, dict) and v["service"] == v["topic"] for v in data["summary"]["checkpoints"].values())
@@ -173,7 +207,7 @@ def flip_byte(records: list[Record]) -> list[Record]:
     _s, idx = _stream_positions(records, "approval")
     v = records[idx[1]].value
     pos = v.index(b'"unit_year_id":"') + len(b'"unit_year_id":"')
-    _replace(records, idx[1], v[:pos] + (b"X" if v[pos:pos + 1] != b"X" else b"Y") + v[pos + 1:])
+    _replace(records, idx[1], v[:pos] + (b"X" if v[pos : pos + 1] != b"X" else b"Y") + v[pos + 1 :])
     return records
 
 
@@ -184,8 +218,12 @@ def drop_one(records: list[Record]) -> list[Record]:
 
 
 def drop_tail(records: list[Record]) -> list[Record]:
-    part = [i for i, r in enumerate(records) if r.topic == topics.APPROVAL_EVENTS and r.partition == records[
-        next(i for i, r in enumerate(records) if r.topic == topics.APPROVAL_EVENTS)].partition]
+    part = [
+        i
+        for i, r in enumerate(records)
+        if r.topic == topics.APPROVAL_EVENTS
+        and r.partition == records[next(i for i, r in enumerate(records) if r.topic == topics.APPROVAL_EVENTS)].partition
+    ]
     del records[part[-1]]
     return records
 
@@ -246,16 +284,19 @@ def delete_checkpoint(records: list[Record]) -> list[Record]:
     return records
 
 
-@pytest.mark.parametrize(("change", "code"), [
-    (flip_byte, "payload_edited"),
-    (drop_one, "event_dropped"),
-    (drop_tail, "tail_dropped"),
-    (swap, "reordered"),
-    (duplicate, "duplicate_event_id"),
-    (rewrite_stream, "stream_rewritten"),
-    (forge_checkpoint, "checkpoint_untrusted_key"),
-    (delete_checkpoint, "checkpoint_missing"),
-])
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        (flip_byte, "payload_edited"),
+        (drop_one, "event_dropped"),
+        (drop_tail, "tail_dropped"),
+        (swap, "reordered"),
+        (duplicate, "duplicate_event_id"),
+        (rewrite_stream, "stream_rewritten"),
+        (forge_checkpoint, "checkpoint_untrusted_key"),
+        (delete_checkpoint, "checkpoint_missing"),
+    ],
+)
 def test_each_tampering_of_the_real_archive_is_named(history: dict[str, Any], tmp_path: Path, change, code) -> None:
     path = tampered(history["archive"], tmp_path, change)
     report = verify_archive(path, PublicKeys.load(history["keys"]))

@@ -61,7 +61,9 @@ async def settle_child(client: AnttClient, plan: Plan, recognise: bool) -> None:
 
 def family(tag: str, year: int, province: str = "51") -> tuple[Plan, list[Plan]]:
     cc = f"X{tag[-6:]}"
-    commune = Plan(code=f"{tag}-XA", kind="commune", year=year, province_code=province, commune_code=cc, managing_level="district")
+    commune = Plan(
+        code=f"{tag}-XA", kind="commune", year=year, province_code=province, commune_code=cc, managing_level="district"
+    )
     kinds = ["residential_area"] * 7 + ["agency", "school", "enterprise"]
     children = [
         Plan(code=f"{tag}-{i:02d}", kind=k, year=year, province_code=province, commune_code=cc, managing_level="commune")

@@ -65,9 +65,17 @@ async def propose_and_self_assess(client: AnttClient, plan: Plan, evidence: dict
     # can the proposal be accepted, whatever the order the services read their topics in
     closed = await client.wait_event(uy, "AssessmentClosed", timeout=60)
     assert closed["payload"]["outcome"] == "recognized"
-    await client.send("MovementClassificationSubmitted", {"unit_year_id": uy, "rating": "xuat_sac", "classified_by": "Ban Chỉ đạo tỉnh"}, key=plan.code)
+    await client.send(
+        "MovementClassificationSubmitted",
+        {"unit_year_id": uy, "rating": "xuat_sac", "classified_by": "Ban Chỉ đạo tỉnh"},
+        key=plan.code,
+    )
     await client.wait_event(uy, "MovementClassificationRecorded")
-    await client.send("ExemplaryProposalSubmitted", {"unit_year_id": uy, "proposed_by": "Thủ trưởng đơn vị", "submission_ref": "TTr-ĐH"}, key=plan.code)
+    await client.send(
+        "ExemplaryProposalSubmitted",
+        {"unit_year_id": uy, "proposed_by": "Thủ trưởng đơn vị", "submission_ref": "TTr-ĐH"},
+        key=plan.code,
+    )
     opened = await client.wait_event(uy, "ExemplaryCaseOpened")
     assert opened["payload"]["criteria_catalog"] == "exemplary.51.2023"
     body = {
@@ -87,7 +95,9 @@ async def test_an_agency_recognised_antt_is_judged_exemplary(system: System) -> 
         # before its ANTT recognition it cannot be proposed
         await register(client, plan)
         await client.wait_event(plan.unit_year_id, "AssessmentOpened", timeout=60)
-        eid = await client.send("ExemplaryProposalSubmitted", {"unit_year_id": plan.unit_year_id, "proposed_by": "x"}, key=plan.code)
+        eid = await client.send(
+            "ExemplaryProposalSubmitted", {"unit_year_id": plan.unit_year_id, "proposed_by": "x"}, key=plan.code
+        )
         dl = await client.wait_dead_letter(eid)
         assert dl["error_code"] == "not_recognized"
         ev = await self_score(client, plan)
@@ -113,7 +123,14 @@ async def test_a_minor_crime_keeps_antt_but_not_exemplary_and_a_revocation_takes
     async with AnttClient(system.bootstrap) as client:
         await register(client, plan)
         await client.wait_event(uy, "AssessmentOpened", timeout=60)
-        crime = {"incident_id": f"{plan.code}-T1", "unit_code": plan.code, "occurred_on": "2025-04-12", "category": "crime", "severity": "minor", "reported_by": "Công an phường"}
+        crime = {
+            "incident_id": f"{plan.code}-T1",
+            "unit_code": plan.code,
+            "occurred_on": "2025-04-12",
+            "category": "crime",
+            "severity": "minor",
+            "reported_by": "Công an phường",
+        }
         await client.send("IncidentReported", crime, key=plan.code)
         inc = await client.wait_event(uy, "IncidentRecorded")
         assert inc["payload"]["effect"] == "below_severity"
@@ -133,7 +150,12 @@ async def test_a_minor_crime_keeps_antt_but_not_exemplary_and_a_revocation_takes
         n = len(client.events[uy])
         await client.send(
             "RecognitionRevocationSubmitted",
-            {"unit_year_id": uy, "reasons": ["Kiểm tra lại hồ sơ"], "decided_by": "Chủ tịch UBND tỉnh", "decision_no": "77/QĐ-UBND"},
+            {
+                "unit_year_id": uy,
+                "reasons": ["Kiểm tra lại hồ sơ"],
+                "decided_by": "Chủ tịch UBND tỉnh",
+                "decision_no": "77/QĐ-UBND",
+            },
             key=plan.code,
         )
         await client.wait_event(uy, "UnitYearRevoked", after=n)

@@ -46,7 +46,12 @@ async def test_an_incident_at_a_residential_area_stops_its_communes_recognition(
         await client.send("IncidentReported", incident(area.code, f"{tag}-I1", "2025-09-20"), key=area.code)
         counted = await client.wait_event(commune.unit_year_id, "IncidentRecorded", after=n_commune)
         p = counted["payload"]
-        assert (p["unit_code"], p["counted_for_commune"], p["criterion"], p["effect"]) == (area.code, True, "XA-2", "fails_criterion")
+        assert (p["unit_code"], p["counted_for_commune"], p["criterion"], p["effect"]) == (
+            area.code,
+            True,
+            "XA-2",
+            "fails_criterion",
+        )
         changed = await client.wait_event(commune.unit_year_id, "VerdictChanged", after=n_commune)
         assert changed["payload"]["verdict"] == "not_met" and changed["payload"]["unmet"] == ["XA-2"]
         own = await client.wait_event(area.unit_year_id, "IncidentRecorded", after=n_area)
@@ -67,7 +72,10 @@ async def test_an_incident_at_a_residential_area_stops_its_communes_recognition(
 
 async def test_the_same_incident_id_from_two_senders(system: System) -> None:
     plan = Plan(code=unique("CQ"), kind="agency", managing_level="province", commune_code=None)
-    async with AnttClient(system.bootstrap) as national, AnttClient(system.bootstrap, source_system=QUANG_NGAI[0], key=QUANG_NGAI[1]) as province:
+    async with (
+        AnttClient(system.bootstrap) as national,
+        AnttClient(system.bootstrap, source_system=QUANG_NGAI[0], key=QUANG_NGAI[1]) as province,
+    ):
         await national.send("UnitRegistrationSubmitted", unit_msg(plan), key=plan.code)
         await national.send("UnitYearRegistrationSubmitted", registration_msg(plan), key=plan.code)
         await national.wait_event(plan.unit_year_id, "AssessmentOpened")
@@ -87,9 +95,15 @@ async def test_the_same_incident_id_from_two_senders(system: System) -> None:
         # the same sender again with other content: a conflict, named with its sender
         eid = await national.send("IncidentReported", {**other, "severity": "minor"}, key=plan.code)
         dl = await national.wait_dead_letter(eid)
-        assert dl["error_code"] == "conflict" and f"incident {iid} is already recorded with other content from dvc-national" in dl["reason"]
+        assert (
+            dl["error_code"] == "conflict"
+            and f"incident {iid} is already recorded with other content from dvc-national" in dl["reason"]
+        )
     view = system.get("assessment", f"/unit-years/{plan.unit_year_id}").json()
-    assert sorted((i["source_system"], i["incident_id"]) for i in view["incidents"]) == [("dvc-national", iid), ("dvc-quang-ngai", iid)]
+    assert sorted((i["source_system"], i["incident_id"]) for i in view["incidents"]) == [
+        ("dvc-national", iid),
+        ("dvc-quang-ngai", iid),
+    ]
 
 
 async def test_year_on_year_against_the_recorded_previous_year(system: System) -> None:

@@ -46,7 +46,11 @@ async def test_incident_during_review_changes_the_verdict(system: System) -> Non
     async with AnttClient(system.bootstrap) as client:
         await _to_review(client, plan)
         # on 31 Oct 2025, inside the 2025 window of a residential area; promptly handled: passes
-        await client.send("IncidentReported", incident(plan, f"{plan.code}-A", "2025-10-31", detected_promptly=True, mitigated=True, reported_promptly=True), key=plan.code)
+        await client.send(
+            "IncidentReported",
+            incident(plan, f"{plan.code}-A", "2025-10-31", detected_promptly=True, mitigated=True, reported_promptly=True),
+            key=plan.code,
+        )
         ev = await client.wait_event(plan.unit_year_id, "IncidentRecorded")
         assert ev["payload"]["effect"] == "conditional_pass" and ev["payload"]["verdict"] == "met"
         # on 1 Nov 2025: it belongs to the 2026 window, not this unit-year
@@ -84,7 +88,12 @@ async def test_incident_after_recognition_flags_then_explicit_revocation(system:
         # revocation is an explicit decision of the recognising level
         await client.send(
             "RecognitionRevocationSubmitted",
-            {"unit_year_id": plan.unit_year_id, "reasons": ["Vụ trộm nghiêm trọng 20/9/2025, báo cáo muộn"], "decided_by": "Chủ tịch UBND xã", "decision_no": "9/QĐ-UBND"},
+            {
+                "unit_year_id": plan.unit_year_id,
+                "reasons": ["Vụ trộm nghiêm trọng 20/9/2025, báo cáo muộn"],
+                "decided_by": "Chủ tịch UBND xã",
+                "decision_no": "9/QĐ-UBND",
+            },
             key=plan.code,
         )
         ev = await client.wait_event(plan.unit_year_id, "UnitYearRevoked", after=n)

@@ -113,7 +113,9 @@ async def test_withdrawal_reaches_every_service(system: System) -> None:
     plan = Plan(code=unique("KDC"), kind="residential_area")
     async with AnttClient(system.bootstrap) as client:
         await _register(client, plan)
-        await client.send("UnitYearWithdrawalSubmitted", {"unit_year_id": plan.unit_year_id, "reason": "Sáp nhập thôn"}, key=plan.code)
+        await client.send(
+            "UnitYearWithdrawalSubmitted", {"unit_year_id": plan.unit_year_id, "reason": "Sáp nhập thôn"}, key=plan.code
+        )
         await client.wait_event(plan.unit_year_id, "ApprovalCaseWithdrawn")
     assert system.get("approval", f"/unit-years/{plan.unit_year_id}").json()["state"] == "withdrawn"
     assert system.get("assessment", f"/unit-years/{plan.unit_year_id}").json()["state"] == "withdrawn"

@@ -52,7 +52,12 @@ async def test_a_retried_decision_does_not_take_the_next_step(system: System) ->
 
         # the step that is current, on the version just read, is taken
         decide = {**review, "step": "decide", "decided_by": "Chủ tịch UBND xã"}
-        done = system.post("approval", url, decide, headers={**TOKEN, "If-Match": first.headers["ETag"], "Idempotency-Key": f"decide-{plan.code}"})
+        done = system.post(
+            "approval",
+            url,
+            decide,
+            headers={**TOKEN, "If-Match": first.headers["ETag"], "Idempotency-Key": f"decide-{plan.code}"},
+        )
         assert done.status_code == 200 and done.json()["state"] == "recognized", done.text
 
         # on the topic: one review, one recognition (a unit-year's events are in order on its key)

@@ -28,7 +28,8 @@ async def write_events(url: str, infra: InfraTables, topic: str, n: int, *, firs
         try:
             with UnitOfWork(sync_session_factory(engine)(), infra, producer="test", topic=topic) as uow:
                 ids = [
-                    uow.append("Tested", {"i": i}, CAUSE, unit_year_id=f"U{i % streams}:2025")["event_id"] for i in range(first, first + n)
+                    uow.append("Tested", {"i": i}, CAUSE, unit_year_id=f"U{i % streams}:2025")["event_id"]
+                    for i in range(first, first + n)
                 ]
                 uow.commit()
             return ids

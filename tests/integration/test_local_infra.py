@@ -39,15 +39,11 @@ async def test_project_topics_exist_with_their_partition_counts(kafka: KafkaEndp
 async def test_idempotent_producer_message_is_read_back(kafka: KafkaEndpoint) -> None:
     key = f"unit-year-{uuid.uuid4()}".encode()
     value = uuid.uuid4().bytes
-    producer = AIOKafkaProducer(
-        bootstrap_servers=kafka.bootstrap, acks="all", enable_idempotence=True
-    )
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
     try:
         assert await producer.partitions_for(INBOUND) == set(range(6))
-        sent = await producer.send_and_wait(
-            INBOUND, value, key=key, headers=[("event_type", b"test")]
-        )
+        sent = await producer.send_and_wait(INBOUND, value, key=key, headers=[("event_type", b"test")])
     finally:
         await producer.stop()
 
@@ -68,9 +64,7 @@ async def test_idempotent_producer_message_is_read_back(kafka: KafkaEndpoint) ->
 @pytest.mark.asyncio
 async def test_consumer_group_commits_offsets(kafka: KafkaEndpoint) -> None:
     value = uuid.uuid4().bytes
-    producer = AIOKafkaProducer(
-        bootstrap_servers=kafka.bootstrap, acks="all", enable_idempotence=True
-    )
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
     try:
         sent = await producer.send_and_wait(REGISTRATION_EVENTS, value, key=b"k")

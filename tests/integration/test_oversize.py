@@ -97,12 +97,15 @@ async def test_a_large_rejected_record_yields_a_bounded_dead_letter_and_the_part
 
     relay = OutboxRelay(sessions, infra, kafka.bootstrap, poll_interval_s=0.05)
     handler = GatekeeperThenCount()
-    proc = BatchProcessor(service="registration", unit_of_work=unit_of_work_factory(url, infra), handler=handler, on_commit=relay.notify)
+    proc = BatchProcessor(
+        service="registration", unit_of_work=unit_of_work_factory(url, infra), handler=handler, on_commit=relay.notify
+    )
     broker = KafkaBroker(kafka.bootstrap)
     subscribe(broker, topic, group_id=f"g-{uuid.uuid4().hex[:6]}", processor=proc)
     await relay.start()
     await broker.start()
     try:
+
         async def settled() -> bool:
             return await _count(sessions, infra.inbox) == 6 and await _count(sessions, infra.outbox) == 0
 
@@ -129,7 +132,9 @@ async def test_a_large_rejected_record_yields_a_bounded_dead_letter_and_the_part
         assert len(json.dumps(body["original"]["data"], ensure_ascii=False).encode()) <= ORIGINAL_BUDGET
         assert value.decode().startswith(body["original"]["data"])
         assert body["original_key"]["data"] == "QN-KDC-001"
-        assert body["original_headers"] == [{"key": "x-test", "value": {"encoding": "utf-8", "data": "oversize", "truncated": False}}]
+        assert body["original_headers"] == [
+            {"key": "x-test", "value": {"encoding": "utf-8", "data": "oversize", "truncated": False}}
+        ]
     reason = by_size[len(big["too_large"])]["reason"]
     assert str(len(big["too_large"])) in reason and "524288" in reason
 
@@ -185,6 +190,7 @@ async def test_a_row_the_broker_refuses_for_good_is_parked_and_the_rows_behind_i
     relay = OutboxRelay(sessions, infra, kafka.bootstrap, poll_interval_s=0.05, event_topic=topic)
     await relay.start()
     try:
+
         async def drained() -> bool:
             return await _count(sessions, infra.outbox) == 0
 
@@ -197,7 +203,11 @@ async def test_a_row_the_broker_refuses_for_good_is_parked_and_the_rows_behind_i
     published = [json.loads(r.value)["event_id"] for r in records]
     assert sorted(published) == sorted(before + after)  # everything else, once
     async with sessions() as s:
-        parked = (await s.execute(select(infra.outbox_parked.c.event_id, infra.outbox_parked.c.error).order_by(infra.outbox_parked.c.id))).all()
+        parked = (
+            await s.execute(
+                select(infra.outbox_parked.c.event_id, infra.outbox_parked.c.error).order_by(infra.outbox_parked.c.id)
+            )
+        ).all()
     assert [p.event_id for p in parked] == [big, behind]
     assert "MessageSizeTooLarge" in parked[0].error and big in parked[1].error
     assert relay.parked == 2
@@ -233,6 +243,7 @@ async def test_failing_since_marks_the_start_of_a_failing_streak_and_clears_on_s
     relay = OutboxRelay(session_factory(engine), infra, kafka.bootstrap, poll_interval_s=0.05)
     await relay.start()
     try:
+
         async def failing() -> bool:
             return relay.failing_since is not None
 

@@ -47,7 +47,12 @@ async def test_reads_are_scoped_on_postgresql(postgres: Any, tmp_path: Path, pro
     (tmp_path / "reg").mkdir()
     (tmp_path / "app").mkdir()
     async with service(
-        tmp_path / "reg", registration_app.create_runtime, RegistrationSettings, registration_api.build_router, provider, postgres.dsn(reg_db)
+        tmp_path / "reg",
+        registration_app.create_runtime,
+        RegistrationSettings,
+        registration_api.build_router,
+        provider,
+        postgres.dsn(reg_db),
     ) as (svc, c):
         await populate_registration(svc, c)
         for token in sorted(TOKENS):

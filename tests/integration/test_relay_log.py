@@ -32,10 +32,10 @@ from shared.contracts.checkpoint import (
 from shared.infra.db import session_factory
 from shared.infra.kafka import read_to_end
 from shared.infra.keys import load_signing_key
-from tests.integration.outbox_writer import infra_database, write_events
 from shared.infra.relay import OutboxRelay, latest_checkpoint
 from shared.infra.settings import ServiceSettings
 from shared.infra.tables import InfraTables
+from tests.integration.outbox_writer import infra_database, write_events
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +58,9 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no
 
 
 class Db:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], infra: InfraTables, sqlite_path: Path | None, url: str) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], infra: InfraTables, sqlite_path: Path | None, url: str
+    ) -> None:
         self.url = url
         self.sessions = sessions
         self.infra = infra
@@ -423,6 +425,7 @@ async def test_an_existing_topic_is_adopted_once_on_first_start(kafka, db) -> No
     again = _relay(db, kafka.bootstrap, topic)
     await again.start()
     try:
+
         async def alarmed() -> bool:
             return bool(again.alarms)
 

@@ -21,10 +21,10 @@ from deploy.driver import read_all
 from deploy.localkafka import create_topics
 from shared.infra.consumer import BatchProcessor, Claim, Received, Rejected, subscribe
 from shared.infra.db import create_engine, session_factory
-from shared.infra.uow import UnitOfWork
-from tests.integration.outbox_writer import infra_database, unit_of_work_factory, write_events
 from shared.infra.relay import OutboxRelay
 from shared.infra.tables import InfraTables
+from shared.infra.uow import UnitOfWork
+from tests.integration.outbox_writer import infra_database, unit_of_work_factory, write_events
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +68,9 @@ async def test_poison_message_is_dead_lettered_after_bounded_tries(kafka, db) ->
     relay = OutboxRelay(sessions, infra, kafka.bootstrap, poll_interval_s=0.05)
     handler = PoisonAware()
     uows = unit_of_work_factory(engine.url.render_as_string(hide_password=False), infra)
-    proc = BatchProcessor(service="test", unit_of_work=uows, handler=handler, max_attempts=3, on_commit=relay.notify, retry_pause_s=0.01)
+    proc = BatchProcessor(
+        service="test", unit_of_work=uows, handler=handler, max_attempts=3, on_commit=relay.notify, retry_pause_s=0.01
+    )
     broker = KafkaBroker(kafka.bootstrap)
     group = f"g-{uuid.uuid4().hex[:6]}"
     subscribe(broker, topic, group_id=group, processor=proc)

@@ -129,7 +129,9 @@ class TestProvider:
         if challenge != asked["code_challenge"]:
             return JSONResponse({"error": "invalid_grant", "error_description": "PKCE verifier"}, status_code=400)
         id_token = self.token(**{"aud": CLIENT_ID, "nonce": asked.get("nonce"), **self.login_claims})
-        return JSONResponse({"access_token": secrets.token_urlsafe(24), "token_type": "Bearer", "expires_in": 300, "id_token": id_token})
+        return JSONResponse(
+            {"access_token": secrets.token_urlsafe(24), "token_type": "Bearer", "expires_in": 300, "id_token": id_token}
+        )
 
     def start(self) -> TestProvider:
         app = Starlette(

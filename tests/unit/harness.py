@@ -40,7 +40,9 @@ class Service:
 
     async def publish_event(self, env: dict[str, Any], topic: str, *, partition: int | None = None) -> None:
         """Publish an envelope as the relay does: keyed by unit-year, with the event_type header."""
-        await self.publish(env, topic, partition=partition, headers={"event_type": env["event_type"], "event_id": env["event_id"]})
+        await self.publish(
+            env, topic, partition=partition, headers={"event_type": env["event_type"], "event_id": env["event_id"]}
+        )
 
     async def rows(self, table: Table, *, order_by: Any = None) -> list[dict[str, Any]]:
         q = select(table)

@@ -66,7 +66,9 @@ def build_app(service: str, tmp: Path) -> FastAPI:
     module, settings_cls = FACTORIES[service]
     tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "senders.json").write_text(senders_json(), encoding="utf-8")
-    (tmp / "tokens.json").write_text(json.dumps({TOKEN: {"id": "admin@test", "role": "admin", "jurisdiction": "*"}}), encoding="utf-8")
+    (tmp / "tokens.json").write_text(
+        json.dumps({TOKEN: {"id": "admin@test", "role": "admin", "jurisdiction": "*"}}), encoding="utf-8"
+    )
     url = f"sqlite+aiosqlite:///{tmp / service}.db"
     settings = settings_cls(
         database_url=url,
@@ -143,7 +145,9 @@ def _client(service: str) -> Any:
 def test_a_malformed_unit_year_id_in_the_path_is_a_422_not_a_500() -> None:
     """Found by schemathesis: the path parameter was checked only by the inbound contract
     inside the route, whose ValidationError became a 500."""
-    r = _client("assessment").post("/unit-years/0/self-assessment", json={"criteria": [{"code": "KDC-1", "met": True}], "meeting_date": "2025-10-20"})
+    r = _client("assessment").post(
+        "/unit-years/0/self-assessment", json={"criteria": [{"code": "KDC-1", "met": True}], "meeting_date": "2025-10-20"}
+    )
     assert r.status_code == 422 and r.json()["error_code"] == "invalid_payload" and "unit_year_id" in r.json()["reason"]
     r = _client("registration").post("/unit-years/0/withdrawal", json={"reason": "x"})
     assert r.status_code == 422 and "unit_year_id" in r.json()["reason"]

@@ -16,7 +16,15 @@ from sqlalchemy import select
 from services.approval import commands
 from services.approval.app import MIGRATIONS, create_runtime
 from services.approval.chains import ChainConfig
-from services.approval.domain import ApprovalCase, ApprovalError, Claim, ClaimConflictError, claim_case, reassign_case, release_case
+from services.approval.domain import (
+    ApprovalCase,
+    ApprovalError,
+    Claim,
+    ClaimConflictError,
+    claim_case,
+    reassign_case,
+    release_case,
+)
 from services.approval.orm import claims, history
 from services.approval.settings import ApprovalSettings
 from shared.contracts.envelope import Actor
@@ -59,8 +67,16 @@ def test_a_claim_needs_the_jurisdiction_and_a_pending_step() -> None:
         claim_case(c, None, AN, ["commune:ELSEWHERE"])
     assert err.value.code == "out_of_jurisdiction"
     done = case()
-    done.decide(level="commune", decision="reject", reasons=["x"], decided_by="a", decision_no=None, decided_on=None,
-                certificate_no=None, today=date(2025, 11, 10))
+    done.decide(
+        level="commune",
+        decision="reject",
+        reasons=["x"],
+        decided_by="a",
+        decision_no=None,
+        decided_on=None,
+        certificate_no=None,
+        today=date(2025, 11, 10),
+    )
     with pytest.raises(ApprovalError) as err:
         claim_case(done, None, AN, HERE)
     assert err.value.code == "illegal_transition"
@@ -69,8 +85,16 @@ def test_a_claim_needs_the_jurisdiction_and_a_pending_step() -> None:
 def test_a_claim_of_an_earlier_step_no_longer_holds() -> None:
     c = case()
     old = held(c, AN)
-    c.decide(level="commune", decision="pass", reasons=[], decided_by="a", decision_no=None, decided_on=None,
-             certificate_no=None, today=date(2025, 11, 10))
+    c.decide(
+        level="commune",
+        decision="pass",
+        reasons=[],
+        decided_by="a",
+        decision_no=None,
+        decided_on=None,
+        certificate_no=None,
+        today=date(2025, 11, 10),
+    )
     assert c.pending_role == "decide" and not old.applies_to(c)
     assert claim_case(c, old, BINH, HERE) is not None
 
@@ -90,7 +114,9 @@ def test_release_and_reassignment() -> None:
     with pytest.raises(ApprovalError) as err:
         reassign_case(c, held(c, AN), BINH, "commune:ELSEWHERE", AN, supervisor=True, jurisdiction=HERE, reason=None)
     assert err.value.code == "out_of_jurisdiction"
-    ev = reassign_case(c, held(c, AN), BINH, HERE[0], {"id": "sup", "name": "Trưởng CA"}, supervisor=True, jurisdiction=HERE, reason=None)
+    ev = reassign_case(
+        c, held(c, AN), BINH, HERE[0], {"id": "sup", "name": "Trưởng CA"}, supervisor=True, jurisdiction=HERE, reason=None
+    )
     assert ev.payload["claimed_by"] == AN and ev.payload["assigned_to"] == BINH
 
 

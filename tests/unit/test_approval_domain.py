@@ -24,7 +24,11 @@ CHAINS = [
     # 2021 profile (Circular 124/2021, three-level local government)
     ("residential_area", "commune", 2024, "2021", "commune"),
     ("commune", "district", 2024, "2021", "district"),
-    *((k, lvl, 2024, "2021", lvl) for k in ("agency", "enterprise", "school") for lvl in ("commune", "district", "province", "ministry")),
+    *(
+        (k, lvl, 2024, "2021", lvl)
+        for k in ("agency", "enterprise", "school")
+        for lvl in ("commune", "district", "province", "ministry")
+    ),
     # 2025 profile (two-level local government: no district)
     ("residential_area", "commune", 2025, "2025", "commune"),
     ("commune", "province", 2025, "2025", "province"),
@@ -94,7 +98,9 @@ def open_case(kind: str = "residential_area", managing: str = "commune", year: i
     return ApprovalCase.open(f"QN-X-1:{year}", year, u, ChainConfig.load().chain_for(u, year))
 
 
-def decide(case: ApprovalCase, decision: str = "pass", *, level: str | None = None, reasons: list[str] | None = None, **kw: Any) -> Event:
+def decide(
+    case: ApprovalCase, decision: str = "pass", *, level: str | None = None, reasons: list[str] | None = None, **kw: Any
+) -> Event:
     return case.decide(
         level=level or case.pending_level or "commune",
         decision=decision,
@@ -174,7 +180,9 @@ def test_province_agency_pass_path(year: int, decides: str) -> None:
     assert len(c.decisions) == len(c.chain)
 
 
-@pytest.mark.parametrize("year,level,reviewed_state", [(2024, "district", "district_reviewed"), (2025, "province", "province_reviewed")])
+@pytest.mark.parametrize(
+    "year,level,reviewed_state", [(2024, "district", "district_reviewed"), (2025, "province", "province_reviewed")]
+)
 def test_commune_is_appraised_and_decided_above_the_commune(year: int, level: str, reviewed_state: str) -> None:
     """Art. 9-10: a commune is appraised by the district steering committee and recognised by
     the district chairman (2021); with no district level, by the province (2025)."""
@@ -185,7 +193,17 @@ def test_commune_is_appraised_and_decided_above_the_commune(year: int, level: st
     assert exc.value.code == "wrong_level"
     out = decide(c, level=level)
     assert out.payload["state"] == reviewed_state and out.payload["pending_level"] == level
-    rollup = Rollup("51001", year, total=10, registered=10, decided=10, recognized=7, pending=(), unregistered=(), children_deadline=date(year, 11, 20))
+    rollup = Rollup(
+        "51001",
+        year,
+        total=10,
+        registered=10,
+        decided=10,
+        recognized=7,
+        pending=(),
+        unregistered=(),
+        children_deadline=date(year, 11, 20),
+    )
     out = c.decide(
         level=level,
         decision="pass",
@@ -322,7 +340,8 @@ def test_withdraw_before_a_final_decision(steps: list[str]) -> None:
             decide(c, "return", reasons=["bổ sung"])
     out = c.withdraw("đơn vị rút đăng ký")
     assert (out.event_type, out.payload) == (
-        "ApprovalCaseWithdrawn", {"unit_year_id": "QN-X-1:2025", "reason": "đơn vị rút đăng ký", "state": "withdrawn"}
+        "ApprovalCaseWithdrawn",
+        {"unit_year_id": "QN-X-1:2025", "reason": "đơn vị rút đăng ký", "state": "withdrawn"},
     )
     assert c.state == "withdrawn" and c.pending_level is None
 

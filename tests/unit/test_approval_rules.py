@@ -15,7 +15,9 @@ RULE = (1.0, 0.7, "XA-4")
 TODAY = date(2025, 11, 25)
 
 
-def rollup(total: int, registered: int, recognized: int, pending: tuple[str, ...] = (), deadline: date = date(2025, 11, 20)) -> Rollup:
+def rollup(
+    total: int, registered: int, recognized: int, pending: tuple[str, ...] = (), deadline: date = date(2025, 11, 20)
+) -> Rollup:
     decided = registered - len(pending)
     unregistered = tuple(f"U{i}" for i in range(total - registered))
     return Rollup("51001", 2025, total, registered, decided, recognized, pending, unregistered, deadline)
@@ -147,7 +149,9 @@ def test_incident_after_recognition_flags_and_revocation_is_explicit() -> None:
     with pytest.raises(ApprovalError) as exc:
         c.revoke(reasons=["x"], decided_by="y", decision_no=None, decided_on=None, today=TODAY, jurisdiction=["commune:OTHER"])
     assert exc.value.code == "out_of_jurisdiction"
-    out = c.revoke(reasons=["Vụ án nghiêm trọng"], decided_by="Chủ tịch UBND xã", decision_no="9/QĐ", decided_on=None, today=TODAY)
+    out = c.revoke(
+        reasons=["Vụ án nghiêm trọng"], decided_by="Chủ tịch UBND xã", decision_no="9/QĐ", decided_on=None, today=TODAY
+    )
     assert out.event_type == "UnitYearRevoked" and c.state == "revoked" and c.open_flags == 0
     assert c.decisions[-1]["decision"] == "revoke"
     with pytest.raises(ApprovalError) as exc:
@@ -172,4 +176,7 @@ def test_delegation_one_level_down() -> None:
     assert [s["level"] for s in cfg.chain_for(school, 2024).steps] == ["province", "province"]  # the rule starts in 2025
     agency = unit(kind="agency", managing_level="province")
     assert [s["level"] for s in cfg.chain_for(agency, 2025).steps] == ["province", "province"]
-    assert [s["level"] for s in cfg.chain_for(unit(kind="school", managing_level="ministry"), 2025).steps] == ["ministry", "ministry"]
+    assert [s["level"] for s in cfg.chain_for(unit(kind="school", managing_level="ministry"), 2025).steps] == [
+        "ministry",
+        "ministry",
+    ]

@@ -31,8 +31,14 @@ def history() -> tuple[Folder, dict[str, dict[str, Any]], HistoryBuilder]:
     return folder, latest, b
 
 
-def services(folder: Folder, latest: dict[str, dict[str, Any]], *, approval_state: dict[str, str] | None = None,
-             drop_history: str | None = None, checkpoint_ahead: str | None = None) -> httpx.MockTransport:
+def services(
+    folder: Folder,
+    latest: dict[str, dict[str, Any]],
+    *,
+    approval_state: dict[str, str] | None = None,
+    drop_history: str | None = None,
+    checkpoint_ahead: str | None = None,
+) -> httpx.MockTransport:
     """The three services as the events say they should answer, with the changes asked for."""
     by_port = {httpx.URL(u).port: name for name, u in DEFAULT_URLS.items()}
 
@@ -75,7 +81,9 @@ def test_state_drift_and_history_gaps_and_deleted_checkpoints() -> None:
     folder, latest, _ = history()
     assert run(folder, latest, services(folder, latest, approval_state={"X2:2025": "recognized"})) == ["state_drift"]
     assert run(folder, latest, services(folder, latest, drop_history="SelfAssessmentRecorded")) == [
-        "history_missing_event", "history_missing_event"]
+        "history_missing_event",
+        "history_missing_event",
+    ]
     assert run(folder, latest, services(folder, latest, checkpoint_ahead="approval")) == ["checkpoint_deleted"]
 
 
@@ -85,8 +93,20 @@ def test_the_command_line_reports_unreachable_services(tmp_path, capsys) -> None
     _folder, _latest, b = history()
     path = tmp_path / "h.jsonl.gz"
     b.write(path)
-    rc = main(["cross-check", "--archive", str(path), "--approval-url", "http://127.0.0.1:9",
-               "--assessment-url", "http://127.0.0.1:9", "--registration-url", "http://127.0.0.1:9", "--json"])
+    rc = main(
+        [
+            "cross-check",
+            "--archive",
+            str(path),
+            "--approval-url",
+            "http://127.0.0.1:9",
+            "--assessment-url",
+            "http://127.0.0.1:9",
+            "--registration-url",
+            "http://127.0.0.1:9",
+            "--json",
+        ]
+    )
     data = json.loads(capsys.readouterr().out)
     # nothing could be compared: a connection error, not a clean result
     assert rc == 2 and {f["code"] for f in data["findings"]} == {"service_unavailable"}

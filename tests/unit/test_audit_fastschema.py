@@ -16,9 +16,32 @@ from audit.fastschema import compile_schema
 from audit.schemas import DEFAULT_CONTRACTS, UUID_PATTERN, simplify
 from audit.synthetic import HistoryBuilder
 
-ODD_VALUES = [None, True, False, 0, 1, -1, 1.0, 1.5, "", "x", "2025-02-30", "2025-11-10", "2025-11-10T08:00:00Z",
-              "not-a-uuid", "0b8f3c52-6a1e-4d0f-9a57-1c2e5d7f9a01", "commune", "a" * 70, [], [1], {}, {"a": 1},
-              "0" * 64, "Z" * 64, "A:2025"]
+ODD_VALUES = [
+    None,
+    True,
+    False,
+    0,
+    1,
+    -1,
+    1.0,
+    1.5,
+    "",
+    "x",
+    "2025-02-30",
+    "2025-11-10",
+    "2025-11-10T08:00:00Z",
+    "not-a-uuid",
+    "0b8f3c52-6a1e-4d0f-9a57-1c2e5d7f9a01",
+    "commune",
+    "a" * 70,
+    [],
+    [1],
+    {},
+    {"a": 1},
+    "0" * 64,
+    "Z" * 64,
+    "A:2025",
+]
 
 
 def paths(doc, prefix=()):
@@ -57,8 +80,10 @@ def events() -> list[dict]:
 
 def test_same_verdict_as_fastjsonschema(events: list[dict]) -> None:
     rnd = random.Random(2024)
-    schemas = {p.name.removesuffix(".schema.json"): simplify(json.loads(p.read_text()))
-               for p in (Path(DEFAULT_CONTRACTS) / "events").glob("*.schema.json")}
+    schemas = {
+        p.name.removesuffix(".schema.json"): simplify(json.loads(p.read_text()))
+        for p in (Path(DEFAULT_CONTRACTS) / "events").glob("*.schema.json")
+    }
     quick = {k: compile_schema(s) for k, s in schemas.items()}
     full = {k: fastjsonschema.compile(s, formats={"uuid": UUID_PATTERN}, use_default=False) for k, s in schemas.items()}
     checked = rejected = 0
@@ -84,8 +109,10 @@ def test_plain_mode_accepts_exactly_the_valid_documents_without_a_float(events: 
     from audit.fastschema import no_float
 
     rnd = random.Random(77)
-    schemas = {p.name.removesuffix(".schema.json"): simplify(json.loads(p.read_text()))
-               for p in (Path(DEFAULT_CONTRACTS) / "events").glob("*.schema.json")}
+    schemas = {
+        p.name.removesuffix(".schema.json"): simplify(json.loads(p.read_text()))
+        for p in (Path(DEFAULT_CONTRACTS) / "events").glob("*.schema.json")
+    }
     plain = {k: compile_schema(s, plain=True) for k, s in schemas.items()}
     full = {k: fastjsonschema.compile(s, formats={"uuid": UUID_PATTERN}, use_default=False) for k, s in schemas.items()}
     floats = [2.0, 0.5, -0.0, 1e-7, 1e16, [1.5], {"x": [2.5]}, {"attributes": {"area": 12.0}}]

@@ -12,15 +12,40 @@ from shared.contracts.envelope import build_envelope, compute_hash
 
 
 def envelope(payload: dict) -> dict:
-    return build_envelope(event_type="VerdictChanged", payload=payload, producer="approval",
-                          actor={"id": "a", "role": "r", "jurisdiction": "*"}, stream_id="X:2025",
-                          unit_year_id="X:2025", sequence=1, prev_hash=None, correlation_id="c", causation_id=None)
+    return build_envelope(
+        event_type="VerdictChanged",
+        payload=payload,
+        producer="approval",
+        actor={"id": "a", "role": "r", "jurisdiction": "*"},
+        stream_id="X:2025",
+        unit_year_id="X:2025",
+        sequence=1,
+        prev_hash=None,
+        correlation_id="c",
+        causation_id=None,
+    )
 
 
-@pytest.mark.parametrize("value", [
-    96.0, 96.5, 1e-7, 1e16, -0.0, 5e-324, 2**63 - 1, "08:00:00.123", "tiếng Việt “quotes”", "\x00\x1f\x7f\u2028",
-    [1.0, 2.5, {"k": 3.0}], {"b": 1, "a": [None, True, False]}, "\\\"", "e+5", [",1.5"],
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        96.0,
+        96.5,
+        1e-7,
+        1e16,
+        -0.0,
+        5e-324,
+        2**63 - 1,
+        "08:00:00.123",
+        "tiếng Việt “quotes”",
+        "\x00\x1f\x7f\u2028",
+        [1.0, 2.5, {"k": 3.0}],
+        {"b": 1, "a": [None, True, False]},
+        '\\"',
+        "e+5",
+        [",1.5"],
+    ],
+)
 def test_fast_hash_equals_the_reference(value: object) -> None:
     env = envelope({"v": value, "unit_year_id": "X:2025", "verdict": "met", "reason": "r", "state": "s"})
     assert content_hash(env) == compute_hash(env) == env["hash"]
@@ -57,8 +82,16 @@ def test_every_float_is_seen_by_the_guard() -> None:
 
     rnd = random.Random(11)
     for _ in range(20000):
-        x = rnd.choice([rnd.random() * 10 ** rnd.randint(-320, 308), float(rnd.randint(-10**6, 10**6)),
-                        rnd.uniform(-5, 5), 10.0 ** rnd.randint(-300, 300), -0.0, 5e-324])
+        x = rnd.choice(
+            [
+                rnd.random() * 10 ** rnd.randint(-320, 308),
+                float(rnd.randint(-(10**6), 10**6)),
+                rnd.uniform(-5, 5),
+                10.0 ** rnd.randint(-300, 300),
+                -0.0,
+                5e-324,
+            ]
+        )
         assert may_hold_float(orjson.dumps({"a": [x, {"b": x}]}, option=orjson.OPT_SORT_KEYS))
         assert may_hold_float(orjson.dumps({"a": x}))
         assert may_hold_float(orjson.dumps([x]))

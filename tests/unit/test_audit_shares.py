@@ -44,20 +44,18 @@ def env(r: Record) -> dict:
 
 
 def with_value(r: Record, value: bytes, *, partition: int | None = None) -> Record:
-    return Record(r.topic, r.partition if partition is None else partition, r.offset, r.timestamp, r.key, value,
-                  r.headers)
+    return Record(r.topic, r.partition if partition is None else partition, r.offset, r.timestamp, r.key, value, r.headers)
 
 
 def events_of(records: list[Record], stream: str, producer: str) -> list[int]:
-    return [i for i, r in enumerate(records)
-            if r.topic == f"antt.{producer}.events.v1" and env(r)["stream_id"] == stream]
+    return [i for i, r in enumerate(records) if r.topic == f"antt.{producer}.events.v1" and env(r)["stream_id"] == stream]
 
 
 def flip_byte(records: list[Record]) -> list[Record]:
     i = events_of(records, "S003:2025", "approval")[-1]
     r = records[i]
     pos = r.value.index("Chủ tịch".encode()) + 1
-    records[i] = with_value(r, r.value[:pos] + b"X" + r.value[pos + 1:])
+    records[i] = with_value(r, r.value[:pos] + b"X" + r.value[pos + 1 :])
     return records
 
 
@@ -157,18 +155,44 @@ def tampered(archive: Path, tmp_path: Path, change: Change | None) -> Path:
 
 
 def findings(report) -> list[tuple]:
-    return sorted((f.code, f.severity, f.topic, f.partition, f.offset, f.event_id, f.stream, f.producer, f.message,
-                   orjson.dumps(f.extra, option=orjson.OPT_SORT_KEYS)) for f in report.findings)
+    return sorted(
+        (
+            f.code,
+            f.severity,
+            f.topic,
+            f.partition,
+            f.offset,
+            f.event_id,
+            f.stream,
+            f.producer,
+            f.message,
+            orjson.dumps(f.extra, option=orjson.OPT_SORT_KEYS),
+        )
+        for f in report.findings
+    )
 
 
 def summary(report) -> dict:
     return {k: v for k, v in report.stats.items() if k not in ("seconds", "events_per_second")}
 
 
-@pytest.mark.parametrize("change", [
-    None, flip_byte, drop_event, drop_tail, swap, duplicate, rewrite_stream, forge_checkpoint,
-    move_to_another_partition, copy_to_every_partition, inbound_id_as_event_id,
-], ids=lambda c: "clean" if c is None else c.__name__)
+@pytest.mark.parametrize(
+    "change",
+    [
+        None,
+        flip_byte,
+        drop_event,
+        drop_tail,
+        swap,
+        duplicate,
+        rewrite_stream,
+        forge_checkpoint,
+        move_to_another_partition,
+        copy_to_every_partition,
+        inbound_id_as_event_id,
+    ],
+    ids=lambda c: "clean" if c is None else c.__name__,
+)
 @pytest.mark.parametrize("jobs", [2, 3])
 def test_shares_find_what_one_process_finds(clean, tmp_path: Path, change: Change | None, jobs: int) -> None:
     archive, keys = clean
@@ -191,8 +215,12 @@ def test_split_balances_the_work() -> None:
     # the same partition number of every topic in one share (a unit-year's events are keyed alike)
     assert all(len({p for _t, p in g} & {p for _t, p in h}) == 0 for g in groups for h in groups if g is not h)
     # unless that leaves the shares unequal: then partition by partition
-    uneven = {("antt.approval.events.v1", 0): 5000, ("antt.approval.events.v1", 1): 100,
-              ("antt.assessment.events.v1", 0): 100, ("antt.assessment.events.v1", 1): 4000}
+    uneven = {
+        ("antt.approval.events.v1", 0): 5000,
+        ("antt.approval.events.v1", 1): 100,
+        ("antt.assessment.events.v1", 0): 100,
+        ("antt.assessment.events.v1", 1): 4000,
+    }
     assert split(uneven, 2) == [
         [("antt.approval.events.v1", 0)],
         [("antt.assessment.events.v1", 1), ("antt.approval.events.v1", 1), ("antt.assessment.events.v1", 0)],
@@ -208,8 +236,9 @@ def test_shares_that_are_not_independent_are_refused() -> None:
         return v.share([])
 
     a = share({"e1": ("t", 0, 0, None)}, [("s1", "approval")], ["i1"])
-    assert Verifier(PublicKeys()).absorb([a, share({"e2": ("t", 1, 0, None)}, [("s2", "approval")], ["i2"])],
-                                         layout=read_layout())
+    assert Verifier(PublicKeys()).absorb(
+        [a, share({"e2": ("t", 1, 0, None)}, [("s2", "approval")], ["i2"])], layout=read_layout()
+    )
     assert not Verifier(PublicKeys()).absorb([a, share({"e1": ("t", 1, 0, None)}, [], [])], layout=read_layout())
     assert not Verifier(PublicKeys()).absorb([a, share({}, [("s1", "approval")], [])], layout=read_layout())
     assert not Verifier(PublicKeys()).absorb([a, share({}, [], ["e1"])], layout=read_layout())
@@ -282,8 +311,15 @@ def _records_both_ways() -> tuple[list, list, bool]:
     def raw() -> bytes:
         out = b""
         for base in (0, 30):  # two batches, the first read from offset 5
-            b = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=0, producer_id=-1,
-                                          producer_epoch=-1, base_sequence=-1, batch_size=1 << 20)
+            b = DefaultRecordBatchBuilder(
+                magic=2,
+                compression_type=0,
+                is_transactional=0,
+                producer_id=-1,
+                producer_epoch=-1,
+                base_sequence=-1,
+                batch_size=1 << 20,
+            )
             for i in range(base, base + (30 if base == 0 else 25)):
                 b.append(i - base, timestamp=None, key=b"k", value=f"v{i}".encode(), headers=[("h", b"x")])
             batch = bytes(b.build())

@@ -46,8 +46,7 @@ def test_as_of_a_date_lists_the_recognised_units(archive: Path, capsys: pytest.C
 
 def test_as_of_a_moment_before_the_decision(archive: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # A1's events are recorded one minute apart from 01:01 UTC; the recognition is its 9th record
-    assert main(["as-of", "2025-11-10T01:05:00Z", "--archive", str(archive), "--unit-year", "A1:2025",
-                 "--format", "json"]) == 0
+    assert main(["as-of", "2025-11-10T01:05:00Z", "--archive", str(archive), "--unit-year", "A1:2025", "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["count"] == 1 and data["unit_years"][0]["state"] != "recognized"
     assert main(["as-of", "2025-11-09", "--archive", str(archive), "--unit-year", "A1:2025", "--format", "json"]) == 0

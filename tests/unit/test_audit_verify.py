@@ -105,7 +105,7 @@ def test_flipped_byte_in_a_payload_is_payload_edited(clean, tmp_path: Path) -> N
         i = events_of(records, "T003:2025", "approval")[-1]
         r = records[i]
         pos = r.value.index("Chủ tịch".encode()) + 1
-        value = r.value[:pos] + b"X" + r.value[pos + 1:]
+        value = r.value[:pos] + b"X" + r.value[pos + 1 :]
         records[i] = Record(r.topic, r.partition, r.offset, r.timestamp, r.key, value, r.headers)
         change.where = (r.partition, r.offset, env(r)["event_id"])
         return records
@@ -273,10 +273,22 @@ def test_illegal_transition(tmp_path: Path) -> None:
     def fn(b: HistoryBuilder) -> None:
         uy = b.lifecycle("A001")
         # a second recognition after the first: recognized -> recognized is not a transition
-        b.emit("approval", "UnitYearRecognized",
-               {"unit_year_id": uy, "level": "commune", "deciding_body": "Chủ tịch UBND xã", "decided_by": "x",
-                "decision_no": "2/QĐ", "state": "recognized"},
-               stream=uy, unit_year_id=uy, cause=None, correlation="c")
+        b.emit(
+            "approval",
+            "UnitYearRecognized",
+            {
+                "unit_year_id": uy,
+                "level": "commune",
+                "deciding_body": "Chủ tịch UBND xã",
+                "decided_by": "x",
+                "decision_no": "2/QĐ",
+                "state": "recognized",
+            },
+            stream=uy,
+            unit_year_id=uy,
+            cause=None,
+            correlation="c",
+        )
 
     path, keys = build_one(tmp_path, fn)
     report = verify_archive(path, keys)
@@ -287,9 +299,15 @@ def test_illegal_transition(tmp_path: Path) -> None:
 def test_state_mismatch(tmp_path: Path) -> None:
     def fn(b: HistoryBuilder) -> None:
         uy = b.lifecycle("A002", decide=False)
-        b.emit("approval", "VerdictChanged",
-               {"unit_year_id": uy, "verdict": "met", "reason": "r", "state": "recognized"},
-               stream=uy, unit_year_id=uy, cause=None, correlation="c")
+        b.emit(
+            "approval",
+            "VerdictChanged",
+            {"unit_year_id": uy, "verdict": "met", "reason": "r", "state": "recognized"},
+            stream=uy,
+            unit_year_id=uy,
+            cause=None,
+            correlation="c",
+        )
 
     path, keys = build_one(tmp_path, fn)
     report = verify_archive(path, keys)
@@ -326,14 +344,32 @@ def test_recognition_by_an_actor_with_authority(tmp_path: Path) -> None:
 def test_unresolved_causation_and_http_causes(tmp_path: Path) -> None:
     def fn(b: HistoryBuilder) -> None:
         uy = b.lifecycle("A007", decide=False)
-        b.emit("approval", "UnitYearRecognized",
-               {"unit_year_id": uy, "level": "commune", "deciding_body": "Chủ tịch UBND xã", "decided_by": "x",
-                "decision_no": "1/QĐ", "state": "recognized"},
-               stream=uy, unit_year_id=uy, cause="http:5b0e8f0e-8d6d-4c43-9a51-111111111111", correlation="c")
+        b.emit(
+            "approval",
+            "UnitYearRecognized",
+            {
+                "unit_year_id": uy,
+                "level": "commune",
+                "deciding_body": "Chủ tịch UBND xã",
+                "decided_by": "x",
+                "decision_no": "1/QĐ",
+                "state": "recognized",
+            },
+            stream=uy,
+            unit_year_id=uy,
+            cause="http:5b0e8f0e-8d6d-4c43-9a51-111111111111",
+            correlation="c",
+        )
         uy2 = b.lifecycle("A008", decide=False)
-        b.emit("approval", "UnitYearNotRecognized",
-               {"unit_year_id": uy2, "level": "commune", "reasons": ["r"], "decided_by": "x", "state": "not_recognized"},
-               stream=uy2, unit_year_id=uy2, cause="00000000-0000-4000-8000-000000000000", correlation="c")
+        b.emit(
+            "approval",
+            "UnitYearNotRecognized",
+            {"unit_year_id": uy2, "level": "commune", "reasons": ["r"], "decided_by": "x", "state": "not_recognized"},
+            stream=uy2,
+            unit_year_id=uy2,
+            cause="00000000-0000-4000-8000-000000000000",
+            correlation="c",
+        )
 
     path, keys = build_one(tmp_path, fn)
     report = verify_archive(path, keys)
@@ -345,9 +381,15 @@ def test_unresolved_causation_and_http_causes(tmp_path: Path) -> None:
 def test_schema_invalid(tmp_path: Path) -> None:
     def fn(b: HistoryBuilder) -> None:
         uy = b.lifecycle("A009", decide=False)
-        b.emit("approval", "UnitYearReturned",
-               {"unit_year_id": uy, "level": "nowhere", "reasons": ["r"], "decided_by": "x", "state": "returned"},
-               stream=uy, unit_year_id=uy, cause=None, correlation="c")
+        b.emit(
+            "approval",
+            "UnitYearReturned",
+            {"unit_year_id": uy, "level": "nowhere", "reasons": ["r"], "decided_by": "x", "state": "returned"},
+            stream=uy,
+            unit_year_id=uy,
+            cause=None,
+            correlation="c",
+        )
 
     path, keys = build_one(tmp_path, fn)
     report = verify_archive(path, keys)
@@ -401,13 +443,25 @@ def test_a_cause_recorded_after_its_effect(tmp_path: Path) -> None:
 
     def fn(b: HistoryBuilder) -> None:
         uy = b.lifecycle("A010", decide=False)
-        later = b.emit("approval", "VerdictChanged",
-                       {"unit_year_id": uy, "verdict": "met", "reason": "r", "state": "commune_reviewed"},
-                       stream=uy, unit_year_id=uy, cause=None, correlation="c")
+        later = b.emit(
+            "approval",
+            "VerdictChanged",
+            {"unit_year_id": uy, "verdict": "met", "reason": "r", "state": "commune_reviewed"},
+            stream=uy,
+            unit_year_id=uy,
+            cause=None,
+            correlation="c",
+        )
         b.clock -= timedelta(minutes=5)  # the effect claims to be older than its cause
-        b.emit("approval", "VerdictChanged",
-               {"unit_year_id": uy, "verdict": "met", "reason": "r", "state": "commune_reviewed"},
-               stream=uy, unit_year_id=uy, cause=later["event_id"], correlation="c")
+        b.emit(
+            "approval",
+            "VerdictChanged",
+            {"unit_year_id": uy, "verdict": "met", "reason": "r", "state": "commune_reviewed"},
+            stream=uy,
+            unit_year_id=uy,
+            cause=later["event_id"],
+            correlation="c",
+        )
 
     path, keys = build_one(tmp_path, fn)
     report = verify_archive(path, keys)

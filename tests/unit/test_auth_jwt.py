@@ -240,7 +240,13 @@ def test_claims_are_mapped_by_configuration() -> None:
         "org": {"cap": "xa", "ma_don_vi": "CAX-PD"},
     }
     o = official_from_claims(claims, mapping)
-    assert o.session_data() == {"id": "an.nguyen", "name": "Nguyễn Văn An", "role": "appraise", "level": "commune", "jurisdiction": "commune:PD"}
+    assert o.session_data() == {
+        "id": "an.nguyen",
+        "name": "Nguyễn Văn An",
+        "role": "appraise",
+        "level": "commune",
+        "jurisdiction": "commune:PD",
+    }
     # a level above the jurisdiction is refused, not trusted
     with pytest.raises(Exception) as err:
         official_from_claims({**claims, "org": {"cap": "tinh", "ma_don_vi": "CAX-PD"}}, mapping)
@@ -268,7 +274,9 @@ async def test_the_jwks_cache_expires(provider: TestProvider) -> None:
 
 
 def test_a_jurisdiction_can_be_built_from_the_level_and_a_code() -> None:
-    mapping = ClaimMapping(level_claim="cap", jurisdiction_claim="ma_don_vi", level_map={"xa": "commune"}, jurisdiction_format="{level}:{value}")
+    mapping = ClaimMapping(
+        level_claim="cap", jurisdiction_claim="ma_don_vi", level_map={"xa": "commune"}, jurisdiction_format="{level}:{value}"
+    )
     o = official_from_claims({"sub": "x", "antt_role": "appraise", "cap": "xa", "ma_don_vi": "22117"}, mapping)
     assert (o.level, o.jurisdiction) == ("commune", "commune:22117")
     with pytest.raises(Exception) as err:  # no level to build with: "':22117'" is no jurisdiction
@@ -293,7 +301,10 @@ def test_the_provider_is_configured_by_environment_or_file(tmp_path: Any, monkey
     assert oidc.claims.jurisdiction_map == {"UBND-QNG": "province:51"}
 
     f = tmp_path / "oidc.json"
-    f.write_text(json.dumps({"issuer": "https://id.example/r", "audience": "antt-api", "claims": {"role_claim": "roles"}}), encoding="utf-8")
+    f.write_text(
+        json.dumps({"issuer": "https://id.example/r", "audience": "antt-api", "claims": {"role_claim": "roles"}}),
+        encoding="utf-8",
+    )
     oidc = RegistrationSettings(oidc_file=f).identity_provider()
     assert (oidc.issuer, oidc.expected_audience(), oidc.claims.role_claim) == ("https://id.example/r", "antt-api", "roles")
     with pytest.raises(FileNotFoundError):
@@ -307,7 +318,12 @@ def test_the_example_configuration_is_valid() -> None:
 
     oidc = ServiceSettings(oidc_file=Path(ROOT / "deploy" / "config" / "oidc.example.json")).identity_provider()
     o = official_from_claims(
-        {"preferred_username": "an.nguyen", "realm_access": {"roles": ["antt-tham-dinh"]}, "cap_hanh_chinh": "xa", "ma_don_vi": "22117"},
+        {
+            "preferred_username": "an.nguyen",
+            "realm_access": {"roles": ["antt-tham-dinh"]},
+            "cap_hanh_chinh": "xa",
+            "ma_don_vi": "22117",
+        },
         oidc.claims,
     )
     assert (o.role, o.level, o.jurisdiction) == ("appraise", "commune", "commune:22117")

@@ -71,7 +71,9 @@ async def go_to_provider(browser: httpx.AsyncClient, path: str = "/console/auth/
         return await internet.get(r.headers["location"])
 
 
-async def test_sign_in_runs_the_code_flow_with_pkce_and_stores_the_official(browser: httpx.AsyncClient, provider: TestProvider) -> None:
+async def test_sign_in_runs_the_code_flow_with_pkce_and_stores_the_official(
+    browser: httpx.AsyncClient, provider: TestProvider
+) -> None:
     provider.login_claims = {"sub": "an.nguyen", "name": "Nguyễn Văn An", "antt_role": "appraise", "antt_jurisdiction": "CAX-PD"}
     at_provider = await go_to_provider(browser, "/console/auth/login?next=/console/queue")
     asked = provider.authorize_requests[-1]
@@ -98,7 +100,13 @@ async def test_sign_in_runs_the_code_flow_with_pkce_and_stores_the_official(brow
     assert digest == asked["code_challenge"]
 
     home = (await browser.get("/console/")).json()
-    assert home["official"] == {"id": "an.nguyen", "name": "Nguyễn Văn An", "role": "appraise", "level": "commune", "jurisdiction": "commune:PD"}
+    assert home["official"] == {
+        "id": "an.nguyen",
+        "name": "Nguyễn Văn An",
+        "role": "appraise",
+        "level": "commune",
+        "jurisdiction": "commune:PD",
+    }
     # exactly this dict, and nothing of the flow (state, verifier, nonce) is left behind
     assert home["session"] == {"official": home["official"]}
 

@@ -55,7 +55,13 @@ def test_a_signed_in_official_is_read_back_from_the_cookie() -> None:
     assert "httponly" in cookie and "samesite=lax" in cookie and "secure" not in cookie
     body = client.get("/me").json()
     # exactly the dict the console reads
-    assert body["raw"] == {"id": "an@pd", "name": "Nguyễn Văn An", "role": "appraise", "level": "commune", "jurisdiction": "commune:PD"}
+    assert body["raw"] == {
+        "id": "an@pd",
+        "name": "Nguyễn Văn An",
+        "role": "appraise",
+        "level": "commune",
+        "jurisdiction": "commune:PD",
+    }
     assert body["official"] == body["raw"]
     client.post("/out")
     assert client.get("/me").json()["official"] is None

@@ -79,7 +79,12 @@ def test_payloads_are_valid_inbound_messages_built_on_the_e2e_ones() -> None:
 
 
 def _ev(uy: str, event_type: str, **payload: Any) -> dict[str, Any]:
-    return {"event_id": f"{uy}/{event_type}/{payload.get('n', 0)}", "event_type": event_type, "unit_year_id": uy, "payload": payload}
+    return {
+        "event_id": f"{uy}/{event_type}/{payload.get('n', 0)}",
+        "event_type": event_type,
+        "unit_year_id": uy,
+        "payload": payload,
+    }
 
 
 def test_driver_admits_at_most_inflight_and_reacts_once_per_step() -> None:
@@ -138,8 +143,16 @@ def _chain(uy: str, producer: str, types: list[str]) -> list[dict[str, Any]]:
     out, prev = [], None
     for i, t in enumerate(types, 1):
         env = build_envelope(
-            event_type=t, payload={}, producer=producer, actor={"id": "x", "role": "system", "jurisdiction": "*"},
-            stream_id=uy, unit_year_id=uy, sequence=i, prev_hash=prev, correlation_id="c", causation_id=None,
+            event_type=t,
+            payload={},
+            producer=producer,
+            actor={"id": "x", "role": "system", "jurisdiction": "*"},
+            stream_id=uy,
+            unit_year_id=uy,
+            sequence=i,
+            prev_hash=prev,
+            correlation_id="c",
+            causation_id=None,
         )
         prev = env["hash"]
         out.append(env)
@@ -155,7 +168,10 @@ def _history(uys: list[str]) -> list[tuple[str, dict[str, Any]]]:
     for uy in uys:
         hist += [(topics.REGISTRATION_EVENTS, e) for e in _chain(uy, "registration", ["UnitYearRegistered"])]
         hist += [(topics.ASSESSMENT_EVENTS, e) for e in _chain(uy, "assessment", ["AssessmentOpened", "SelfAssessmentRecorded"])]
-        hist += [(topics.APPROVAL_EVENTS, e) for e in _chain(uy, "approval", ["UnitYearSelfScored", "UnitYearReviewed", "UnitYearRecognized"])]
+        hist += [
+            (topics.APPROVAL_EVENTS, e)
+            for e in _chain(uy, "approval", ["UnitYearSelfScored", "UnitYearReviewed", "UnitYearRecognized"])
+        ]
     return hist
 
 
@@ -191,7 +207,10 @@ def test_each_check_fails_on_its_fault() -> None:
     gap = [h for h in hist if h[1]["event_type"] != "UnitYearReviewed" or h[1]["unit_year_id"] != "A:2025"]
     assert _failed(_verdicts(gap, UYS)) == {"sequences_and_hash_chains"}
     # a tampered event
-    tampered = [(t, {**e, "payload": {"x": 1}}) if e["event_type"] == "UnitYearReviewed" and e["unit_year_id"] == "B:2025" else (t, e) for t, e in hist]
+    tampered = [
+        (t, {**e, "payload": {"x": 1}}) if e["event_type"] == "UnitYearReviewed" and e["unit_year_id"] == "B:2025" else (t, e)
+        for t, e in hist
+    ]
     assert _failed(_verdicts(tampered, UYS)) == {"sequences_and_hash_chains"}
     # a unit-year never recognised, and one recognised that was not driven
     assert _failed(_verdicts(hist, [*UYS, "C:2025"])) == {"recognized_exactly_once"}
@@ -237,9 +256,17 @@ def _with_peer(r: dict[str, Any]) -> dict[str, Any]:
     r["peak_rss_mb"] = {"registration": 120.4, "assessment": 110.0, "approval": 130.6, "kafka (JVM)": 700.0, "bench client": 90.0}
     r["settings"]["peer_runners"] = ["single", "multi"]
     r["peer"] = {
-        "multi": {"ok": True, "lifecycles_per_s": 50.0, "runner_class": "MultiThreadedRunner", "eventsourcing_version": "9.5.6",
-                  "latency_s": {"p50": 0.2, "p99": 1.5}, "cpu_ms_per_lifecycle": 12.5, "peak_rss_mb": 300.0,
-                  "peak_rss_vmhwm_mb": 80.0, "checks": {}},
+        "multi": {
+            "ok": True,
+            "lifecycles_per_s": 50.0,
+            "runner_class": "MultiThreadedRunner",
+            "eventsourcing_version": "9.5.6",
+            "latency_s": {"p50": 0.2, "p99": 1.5},
+            "cpu_ms_per_lifecycle": 12.5,
+            "peak_rss_mb": 300.0,
+            "peak_rss_vmhwm_mb": 80.0,
+            "checks": {},
+        },
         "single": {"error": "RuntimeError: boom"},
     }
     r["ratios"]["project_per_peer"] = {"multi": round(r["lifecycle"]["lifecycles_per_s"] / 50.0, 4)}
@@ -317,7 +344,10 @@ async def test_the_e2e_way_of_driving_is_unchanged() -> None:
     d = LifecycleDriver(client)  # type: ignore[arg-type]
     plan = Plan(code="E2E-1", kind="residential_area")
     await d.register([plan])
-    assert [(t, p) for t, p, _ in client.sent] == [("UnitRegistrationSubmitted", unit_msg(plan)), ("UnitYearRegistrationSubmitted", registration_msg(plan))]
+    assert [(t, p) for t, p, _ in client.sent] == [
+        ("UnitRegistrationSubmitted", unit_msg(plan)),
+        ("UnitYearRegistrationSubmitted", registration_msg(plan)),
+    ]
     pump = asyncio.create_task(d.pump())
     d.on_event(_ev(plan.unit_year_id, "AssessmentOpened"))
     d.on_event(_ev(plan.unit_year_id, "AssessmentOpened", n=1))

@@ -31,7 +31,9 @@ OFFICIALS = [
 def client(tmp_path: Path, *, https: bool = False, **kw: str) -> TestClient:
     tokens = {f"tok-{o['id']}": o for o in OFFICIALS}
     (tmp_path / "tokens.json").write_text(json.dumps(tokens), encoding="utf-8")
-    settings = ApprovalSettings(database_url=f"sqlite+aiosqlite:///{tmp_path}/a.db", api_tokens_file=tmp_path / "tokens.json", **kw)  # type: ignore[arg-type]
+    settings = ApprovalSettings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/a.db", api_tokens_file=tmp_path / "tokens.json", **kw
+    )  # type: ignore[arg-type]
     asyncio.run(upgrade_head_async(MIGRATIONS, settings.db_url()))
     app = FastAPI()
     mount_console(app, create_runtime(settings), ConsoleSettings())
@@ -57,7 +59,11 @@ def test_the_development_sign_in_lists_the_officials_and_sets_a_safe_session(tmp
     r = c.post("/console/login", data={"official": "ca-pd"}, headers={"x-csrftoken": c.cookies["antt_csrf"]})
     cookie = next(h for h in r.headers.get_list("set-cookie") if h.startswith("antt_session="))
     assert "httponly" in cookie.lower() and "samesite=lax" in cookie.lower()
-    csrf = next(h for h in r.headers.get_list("set-cookie") if h.startswith("antt_csrf=")) if "antt_csrf=" in str(r.headers) else None
+    csrf = (
+        next(h for h in r.headers.get_list("set-cookie") if h.startswith("antt_csrf="))
+        if "antt_csrf=" in str(r.headers)
+        else None
+    )
     assert csrf is None  # set once, on the first answer, and kept
     assert c.get("/console/queue").status_code == 200  # signed in
 
@@ -102,7 +108,14 @@ def test_officials_and_their_steps() -> None:
 def test_refusals_read_in_vietnamese() -> None:
     msg = labels.refusal("claimed_by_other", "x", {"holder": {"id": "a", "name": "Trung úy An"}})
     assert msg.startswith("Hồ sơ đang do cán bộ khác xử lý.") and "Trung úy An" in msg
-    rollup = {"registered": 7, "children_total": 7, "registered_pct": 100.0, "recognized": 4, "recognized_pct": 57.1, "pending": []}
+    rollup = {
+        "registered": 7,
+        "children_total": 7,
+        "registered_pct": 100.0,
+        "recognized": 4,
+        "recognized_pct": 57.1,
+        "pending": [],
+    }
 
     class Case:
         verdict, unmet = "met", []
@@ -112,9 +125,21 @@ def test_refusals_read_in_vietnamese() -> None:
 
 
 def test_the_export_formats() -> None:
-    items = [{"unit_code": "TNG-PD", "name": "Xã Phú Đình", "kind": "Xã, phường, thị trấn", "commune": "Xã Phú Đình",
-              "province_code": "19", "year": 2025, "level": "Cấp tỉnh", "body": "Chủ tịch UBND tỉnh",
-              "decision_no": "119/QĐ-UBND", "decided_on": "2025-11-19", "certificate_no": "GCN-1"}]
+    items = [
+        {
+            "unit_code": "TNG-PD",
+            "name": "Xã Phú Đình",
+            "kind": "Xã, phường, thị trấn",
+            "commune": "Xã Phú Đình",
+            "province_code": "19",
+            "year": 2025,
+            "level": "Cấp tỉnh",
+            "body": "Chủ tịch UBND tỉnh",
+            "decision_no": "119/QĐ-UBND",
+            "decided_on": "2025-11-19",
+            "certificate_no": "GCN-1",
+        }
+    ]
     ws = load_workbook(io.BytesIO(export.to_xlsx(items, title="Danh sách"))).active
     assert ws["A1"].value == "Danh sách" and [c.value for c in ws[2]][:3] == ["STT", "Mã đơn vị", "Tên đơn vị"]
     assert [c.value for c in ws[3]][1:3] == ["TNG-PD", "Xã Phú Đình"] and ws["L3"].value == "GCN-1"

@@ -110,9 +110,7 @@ def test_one_schema_per_type_and_every_schema_is_valid_json_schema() -> None:
     assert sorted(p.name for p in (CONTRACTS / "inbound").glob("*.schema.json")) == sorted(
         f"{t}.schema.json" for t in INBOUND_TYPES
     )
-    assert sorted(p.name for p in (CONTRACTS / "events").glob("*.schema.json")) == sorted(
-        f"{t}.schema.json" for t in EVENT_TYPES
-    )
+    assert sorted(p.name for p in (CONTRACTS / "events").glob("*.schema.json")) == sorted(f"{t}.schema.json" for t in EVENT_TYPES)
     for path in sorted(CONTRACTS.rglob("*.schema.json")):
         Draft202012Validator.check_schema(load(path))
     envelope = load(CONTRACTS / "envelope.schema.json")
@@ -385,11 +383,7 @@ def test_asyncapi_describes_what_the_service_reads_and_publishes(spec: docs.Serv
     consumed = set(runtime.processors)
 
     def addresses(action: str) -> set[str]:
-        return {
-            resolve(doc, op["channel"]["$ref"])["address"]
-            for op in doc["operations"].values()
-            if op["action"] == action
-        }
+        return {resolve(doc, op["channel"]["$ref"])["address"] for op in doc["operations"].values() if op["action"] == action}
 
     assert addresses("receive") == consumed
     assert addresses("send") == {spec.events_topic, topics.CHECKPOINTS, *(topics.dlq(t) for t in consumed)}
@@ -402,9 +396,7 @@ def test_asyncapi_describes_what_the_service_reads_and_publishes(spec: docs.Serv
     assert "DeadLetter" in schemas
 
 
-def test_sign_cli_prints_one_signed_line(
-    monkeypatch: pytest.MonkeyPatch, capsysbinary: pytest.CaptureFixture[bytes]
-) -> None:
+def test_sign_cli_prints_one_signed_line(monkeypatch: pytest.MonkeyPatch, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
     monkeypatch.setenv("CONTRACT_TEST_KEY", KEY)
     payload_file = CONTRACTS / "examples" / "UnitYearWithdrawalSubmitted.payload.json"
     args = ["--source-system", SENDER, "--key-env", "CONTRACT_TEST_KEY", "--event-type", "UnitYearWithdrawalSubmitted"]

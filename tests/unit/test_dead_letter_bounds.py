@@ -131,14 +131,18 @@ def test_a_payload_nested_a_thousand_deep_is_dead_lettered_by_its_owner_not_rais
     from shared.infra.inbound import InboundGate
     from tests.unit.builders import SENDERS, message
 
-    msg = message("ReviewDecisionSubmitted", {"unit_year_id": "QN-X-1:2025", "level": "commune", "decision": "pass",
-                                              "decided_by": "x", "reasons": []})
+    msg = message(
+        "ReviewDecisionSubmitted",
+        {"unit_year_id": "QN-X-1:2025", "level": "commune", "decision": "pass", "decided_by": "x", "reasons": []},
+    )
     msg["payload"]["extra"] = "__DEEP__"
     deep = '{"x":' * 990 + "1.5" + "}" * 990
     raw = orjson.dumps(msg).replace(b'"__DEEP__"', deep.encode())
     owner = INBOUND_TYPES["ReviewDecisionSubmitted"][1]
     for offset, service in enumerate(("registration", "assessment", "approval")):
-        claim = InboundGate(service, SENDERS).claim(Received(topic="antt.inbound.v1", partition=0, offset=offset, key=None, value=raw))
+        claim = InboundGate(service, SENDERS).claim(
+            Received(topic="antt.inbound.v1", partition=0, offset=offset, key=None, value=raw)
+        )
         if service == owner:
             assert claim is not None and claim.rejection is not None
             assert claim.rejection.code == "unreadable_message", claim.rejection.reason
@@ -173,8 +177,12 @@ async def test_a_claim_that_raises_is_dead_lettered_and_the_batch_goes_on(tmp_pa
         def handle(self, uow: UnitOfWork, msg: Received, claim: Claim) -> str:
             return "applied"
 
-    proc = BatchProcessor(service="t", unit_of_work=lambda: UnitOfWork(sessions(), infra, producer="t", topic=None), handler=Fragile())
-    await proc.process([Received(topic="in", partition=0, offset=i, key=None, value=v) for i, v in enumerate([b"a", b"boom", b"c"])])
+    proc = BatchProcessor(
+        service="t", unit_of_work=lambda: UnitOfWork(sessions(), infra, producer="t", topic=None), handler=Fragile()
+    )
+    await proc.process(
+        [Received(topic="in", partition=0, offset=i, key=None, value=v) for i, v in enumerate([b"a", b"boom", b"c"])]
+    )
     with sessions() as s:
         outcomes = dict(s.execute(select(infra.inbox.c.message_id, infra.inbox.c.outcome)).all())
         [dead] = s.execute(select(infra.outbox.c.topic, infra.outbox.c.value)).all()

@@ -86,14 +86,30 @@ async def self_scored(svc: Service) -> None:
     await svc.publish_event(
         ass.next(
             "AssessmentOpened",
-            {"unit_year_id": UY, "year": 2025, "unit": u, "window_start": "2024-11-01", "window_end": "2025-10-31", "criteria_catalog": "residential_area.2021"},
+            {
+                "unit_year_id": UY,
+                "year": 2025,
+                "unit": u,
+                "window_start": "2024-11-01",
+                "window_end": "2025-10-31",
+                "criteria_catalog": "residential_area.2021",
+            },
         ),
         topics.ASSESSMENT_EVENTS,
     )
     await svc.publish_event(
         ass.next(
             "SelfAssessmentRecorded",
-            {"unit_year_id": UY, "round": 1, "unit": u, "year": 2025, "meeting_date": "2025-10-20", "criteria": [], "verdict": "met", "unmet": []},
+            {
+                "unit_year_id": UY,
+                "round": 1,
+                "unit": u,
+                "year": 2025,
+                "meeting_date": "2025-10-20",
+                "criteria": [],
+                "verdict": "met",
+                "unmet": [],
+            },
         ),
         topics.ASSESSMENT_EVENTS,
     )
@@ -221,8 +237,12 @@ async def test_answers_are_forgotten_after_their_time_to_live(approval: Approval
     assert (await approval.http.post(URL, json=REVIEW, headers=key)).status_code == 200
     table = rt.infra.idempotency_keys
     async with rt.sessions() as s:
-        await s.execute(update(table).values(created_at=datetime.now(UTC) - timedelta(seconds=rt.settings.idempotency_key_ttl_s + 60)))
+        await s.execute(
+            update(table).values(created_at=datetime.now(UTC) - timedelta(seconds=rt.settings.idempotency_key_ttl_s + 60))
+        )
         await s.commit()
     rt._idempotency_purged_at = None  # type: ignore[attr-defined]  # the next keyed write purges
-    assert (await approval.http.post(URL, json={**REVIEW, "step": "decide"}, headers={"Idempotency-Key": "new-1"})).status_code == 200
+    assert (
+        await approval.http.post(URL, json={**REVIEW, "step": "decide"}, headers={"Idempotency-Key": "new-1"})
+    ).status_code == 200
     assert [r["key"] for r in await approval.svc.rows(table)] == ["new-1"]

@@ -14,7 +14,8 @@ import pytest
 
 from services.assessment import exemplary
 from services.assessment.criteria import load_catalog
-from services.assessment.domain import assessment_window, evaluate as evaluate_antt
+from services.assessment.domain import assessment_window
+from services.assessment.domain import evaluate as evaluate_antt
 from services.assessment.rules import Facts
 from tests.unit.builders import all_criteria
 
@@ -77,7 +78,13 @@ ON_FULL = {
 
 
 def incident(category: str, severity: str = "serious", **kw: Any) -> dict[str, Any]:
-    return {"incident_id": kw.pop("incident_id", "INC-1"), "category": category, "severity": severity, "occurred_on": date(2025, 5, 1), **kw}
+    return {
+        "incident_id": kw.pop("incident_id", "INC-1"),
+        "category": category,
+        "severity": severity,
+        "occurred_on": date(2025, 5, 1),
+        **kw,
+    }
 
 
 def facts(
@@ -135,7 +142,9 @@ def test_the_catalog_of_seed_003() -> None:
     ]
     [ratio, sanction] = by["DH-6"].checks
     assert (ratio["at_least_percent"], sanction["discipline_from"]) == (100, "khien_trach")
-    assert [k["check"] for k in by["DH-8"].checks] == ["antt_recognition", "value_in"] and by["DH-8"].checks[1]["accepted"] == ["xuat_sac"]
+    assert [k["check"] for k in by["DH-8"].checks] == ["antt_recognition", "value_in"] and by["DH-8"].checks[1]["accepted"] == [
+        "xuat_sac"
+    ]
     [crimes, *_] = by["DH-9"].checks
     assert crimes["categories"]["crime"] == {"policy": "fails", "force_majeure_exempt": True}  # no min_severity: any crime
     assert by["DH-13"].checks[0]["at_least"] == 2
@@ -161,16 +170,52 @@ def _bad(edit: Any) -> dict[str, Any]:
 BAD: list[tuple[str, Any, str]] = [
     ("repeated-code", lambda d: _crit(d, "DH-2").update(code="DH-1"), "criterion codes repeat: DH-1"),
     ("unknown-check", lambda d: _crit(d, "DH-4")["checks"].append({"check": "vibes"}), "criteria.3.checks.1"),
-    ("unknown-category", lambda d: _crit(d, "DH-9")["checks"][0]["categories"].update(arson={"policy": "fails"}), "unknown incident categories: arson"),
-    ("category-twice", lambda d: _crit(d, "DH-11")["checks"][1]["categories"].update(crime={"policy": "fails"}), "incident category crime is counted by both DH-9 and DH-11"),
-    ("no-such-day", lambda d: _crit(d, "DH-5")["checks"][0]["activities"][3].update(day=31, month=4), "day is out of range for month"),
-    ("activity-twice", lambda d: _crit(d, "DH-5")["checks"][0]["activities"].append({"code": "anti_drug_day", "name_vi": "x", "month": 6}), "activity codes repeat"),
-    ("fine-as-discipline", lambda d: _crit(d, "DH-6")["checks"][1].update(discipline_from="administrative_fine"), "discipline_from names a disciplinary form"),
-    ("unknown-sanction", lambda d: _crit(d, "DH-6")["checks"][1].update(discipline_from="phe_binh"), "unknown sanction: phe_binh"),
-    ("unknown-rating", lambda d: _crit(d, "DH-8")["checks"][1].update(accepted=["tot"]), "unknown values of movement_ratings: tot"),
+    (
+        "unknown-category",
+        lambda d: _crit(d, "DH-9")["checks"][0]["categories"].update(arson={"policy": "fails"}),
+        "unknown incident categories: arson",
+    ),
+    (
+        "category-twice",
+        lambda d: _crit(d, "DH-11")["checks"][1]["categories"].update(crime={"policy": "fails"}),
+        "incident category crime is counted by both DH-9 and DH-11",
+    ),
+    (
+        "no-such-day",
+        lambda d: _crit(d, "DH-5")["checks"][0]["activities"][3].update(day=31, month=4),
+        "day is out of range for month",
+    ),
+    (
+        "activity-twice",
+        lambda d: _crit(d, "DH-5")["checks"][0]["activities"].append({"code": "anti_drug_day", "name_vi": "x", "month": 6}),
+        "activity codes repeat",
+    ),
+    (
+        "fine-as-discipline",
+        lambda d: _crit(d, "DH-6")["checks"][1].update(discipline_from="administrative_fine"),
+        "discipline_from names a disciplinary form",
+    ),
+    (
+        "unknown-sanction",
+        lambda d: _crit(d, "DH-6")["checks"][1].update(discipline_from="phe_binh"),
+        "unknown sanction: phe_binh",
+    ),
+    (
+        "unknown-rating",
+        lambda d: _crit(d, "DH-8")["checks"][1].update(accepted=["tot"]),
+        "unknown values of movement_ratings: tot",
+    ),
     ("no-antt-gate", lambda d: _crit(d, "DH-8")["checks"].pop(0), "exactly one criterion checking the recognition"),
-    ("event-without-incidents", lambda d: _crit(d, "DH-10").update(type="event"), "DH-10 is an event criterion without an incidents check"),
-    ("unknown-document", lambda d: _crit(d, "DH-2")["checks"][0].update(required=["wish_list"]), "unknown document kinds: wish_list"),
+    (
+        "event-without-incidents",
+        lambda d: _crit(d, "DH-10").update(type="event"),
+        "DH-10 is an event criterion without an incidents check",
+    ),
+    (
+        "unknown-document",
+        lambda d: _crit(d, "DH-2")["checks"][0].update(required=["wish_list"]),
+        "unknown document kinds: wish_list",
+    ),
     ("residential-area", lambda d: d.update(applies_to=["residential_area"]), "applies_to.0"),
     ("extra-key", lambda d: _crit(d, "DH-13")["checks"][0].update(at_least_=2), "at_least_"),
 ]
@@ -200,49 +245,221 @@ def test_full_evidence() -> None:
 
 CASES: list[tuple[str, str, dict[str, Any], str, str]] = [
     # (id, criterion, facts kwargs, result, fragment of the reason)
-    ("directives-denied", "DH-1", {"changes": {"directives_disseminated": False}}, "not_met", "the unit states it has not: directives_disseminated"),
-    ("plan-in-april", "DH-2", {"documents": [DOCS[0], {**DOCS[1], "issued_on": "2025-04-01"}]}, "not_met", "exemplary_plan KH-ĐH-01 dated 2025-04-01 is outside Quarter I"),
+    (
+        "directives-denied",
+        "DH-1",
+        {"changes": {"directives_disseminated": False}},
+        "not_met",
+        "the unit states it has not: directives_disseminated",
+    ),
+    (
+        "plan-in-april",
+        "DH-2",
+        {"documents": [DOCS[0], {**DOCS[1], "issued_on": "2025-04-01"}]},
+        "not_met",
+        "exemplary_plan KH-ĐH-01 dated 2025-04-01 is outside Quarter I",
+    ),
     ("no-plan", "DH-2", {"documents": [DOCS[0]]}, "not_met", "no exemplary_plan among the documents given"),
-    ("no-party-no-resolution", "DH-2", {"documents": [DOCS[1]], "changes": {"has_party_organisation": False}}, "needs_review", "party_resolution: not required"),
-    ("no-topic", "DH-3", {"changes": {"topics_or_models_reviewed": 0}}, "not_met", "topics or models of the movement reviewed or launched (chuyên đề, mô hình được sơ kết, tổng kết, triển khai): 0, fewer than 1"),
-    ("no-innovation", "DH-3", {"changes": {"innovations_count": 0}}, "not_met", "good practices and innovations (cách làm hay, đổi mới, sáng tạo): 0, fewer than 1"),
+    (
+        "no-party-no-resolution",
+        "DH-2",
+        {"documents": [DOCS[1]], "changes": {"has_party_organisation": False}},
+        "needs_review",
+        "party_resolution: not required",
+    ),
+    (
+        "no-topic",
+        "DH-3",
+        {"changes": {"topics_or_models_reviewed": 0}},
+        "not_met",
+        "topics or models of the movement reviewed or launched (chuyên đề, mô hình được sơ kết, tổng kết, triển khai): 0, fewer than 1",
+    ),
+    (
+        "no-innovation",
+        "DH-3",
+        {"changes": {"innovations_count": 0}},
+        "not_met",
+        "good practices and innovations (cách làm hay, đổi mới, sáng tạo): 0, fewer than 1",
+    ),
     ("innovation-not-stated", "DH-3", {"drop": ("innovations_count",)}, "needs_review", "no evidence given (innovations_count)"),
     ("no-dissemination", "DH-4", {"changes": {"legal_dissemination_sessions": 0}}, "not_met", "fewer than 1"),
-    ("no-26-june", "DH-5", {"changes": {"activities_held": [a for a in ACTIVITIES if a["code"] != "anti_drug_day"]}}, "not_met", "not held: Ngày toàn dân phòng, chống ma túy (26/6)"),
-    ("no-traffic-month", "DH-5", {"changes": {"activities_held": ACTIVITIES[:4]}}, "not_met", "Tháng An toàn giao thông (tháng 9); Ngày hội toàn dân bảo vệ ANTQ (19/8)"),
-    ("traffic-month-in-october", "DH-5", {"changes": {"activities_held": [*ACTIVITIES[:4], {"code": "traffic_safety_month", "held_on": "2025-10-01"}, *ACTIVITIES[5:]]}}, "not_met", "outside its month of 2025: Tháng An toàn giao thông (tháng 9) held on 2025-10-01"),
-    ("activities-undated", "DH-5", {"changes": {"activities_held": [{"code": a["code"]} for a in ACTIVITIES]}}, "met", "all 7 yearly activities held"),
+    (
+        "no-26-june",
+        "DH-5",
+        {"changes": {"activities_held": [a for a in ACTIVITIES if a["code"] != "anti_drug_day"]}},
+        "not_met",
+        "not held: Ngày toàn dân phòng, chống ma túy (26/6)",
+    ),
+    (
+        "no-traffic-month",
+        "DH-5",
+        {"changes": {"activities_held": ACTIVITIES[:4]}},
+        "not_met",
+        "Tháng An toàn giao thông (tháng 9); Ngày hội toàn dân bảo vệ ANTQ (19/8)",
+    ),
+    (
+        "traffic-month-in-october",
+        "DH-5",
+        {
+            "changes": {
+                "activities_held": [*ACTIVITIES[:4], {"code": "traffic_safety_month", "held_on": "2025-10-01"}, *ACTIVITIES[5:]]
+            }
+        },
+        "not_met",
+        "outside its month of 2025: Tháng An toàn giao thông (tháng 9) held on 2025-10-01",
+    ),
+    (
+        "activities-undated",
+        "DH-5",
+        {"changes": {"activities_held": [{"code": a["code"]} for a in ACTIVITIES]}},
+        "met",
+        "all 7 yearly activities held",
+    ),
     ("activities-not-stated", "DH-5", {"drop": ("activities_held",)}, "needs_review", "no evidence given (activities_held)"),
     ("trained-11-of-12", "DH-6", {"changes": {"security_force_trained": 11}}, "not_met", "11/12 = 91.66%, below 100%"),
-    ("guard-reprimanded", "DH-6", {"changes": {"sanctions": [{"group": "security_force", "sanction": "khien_trach", "security_related": True}]}}, "not_met", "1 (security_force khien_trach (Kỷ luật khiển trách))"),
-    ("guard-fined", "DH-6", {"changes": {"sanctions": [{"group": "security_force", "sanction": "administrative_fine", "security_related": True}]}}, "not_met", "administrative_fine"),
-    ("guard-fined-traffic", "DH-6", {"changes": {"sanctions": [{"group": "security_force", "sanction": "administrative_fine", "security_related": False}]}}, "met", "none"),
-    ("staff-reprimanded-not-dh6", "DH-6", {"changes": {"sanctions": [{"group": "staff", "sanction": "khien_trach", "security_related": True}]}}, "met", "none"),
+    (
+        "guard-reprimanded",
+        "DH-6",
+        {"changes": {"sanctions": [{"group": "security_force", "sanction": "khien_trach", "security_related": True}]}},
+        "not_met",
+        "1 (security_force khien_trach (Kỷ luật khiển trách))",
+    ),
+    (
+        "guard-fined",
+        "DH-6",
+        {"changes": {"sanctions": [{"group": "security_force", "sanction": "administrative_fine", "security_related": True}]}},
+        "not_met",
+        "administrative_fine",
+    ),
+    (
+        "guard-fined-traffic",
+        "DH-6",
+        {"changes": {"sanctions": [{"group": "security_force", "sanction": "administrative_fine", "security_related": False}]}},
+        "met",
+        "none",
+    ),
+    (
+        "staff-reprimanded-not-dh6",
+        "DH-6",
+        {"changes": {"sanctions": [{"group": "staff", "sanction": "khien_trach", "security_related": True}]}},
+        "met",
+        "none",
+    ),
     ("sanctions-not-stated", "DH-6", {"drop": ("sanctions",)}, "needs_review", "no evidence given (sanctions)"),
     ("no-commendation", "DH-7", {"changes": {"commendations_count": 0}}, "not_met", "collectives or individuals commended"),
-    ("not-publicised", "DH-7", {"changes": {"models_publicised_by_province": 0}}, "not_met", "publicised by the province steering committee"),
-    ("movement-kha", "DH-8", {"changes": {"movement_rating": "kha"}}, "not_met", "movement classification (phân loại phong trào): kha (Khá); the criterion needs xuat_sac (Xuất sắc)"),
+    (
+        "not-publicised",
+        "DH-7",
+        {"changes": {"models_publicised_by_province": 0}},
+        "not_met",
+        "publicised by the province steering committee",
+    ),
+    (
+        "movement-kha",
+        "DH-8",
+        {"changes": {"movement_rating": "kha"}},
+        "not_met",
+        "movement classification (phân loại phong trào): kha (Khá); the criterion needs xuat_sac (Xuất sắc)",
+    ),
     ("movement-not-recorded", "DH-8", {"drop": ("movement_rating",)}, "needs_review", "no evidence given (movement_rating)"),
-    ("not-recognised", "DH-8", {"recognition": {"recognised": False, "unit_year_id": "QN-CQ-1:2025", "state": "not_recognized"}}, "not_met", "QN-CQ-1:2025 is not recognised “An toàn về ANTT”: not_recognized"),
+    (
+        "not-recognised",
+        "DH-8",
+        {"recognition": {"recognised": False, "unit_year_id": "QN-CQ-1:2025", "state": "not_recognized"}},
+        "not_met",
+        "QN-CQ-1:2025 is not recognised “An toàn về ANTT”: not_recognized",
+    ),
     ("recognition-unknown", "DH-8", {"recognition": None}, "needs_review", "is not known here"),
-    ("minor-crime", "DH-9", {"incidents": (incident("crime", "minor"),)}, "not_met", "incident INC-1 (crime, minor) on 2025-05-01 fails DH-9"),
-    ("handled-serious-crime", "DH-9", {"incidents": (incident("crime", detected_promptly=True, mitigated=True, reported_promptly=True),)}, "not_met", "fails DH-9"),
-    ("crime-force-majeure", "DH-9", {"incidents": (incident("crime", force_majeure=True),)}, "needs_review", "force majeure (trừ trường hợp bất khả kháng), exempt under DH-9"),
+    (
+        "minor-crime",
+        "DH-9",
+        {"incidents": (incident("crime", "minor"),)},
+        "not_met",
+        "incident INC-1 (crime, minor) on 2025-05-01 fails DH-9",
+    ),
+    (
+        "handled-serious-crime",
+        "DH-9",
+        {"incidents": (incident("crime", detected_promptly=True, mitigated=True, reported_promptly=True),)},
+        "not_met",
+        "fails DH-9",
+    ),
+    (
+        "crime-force-majeure",
+        "DH-9",
+        {"incidents": (incident("crime", force_majeure=True),)},
+        "needs_review",
+        "force majeure (trừ trường hợp bất khả kháng), exempt under DH-9",
+    ),
     ("strike", "DH-9", {"incidents": (incident("strike"),)}, "not_met", "incident INC-1 (strike, serious)"),
     ("other-violations", "DH-9", {"changes": {"no_other_violations": False}}, "not_met", "no_other_violations"),
-    ("complaints-outstanding", "DH-10", {"changes": {"complaints_outstanding": 2}}, "not_met", "complaints and denunciations outstanding (đơn thư tồn đọng): 2, more than 0"),
-    ("staff-reprimanded", "DH-11", {"changes": {"sanctions": [{"group": "staff", "sanction": "khien_trach", "security_related": False}]}}, "not_met", "staff khien_trach"),
-    ("learner-fined-security", "DH-11", {"changes": {"sanctions": [{"group": "learners", "sanction": "administrative_fine", "security_related": True}]}}, "not_met", "learners administrative_fine"),
-    ("secret-leaked", "DH-11", {"incidents": (incident("state_secret_breach", force_majeure=True),)}, "not_met", "force majeure is no exemption for this category"),
+    (
+        "complaints-outstanding",
+        "DH-10",
+        {"changes": {"complaints_outstanding": 2}},
+        "not_met",
+        "complaints and denunciations outstanding (đơn thư tồn đọng): 2, more than 0",
+    ),
+    (
+        "staff-reprimanded",
+        "DH-11",
+        {"changes": {"sanctions": [{"group": "staff", "sanction": "khien_trach", "security_related": False}]}},
+        "not_met",
+        "staff khien_trach",
+    ),
+    (
+        "learner-fined-security",
+        "DH-11",
+        {"changes": {"sanctions": [{"group": "learners", "sanction": "administrative_fine", "security_related": True}]}},
+        "not_met",
+        "learners administrative_fine",
+    ),
+    (
+        "secret-leaked",
+        "DH-11",
+        {"incidents": (incident("state_secret_breach", force_majeure=True),)},
+        "not_met",
+        "force majeure is no exemption for this category",
+    ),
     ("party-member-27", "DH-11", {"changes": {"party_members_violating_27": 1}}, "not_met", "27 signs"),
-    ("no-party-27", "DH-11", {"changes": {"has_party_organisation": False, "party_members_violating_27": None}}, "needs_review", "not applicable (has_party_organisation is false)"),
+    (
+        "no-party-27",
+        "DH-11",
+        {"changes": {"has_party_organisation": False, "party_members_violating_27": None}},
+        "needs_review",
+        "not applicable (has_party_organisation is false)",
+    ),
     ("wage-arrears", "DH-12", {"changes": {"no_wage_or_insurance_arrears": False}}, "not_met", "no_wage_or_insurance_arrears"),
     ("agency-no-tax-question", "DH-12", {"drop": ("taxes_paid",)}, "needs_review", "taxes_paid: not applicable to agency units"),
-    ("one-welfare-activity", "DH-13", {"changes": {"welfare_activities_count": 1}}, "not_met", "social-welfare activities (hoạt động an sinh xã hội): 1, fewer than 2"),
+    (
+        "one-welfare-activity",
+        "DH-13",
+        {"changes": {"welfare_activities_count": 1}},
+        "not_met",
+        "social-welfare activities (hoạt động an sinh xã hội): 1, fewer than 2",
+    ),
     ("two-welfare-activities", "DH-13", {"changes": {"welfare_activities_count": 2}}, "met", "2, at least 2"),
-    ("title-hoan-thanh-tot", "DH-14", {"changes": {"collective_title": "hoan_thanh_tot"}}, "not_met", "the criterion needs lao_dong_tien_tien"),
-    ("no-emulation-review", "DH-14", {"changes": {"has_emulation_review": False, "collective_title": None}}, "met", "not applicable (has_emulation_review is false)"),
-    ("district-certificate", "DH-14", {"changes": {"merit_certificate": "district_chairman"}}, "not_met", "district_chairman (Bằng khen, giấy khen của Chủ tịch UBND cấp huyện / cấp xã); the criterion needs provincial_chairman"),
+    (
+        "title-hoan-thanh-tot",
+        "DH-14",
+        {"changes": {"collective_title": "hoan_thanh_tot"}},
+        "not_met",
+        "the criterion needs lao_dong_tien_tien",
+    ),
+    (
+        "no-emulation-review",
+        "DH-14",
+        {"changes": {"has_emulation_review": False, "collective_title": None}},
+        "met",
+        "not applicable (has_emulation_review is false)",
+    ),
+    (
+        "district-certificate",
+        "DH-14",
+        {"changes": {"merit_certificate": "district_chairman"}},
+        "not_met",
+        "district_chairman (Bằng khen, giấy khen của Chủ tịch UBND cấp huyện / cấp xã); the criterion needs provincial_chairman",
+    ),
     ("minister-certificate", "DH-14", {"changes": {"merit_certificate": "minister"}}, "met", "Bằng khen của Bộ trưởng"),
 ]
 
@@ -262,7 +479,9 @@ def test_criterion(code: str, kw: dict[str, Any], result: str, fragment: str) ->
 def test_a_staff_reprimand_fails_criterion_11_not_6_and_a_guards_both() -> None:
     staff = judged(facts(changes={"sanctions": [{"group": "staff", "sanction": "khien_trach", "security_related": True}]}))
     assert (staff["DH-6"]["result"], staff["DH-11"]["result"]) == ("met", "not_met")
-    guard = judged(facts(changes={"sanctions": [{"group": "security_force", "sanction": "khien_trach", "security_related": True}]}))
+    guard = judged(
+        facts(changes={"sanctions": [{"group": "security_force", "sanction": "khien_trach", "security_related": True}]})
+    )
     assert (guard["DH-6"]["result"], guard["DH-11"]["result"]) == ("not_met", "not_met")
 
 
@@ -273,7 +492,15 @@ def test_the_enterprise_must_have_paid_its_taxes() -> None:
 
 # --------------------------------------------------------------------------- stricter than ANTT
 def _antt(kind: str, f: Facts, evidence: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    antt_facts = Facts(kind=kind, year=YEAR, window=f.window, documents=f.documents, evidence=evidence, evidence_given=True, incidents=f.incidents)
+    antt_facts = Facts(
+        kind=kind,
+        year=YEAR,
+        window=f.window,
+        documents=f.documents,
+        evidence=evidence,
+        evidence_given=True,
+        incidents=f.incidents,
+    )
     return {c["code"]: c for c in evaluate_antt(load_catalog(kind), all_criteria(kind), antt_facts).criteria}
 
 
@@ -288,12 +515,18 @@ def test_a_reprimand_fails_criterion_6_but_not_antt() -> None:
     """The guard reprimanded (khiển trách): ANTT counts discipline from a warning (cảnh cáo)."""
     f = facts(changes={"sanctions": [{"group": "security_force", "sanction": "khien_trach", "security_related": True}]})
     assert judged(f)["DH-6"]["result"] == "not_met"
-    antt = _antt("agency", f, {"security_force_rating": "lao_dong_tien_tien", "disciplined_members": {"security_force": 0, "staff": 0}})
+    antt = _antt(
+        "agency", f, {"security_force_rating": "lao_dong_tien_tien", "disciplined_members": {"security_force": 0, "staff": 0}}
+    )
     assert antt["CQ-4"]["result"] == "met"
     # a warning fails both
     warned = facts(changes={"sanctions": [{"group": "security_force", "sanction": "canh_cao", "security_related": True}]})
     assert judged(warned)["DH-6"]["result"] == "not_met"
-    antt = _antt("agency", warned, {"security_force_rating": "lao_dong_tien_tien", "disciplined_members": {"security_force": 1, "staff": 0}})
+    antt = _antt(
+        "agency",
+        warned,
+        {"security_force_rating": "lao_dong_tien_tien", "disciplined_members": {"security_force": 1, "staff": 0}},
+    )
     assert antt["CQ-4"]["result"] == "not_met"
 
 

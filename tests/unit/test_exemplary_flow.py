@@ -74,8 +74,14 @@ async def recognised(svc: Service, kind: str = "enterprise", code: str = CODE, *
     uy = f"{code}:2025"
     u = unit(code=code, kind=kind, managing_level="province", commune_code=None if kind != "residential_area" else "51001")
     docs = [{"kind": "exemplary_plan", "ref": "KH-ĐH", "issued_on": "2025-02-01"}]
-    await svc.publish_event(Stream("registration", uy).next("UnitYearRegistered", {"unit_year_id": uy, "year": 2025, "unit": u, "documents": docs}), topics.REGISTRATION_EVENTS)
-    await svc.publish(message("SelfAssessmentSubmitted", {"unit_year_id": uy, "criteria": all_criteria(kind), "meeting_date": "2025-11-04"}), INBOUND)
+    await svc.publish_event(
+        Stream("registration", uy).next("UnitYearRegistered", {"unit_year_id": uy, "year": 2025, "unit": u, "documents": docs}),
+        topics.REGISTRATION_EVENTS,
+    )
+    await svc.publish(
+        message("SelfAssessmentSubmitted", {"unit_year_id": uy, "criteria": all_criteria(kind), "meeting_date": "2025-11-04"}),
+        INBOUND,
+    )
     approval = Stream("approval", uy)
     if decide:
         payload = {
@@ -97,7 +103,13 @@ async def dead_letter(svc: Service, msg: dict[str, Any]) -> dict[str, Any]:
 async def test_a_recognised_enterprise_is_proposed_and_judged_exemplary(svc: Service) -> None:
     approval = await recognised(svc)
     [case] = await svc.rows(orm.cases)
-    assert case["outcome"] == {"outcome": "recognized", "level": "province", "decided_by": "Chủ tịch UBND tỉnh", "decision_no": "1234/QĐ-UBND", "decided_on": "2025-11-20"}
+    assert case["outcome"] == {
+        "outcome": "recognized",
+        "level": "province",
+        "decided_by": "Chủ tịch UBND tỉnh",
+        "decision_no": "1234/QĐ-UBND",
+        "decided_on": "2025-11-20",
+    }
 
     classify = {"unit_year_id": UY, "rating": "xuat_sac", "classified_by": "Ban Chỉ đạo tỉnh", "decision_no": "88/QĐ-BCĐ"}
     await svc.publish(message("MovementClassificationSubmitted", classify), INBOUND, partition=1)
@@ -107,12 +119,18 @@ async def test_a_recognised_enterprise_is_proposed_and_judged_exemplary(svc: Ser
     [mov] = await events_of(svc, "MovementClassificationRecorded")
     assert (mov["payload"]["rating"], mov["payload"]["decision_no"]) == ("xuat_sac", "88/QĐ-BCĐ")
 
-    proposal = message("ExemplaryProposalSubmitted", {"unit_year_id": UY, "proposed_by": "Giám đốc công ty", "submission_ref": "15/TTr"})
+    proposal = message(
+        "ExemplaryProposalSubmitted", {"unit_year_id": UY, "proposed_by": "Giám đốc công ty", "submission_ref": "15/TTr"}
+    )
     await svc.publish(proposal, INBOUND, partition=2)
     [opened] = await events_of(svc, "ExemplaryCaseOpened")
     p = opened["payload"]
     assert opened["causation_id"] == proposal["event_id"] and opened["unit_year_id"] == UY
-    assert (p["criteria_catalog"], p["proposed_by"], p["antt_recognition"]["decision_no"]) == ("exemplary.51.2023", "Giám đốc công ty", "1234/QĐ-UBND")
+    assert (p["criteria_catalog"], p["proposed_by"], p["antt_recognition"]["decision_no"]) == (
+        "exemplary.51.2023",
+        "Giám đốc công ty",
+        "1234/QĐ-UBND",
+    )
 
     body = {"unit_year_id": UY, "criteria": exemplary_claims(), "meeting_date": "2025-11-25", "evidence": EVIDENCE}
     await svc.publish(message("ExemplarySelfAssessmentSubmitted", body), INBOUND, partition=3)
@@ -125,7 +143,21 @@ async def test_a_recognised_enterprise_is_proposed_and_judged_exemplary(svc: Ser
     assert (x["state"], x["verdict"], x["round"]) == ("self_assessed", "met", 1)
 
     # a minor crime: below what ANTT counts, but it fails DH-9
-    await svc.publish(message("IncidentReported", {"incident_id": "V-1", "unit_code": CODE, "occurred_on": "2025-08-02", "category": "crime", "severity": "minor", "reported_by": "Công an phường"}), INBOUND, partition=4)
+    await svc.publish(
+        message(
+            "IncidentReported",
+            {
+                "incident_id": "V-1",
+                "unit_code": CODE,
+                "occurred_on": "2025-08-02",
+                "category": "crime",
+                "severity": "minor",
+                "reported_by": "Công an phường",
+            },
+        ),
+        INBOUND,
+        partition=4,
+    )
     [inc] = await events_of(svc, "IncidentRecorded")
     assert (inc["payload"]["effect"], inc["payload"]["verdict"]) == ("below_severity", "met")
     [revised] = await events_of(svc, "ExemplaryEvaluationRevised")
@@ -135,7 +167,14 @@ async def test_a_recognised_enterprise_is_proposed_and_judged_exemplary(svc: Ser
     assert antt["verdict"] == "met"
 
     # the ANTT recognition revoked: DH-8 fails too
-    revoke = {"unit_year_id": UY, "reasons": ["Vụ việc báo cáo muộn"], "decided_by": "Chủ tịch UBND tỉnh", "decision_no": "9/QĐ-UBND", "decided_on": "2025-12-10", "state": "revoked"}
+    revoke = {
+        "unit_year_id": UY,
+        "reasons": ["Vụ việc báo cáo muộn"],
+        "decided_by": "Chủ tịch UBND tỉnh",
+        "decision_no": "9/QĐ-UBND",
+        "decided_on": "2025-12-10",
+        "state": "revoked",
+    }
     await svc.publish_event(approval.next("UnitYearRevoked", revoke), topics.APPROVAL_EVENTS)
     revised = (await events_of(svc, "ExemplaryEvaluationRevised"))[-1]
     assert (revised["payload"]["verdict"], revised["payload"]["unmet"]) == ("not_met", ["DH-8", "DH-9"])
@@ -148,13 +187,19 @@ async def test_a_recognised_enterprise_is_proposed_and_judged_exemplary(svc: Ser
 
 async def test_the_movement_classified_kha_after_the_self_assessment(svc: Service) -> None:
     await recognised(svc)
-    await svc.publish(message("ExemplaryProposalSubmitted", {"unit_year_id": UY, "proposed_by": "Giám đốc"}), INBOUND, partition=1)
+    await svc.publish(
+        message("ExemplaryProposalSubmitted", {"unit_year_id": UY, "proposed_by": "Giám đốc"}), INBOUND, partition=1
+    )
     body = {"unit_year_id": UY, "criteria": exemplary_claims(), "meeting_date": "2025-11-25", "evidence": EVIDENCE}
     await svc.publish(message("ExemplarySelfAssessmentSubmitted", body), INBOUND, partition=1)
     [rec] = await events_of(svc, "ExemplarySelfAssessmentRecorded")
     dh8 = next(c for c in rec["payload"]["criteria"] if c["code"] == "DH-8")
     assert dh8["result"] == "needs_review" and rec["payload"]["verdict"] == "met"  # not classified yet
-    await svc.publish(message("MovementClassificationSubmitted", {"unit_year_id": UY, "rating": "kha", "classified_by": "Ban Chỉ đạo tỉnh"}), INBOUND, partition=2)
+    await svc.publish(
+        message("MovementClassificationSubmitted", {"unit_year_id": UY, "rating": "kha", "classified_by": "Ban Chỉ đạo tỉnh"}),
+        INBOUND,
+        partition=2,
+    )
     [revised] = await events_of(svc, "ExemplaryEvaluationRevised")
     assert (revised["payload"]["verdict"], revised["payload"]["unmet"]) == ("not_met", ["DH-8"])
     assert revised["payload"]["reason"] == "the movement is classified kha by Ban Chỉ đạo tỉnh"
@@ -163,12 +208,29 @@ async def test_the_movement_classified_kha_after_the_self_assessment(svc: Servic
 @pytest.mark.parametrize(
     "setup,payload,code,fragment",
     [
-        ("undecided", {"unit_year_id": UY, "proposed_by": "x"}, "not_recognized", f"unit-year {UY} is not recognised “An toàn về ANTT” (self_scored, not decided)"),
-        ("area", {"unit_year_id": "QN-KDC-1:2025", "proposed_by": "x"}, "ineligible", "is for agency, enterprise, school units, not residential_area"),
-        ("recognised", {"unit_year_id": "NOPE-1:2025", "proposed_by": "x"}, "unknown_unit_year", "unit-year NOPE-1:2025 is not registered"),
+        (
+            "undecided",
+            {"unit_year_id": UY, "proposed_by": "x"},
+            "not_recognized",
+            f"unit-year {UY} is not recognised “An toàn về ANTT” (self_scored, not decided)",
+        ),
+        (
+            "area",
+            {"unit_year_id": "QN-KDC-1:2025", "proposed_by": "x"},
+            "ineligible",
+            "is for agency, enterprise, school units, not residential_area",
+        ),
+        (
+            "recognised",
+            {"unit_year_id": "NOPE-1:2025", "proposed_by": "x"},
+            "unknown_unit_year",
+            "unit-year NOPE-1:2025 is not registered",
+        ),
     ],
 )
-async def test_a_proposal_is_refused_with_its_reason(svc: Service, setup: str, payload: dict[str, Any], code: str, fragment: str) -> None:
+async def test_a_proposal_is_refused_with_its_reason(
+    svc: Service, setup: str, payload: dict[str, Any], code: str, fragment: str
+) -> None:
     if setup == "area":
         await recognised(svc, "residential_area", "QN-KDC-1")
     else:
@@ -186,7 +248,9 @@ async def test_the_exemplary_self_assessment_needs_a_proposal_and_is_taken_once(
     early = message("ExemplarySelfAssessmentSubmitted", body)
     await svc.publish(early, INBOUND, partition=1)
     assert (await dead_letter(svc, early))["error_code"] == "no_exemplary_case"
-    await svc.publish(message("ExemplaryProposalSubmitted", {"unit_year_id": UY, "proposed_by": "Giám đốc"}), INBOUND, partition=1)
+    await svc.publish(
+        message("ExemplaryProposalSubmitted", {"unit_year_id": UY, "proposed_by": "Giám đốc"}), INBOUND, partition=1
+    )
     other = message("ExemplaryProposalSubmitted", {"unit_year_id": UY, "proposed_by": "Phó Giám đốc"})
     await svc.publish(other, INBOUND, partition=1)
     assert (await dead_letter(svc, other))["error_code"] == "conflict"
@@ -219,16 +283,26 @@ async def test_the_exemplary_track_over_http(svc: Service) -> None:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         r = await client.get(f"/unit-years/{UY}/exemplary")
         assert r.status_code == 404 and "not proposed for the exemplary title" in r.json()["reason"]
-        r = await client.post(f"/unit-years/{UY}/movement-classification", json={"rating": "xuat_sac", "classified_by": "Ban Chỉ đạo tỉnh"})
+        r = await client.post(
+            f"/unit-years/{UY}/movement-classification", json={"rating": "xuat_sac", "classified_by": "Ban Chỉ đạo tỉnh"}
+        )
         assert r.status_code == 200 and r.json()["movement"]["rating"] == "xuat_sac"
         assert r.json()["antt_outcome"]["outcome"] == "recognized"
         r = await client.post(f"/unit-years/{UY}/movement-classification", json={"rating": "tot", "classified_by": "x"})
         assert r.status_code == 422
-        r = await client.post(f"/unit-years/{UY}/exemplary-self-assessment", json={"criteria": exemplary_claims(), "meeting_date": "2025-11-25"})
-        assert r.status_code == 400 and r.json()["error_code"] == "no_exemplary_case"  # a code without its own HTTP status (shared/infra/http.py): 400
+        r = await client.post(
+            f"/unit-years/{UY}/exemplary-self-assessment", json={"criteria": exemplary_claims(), "meeting_date": "2025-11-25"}
+        )
+        assert (
+            r.status_code == 400 and r.json()["error_code"] == "no_exemplary_case"
+        )  # a code without its own HTTP status (shared/infra/http.py): 400
         r = await client.post(f"/unit-years/{UY}/exemplary-proposal", json={"proposed_by": "Giám đốc"})
         assert r.status_code == 200 and (r.json()["state"], r.json()["criteria_catalog"]) == ("proposed", "exemplary.51.2023")
-        body = {"criteria": exemplary_claims(), "meeting_date": "2025-11-25", "evidence": {**EVIDENCE, "welfare_activities_count": 1}}
+        body = {
+            "criteria": exemplary_claims(),
+            "meeting_date": "2025-11-25",
+            "evidence": {**EVIDENCE, "welfare_activities_count": 1},
+        }
         r = await client.post(f"/unit-years/{UY}/exemplary-self-assessment", json=body)
         assert r.status_code == 200, r.text
         view = r.json()

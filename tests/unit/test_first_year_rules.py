@@ -43,7 +43,9 @@ def registered(code: str, kind: str, year: int = 2025, commune_code: str | None 
 
 
 def unit_registered(code: str, kind: str, commune_code: str | None = COMMUNE) -> dict[str, Any]:
-    return Stream("registration", f"unit:{code}").next("UnitRegistered", {"unit": unit(code=code, kind=kind, commune_code=commune_code)})
+    return Stream("registration", f"unit:{code}").next(
+        "UnitRegistered", {"unit": unit(code=code, kind=kind, commune_code=commune_code)}
+    )
 
 
 def report(incident_id: str, unit_code: str, occurred_on: str = "2025-06-03", **kw: Any) -> dict[str, Any]:
@@ -164,7 +166,9 @@ async def test_an_area_unknown_when_reported_counts_for_its_commune_once_its_yea
 
 async def test_an_area_of_another_commune_and_an_out_of_scope_category_do_not_count(svc: Service) -> None:
     await svc.publish_event(registered(COMMUNE_CODE, "commune"), topics.REGISTRATION_EVENTS)
-    await svc.publish_event(unit_registered(OTHER_AREA, "residential_area", commune_code="51999"), topics.REGISTRATION_EVENTS, partition=1)
+    await svc.publish_event(
+        unit_registered(OTHER_AREA, "residential_area", commune_code="51999"), topics.REGISTRATION_EVENTS, partition=1
+    )
     await svc.publish_event(unit_registered(AREA, "residential_area"), topics.REGISTRATION_EVENTS, partition=2)
     await svc.publish(message("SelfAssessmentSubmitted", self_assessment(COMMUNE_CODE, "commune")), INBOUND)
     await svc.publish(message("IncidentReported", report("X-1", OTHER_AREA)), INBOUND, partition=1)
@@ -211,14 +215,21 @@ async def test_year_on_year_reads_the_previous_unit_years_figures(svc: Service) 
     code = "QN-KDC-YOY"
     for year, partition in ((2024, 0), (2025, 1)):
         await svc.publish_event(registered(code, "residential_area", year=year), topics.REGISTRATION_EVENTS, partition=partition)
-    await svc.publish(message("SelfAssessmentSubmitted", self_assessment(code, "residential_area", 2024, {"crimes_this_year": 4})), INBOUND)
+    await svc.publish(
+        message("SelfAssessmentSubmitted", self_assessment(code, "residential_area", 2024, {"crimes_this_year": 4})), INBOUND
+    )
     first = await case_of(svc, f"{code}:2024")
-    assert "the previous year is unknown here: QN-KDC-YOY:2023 has no recorded crimes_this_year (not registered here)" in criterion(first, "KDC-4")["reason"]
+    assert (
+        "the previous year is unknown here: QN-KDC-YOY:2023 has no recorded crimes_this_year (not registered here)"
+        in criterion(first, "KDC-4")["reason"]
+    )
     assert criterion(first, "KDC-4")["result"] == "needs_review"
 
     # the unit misremembers last year's figure: the recorded one decides
     ev25 = {"crimes_previous_year": 2, "crimes_this_year": 3}
-    await svc.publish(message("SelfAssessmentSubmitted", self_assessment(code, "residential_area", 2025, ev25)), INBOUND, partition=1)
+    await svc.publish(
+        message("SelfAssessmentSubmitted", self_assessment(code, "residential_area", 2025, ev25)), INBOUND, partition=1
+    )
     second = await case_of(svc, f"{code}:2025")
     kdc4 = criterion(second, "KDC-4")
     assert kdc4["result"] == "met", kdc4["reason"]
@@ -237,11 +248,19 @@ async def test_year_on_year_not_reduced(svc: Service) -> None:
     code = "QN-XA-YOY"
     for year, partition in ((2024, 0), (2025, 1)):
         await svc.publish_event(registered(code, "commune", year=year), topics.REGISTRATION_EVENTS, partition=partition)
-    await svc.publish(message("SelfAssessmentSubmitted", self_assessment(code, "commune", 2024, {"crimes_this_year": 9})), INBOUND)
-    await svc.publish(message("SelfAssessmentSubmitted", self_assessment(code, "commune", 2025, {"crimes_this_year": 9})), INBOUND, partition=1)
+    await svc.publish(
+        message("SelfAssessmentSubmitted", self_assessment(code, "commune", 2024, {"crimes_this_year": 9})), INBOUND
+    )
+    await svc.publish(
+        message("SelfAssessmentSubmitted", self_assessment(code, "commune", 2025, {"crimes_this_year": 9})), INBOUND, partition=1
+    )
     case = await case_of(svc, f"{code}:2025")
     xa2 = criterion(case, "XA-2")
-    assert xa2["result"] == "not_met" and "9 in 2025 against 9 in 2024" in xa2["reason"] and "not reduced (không kéo giảm)" in xa2["reason"]
+    assert (
+        xa2["result"] == "not_met"
+        and "9 in 2025 against 9 in 2024" in xa2["reason"]
+        and "not reduced (không kéo giảm)" in xa2["reason"]
+    )
     assert case["verdict"] == "not_met"
 
 
@@ -253,8 +272,12 @@ async def test_an_area_incident_from_a_sender_outside_the_commune_does_not_count
         "UnitRegistered", {"unit": unit(code="HCM-KDC-1", kind="residential_area", province_code="79", commune_code="79001")}
     )
     await svc.publish_event(area, topics.REGISTRATION_EVENTS)
-    await svc.publish_event(registered("HCM-XA-1", "commune", commune_code="79001", province_code="79"), topics.REGISTRATION_EVENTS, partition=1)
-    await svc.publish(message("SelfAssessmentSubmitted", self_assessment("HCM-XA-1", "commune"), sender=NATIONAL), INBOUND, partition=1)
+    await svc.publish_event(
+        registered("HCM-XA-1", "commune", commune_code="79001", province_code="79"), topics.REGISTRATION_EVENTS, partition=1
+    )
+    await svc.publish(
+        message("SelfAssessmentSubmitted", self_assessment("HCM-XA-1", "commune"), sender=NATIONAL), INBOUND, partition=1
+    )
     case = await case_of(svc, "HCM-XA-1:2025")
     assert case["verdict"] == "met" and not case["incident_ids"]
     assert await recorded(svc, "HCM-XA-1:2025") == []

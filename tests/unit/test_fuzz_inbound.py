@@ -41,7 +41,9 @@ from shared.infra.runtime import ServiceRuntime
 from tests.unit.builders import SENDER, SENDERS, all_criteria, message, senders_json, unit
 
 FUZZ_EXAMPLES = int(os.environ.get("ANTT_FUZZ_EXAMPLES", "60"))
-FUZZ = settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 SERVICES = ("registration", "assessment", "approval")
 UY = "QN-KDC-001:2025"
 
@@ -101,9 +103,25 @@ def valid_payloads() -> dict[str, dict[str, Any]]:
             "households_registered": 120,
         },
         "UnitYearWithdrawalSubmitted": {"unit_year_id": UY, "reason": "sáp nhập"},
-        "SelfAssessmentSubmitted": {"unit_year_id": UY, "criteria": all_criteria("residential_area"), "meeting_date": "2025-10-20"},
-        "ReviewDecisionSubmitted": {"unit_year_id": UY, "level": "commune", "decision": "pass", "decided_by": "x", "step": "review"},
-        "IncidentReported": {"incident_id": "I-1", "unit_code": "QN-KDC-001", "occurred_on": "2025-06-03", "category": "crime", "reported_by": "CA"},
+        "SelfAssessmentSubmitted": {
+            "unit_year_id": UY,
+            "criteria": all_criteria("residential_area"),
+            "meeting_date": "2025-10-20",
+        },
+        "ReviewDecisionSubmitted": {
+            "unit_year_id": UY,
+            "level": "commune",
+            "decision": "pass",
+            "decided_by": "x",
+            "step": "review",
+        },
+        "IncidentReported": {
+            "incident_id": "I-1",
+            "unit_code": "QN-KDC-001",
+            "occurred_on": "2025-06-03",
+            "category": "crime",
+            "reported_by": "CA",
+        },
         "RecognitionRevocationSubmitted": {"unit_year_id": UY, "reasons": ["x"], "decided_by": "y"},
     }
 
@@ -139,9 +157,9 @@ def almost_right(draw: st.DrawFn) -> bytes:
 record_values = st.one_of(
     st.binary(max_size=300),
     json_values.map(lambda v: json.dumps(v).encode()),
-    st.dictionaries(st.sampled_from(["event_id", "event_type", "source_system", "payload", "signature", "actor"]), json_values).map(
-        lambda v: json.dumps(v).encode()
-    ),
+    st.dictionaries(
+        st.sampled_from(["event_id", "event_type", "source_system", "payload", "signature", "actor"]), json_values
+    ).map(lambda v: json.dumps(v).encode()),
     deeply_nested(),
     huge_strings(),
     almost_right(),
@@ -214,7 +232,9 @@ def runtimes(tmp_path_factory: pytest.TempPathFactory, loop: asyncio.AbstractEve
     out: dict[str, ServiceRuntime] = {}
     for name, (create, settings_cls, migrations) in FACTORIES.items():
         url = f"sqlite+aiosqlite:///{tmp / name}.db"
-        rt = create(settings_cls(database_url=url, senders_file=senders, api_tokens_file=tmp / "none.json", consumer_max_attempts=2))
+        rt = create(
+            settings_cls(database_url=url, senders_file=senders, api_tokens_file=tmp / "none.json", consumer_max_attempts=2)
+        )
         rt.processors[topics.INBOUND]._pause = 0.0  # retries of a failing record without the pause
         loop.run_until_complete(upgrade_head_async(migrations, url))
         out[name] = rt
@@ -230,7 +250,9 @@ def outcome_of(rt: ServiceRuntime, msg: Received, claim: Claim) -> tuple[str | N
     inbox, outbox = rt.infra.inbox, rt.infra.outbox
     with rt.write_sessions() as s:
         ids = [claim.message_id, f"dup:{msg.topic}:{msg.partition}:{msg.offset}"]
-        rows = s.execute(select(inbox.c.message_id, inbox.c.outcome, inbox.c.partition, inbox.c.offset).where(inbox.c.message_id.in_(ids))).all()
+        rows = s.execute(
+            select(inbox.c.message_id, inbox.c.outcome, inbox.c.partition, inbox.c.offset).where(inbox.c.message_id.in_(ids))
+        ).all()
         dead = [
             orjson.loads(r.value)
             for r in s.execute(select(outbox.c.value).where(outbox.c.topic == topics.dlq(topics.INBOUND))).all()

@@ -175,7 +175,13 @@ async def test_redelivery_and_a_copy_at_another_offset(registration: Service) ->
     # the same bytes at another position: a replayed or re-sent message, dead-lettered
     await svc.publish(raw, INBOUND, partition=3, key=b"QN-KDC-001")
     [dl] = await dead_letters(svc)
-    assert_dead_letter(dl, code="duplicate_event_id", original=raw, fragment=f"event_id {msg['event_id']} was already used", message_id=msg["event_id"])
+    assert_dead_letter(
+        dl,
+        code="duplicate_event_id",
+        original=raw,
+        fragment=f"event_id {msg['event_id']} was already used",
+        message_id=msg["event_id"],
+    )
     assert "partition 0 offset 0" in dl["value"]["reason"]
     assert (dl["value"]["source_topic"], dl["value"]["source_partition"], dl["value"]["source_offset"]) == (INBOUND, 3, 0)
     assert dl["headers"]["x-original-partition"] == "3"
@@ -228,12 +234,20 @@ async def _registered(svc: Service) -> None:
     "build,code,fragment",
     [
         (lambda: register_unit_msg(code="QN-MN-1", kind="school", school_level="preschool"), "ineligible", "preschools"),
-        (lambda: register_unit_msg(code="QN-CQ-9", kind="agency", province_code="79", commune_code=None), "out_of_jurisdiction", "province 79"),
+        (
+            lambda: register_unit_msg(code="QN-CQ-9", kind="agency", province_code="79", commune_code=None),
+            "out_of_jurisdiction",
+            "province 79",
+        ),
         (lambda: register_year_msg(), "already_registered", f"unit-year {UY} is already registered"),
         (lambda: register_year_msg(year=2026, households_registered=121), "invalid_payload", "exceeds households_total"),
         (lambda: register_year_msg(year=2026, documents=[]), "invalid_payload", "registration_form"),
         (lambda: register_unit_msg(kind="commune"), "conflict", "cannot change to commune"),
-        (lambda: message("UnitYearWithdrawalSubmitted", {"unit_year_id": UY, "reason": "x"}, key="wrong-key-0123456789abcdef"), "bad_signature", SENDER),
+        (
+            lambda: message("UnitYearWithdrawalSubmitted", {"unit_year_id": UY, "reason": "x"}, key="wrong-key-0123456789abcdef"),
+            "bad_signature",
+            SENDER,
+        ),
     ],
 )
 async def test_refusals_change_no_state(registration: Service, build: Any, code: str, fragment: str) -> None:
@@ -264,8 +278,18 @@ async def test_the_gatekeeper_dead_letters_unreadable_records(registration: Serv
 
 async def test_messages_of_other_services_are_not_touched(registration: Service) -> None:
     svc = registration
-    await svc.publish(message("SelfAssessmentSubmitted", {"unit_year_id": UY, "criteria": all_criteria("residential_area"), "meeting_date": "2025-10-01"}), INBOUND)
-    await svc.publish(message("ReviewDecisionSubmitted", {"unit_year_id": UY, "level": "commune", "decision": "maybe", "decided_by": "x"}), INBOUND, partition=1)
+    await svc.publish(
+        message(
+            "SelfAssessmentSubmitted",
+            {"unit_year_id": UY, "criteria": all_criteria("residential_area"), "meeting_date": "2025-10-01"},
+        ),
+        INBOUND,
+    )
+    await svc.publish(
+        message("ReviewDecisionSubmitted", {"unit_year_id": UY, "level": "commune", "decision": "maybe", "decided_by": "x"}),
+        INBOUND,
+        partition=1,
+    )
     assert await svc.inbox() == {}
     assert await svc.outbox() == []
 
@@ -273,7 +297,11 @@ async def test_messages_of_other_services_are_not_touched(registration: Service)
 async def test_a_batch_with_a_rejected_record_keeps_the_others(registration: Service) -> None:
     """Straight through the batch processor with real, distinct offsets (one transaction)."""
     svc = registration
-    good_unit, bad_year, good_year = register_unit_msg(), register_unit_msg(code="QN-MN-1", kind="school", school_level="preschool"), register_year_msg()
+    good_unit, bad_year, good_year = (
+        register_unit_msg(),
+        register_unit_msg(code="QN-MN-1", kind="school", school_level="preschool"),
+        register_year_msg(),
+    )
     records = [
         Received(topic=INBOUND, partition=0, offset=10 + i, key=b"QN-KDC-001", value=to_bytes(m))
         for i, m in enumerate((good_unit, bad_year, good_year))
@@ -299,10 +327,14 @@ async def test_approval_read_model_blocks_a_late_withdrawal(registration: Servic
     svc = registration
     await _registered(svc)
     approval = Stream("approval", UY)
-    await svc.publish_event(approval.next("ApprovalCaseOpened", {"unit_year_id": UY, "state": "registered"}), topics.APPROVAL_EVENTS)
+    await svc.publish_event(
+        approval.next("ApprovalCaseOpened", {"unit_year_id": UY, "state": "registered"}), topics.APPROVAL_EVENTS
+    )
     [uy] = await svc.rows(registration_orm.unit_years)
     assert uy["approval_state"] == "registered"
-    await svc.publish_event(approval.next("UnitYearRecognized", {"unit_year_id": UY, "state": "recognized"}), topics.APPROVAL_EVENTS)
+    await svc.publish_event(
+        approval.next("UnitYearRecognized", {"unit_year_id": UY, "state": "recognized"}), topics.APPROVAL_EVENTS
+    )
     [uy] = await svc.rows(registration_orm.unit_years)
     assert uy["approval_state"] == "recognized"
 
@@ -341,7 +373,14 @@ def registered_event(
     total, registered = households
     return stream.next(
         "UnitYearRegistered",
-        {"unit_year_id": stream.unit_year_id, "year": 2025, "unit": u, "documents": [FORM], "households_total": total, "households_registered": registered},
+        {
+            "unit_year_id": stream.unit_year_id,
+            "year": 2025,
+            "unit": u,
+            "documents": [FORM],
+            "households_total": total,
+            "households_registered": registered,
+        },
     )
 
 
@@ -381,7 +420,10 @@ async def test_assessment_path(assessment: Service) -> None:
     approval = Stream("approval", UY)
     approval.next("ApprovalCaseOpened", {"unit_year_id": UY, "state": "registered"})
     await svc.publish_event(
-        approval.next("UnitYearReturned", {"unit_year_id": UY, "level": "commune", "reasons": ["Thiếu biên bản họp"], "decided_by": "x", "state": "returned"}),
+        approval.next(
+            "UnitYearReturned",
+            {"unit_year_id": UY, "level": "commune", "reasons": ["Thiếu biên bản họp"], "decided_by": "x", "state": "returned"},
+        ),
         topics.APPROVAL_EVENTS,
     )
     [case] = await svc.rows(assessment_orm.cases)
@@ -396,7 +438,10 @@ async def test_assessment_path(assessment: Service) -> None:
 
     await svc.publish(self_assessment_msg(), INBOUND, partition=3)
     await svc.publish_event(
-        approval.next("UnitYearRecognized", {"unit_year_id": UY, "level": "commune", "decided_by": "x", "deciding_body": "y", "state": "recognized"}),
+        approval.next(
+            "UnitYearRecognized",
+            {"unit_year_id": UY, "level": "commune", "decided_by": "x", "deciding_body": "y", "state": "recognized"},
+        ),
         topics.APPROVAL_EVENTS,
     )
     [case] = await svc.rows(assessment_orm.cases)
@@ -437,7 +482,9 @@ async def test_the_registration_household_figures_count_as_evidence(assessment: 
 
 async def test_assessment_refuses_an_out_of_jurisdiction_sender(assessment: Service) -> None:
     svc = assessment
-    await svc.publish_event(registered_event(Stream("registration", UY), province_code="79", commune_code="79001"), topics.REGISTRATION_EVENTS)
+    await svc.publish_event(
+        registered_event(Stream("registration", UY), province_code="79", commune_code="79001"), topics.REGISTRATION_EVENTS
+    )
     await svc.publish(self_assessment_msg(), INBOUND)
     [dl] = await dead_letters(svc)
     assert dl["value"]["error_code"] == "out_of_jurisdiction" and "province 79" in dl["value"]["reason"]
@@ -480,7 +527,9 @@ async def test_an_early_arrival_whose_unit_year_never_comes_is_dead_lettered_aft
     expiry = parked["expires_at"].replace(tzinfo=UTC) + timedelta(seconds=1)
     assert await svc.rt.parking.sweep(now=expiry) == 1
     [dl] = await dead_letters(svc)
-    assert_dead_letter(dl, code="expired_waiting_for_unit_year", original=to_bytes(msg), fragment="held 3600 s", message_id=msg["event_id"])
+    assert_dead_letter(
+        dl, code="expired_waiting_for_unit_year", original=to_bytes(msg), fragment="held 3600 s", message_id=msg["event_id"]
+    )
     assert f"unit-year {UY} is not registered" in dl["value"]["reason"]
     assert (dl["value"]["source_topic"], dl["value"]["service"]) == (INBOUND, "assessment")
     assert await svc.rows(assessment_orm.infra.parked_messages) == []
@@ -511,7 +560,14 @@ async def test_approval_path(approval: Service) -> None:
     u = unit()
     opened = ass.next(
         "AssessmentOpened",
-        {"unit_year_id": UY, "year": 2025, "unit": u, "window_start": "2024-11-01", "window_end": "2025-10-31", "criteria_catalog": "residential_area.2021"},
+        {
+            "unit_year_id": UY,
+            "year": 2025,
+            "unit": u,
+            "window_start": "2024-11-01",
+            "window_end": "2025-10-31",
+            "criteria_catalog": "residential_area.2021",
+        },
     )
     await svc.publish_event(opened, topics.ASSESSMENT_EVENTS)
     [case] = await svc.rows(approval_orm.cases)
@@ -526,12 +582,23 @@ async def test_approval_path(approval: Service) -> None:
 
     recorded = ass.next(
         "SelfAssessmentRecorded",
-        {"unit_year_id": UY, "round": 1, "unit": u, "year": 2025, "meeting_date": "2025-10-20", "criteria": [], "verdict": "met", "unmet": []},
+        {
+            "unit_year_id": UY,
+            "round": 1,
+            "unit": u,
+            "year": 2025,
+            "meeting_date": "2025-10-20",
+            "criteria": [],
+            "verdict": "met",
+            "unmet": [],
+        },
     )
     await svc.publish_event(recorded, topics.ASSESSMENT_EVENTS)
     await svc.publish(decision_msg("province"), INBOUND, partition=1)  # wrong level
     await svc.publish(decision_msg("commune"), INBOUND, partition=2)
-    await svc.publish(decision_msg("commune", decision_no="QĐ-15", certificate_no="GCN-7", decided_on="2025-11-10"), INBOUND, partition=3)
+    await svc.publish(
+        decision_msg("commune", decision_no="QĐ-15", certificate_no="GCN-7", decided_on="2025-11-10"), INBOUND, partition=3
+    )
 
     dls = await dead_letters(svc)
     assert [d["value"]["error_code"] for d in dls] == ["illegal_transition", "wrong_level"]
@@ -551,7 +618,12 @@ async def test_approval_path(approval: Service) -> None:
     assert events[0]["causation_id"] == opened["event_id"] and events[0]["correlation_id"] == "hồ-sơ-1"
     assert events[1]["causation_id"] == recorded["event_id"]
     rec = events[3]["payload"]
-    assert (rec["deciding_body"], rec["decision_no"], rec["certificate_no"], rec["decided_on"]) == ("Chủ tịch UBND xã", "QĐ-15", "GCN-7", "2025-11-10")
+    assert (rec["deciding_body"], rec["decision_no"], rec["certificate_no"], rec["decided_on"]) == (
+        "Chủ tịch UBND xã",
+        "QĐ-15",
+        "GCN-7",
+        "2025-11-10",
+    )
 
     # the audit history holds the incoming and the outgoing events of the unit-year, once each
     history = await svc.rows(approval_orm.history)
@@ -564,11 +636,33 @@ async def test_approval_refuses_to_pass_a_not_met_verdict_and_takes_a_rejection(
     ass = Stream("assessment", UY)
     u = unit(code="QN-CQ-1", kind="agency", managing_level="district", commune_code="51001")
     await svc.publish_event(
-        ass.next("AssessmentOpened", {"unit_year_id": UY, "year": 2024, "unit": u, "window_start": "2023-11-16", "window_end": "2024-11-15", "criteria_catalog": "agency.2021"}),
+        ass.next(
+            "AssessmentOpened",
+            {
+                "unit_year_id": UY,
+                "year": 2024,
+                "unit": u,
+                "window_start": "2023-11-16",
+                "window_end": "2024-11-15",
+                "criteria_catalog": "agency.2021",
+            },
+        ),
         topics.ASSESSMENT_EVENTS,
     )
     await svc.publish_event(
-        ass.next("SelfAssessmentRecorded", {"unit_year_id": UY, "round": 1, "unit": u, "year": 2024, "meeting_date": "2024-11-01", "criteria": [], "verdict": "not_met", "unmet": ["CQ-3"]}),
+        ass.next(
+            "SelfAssessmentRecorded",
+            {
+                "unit_year_id": UY,
+                "round": 1,
+                "unit": u,
+                "year": 2024,
+                "meeting_date": "2024-11-01",
+                "criteria": [],
+                "verdict": "not_met",
+                "unmet": ["CQ-3"],
+            },
+        ),
         topics.ASSESSMENT_EVENTS,
     )
     # a district-managed agency is appraised at district level (2021 profile)
@@ -587,7 +681,17 @@ async def test_a_withdrawal_closes_the_approval_case(approval: Service) -> None:
     ass = Stream("assessment", UY)
     u = unit()
     await svc.publish_event(
-        ass.next("AssessmentOpened", {"unit_year_id": UY, "year": 2025, "unit": u, "window_start": "2024-11-01", "window_end": "2025-10-31", "criteria_catalog": "residential_area.2021"}),
+        ass.next(
+            "AssessmentOpened",
+            {
+                "unit_year_id": UY,
+                "year": 2025,
+                "unit": u,
+                "window_start": "2024-11-01",
+                "window_end": "2025-10-31",
+                "criteria_catalog": "residential_area.2021",
+            },
+        ),
         topics.ASSESSMENT_EVENTS,
     )
     closed = ass.next("AssessmentClosed", {"unit_year_id": UY, "outcome": "withdrawn"})
@@ -601,7 +705,16 @@ async def test_a_withdrawal_closes_the_approval_case(approval: Service) -> None:
 async def test_a_self_assessment_for_an_unknown_case_is_dead_lettered(approval: Service) -> None:
     svc = approval
     env = Stream("assessment", UY).next(
-        "SelfAssessmentRecorded", {"unit_year_id": UY, "round": 1, "unit": unit(), "year": 2025, "meeting_date": "2025-10-20", "criteria": [], "verdict": "met"}
+        "SelfAssessmentRecorded",
+        {
+            "unit_year_id": UY,
+            "round": 1,
+            "unit": unit(),
+            "year": 2025,
+            "meeting_date": "2025-10-20",
+            "criteria": [],
+            "verdict": "met",
+        },
     )
     await svc.publish_event(env, topics.ASSESSMENT_EVENTS)
     [dl] = await dead_letters(svc, topics.dlq(topics.ASSESSMENT_EVENTS))
@@ -617,10 +730,19 @@ async def test_a_poison_event_is_retried_a_bounded_number_of_times_then_dead_let
     """A correctly hashed event the handler cannot apply must not block its partition."""
     svc = assessment
     good_a = registered_event(Stream("registration", "QN-A:2025"))
-    poison = Stream("registration", "QN-B:2025").next("UnitYearRegistered", {"unit_year_id": "QN-B:2025", "year": 2025})  # no unit
+    poison = Stream("registration", "QN-B:2025").next(
+        "UnitYearRegistered", {"unit_year_id": "QN-B:2025", "year": 2025}
+    )  # no unit
     good_c = registered_event(Stream("registration", "QN-C:2025"))
     records = [
-        Received(topic=topics.REGISTRATION_EVENTS, partition=2, offset=40 + i, key=env["unit_year_id"].encode(), value=to_bytes(env), headers={"event_type": b"UnitYearRegistered"})
+        Received(
+            topic=topics.REGISTRATION_EVENTS,
+            partition=2,
+            offset=40 + i,
+            key=env["unit_year_id"].encode(),
+            value=to_bytes(env),
+            headers={"event_type": b"UnitYearRegistered"},
+        )
         for i, env in enumerate((good_a, poison, good_c))
     ]
     await svc.rt.processors[topics.REGISTRATION_EVENTS].process(records)
@@ -644,7 +766,14 @@ async def test_approval_without_a_configured_chain_is_dead_lettered(approval: Se
     svc = approval
     env = Stream("assessment", "QN-KDC-001:2021").next(
         "AssessmentOpened",
-        {"unit_year_id": "QN-KDC-001:2021", "year": 2021, "unit": unit(), "window_start": "2020-11-01", "window_end": "2021-10-31", "criteria_catalog": "residential_area.2021"},
+        {
+            "unit_year_id": "QN-KDC-001:2021",
+            "year": 2021,
+            "unit": unit(),
+            "window_start": "2020-11-01",
+            "window_end": "2021-10-31",
+            "criteria_catalog": "residential_area.2021",
+        },
     )
     await svc.publish_event(env, topics.ASSESSMENT_EVENTS)
     [dl] = await dead_letters(svc, topics.dlq(topics.ASSESSMENT_EVENTS))
@@ -659,11 +788,33 @@ async def test_a_withdrawal_after_recognition_is_refused_by_approval(approval: S
     ass = Stream("assessment", UY)
     u = unit()
     await svc.publish_event(
-        ass.next("AssessmentOpened", {"unit_year_id": UY, "year": 2025, "unit": u, "window_start": "2024-11-01", "window_end": "2025-10-31", "criteria_catalog": "residential_area.2021"}),
+        ass.next(
+            "AssessmentOpened",
+            {
+                "unit_year_id": UY,
+                "year": 2025,
+                "unit": u,
+                "window_start": "2024-11-01",
+                "window_end": "2025-10-31",
+                "criteria_catalog": "residential_area.2021",
+            },
+        ),
         topics.ASSESSMENT_EVENTS,
     )
     await svc.publish_event(
-        ass.next("SelfAssessmentRecorded", {"unit_year_id": UY, "round": 1, "unit": u, "year": 2025, "meeting_date": "2025-10-20", "criteria": [], "verdict": "met", "unmet": []}),
+        ass.next(
+            "SelfAssessmentRecorded",
+            {
+                "unit_year_id": UY,
+                "round": 1,
+                "unit": u,
+                "year": 2025,
+                "meeting_date": "2025-10-20",
+                "criteria": [],
+                "verdict": "met",
+                "unmet": [],
+            },
+        ),
         topics.ASSESSMENT_EVENTS,
     )
     await svc.publish(decision_msg("commune"), INBOUND)

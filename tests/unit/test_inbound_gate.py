@@ -40,7 +40,12 @@ VALID: list[tuple[str, dict[str, Any], str, type]] = [
         "registration",
         inbound.UnitYearRegistrationSubmitted,
     ),
-    ("UnitYearWithdrawalSubmitted", {"unit_year_id": UY, "reason": "sáp nhập tổ dân phố"}, "registration", inbound.UnitYearWithdrawalSubmitted),
+    (
+        "UnitYearWithdrawalSubmitted",
+        {"unit_year_id": UY, "reason": "sáp nhập tổ dân phố"},
+        "registration",
+        inbound.UnitYearWithdrawalSubmitted,
+    ),
     (
         "SelfAssessmentSubmitted",
         {"unit_year_id": UY, "criteria": all_criteria("residential_area"), "meeting_date": "2025-10-20", "score": 96},
@@ -64,7 +69,11 @@ VALID: list[tuple[str, dict[str, Any], str, type]] = [
     ),
     (
         "RecognitionRevocationSubmitted",
-        {"unit_year_id": UY, "reasons": ["Vụ án nghiêm trọng xảy ra 03/6/2025, báo cáo sau khi công nhận"], "decided_by": "Chủ tịch UBND xã"},
+        {
+            "unit_year_id": UY,
+            "reasons": ["Vụ án nghiêm trọng xảy ra 03/6/2025, báo cáo sau khi công nhận"],
+            "decided_by": "Chủ tịch UBND xã",
+        },
         "approval",
         inbound.RecognitionRevocationSubmitted,
     ),
@@ -74,7 +83,12 @@ VALID: list[tuple[str, dict[str, Any], str, type]] = [
         "assessment",
         inbound.MovementClassificationSubmitted,
     ),
-    ("ExemplaryProposalSubmitted", {"unit_year_id": UY, "proposed_by": "Giám đốc Sở"}, "assessment", inbound.ExemplaryProposalSubmitted),
+    (
+        "ExemplaryProposalSubmitted",
+        {"unit_year_id": UY, "proposed_by": "Giám đốc Sở"},
+        "assessment",
+        inbound.ExemplaryProposalSubmitted,
+    ),
     (
         "ExemplarySelfAssessmentSubmitted",
         {

@@ -34,22 +34,77 @@ EVENTS = topics.ASSESSMENT_EVENTS
 
 # --------------------------------------------------------------------------- classification
 def incident(category: str, **kw: Any) -> dict[str, Any]:
-    return {"incident_id": kw.pop("incident_id", "INC-1"), "category": category, "occurred_on": date(2025, 5, 1), "severity": "serious", **kw}
+    return {
+        "incident_id": kw.pop("incident_id", "INC-1"),
+        "category": category,
+        "occurred_on": date(2025, 5, 1),
+        "severity": "serious",
+        **kw,
+    }
 
 
 PROMPT = {"detected_promptly": True, "mitigated": True, "reported_promptly": True}
 
 EFFECTS: list[tuple[str, str, dict[str, Any], str | None, str, str]] = [
     # (id, kind, incident, criterion, effect, fragment)
-    ("crime-serious", "agency", incident("crime"), "CQ-3", "fails_criterion", "serious crime or worse passes only if promptly detected, mitigated and reported; not detected_promptly"),
-    ("crime-serious-handled", "agency", incident("crime", **PROMPT), "CQ-3", "conditional_pass", "promptly detected, mitigated and reported: passes CQ-3, Art. 6.3.đ (conditional pass)"),
-    ("crime-especially-serious-not-reported", "agency", incident("crime", severity="especially_serious", detected_promptly=True, mitigated=True), "CQ-3", "fails_criterion", "not reported_promptly"),
-    ("crime-minor", "agency", incident("crime", severity="minor"), "CQ-3", "below_severity", "below serious, not an event of CQ-3"),
-    ("crime-force-majeure", "agency", incident("crime", force_majeure=True), "CQ-3", "force_majeure", "force majeure (trừ trường hợp bất khả kháng), exempt under CQ-3, Art. 6.3.đ"),
-    ("fire-force-majeure", "enterprise", incident("fire_explosion", force_majeure=True), "DN-3", "force_majeure", "exempt under DN-3, Art. 6.3.g"),
+    (
+        "crime-serious",
+        "agency",
+        incident("crime"),
+        "CQ-3",
+        "fails_criterion",
+        "serious crime or worse passes only if promptly detected, mitigated and reported; not detected_promptly",
+    ),
+    (
+        "crime-serious-handled",
+        "agency",
+        incident("crime", **PROMPT),
+        "CQ-3",
+        "conditional_pass",
+        "promptly detected, mitigated and reported: passes CQ-3, Art. 6.3.đ (conditional pass)",
+    ),
+    (
+        "crime-especially-serious-not-reported",
+        "agency",
+        incident("crime", severity="especially_serious", detected_promptly=True, mitigated=True),
+        "CQ-3",
+        "fails_criterion",
+        "not reported_promptly",
+    ),
+    (
+        "crime-minor",
+        "agency",
+        incident("crime", severity="minor"),
+        "CQ-3",
+        "below_severity",
+        "below serious, not an event of CQ-3",
+    ),
+    (
+        "crime-force-majeure",
+        "agency",
+        incident("crime", force_majeure=True),
+        "CQ-3",
+        "force_majeure",
+        "force majeure (trừ trường hợp bất khả kháng), exempt under CQ-3, Art. 6.3.đ",
+    ),
+    (
+        "fire-force-majeure",
+        "enterprise",
+        incident("fire_explosion", force_majeure=True),
+        "DN-3",
+        "force_majeure",
+        "exempt under DN-3, Art. 6.3.g",
+    ),
     ("fire-minor", "enterprise", incident("fire_explosion", severity="minor"), "DN-3", "below_severity", "below serious"),
     ("fatal-accident", "enterprise", incident("fatal_work_accident"), "DN-3", "fails_criterion", "fails DN-3, Art. 6.3.g"),
-    ("secret-force-majeure", "agency", incident("state_secret_breach", force_majeure=True), "CQ-3", "fails_criterion", "force majeure is no exemption for this category"),
+    (
+        "secret-force-majeure",
+        "agency",
+        incident("state_secret_breach", force_majeure=True),
+        "CQ-3",
+        "fails_criterion",
+        "force majeure is no exemption for this category",
+    ),
     ("agency-strike", "agency", incident("strike"), "CQ-3", "fails_criterion", "fails CQ-3, Art. 6.3.d"),
     ("enterprise-strike", "enterprise", incident("strike"), "DN-3", "fails_criterion", "Art. 6.3.d"),
     ("school-strike", "school", incident("strike"), None, "no_criterion_for_kind", "not d (đình công, lãn công)"),
@@ -57,14 +112,42 @@ EFFECTS: list[tuple[str, str, dict[str, Any], str | None, str, str]] = [
     ("school-violence", "school", incident("school_violence"), "GD-3", "fails_criterion", "fails GD-3, Art. 7.4"),
     ("school-member", "school", incident("school_member_discipline"), "GD-3", "fails_criterion", "Art. 7.4"),
     ("school-crime-handled", "school", incident("crime", **PROMPT), "GD-3", "conditional_pass", "conditional pass"),
-    ("area-strike", "residential_area", incident("strike"), None, "no_criterion_for_kind", "strike is not an event of the residential_area criteria"),
+    (
+        "area-strike",
+        "residential_area",
+        incident("strike"),
+        None,
+        "no_criterion_for_kind",
+        "strike is not an event of the residential_area criteria",
+    ),
     ("area-mass-complaint", "residential_area", incident("mass_complaint"), "KDC-3", "fails_criterion", "fails KDC-3, Art. 4.3"),
     ("area-hotspot", "residential_area", incident("social_order_hotspot"), "KDC-4", "fails_criterion", "KDC-4, Art. 4.4"),
-    ("area-crime-force-majeure", "residential_area", incident("crime", force_majeure=True), "KDC-4", "force_majeure", "bất khả kháng"),
-    ("area-crime-handled", "residential_area", incident("crime", severity="very_serious", **PROMPT), "KDC-4", "conditional_pass", "conditional pass"),
+    (
+        "area-crime-force-majeure",
+        "residential_area",
+        incident("crime", force_majeure=True),
+        "KDC-4",
+        "force_majeure",
+        "bất khả kháng",
+    ),
+    (
+        "area-crime-handled",
+        "residential_area",
+        incident("crime", severity="very_serious", **PROMPT),
+        "KDC-4",
+        "conditional_pass",
+        "conditional pass",
+    ),
     ("commune-separatism", "commune", incident("separatism"), "XA-2", "fails_criterion", "XA-2, Art. 4.3"),
     ("commune-crime", "commune", incident("crime"), "XA-2", "fails_criterion", "XA-2, Art. 4.4"),
-    ("agency-theft", "agency", incident("major_theft"), None, "no_criterion_for_kind", "major_theft is not an event of the agency criteria"),
+    (
+        "agency-theft",
+        "agency",
+        incident("major_theft"),
+        None,
+        "no_criterion_for_kind",
+        "major_theft is not an event of the agency criteria",
+    ),
 ]
 
 
@@ -155,14 +238,21 @@ async def test_an_incident_after_the_self_assessment_turns_the_verdict(svc: Serv
     assert case["verdict"] == "not_met" and case["result"]["unmet"] == ["CQ-3"]
     assert case["incident_ids"] == ["dvc-quang-ngai/CA-51-2025-0042"] and case["round"] == 1 and case["state"] == "self_scored"
     cq3 = case["result"]["criteria"][2]
-    assert cq3["result"] == "not_met" and "incident CA-51-2025-0042 (crime, very_serious) on 2025-06-03 fails CQ-3" in cq3["reason"]
+    assert (
+        cq3["result"] == "not_met" and "incident CA-51-2025-0042 (crime, very_serious) on 2025-06-03 fails CQ-3" in cq3["reason"]
+    )
 
     [ev] = await recorded(svc)
     assert ev["unit_year_id"] == ev["stream_id"] == UY
     assert ev["causation_id"] == msg["event_id"] and ev["correlation_id"] == "vụ-42"
     p = ev["payload"]
     assert (p["effect"], p["criterion"], p["verdict"], p["unmet"]) == ("fails_criterion", "CQ-3", "not_met", ["CQ-3"])
-    assert (p["occurred_on"], p["assessed_year"], p["severity"], p["after_recognition"]) == ("2025-06-03", 2025, "very_serious", False)
+    assert (p["occurred_on"], p["assessed_year"], p["severity"], p["after_recognition"]) == (
+        "2025-06-03",
+        2025,
+        "very_serious",
+        False,
+    )
     assert "not detected_promptly" in p["reason"]
     events = await svc.events(EVENTS)
     assert [e["event_type"] for e in events] == ["AssessmentOpened", "SelfAssessmentRecorded", "IncidentRecorded"]
@@ -192,7 +282,11 @@ async def test_an_incident_before_the_unit_is_known_counts_once_its_year_registe
     ]
     linked = events[2]
     assert linked["causation_id"] == reg["event_id"] and linked["sequence"] == 2
-    assert (linked["payload"]["effect"], linked["payload"]["criterion"], linked["payload"]["verdict"]) == ("fails_criterion", "CQ-3", None)
+    assert (linked["payload"]["effect"], linked["payload"]["criterion"], linked["payload"]["verdict"]) == (
+        "fails_criterion",
+        "CQ-3",
+        None,
+    )
     [case] = await svc.rows(orm.cases)
     assert case["incident_ids"] == ["dvc-quang-ngai/CA-51-2025-0042"]
 
@@ -236,7 +330,9 @@ async def test_residential_area_window_edge(svc: Service, day: str, counts: bool
     await svc.publish_event(registered("residential_area", code=code), topics.REGISTRATION_EVENTS)
     sa = self_assessment("residential_area", f"{code}:2025")
     await svc.publish(message("SelfAssessmentSubmitted", sa), INBOUND)
-    await svc.publish(message("IncidentReported", report(unit_code=code, category="mass_complaint", occurred_on=day)), INBOUND, partition=1)
+    await svc.publish(
+        message("IncidentReported", report(unit_code=code, category="mass_complaint", occurred_on=day)), INBOUND, partition=1
+    )
     case = next(c for c in await svc.rows(orm.cases) if c["unit_year_id"] == f"{code}:2025")
     assert case["verdict"] == ("not_met" if counts else "met")
     [ev] = await recorded(svc)
@@ -260,9 +356,13 @@ async def test_a_strike_at_a_school_is_recorded_without_effect(svc: Service) -> 
 async def test_force_majeure_and_the_conditional_pass_leave_the_verdict_met(svc: Service) -> None:
     await svc.publish_event(registered(), topics.REGISTRATION_EVENTS)
     await svc.publish(message("SelfAssessmentSubmitted", self_assessment()), INBOUND)
-    await svc.publish(message("IncidentReported", report("FM-1", category="fire_explosion", force_majeure=True)), INBOUND, partition=1)
     await svc.publish(
-        message("IncidentReported", report("CP-1", detected_promptly=True, mitigated=True, reported_promptly=True)), INBOUND, partition=2
+        message("IncidentReported", report("FM-1", category="fire_explosion", force_majeure=True)), INBOUND, partition=1
+    )
+    await svc.publish(
+        message("IncidentReported", report("CP-1", detected_promptly=True, mitigated=True, reported_promptly=True)),
+        INBOUND,
+        partition=2,
     )
     effects = [(e["payload"]["incident_id"], e["payload"]["effect"], e["payload"]["verdict"]) for e in await recorded(svc)]
     assert effects == [("FM-1", "force_majeure", "met"), ("CP-1", "conditional_pass", "met")]
@@ -286,7 +386,9 @@ async def test_the_same_incident_twice(svc: Service) -> None:
     body = dl["value"]
     assert body["error_code"] == "conflict" and body["message_id"] == other["event_id"]
     assert "incident CA-51-2025-0042 is already recorded with other content" in body["reason"]
-    assert "occurred_on: '2025-06-03' → '2025-06-04'" in body["reason"] and "severity: 'very_serious' → 'serious'" in body["reason"]
+    assert (
+        "occurred_on: '2025-06-03' → '2025-06-04'" in body["reason"] and "severity: 'very_serious' → 'serious'" in body["reason"]
+    )
     [row] = await svc.rows(orm.incidents)
     assert row["occurred_on"] == date(2025, 6, 3)
     assert len(await recorded(svc)) == 1
@@ -313,7 +415,9 @@ async def test_bad_incidents_are_refused(svc: Service, changes: dict[str, Any], 
 
 async def test_jurisdiction_of_an_incident(svc: Service) -> None:
     # a unit known to be in province 79: the Quảng Ngãi sender may not report for it
-    reg = Stream("registration", "unit:HCM-CQ-1").next("UnitRegistered", {"unit": unit(code="HCM-CQ-1", kind="agency", province_code="79", commune_code=None)})
+    reg = Stream("registration", "unit:HCM-CQ-1").next(
+        "UnitRegistered", {"unit": unit(code="HCM-CQ-1", kind="agency", province_code="79", commune_code=None)}
+    )
     await svc.publish_event(reg, topics.REGISTRATION_EVENTS)
     msg = message("IncidentReported", report(unit_code="HCM-CQ-1"))
     await svc.publish(msg, INBOUND, partition=1)
@@ -333,7 +437,9 @@ async def test_an_incident_from_outside_the_jurisdiction_does_not_count_when_the
     linked = (await recorded(svc))[-1]
     assert linked["unit_year_id"] == "HCM-CQ-2:2025" and linked["payload"]["effect"] == "out_of_jurisdiction"
     assert "dvc-quang-ngai, which may act for province:51" in linked["payload"]["reason"]
-    await svc.publish(message("SelfAssessmentSubmitted", self_assessment(unit_year_id="HCM-CQ-2:2025"), sender=NATIONAL), INBOUND, partition=1)
+    await svc.publish(
+        message("SelfAssessmentSubmitted", self_assessment(unit_year_id="HCM-CQ-2:2025"), sender=NATIONAL), INBOUND, partition=1
+    )
     [case] = await svc.rows(orm.cases)
     assert case["verdict"] == "met"
 
@@ -356,7 +462,12 @@ async def test_the_case_view_shows_the_incidents_and_the_results(svc: Service) -
         ("NQ-12", "registration"),
     ]
     [inc] = view["incidents"]  # the 1 Dec incident is in the 2026 window
-    assert (inc["incident_id"], inc["effect"], inc["criterion"], inc["reported_on"]) == ("CA-51-2025-0042", "fails_criterion", "CQ-3", "2025-11-28")
+    assert (inc["incident_id"], inc["effect"], inc["criterion"], inc["reported_on"]) == (
+        "CA-51-2025-0042",
+        "fails_criterion",
+        "CQ-3",
+        "2025-11-28",
+    )
     assert view["registration"]["documents"] == Q1
     assert view["score"] == {"claimed": None, "scoring_sheet": "51.agency.2018", "breakdown": view["result"]["score_breakdown"]}
 

@@ -33,7 +33,10 @@ EXPECTED: dict[str, dict[str, dict[str, str]]] = {
     },
     "approval": {
         "self_score": {"registered": "self_scored", "returned": "self_scored"},
-        **{f"review_{lvl}": {s: f"{lvl}_reviewed" for s in UNDER_REVIEW} for lvl in ("commune", "district", "province", "ministry")},
+        **{
+            f"review_{lvl}": {s: f"{lvl}_reviewed" for s in UNDER_REVIEW}
+            for lvl in ("commune", "district", "province", "ministry")
+        },
         "recognize": {s: "recognized" for s in UNDER_REVIEW},
         "refuse": {s: "not_recognized" for s in UNDER_REVIEW},
         "return_for_supplement": {s: "returned" for s in UNDER_REVIEW},

@@ -115,7 +115,10 @@ async def service(
     await upgrade_head_async(rt.migrations, url)
     app = service_app(rt, title="t", description="t", build_router=build_router)
     try:
-        async with TestKafkaBroker(rt.broker) as br, httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        async with (
+            TestKafkaBroker(rt.broker) as br,
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c,
+        ):
             yield Service(rt, br), c
     finally:
         await rt.engine.dispose()
@@ -144,7 +147,9 @@ async def visible_one_by_one(c: httpx.AsyncClient, token: str, path: Callable[[s
 # registration --------------------------------------------------------------------------------
 @pytest.fixture
 async def registration(tmp_path: Path, provider: TestProvider) -> AsyncIterator[tuple[Service, httpx.AsyncClient]]:
-    async with service(tmp_path, registration_app.create_runtime, RegistrationSettings, registration_api.build_router, provider) as (svc, c):
+    async with service(
+        tmp_path, registration_app.create_runtime, RegistrationSettings, registration_api.build_router, provider
+    ) as (svc, c):
         await populate_registration(svc, c)
         yield svc, c
 
@@ -210,7 +215,10 @@ async def test_an_unknown_unit_year_is_still_a_404(registration: Any) -> None:
 # assessment ----------------------------------------------------------------------------------
 @pytest.fixture
 async def assessment(tmp_path: Path, provider: TestProvider) -> AsyncIterator[tuple[Service, httpx.AsyncClient]]:
-    async with service(tmp_path, assessment_app.create_runtime, AssessmentSettings, assessment_api.build_router, provider) as (svc, c):
+    async with service(tmp_path, assessment_app.create_runtime, AssessmentSettings, assessment_api.build_router, provider) as (
+        svc,
+        c,
+    ):
         for code, _, _ in UNITS:
             stream = Stream("registration", uy(code))
             payload = {
@@ -263,7 +271,16 @@ async def populate_approval(svc: Service, c: httpx.AsyncClient) -> None:
             "criteria_catalog": "residential_area.2021",
         }
         await svc.publish_event(ass.next("AssessmentOpened", opened), topics.ASSESSMENT_EVENTS)
-        recorded = {"unit_year_id": uy(code), "round": 1, "unit": u, "year": YEAR, "meeting_date": "2025-10-20", "criteria": [], "verdict": "met", "unmet": []}
+        recorded = {
+            "unit_year_id": uy(code),
+            "round": 1,
+            "unit": u,
+            "year": YEAR,
+            "meeting_date": "2025-10-20",
+            "criteria": [],
+            "verdict": "met",
+            "unmet": [],
+        }
         await svc.publish_event(ass.next("SelfAssessmentRecorded", recorded), topics.ASSESSMENT_EVENTS)
         if code in ("QN-KDC-002", "TN-KDC-001"):
             # recognised, then an incident after recognition flags it for revocation

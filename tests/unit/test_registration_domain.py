@@ -129,7 +129,9 @@ def test_register_an_agency_needs_no_household_count() -> None:
         ("residential_area", [PLAN], 100, 100, "registration_form"),
     ],
 )
-def test_register_refusals(kind: str, documents: list[dict[str, Any]], total: int | None, registered: int | None, fragment: str) -> None:
+def test_register_refusals(
+    kind: str, documents: list[dict[str, Any]], total: int | None, registered: int | None, fragment: str
+) -> None:
     with pytest.raises(RegistrationError) as exc:
         UnitYear.register(make_unit(kind=kind), 2025, documents, total, registered)
     assert exc.value.code == "invalid_payload"

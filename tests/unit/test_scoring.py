@@ -96,7 +96,10 @@ def test_seed_004_gives_96() -> None:
     by = items(score)
     assert by["I.02"]["points"] == 5 and by["I.02"]["rule"] == "manual"
     assert by["I.03"]["points"] == 6 and "missing rule:state_secrets: −2 each" in by["I.03"]["reason"]
-    assert by["I.04"]["points"] == 5 and "staff_pledged/staff_total = 57/60 = 95%: 1 step(s) of 5% below 100%" in by["I.04"]["reason"]
+    assert (
+        by["I.04"]["points"] == 5
+        and "staff_pledged/staff_total = 57/60 = 95%: 1 step(s) of 5% below 100%" in by["I.04"]["reason"]
+    )
     assert by["V.01"]["points"] == 10 and "87.5%" in by["V.01"]["reason"]
     # the unit's own column equals the computed one, item by item
     assert all(i["points"] == i["claimed"] for i in by.values())
@@ -256,7 +259,9 @@ def test_the_seed_sheet_configures_no_pass_mark() -> None:
     assert "TINH-DIEM" not in ev.unmet
     # a low score cannot fail it automatically either
     low = _evaluate(seed_facts(changes={"security_force_rating": "hoan_thanh", "models_count": 0}), sheet=sheet)
-    assert low.criteria[-1]["result"] == "needs_review" and "computed score 79/100, but no pass mark" in low.criteria[-1]["reason"]
+    assert (
+        low.criteria[-1]["result"] == "needs_review" and "computed score 79/100, but no pass mark" in low.criteria[-1]["reason"]
+    )
     incomplete = _evaluate(seed_facts(drop=("self_scores",)), sheet=sheet)
     assert "incomplete score 91/100 (up to 97 possible), but no pass mark" in incomplete.criteria[-1]["reason"]
 
@@ -297,7 +302,11 @@ def test_the_score_criterion_in_the_verdict() -> None:
     assert tinh["claimed_met"] is True and tinh["claim_given"] is False
     assert ev.scoring_sheet == SHEET and ev.score is not None and ev.score["computed"] == 96
 
-    low = _evaluate(seed_facts(changes={"security_force_rating": "hoan_thanh", "disciplined_members": {"security_force": 1}, "models_count": 0}))
+    low = _evaluate(
+        seed_facts(
+            changes={"security_force_rating": "hoan_thanh", "disciplined_members": {"security_force": 1}, "models_count": 0}
+        )
+    )
     assert low.score is not None and low.score["computed"] == 96 - 8 - 6 - 9
     assert low.criteria[-1]["result"] == "not_met" and "73/100 is below the pass mark 80" in low.criteria[-1]["reason"]
     assert "TINH-DIEM" in low.unmet and low.verdict == "not_met"
@@ -307,7 +316,9 @@ def test_an_incomplete_score_is_the_reviewers_unless_the_pass_mark_is_out_of_rea
     ev = _evaluate(seed_facts(drop=("self_scores",)))
     assert ev.criteria[-1]["result"] == "needs_review" and "I.02" in ev.criteria[-1]["reason"]
     out_of_reach = _evaluate(
-        seed_facts(drop=("self_scores",), changes={"security_force_rating": "hoan_thanh", "models_count": 0, "internal_rules": []})
+        seed_facts(
+            drop=("self_scores",), changes={"security_force_rating": "hoan_thanh", "models_count": 0, "internal_rules": []}
+        )
     )
     # at most 100 - 6 (I.03: no rule) - 1 (I.04) - 9 (II.03) - 8 (IV.01) = 76: below 80 whatever I.02 gets
     assert out_of_reach.criteria[-1]["result"] == "not_met" and "at most 76/100" in out_of_reach.criteria[-1]["reason"]
@@ -324,7 +335,12 @@ def test_a_province_criterion_can_stay_out_of_the_verdict() -> None:
     data = {**_sheet_data(), "pass_mark": 80, "pass_mark_basis": "QĐ (test)"}
     data["criterion"]["in_verdict"] = False
     sheet = parse_sheet(data)
-    ev = evaluate(load_catalog("agency"), all_criteria("agency"), seed_facts(changes={"models_count": 0, "internal_rules": [], "security_force_rating": "hoan_thanh"}), sheet=sheet)
+    ev = evaluate(
+        load_catalog("agency"),
+        all_criteria("agency"),
+        seed_facts(changes={"models_count": 0, "internal_rules": [], "security_force_rating": "hoan_thanh"}),
+        sheet=sheet,
+    )
     assert ev.criteria[-1]["result"] == "not_met"
     assert "TINH-DIEM" not in ev.unmet
 

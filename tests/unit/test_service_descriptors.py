@@ -12,7 +12,8 @@ from deploy.processes import DEFAULT_PORTS, SERVICES
 from shared.contracts import topics
 from shared.contracts.docs import _settings
 from shared.contracts.inbound import INBOUND_TYPES
-from shared.contracts.services import BY_NAME, SERVICES as DESCRIPTORS, ServiceDescriptor
+from shared.contracts.services import BY_NAME, ServiceDescriptor
+from shared.contracts.services import SERVICES as DESCRIPTORS
 
 
 @pytest.mark.parametrize("desc", DESCRIPTORS, ids=lambda d: d.name)
@@ -31,7 +32,7 @@ def test_every_inbound_type_has_one_owner_and_the_launcher_uses_the_descriptors(
     owned = [t for d in DESCRIPTORS for t in d.owned_inbound]
     assert sorted(owned) == sorted(INBOUND_TYPES) and len(owned) == len(set(owned))
     assert [d.gatekeeper for d in DESCRIPTORS].count(True) == 1
-    assert SERVICES == tuple(BY_NAME) and DEFAULT_PORTS == {d.name: d.default_port for d in DESCRIPTORS}
+    assert tuple(BY_NAME) == SERVICES and {d.name: d.default_port for d in DESCRIPTORS} == DEFAULT_PORTS
 
 
 def test_a_composition_root_cannot_subscribe_beyond_its_descriptor() -> None:

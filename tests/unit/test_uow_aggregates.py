@@ -30,7 +30,11 @@ metadata = MetaData()
 infra = InfraTables(metadata)
 things = Table("things", metadata, Column("code", String(20), primary_key=True), Column("label", String(50), nullable=False))
 tallies = Table(
-    "tallies", metadata, Column("code", String(20), primary_key=True), Column("state", String(20)), Column("n", Integer, nullable=False)
+    "tallies",
+    metadata,
+    Column("code", String(20), primary_key=True),
+    Column("state", String(20)),
+    Column("n", Integer, nullable=False),
 )
 registry(metadata=metadata).map_imperatively(Thing, things)
 

@@ -134,7 +134,9 @@ def queue_page(session: Session, official: Official, f: QueueFilter, *, today: d
     names = commune_names(session, codes)
     items = []
     for case, holder_id, holder_name in rows:
-        items.append(item_view(case, today=today, holder={"id": holder_id, "name": holder_name} if holder_id else None, names=names))
+        items.append(
+            item_view(case, today=today, holder={"id": holder_id, "name": holder_name} if holder_id else None, names=names)
+        )
     return QueuePage(
         items=items, total=total, counts=counts, page=page, pages=pages, communes=sorted((c, names.get(c, c)) for c in codes)
     )
@@ -186,7 +188,9 @@ def _details(env: dict[str, Any]) -> list[str]:
         out.append(f"Người đang xử lý: {p['claimed_by']['name']}; trả lại bởi: {p['released_by']['name']}")
     if t == "CaseReassigned":
         before = p.get("claimed_by") or {}
-        out.append(f"Phân công cho: {p['assigned_to']['name']} (trước đó: {before.get('name', 'chưa ai nhận')}); bởi: {p['reassigned_by']['name']}")
+        out.append(
+            f"Phân công cho: {p['assigned_to']['name']} (trước đó: {before.get('name', 'chưa ai nhận')}); bởi: {p['reassigned_by']['name']}"
+        )
     if p.get("level") and t.startswith("UnitYear"):
         out.append(labels.LEVEL.get(p["level"], p["level"]))
     for key, label in (
@@ -212,7 +216,9 @@ def _details(env: dict[str, Any]) -> list[str]:
     if p.get("unmet"):
         out.append("Tiêu chí chưa đạt: " + ", ".join(p["unmet"]))
     if t == "IncidentRecorded":
-        out.append(f"Ngày xảy ra: {p.get('occurred_on')}; loại: {p.get('category')}; {labels.INCIDENT_EFFECT.get(p.get('effect', ''), p.get('effect'))}")
+        out.append(
+            f"Ngày xảy ra: {p.get('occurred_on')}; loại: {p.get('category')}; {labels.INCIDENT_EFFECT.get(p.get('effect', ''), p.get('effect'))}"
+        )
     return out
 
 
@@ -299,8 +305,10 @@ def unit_year_page(session: Session, case: ApprovalCase, official: Official, *, 
     under = case.state in UNDER_REVIEW and case.pending_level is not None
     view["may_act"] = bool(under and may_decide([official.jurisdiction], case.pending_level or "", case.unit))
     view["may_decide"] = view["may_act"] and official.may_take(case.pending_role)
-    view["may_revoke"] = str(case.state) == "recognized" and official.role in ("decide", "supervise") and may_decide(
-        [official.jurisdiction], case.deciding_level, case.unit
+    view["may_revoke"] = (
+        str(case.state) == "recognized"
+        and official.role in ("decide", "supervise")
+        and may_decide([official.jurisdiction], case.deciding_level, case.unit)
     )
     return view
 
@@ -340,9 +348,9 @@ def dashboard(session: Session, official: Official, *, year: int, commune: str, 
     if commune:
         where.append(K.commune_code == commune)
     rows = session.execute(
-        select(K.commune_code, K.kind, K.state, K.pending_role, K.deadline, func.count()).where(*where).group_by(
-            K.commune_code, K.kind, K.state, K.pending_role, K.deadline
-        )
+        select(K.commune_code, K.kind, K.state, K.pending_role, K.deadline, func.count())
+        .where(*where)
+        .group_by(K.commune_code, K.kind, K.state, K.pending_role, K.deadline)
     ).all()
     by_commune: dict[str, Counter[str]] = defaultdict(Counter)
     by_kind: dict[str, Counter[str]] = defaultdict(Counter)
@@ -406,11 +414,15 @@ def recognised(session: Session, official: Official, *, year: int, commune: str 
         where.append(scope)
     if commune:
         where.append(K.commune_code == commune)
-    cases = list(session.execute(select(C).where(*where).order_by(K.province_code, K.commune_code, K.kind, K.unit_code)).scalars())
+    cases = list(
+        session.execute(select(C).where(*where).order_by(K.province_code, K.commune_code, K.kind, K.unit_code)).scalars()
+    )
     names = commune_names(session, {c.commune_code for c in cases if c.commune_code})
     out = []
     for c in cases:
-        d: dict[str, Any] = next((d for d in reversed(c.decisions) if d.get("decision") == "pass" and d.get("role") == "decide"), {})
+        d: dict[str, Any] = next(
+            (d for d in reversed(c.decisions) if d.get("decision") == "pass" and d.get("role") == "decide"), {}
+        )
         out.append(
             {
                 "unit_code": c.unit_code,

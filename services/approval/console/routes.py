@@ -84,7 +84,9 @@ def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI
         ms = (time.perf_counter() - t0) * 1000
         response.headers["Server-Timing"] = f"app;dur={ms:.1f}"
         if not request.url.path.startswith((f"{BASE}/static", f"{BASE}/vendor")):
-            log.info("console.request", method=request.method, path=request.url.path, status=response.status_code, ms=round(ms, 1))
+            log.info(
+                "console.request", method=request.method, path=request.url.path, status=response.status_code, ms=round(ms, 1)
+            )
         return response
 
     @app.exception_handler(NotSignedIn)
@@ -108,7 +110,9 @@ def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI
         if case is None:
             raise StarletteHTTPException(404, f"Không có hồ sơ {unit_year_id}.")
         if not reads.in_scope(official, case):
-            raise StarletteHTTPException(403, f"Hồ sơ {unit_year_id} không thuộc phạm vi quản lý của đồng chí ({official.jurisdiction}).")
+            raise StarletteHTTPException(
+                403, f"Hồ sơ {unit_year_id} không thuộc phạm vi quản lý của đồng chí ({official.jurisdiction})."
+            )
         return case
 
     # ------------------------------------------------------------------ sign-in
@@ -125,7 +129,9 @@ def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI
         for o in officials.values():
             groups.setdefault(labels.LEVEL.get(o.level, o.level), []).append(o)
         order = [labels.LEVEL[lv] for lv in ("commune", "district", "province", "ministry")]
-        return page(request, "login.html", {"groups": sorted(groups.items(), key=lambda g: order.index(g[0]) if g[0] in order else 9)})
+        return page(
+            request, "login.html", {"groups": sorted(groups.items(), key=lambda g: order.index(g[0]) if g[0] in order else 9)}
+        )
 
     @app.post("/login")
     async def login(request: Request) -> Response:
@@ -210,8 +216,14 @@ def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI
         view = await runtime.read(read)
         case = view["case"]
         view["assignable"] = (
-            [o for o in officials.values() if o.id != official.id and o.role in ("appraise", "decide", "supervise")
-             and may_decide([o.jurisdiction], case.pending_level or "", case.unit) and o.may_take(case.pending_role)]
+            [
+                o
+                for o in officials.values()
+                if o.id != official.id
+                and o.role in ("appraise", "decide", "supervise")
+                and may_decide([o.jurisdiction], case.pending_level or "", case.unit)
+                and o.may_take(case.pending_role)
+            ]
             if official.supervisor and view["may_act"]
             else []
         )
@@ -235,12 +247,17 @@ def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI
         log.info("console.refused", unit_year_id=unit_year_id, error_code=exc.code, reason=exc.reason)
         return page(request, "_flash.html", {"error": message, "code": exc.code, "detail": exc.reason, "target": target})
 
-    async def run_command(request: Request, unit_year_id: str, fn: Any, target: str, expected_version: int | None = None) -> Response | None:
+    async def run_command(
+        request: Request, unit_year_id: str, fn: Any, target: str, expected_version: int | None = None
+    ) -> Response | None:
         def tx(uow: Any) -> Any:
             if expected_version is not None:
                 c = uow.session.get(ApprovalCase, unit_year_id)
                 if c is not None and c.version != expected_version:
-                    raise ApprovalError("conflict", f"unit-year {unit_year_id} changed since the form was opened (version {expected_version} -> {c.version})")
+                    raise ApprovalError(
+                        "conflict",
+                        f"unit-year {unit_year_id} changed since the form was opened (version {expected_version} -> {c.version})",
+                    )
             return fn(uow)
 
         try:
@@ -301,7 +318,10 @@ def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI
             return page(
                 request,
                 "_flash.html",
-                {"error": f"{labels.REFUSAL['wrong_role']} Bước đang chờ: {step}; vai trò của đồng chí: {labels.ROLE.get(official.role)}.", "target": "decide-errors"},
+                {
+                    "error": f"{labels.REFUSAL['wrong_role']} Bước đang chờ: {step}; vai trò của đồng chí: {labels.ROLE.get(official.role)}.",
+                    "target": "decide-errors",
+                },
             )
         reasons = [line.strip() for line in str(form.get("reasons", "")).splitlines() if line.strip()]
         decision = str(form.get("decision", ""))
@@ -323,7 +343,12 @@ def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI
                 }
             )
         except ValidationError as exc:
-            fields = {"decision": "loại quyết định", "decided_on": "ngày quyết định (dd/mm/yyyy)", "decision_no": "số quyết định", "certificate_no": "số giấy chứng nhận"}
+            fields = {
+                "decision": "loại quyết định",
+                "decided_on": "ngày quyết định (dd/mm/yyyy)",
+                "decision_no": "số quyết định",
+                "certificate_no": "số giấy chứng nhận",
+            }
             bad = sorted({fields.get(str(e["loc"][0]), str(e["loc"][0])) for e in exc.errors()})
             return page(request, "_flash.html", {"error": f"Thông tin chưa hợp lệ: {', '.join(bad)}.", "target": "decide-errors"})
         cmd = http_command("ReviewDecisionSubmitted", payload, official.actor())
@@ -350,7 +375,11 @@ def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI
                 }
             )
         except ValidationError:
-            return page(request, "_flash.html", {"error": "Quyết định thu hồi phải ghi rõ lý do (và ngày hợp lệ, nếu có).", "target": target})
+            return page(
+                request,
+                "_flash.html",
+                {"error": "Quyết định thu hồi phải ghi rõ lý do (và ngày hợp lệ, nếu có).", "target": target},
+            )
         cmd = http_command("RecognitionRevocationSubmitted", payload, official.actor())
         err = await run_command(request, unit_year_id, lambda uow: commands.revoke(uow, cmd), target)
         return err or hx_redirect(back(request, unit_year_id, form))
@@ -359,7 +388,11 @@ def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI
     async def follow_context(request: Request, official: Official) -> dict[str, Any]:
         yrs = await runtime.read(lambda s: reads.years(s, official))
         try:
-            year = int(request.query_params.get("year", "")) if request.query_params.get("year") else (yrs[0] if yrs else queries.today().year)
+            year = (
+                int(request.query_params.get("year", ""))
+                if request.query_params.get("year")
+                else (yrs[0] if yrs else queries.today().year)
+            )
         except ValueError:
             year = yrs[0] if yrs else queries.today().year
         commune = request.query_params.get("commune", "")
@@ -367,7 +400,12 @@ def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI
             commune = official.jurisdiction.partition(":")[2]
         today = queries.today()
         d = await runtime.read(lambda s: reads.dashboard(s, official, year=year, commune=commune, today=today))
-        return {**d, "years": yrs, "today": today, "export_q": urlencode({"year": year, **({"commune": commune} if commune else {})})}
+        return {
+            **d,
+            "years": yrs,
+            "today": today,
+            "export_q": urlencode({"year": year, **({"commune": commune} if commune else {})}),
+        }
 
     @app.get("/follow", response_class=HTMLResponse)
     async def follow(request: Request) -> Response:
