@@ -47,7 +47,12 @@ def _case(uow: UnitOfWork, unit_year_id: str) -> ApprovalCase:
 def decide(uow: UnitOfWork, cmd: Command, *, if_match: IfMatch | None = None) -> str:
     body: ReviewDecisionSubmitted = cmd.payload
     case = _case(uow, body.unit_year_id)
-    cmd.require_jurisdiction(province_code=case.province_code, commune_code=case.commune_code, unit_code=case.unit_code)
+    cmd.require_jurisdiction(
+        province_code=case.province_code,
+        commune_code=case.commune_code,
+        district_code=case.unit.get("district_code"),
+        unit_code=case.unit_code,
+    )
     if if_match is not None:
         if_match.check(case.version, f"unit-year {case.unit_year_id}")
     held = current_claim(uow, case.unit_year_id)

@@ -81,7 +81,10 @@ def submit_self_assessment(uow: UnitOfWork, cmd: Command) -> str:
             waiting_for="unit_year",
         )
     cmd.require_jurisdiction(
-        province_code=case.unit["province_code"], commune_code=case.unit.get("commune_code"), unit_code=case.unit["code"]
+        province_code=case.unit["province_code"],
+        commune_code=case.unit.get("commune_code"),
+        district_code=case.unit.get("district_code"),
+        unit_code=case.unit["code"],
     )
     criteria = [c.model_dump(mode="json") for c in body.criteria]
     documents = [d.model_dump(mode="json") for d in body.documents]
@@ -215,7 +218,10 @@ def _antt_case(uow: UnitOfWork, cmd: Command, unit_year_id: str) -> AssessmentCa
             "unknown_unit_year", f"unit-year {unit_year_id} is not registered (no UnitYearRegistered has been seen for it)"
         )
     cmd.require_jurisdiction(
-        province_code=case.unit["province_code"], commune_code=case.unit.get("commune_code"), unit_code=case.unit["code"]
+        province_code=case.unit["province_code"],
+        commune_code=case.unit.get("commune_code"),
+        district_code=case.unit.get("district_code"),
+        unit_code=case.unit["code"],
     )
     return case
 

@@ -20,7 +20,12 @@ from shared.infra.uow import UnitOfWork
 
 def _check_jurisdiction(cmd: Command, unit: Unit | dict[str, Any]) -> None:
     data = unit if isinstance(unit, dict) else unit.snapshot()
-    cmd.require_jurisdiction(province_code=data["province_code"], commune_code=data.get("commune_code"), unit_code=data["code"])
+    cmd.require_jurisdiction(
+        province_code=data["province_code"],
+        commune_code=data.get("commune_code"),
+        district_code=data.get("district_code"),
+        unit_code=data["code"],
+    )
 
 
 def register_unit(uow: UnitOfWork, cmd: Command) -> str:

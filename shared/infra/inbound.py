@@ -43,9 +43,18 @@ class Command:
         """The cause of the events this command leads to."""
         return Cause(actor=self.actor_dict(), correlation_id=self.correlation_id, causation_id=self.message_id)
 
-    def require_jurisdiction(self, *, province_code: str, commune_code: str | None = None, unit_code: str | None = None) -> None:
+    def require_jurisdiction(
+        self,
+        *,
+        province_code: str,
+        commune_code: str | None = None,
+        unit_code: str | None = None,
+        district_code: str | None = None,
+    ) -> None:
         """Refuse (``out_of_jurisdiction``) a command for a unit outside the sender's jurisdiction."""
-        if not in_jurisdiction(self.jurisdiction, province_code=province_code, commune_code=commune_code):
+        if not in_jurisdiction(
+            self.jurisdiction, province_code=province_code, commune_code=commune_code, district_code=district_code
+        ):
             unit = f"unit {unit_code}" if unit_code else "unit"
             raise Rejected(
                 "out_of_jurisdiction",
@@ -71,11 +80,18 @@ def validate_payload(model: type[BaseModel], payload: Any, prefix: str = "payloa
         raise Rejected("invalid_payload", describe_validation(exc, prefix)) from None
 
 
-def in_jurisdiction(jurisdiction: list[str], *, province_code: str | None, commune_code: str | None = None) -> bool:
+def in_jurisdiction(
+    jurisdiction: list[str], *, province_code: str | None, commune_code: str | None = None, district_code: str | None = None
+) -> bool:
+    """Whether a sender or official acting for ``jurisdiction`` may act for a unit of this
+    province, district and commune at all (what it may decide, level by level, is
+    ``shared.contracts.jurisdiction.may_decide``)."""
     for j in jurisdiction:
         if j == "*":
             return True
         if province_code and j == f"province:{province_code}":
+            return True
+        if district_code and j == f"district:{district_code}":
             return True
         if commune_code and j == f"commune:{commune_code}":
             return True

@@ -434,3 +434,13 @@ def test_event_id_is_normalised_to_the_uuid_form(gates: dict[str, InboundGate]) 
 )
 def test_in_jurisdiction(jurisdiction: list[str], province: str | None, commune: str | None, expected: bool) -> None:
     assert in_jurisdiction(jurisdiction, province_code=province, commune_code=commune) is expected
+
+
+def test_a_district_may_act_for_the_units_of_its_district_only() -> None:
+    """``district:D`` (the 2021 profile's district officials and systems) acts for the units of
+    district D, as ``may_decide`` lets it decide at district level and below there."""
+    from shared.infra.inbound import in_jurisdiction
+
+    assert in_jurisdiction(["district:511"], province_code="51", district_code="511", commune_code="51101")
+    assert not in_jurisdiction(["district:511"], province_code="51", district_code="512", commune_code="51201")
+    assert not in_jurisdiction(["district:511"], province_code="51", commune_code="51101")  # a unit of no district
