@@ -801,7 +801,8 @@ class Verifier:
                 lo = part.matched.size if part.matched else 0
                 explained = [f for f in part.chain_findings if f.offset is not None and f.offset >= lo]
                 if explained:
-                    explained[0].message += (
+                    first = explained[0]
+                    first.message += (
                         f"; the partition has {part.count} records, {h.producer}'s checkpoint #{h.sequence} covers {h.size}"
                     )
                 else:
