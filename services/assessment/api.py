@@ -1,9 +1,10 @@
 """HTTP API of the assessment service (tự đánh giá)."""
 
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
@@ -26,7 +27,9 @@ from shared.contracts.inbound import (
 )
 from shared.infra.auth import require_read
 from shared.infra.http import http_command
+from shared.infra.idempotency import IDEMPOTENCY_KEY_HEADER, keyed_write
 from shared.infra.runtime import ServiceRuntime
+from shared.infra.uow import UnitOfWork
 
 
 class SelfAssessmentBody(BaseModel):
@@ -112,6 +115,39 @@ class ExemplarySelfAssessmentBody(BaseModel):
     evidence: ExemplaryEvidence | None = None
 
 
+def readable_case(s: Session, unit_year_id: str, actor: Actor) -> dict[str, Any]:
+    """The assessment case's view, for a caller who may read its unit (``may_read``)."""
+    case = queries.case(s, unit_year_id)
+    if case is None:
+        raise AssessmentError("not_found", f"unit-year {unit_year_id} has no assessment case")
+    require_read(actor, case.unit, f"unit-year {unit_year_id}")
+    return case_view(case, queries.incidents_in_window(s, case))
+
+
+def readable_exemplary(s: Session, unit_year_id: str, actor: Actor) -> dict[str, Any]:
+    """The exemplary case's view, for a caller who may read its unit."""
+    x = queries.exemplary_case(s, unit_year_id)
+    antt = queries.case(s, unit_year_id)
+    if x is None or antt is None:
+        raise AssessmentError(
+            "not_found", f"unit-year {unit_year_id} has no exemplary case (not proposed for the exemplary title)"
+        )
+    require_read(actor, antt.unit, f"unit-year {unit_year_id}")
+    return exemplary_view(x, antt)
+
+
+def readable_incident(s: Session, source: str, incident_id: str, actor: Actor) -> dict[str, Any]:
+    """An incident's view. A repeated report id answers with the incident recorded first:
+    shown only to a caller who may read its unit."""
+    incident = queries.incident(s, source, incident_id)
+    if incident is None:
+        raise AssessmentError("not_found", f"incident {incident_id} of {source} is not recorded")
+    known = queries.known_unit(s, incident.unit_code)
+    if known is not None:
+        require_read(actor, known["unit"] or known, f"incident {incident_id}")
+    return incident.view()
+
+
 def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
     router = APIRouter(tags=["assessment"])
     ActorDep = Annotated[Actor, Depends(actor_dep)]
@@ -169,91 +205,122 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
             ],
         }
 
-    @router.post("/incidents")
-    async def report_incident(body: IncidentReported, actor: ActorDep) -> dict[str, Any]:
+    @router.post("/incidents", response_model=None)
+    async def report_incident(
+        body: IncidentReported,
+        actor: ActorDep,
+        request: Request,
+        idempotency_key: Annotated[str | None, IDEMPOTENCY_KEY_HEADER] = None,
+    ) -> Response:
         cmd = http_command("IncidentReported", body, actor)
-        await runtime.transaction(lambda uow: commands.record_incident(uow, cmd))
 
-        def read(s: Session) -> dict[str, Any]:
-            incident = queries.incident(s, cmd.source, body.incident_id)
-            assert incident is not None
-            # a repeated report id answers with the incident recorded first: show it only
-            # to a caller who may read its unit
-            known = queries.known_unit(s, incident.unit_code)
-            if known is not None:
-                require_read(actor, known["unit"] or known, f"incident {body.incident_id}")
-            return incident.view()
+        def write(uow: UnitOfWork) -> dict[str, Any]:
+            commands.record_incident(uow, cmd)
+            uow.session.flush()
+            return readable_incident(uow.session, cmd.source, body.incident_id, actor)
 
-        return await runtime.read(read)
+        return await keyed_write(runtime, request, actor.id, body.model_dump(mode="json"), write)
 
-    @router.post("/unit-years/{unit_year_id}/self-assessment")
-    async def submit(unit_year_id: str, body: SelfAssessmentBody, actor: ActorDep) -> dict[str, Any]:
+    @router.post("/unit-years/{unit_year_id}/self-assessment", response_model=None)
+    async def submit(
+        unit_year_id: str,
+        body: SelfAssessmentBody,
+        actor: ActorDep,
+        request: Request,
+        idempotency_key: Annotated[str | None, IDEMPOTENCY_KEY_HEADER] = None,
+    ) -> Response:
         payload = SelfAssessmentSubmitted.model_validate({**body.model_dump(mode="json"), "unit_year_id": unit_year_id})
         cmd = http_command("SelfAssessmentSubmitted", payload, actor)
-        await runtime.transaction(lambda uow: commands.submit_self_assessment(uow, cmd))
-        return await get_case(unit_year_id, actor)
+
+        def write(uow: UnitOfWork) -> dict[str, Any]:
+            commands.submit_self_assessment(uow, cmd)
+            return readable_case(uow.session, unit_year_id, actor)
+
+        return await keyed_write(runtime, request, actor.id, body.model_dump(mode="json"), write)
 
     async def _command(
-        unit_year_id: str, event_type: str, model: type[BaseModel], body: BaseModel, actor: Actor, fn: Any
-    ) -> None:
-        payload = model.model_validate({**body.model_dump(mode="json"), "unit_year_id": unit_year_id})
-        cmd = http_command(event_type, payload, actor)
-        await runtime.transaction(lambda uow: fn(uow, cmd))
+        request: Request,
+        unit_year_id: str,
+        event_type: str,
+        model: type[BaseModel],
+        body: BaseModel,
+        actor: Actor,
+        fn: Any,
+        view: Callable[[Session, str, Actor], dict[str, Any]],
+    ) -> Response:
+        data = body.model_dump(mode="json")
+        cmd = http_command(event_type, model.model_validate({**data, "unit_year_id": unit_year_id}), actor)
 
-    @router.post("/unit-years/{unit_year_id}/movement-classification")
-    async def classify_movement(unit_year_id: str, body: MovementClassificationBody, actor: ActorDep) -> dict[str, Any]:
+        def write(uow: UnitOfWork) -> dict[str, Any]:
+            fn(uow, cmd)
+            return view(uow.session, unit_year_id, actor)
+
+        return await keyed_write(runtime, request, actor.id, data, write)
+
+    @router.post("/unit-years/{unit_year_id}/movement-classification", response_model=None)
+    async def classify_movement(
+        unit_year_id: str,
+        body: MovementClassificationBody,
+        actor: ActorDep,
+        request: Request,
+        idempotency_key: Annotated[str | None, IDEMPOTENCY_KEY_HEADER] = None,
+    ) -> Response:
         """Record the movement's yearly classification (phân loại phong trào) of the unit-year."""
-        await _command(
+        return await _command(
+            request,
             unit_year_id,
             "MovementClassificationSubmitted",
             MovementClassificationSubmitted,
             body,
             actor,
             commands.record_movement_classification,
+            readable_case,
         )
-        return await get_case(unit_year_id, actor)
 
-    @router.post("/unit-years/{unit_year_id}/exemplary-proposal")
-    async def propose_exemplary(unit_year_id: str, body: ExemplaryProposalBody, actor: ActorDep) -> dict[str, Any]:
-        await _command(
-            unit_year_id, "ExemplaryProposalSubmitted", ExemplaryProposalSubmitted, body, actor, commands.propose_exemplary
+    @router.post("/unit-years/{unit_year_id}/exemplary-proposal", response_model=None)
+    async def propose_exemplary(
+        unit_year_id: str,
+        body: ExemplaryProposalBody,
+        actor: ActorDep,
+        request: Request,
+        idempotency_key: Annotated[str | None, IDEMPOTENCY_KEY_HEADER] = None,
+    ) -> Response:
+        return await _command(
+            request,
+            unit_year_id,
+            "ExemplaryProposalSubmitted",
+            ExemplaryProposalSubmitted,
+            body,
+            actor,
+            commands.propose_exemplary,
+            readable_exemplary,
         )
-        return await get_exemplary(unit_year_id, actor)
 
-    @router.post("/unit-years/{unit_year_id}/exemplary-self-assessment")
-    async def submit_exemplary(unit_year_id: str, body: ExemplarySelfAssessmentBody, actor: ActorDep) -> dict[str, Any]:
-        await _command(
+    @router.post("/unit-years/{unit_year_id}/exemplary-self-assessment", response_model=None)
+    async def submit_exemplary(
+        unit_year_id: str,
+        body: ExemplarySelfAssessmentBody,
+        actor: ActorDep,
+        request: Request,
+        idempotency_key: Annotated[str | None, IDEMPOTENCY_KEY_HEADER] = None,
+    ) -> Response:
+        return await _command(
+            request,
             unit_year_id,
             "ExemplarySelfAssessmentSubmitted",
             ExemplarySelfAssessmentSubmitted,
             body,
             actor,
             commands.submit_exemplary_self_assessment,
+            readable_exemplary,
         )
-        return await get_exemplary(unit_year_id, actor)
 
     @router.get("/unit-years/{unit_year_id}/exemplary")
-    async def get_exemplary(unit_year_id: str, _actor: ActorDep) -> dict[str, Any]:
-        def read(s: Session) -> dict[str, Any]:
-            x = queries.exemplary_case(s, unit_year_id)
-            antt = queries.case(s, unit_year_id)
-            if x is None or antt is None:
-                raise AssessmentError(
-                    "not_found", f"unit-year {unit_year_id} has no exemplary case (not proposed for the exemplary title)"
-                )
-            return exemplary_view(x, antt)
-
-        return await runtime.read(read)
+    async def get_exemplary(unit_year_id: str, actor: ActorDep) -> dict[str, Any]:
+        return await runtime.read(lambda s: readable_exemplary(s, unit_year_id, actor))
 
     @router.get("/unit-years/{unit_year_id}")
     async def get_case(unit_year_id: str, actor: ActorDep) -> dict[str, Any]:
-        def read(s: Session) -> dict[str, Any]:
-            case = queries.case(s, unit_year_id)
-            if case is None:
-                raise AssessmentError("not_found", f"unit-year {unit_year_id} has no assessment case")
-            require_read(actor, case.unit, f"unit-year {unit_year_id}")
-            return case_view(case, queries.incidents_in_window(s, case))
-
-        return await runtime.read(read)
+        return await runtime.read(lambda s: readable_case(s, unit_year_id, actor))
 
     return router

@@ -2,8 +2,9 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from services.registration import commands, queries
 from services.registration.domain import RegistrationError, Unit, UnitYear
@@ -11,7 +12,9 @@ from shared.contracts.envelope import Actor
 from shared.contracts.inbound import UnitRegistrationSubmitted, UnitYearRegistrationSubmitted, UnitYearWithdrawalSubmitted
 from shared.infra.auth import require_read
 from shared.infra.http import http_command
+from shared.infra.idempotency import IDEMPOTENCY_KEY_HEADER, keyed_write
 from shared.infra.runtime import ServiceRuntime
+from shared.infra.uow import UnitOfWork
 
 
 class WithdrawalBody(BaseModel):
@@ -37,15 +40,33 @@ def unit_year_view(uy: UnitYear) -> dict[str, Any]:
     }
 
 
+def readable_unit_year(s: Session, unit_year_id: str, actor: Actor) -> dict[str, Any]:
+    """The unit-year's view, for a caller who may read its unit (``may_read``)."""
+    uy = queries.unit_year(s, unit_year_id)
+    if uy is None:
+        raise RegistrationError("not_found", f"unit-year {unit_year_id} is not registered")
+    unit = queries.unit(s, uy.unit_code)
+    require_read(actor, unit.snapshot() if unit is not None else {"code": uy.unit_code}, f"unit-year {unit_year_id}")
+    return unit_year_view(uy)
+
+
 def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
     router = APIRouter(tags=["registration"])
     ActorDep = Annotated[Actor, Depends(actor_dep)]
 
-    @router.post("/units", status_code=201)
-    async def register_unit(body: UnitRegistrationSubmitted, actor: ActorDep) -> dict[str, Any]:
+    @router.post("/units", status_code=201, response_model=None)
+    async def register_unit(
+        body: UnitRegistrationSubmitted,
+        actor: ActorDep,
+        request: Request,
+        idempotency_key: Annotated[str | None, IDEMPOTENCY_KEY_HEADER] = None,
+    ) -> Response:
         cmd = http_command("UnitRegistrationSubmitted", body, actor)
-        outcome = await runtime.transaction(lambda uow: commands.register_unit(uow, cmd))
-        return {"outcome": outcome, "unit": body.unit.model_dump(mode="json")}
+
+        def write(uow: UnitOfWork) -> dict[str, Any]:
+            return {"outcome": commands.register_unit(uow, cmd), "unit": body.unit.model_dump(mode="json")}
+
+        return await keyed_write(runtime, request, actor.id, body.model_dump(mode="json"), write, status=201)
 
     @router.get("/units/{code}")
     async def get_unit(code: str, actor: ActorDep) -> dict[str, Any]:
@@ -56,30 +77,41 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
         require_read(actor, view, f"unit {code}")
         return view
 
-    @router.post("/unit-years", status_code=201)
-    async def register_unit_year(body: UnitYearRegistrationSubmitted, actor: ActorDep) -> dict[str, Any]:
+    @router.post("/unit-years", status_code=201, response_model=None)
+    async def register_unit_year(
+        body: UnitYearRegistrationSubmitted,
+        actor: ActorDep,
+        request: Request,
+        idempotency_key: Annotated[str | None, IDEMPOTENCY_KEY_HEADER] = None,
+    ) -> Response:
         cmd = http_command("UnitYearRegistrationSubmitted", body, actor)
-        await runtime.transaction(lambda uow: commands.register_unit_year(uow, cmd))
-        return await get_unit_year(f"{body.unit_code}:{body.year}", actor)
 
-    @router.post("/unit-years/{unit_year_id}/withdrawal")
-    async def withdraw(unit_year_id: str, body: WithdrawalBody, actor: ActorDep) -> dict[str, Any]:
+        def write(uow: UnitOfWork) -> dict[str, Any]:
+            commands.register_unit_year(uow, cmd)
+            return readable_unit_year(uow.session, f"{body.unit_code}:{body.year}", actor)
+
+        return await keyed_write(runtime, request, actor.id, body.model_dump(mode="json"), write, status=201)
+
+    @router.post("/unit-years/{unit_year_id}/withdrawal", response_model=None)
+    async def withdraw(
+        unit_year_id: str,
+        body: WithdrawalBody,
+        actor: ActorDep,
+        request: Request,
+        idempotency_key: Annotated[str | None, IDEMPOTENCY_KEY_HEADER] = None,
+    ) -> Response:
         payload = UnitYearWithdrawalSubmitted(unit_year_id=unit_year_id, reason=body.reason)
         cmd = http_command("UnitYearWithdrawalSubmitted", payload, actor)
-        await runtime.transaction(lambda uow: commands.withdraw_unit_year(uow, cmd))
-        return await get_unit_year(unit_year_id, actor)
+
+        def write(uow: UnitOfWork) -> dict[str, Any]:
+            commands.withdraw_unit_year(uow, cmd)
+            return readable_unit_year(uow.session, unit_year_id, actor)
+
+        return await keyed_write(runtime, request, actor.id, body.model_dump(mode="json"), write)
 
     @router.get("/unit-years/{unit_year_id}")
     async def get_unit_year(unit_year_id: str, actor: ActorDep) -> dict[str, Any]:
-        def read(s: Any) -> dict[str, Any]:
-            uy = queries.unit_year(s, unit_year_id)
-            if uy is None:
-                raise RegistrationError("not_found", f"unit-year {unit_year_id} is not registered")
-            unit = queries.unit(s, uy.unit_code)
-            require_read(actor, unit.snapshot() if unit is not None else {"code": uy.unit_code}, f"unit-year {unit_year_id}")
-            return unit_year_view(uy)
-
-        return await runtime.read(read)
+        return await runtime.read(lambda s: readable_unit_year(s, unit_year_id, actor))
 
     @router.get("/unit-years")
     async def list_unit_years(

@@ -30,7 +30,8 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
-from fastapi import Request
+from fastapi import Header, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -244,3 +245,25 @@ def purge_expired(session: Session, infra: InfraTables, older_than: Any) -> int:
     """Forget the answers stored before ``older_than`` (a key is kept for a bounded time)."""
     res = session.execute(delete(infra.idempotency_keys).where(infra.idempotency_keys.c.created_at < older_than))
     return int(res.rowcount or 0)  # type: ignore[attr-defined]
+
+
+#: the ``Idempotency-Key`` request header of an HTTP write, for its OpenAPI documentation
+IDEMPOTENCY_KEY_HEADER: Any = Header(
+    alias=KEY_HEADER,
+    max_length=200,
+    description="Send a new key (e.g. a UUID) with every write and the same key with its retries: a retry gets "
+    "the first answer (Idempotent-Replayed: true) instead of acting again; the same key with another body is 422.",
+)
+
+
+async def keyed_write(
+    runtime: Any, request: Request, actor_id: str, body: Any, write: Callable[[UnitOfWork], Any], *, status: int = 200
+) -> JSONResponse:
+    """:func:`run_write` for a write whose answer is a JSON view made inside its transaction:
+    ``write`` acts and returns the view; a retry with the same ``Idempotency-Key`` gets the
+    first view back instead of acting again."""
+
+    def tx(uow: UnitOfWork) -> Answer:
+        return Answer(status, jsonable_encoder(write(uow)), {})
+
+    return await run_write(runtime, idempotent_request(request, actor_id, body), tx)
