@@ -200,7 +200,7 @@ def link_area_incident(uow: UnitOfWork, case: AssessmentCase, incident: Incident
         return
     session = uow.session
     session.flush()
-    case.reevaluate(queries.incidents_in_window(session, case), queries.previous_year(uow, case))
+    case.reevaluate(queries.window_incidents(uow, case), queries.previous_year(uow, case))
     session.flush()
     emit_incident(uow, incident, effect, case=case, assessed_year=case.year, cause=cause, counted_for_commune=True)
 
@@ -271,7 +271,7 @@ def submit_exemplary_self_assessment(uow: UnitOfWork, cmd: Command) -> str:
         body.meeting_date,
         documents=documents,
         evidence=None if body.evidence is None else body.evidence.model_dump(mode="json", exclude_none=True),
-        incidents=queries.incidents_in_window(uow.session, antt),
+        incidents=queries.window_incidents(uow, antt),
     )
     uow.session.flush()
     uow.emit(
@@ -325,7 +325,7 @@ def revise_exemplary(uow: UnitOfWork, antt: AssessmentCase, cause: Cause, why: s
     case = uow.session.get(ExemplaryCase, antt.unit_year_id)
     if case is None:
         return
-    ev = case.reevaluate(antt, queries.incidents_in_window(uow.session, antt))
+    ev = case.reevaluate(antt, queries.window_incidents(uow, antt))
     uow.session.flush()
     if ev is None:
         return
