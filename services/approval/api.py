@@ -8,9 +8,17 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from services.approval import commands, queries
-from services.approval.domain import ApprovalCase, ApprovalError
+from services.approval.domain import ApprovalCase, ApprovalError, ExemplaryTitle
 from shared.contracts.envelope import Actor
-from shared.contracts.inbound import Decision, Level, RecognitionRevocationSubmitted, ReviewDecisionSubmitted, StepRole
+from shared.contracts.inbound import (
+    Decision,
+    ExemplaryDecisionSubmitted,
+    ExemplaryRevocationSubmitted,
+    Level,
+    RecognitionRevocationSubmitted,
+    ReviewDecisionSubmitted,
+    StepRole,
+)
 from shared.infra.auth import require_read
 from shared.infra.http import error_responses, http_command
 from shared.infra.idempotency import Answer, etag, idempotent_request, parse_if_match, run_write
@@ -92,6 +100,38 @@ def _written_view(uow: UnitOfWork, unit_year_id: str) -> Answer:
     return Answer(status=200, body=view, headers={"ETag": etag(case.version)})
 
 
+def title_view(t: ExemplaryTitle, *, today: date) -> dict[str, Any]:
+    """The exemplary title's case as the API shows it (the fields of an ANTT case, and the
+    catalog and the ANTT recognition it rests on)."""
+    return {
+        "unit_year_id": t.unit_year_id,
+        "track": "exemplary",
+        "unit": t.unit,
+        "year": t.year,
+        "state": t.state,
+        "criteria_catalog": t.criteria_catalog,
+        "antt_decision_no": t.antt_decision_no,
+        "level": t.pending_level or (t.decisions[-1]["level"] if t.decisions else None),
+        "pending_step": t.pending_step,
+        "chain_profile": t.chain_profile,
+        "chain": t.chain,
+        "deadline": None if t.deadline is None else t.deadline.isoformat(),
+        "late": t.is_late(today),
+        "round": t.round,
+        "verdict": t.verdict,
+        "unmet": t.unmet,
+        "decisions": t.decisions,
+        "version": t.version,
+    }
+
+
+def _written_title(uow: UnitOfWork, unit_year_id: str) -> Answer:
+    uow.flush()
+    title = queries.exemplary_title(uow.session, unit_year_id)
+    assert title is not None
+    return Answer(status=200, body=title_view(title, today=queries.today()), headers={"ETag": etag(title.version)})
+
+
 def case_view(c: ApprovalCase, *, today: date) -> dict[str, Any]:
     step = c.pending_step
     return {
@@ -103,7 +143,7 @@ def case_view(c: ApprovalCase, *, today: date) -> dict[str, Any]:
         "pending_step": step,
         "chain_profile": c.chain_profile,
         "chain": c.chain,
-        "deadline": c.deadline.isoformat(),
+        "deadline": None if c.deadline is None else c.deadline.isoformat(),
         "late": c.is_late(today),
         "round": c.round,
         "verdict": c.verdict,
@@ -153,6 +193,8 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
             view = case_view(case, today=queries.today())
             if case.kind == "commune":
                 view["children"] = queries.commune_rollup(s, case).view()
+            title = queries.exemplary_title(s, unit_year_id)
+            view["exemplary"] = None if title is None else title_view(title, today=queries.today())
             return {**view, "history": queries.event_history(s, unit_year_id)}
 
         found = await runtime.read(read)
@@ -201,6 +243,88 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
         def write(uow: UnitOfWork) -> Answer:
             commands.revoke(uow, cmd, if_match=precondition)
             return _written_view(uow, unit_year_id)
+
+        return await run_write(runtime, req, write)
+
+    @router.get("/exemplary/queue")
+    async def exemplary_queue(
+        actor: ActorDep,
+        level: Level | None = None,
+        province_code: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        """Exemplary titles (điển hình) awaiting a decision of their chain, inside the caller's jurisdiction."""
+        items = await runtime.read(
+            lambda s: queries.exemplary_queue(
+                s,
+                level=level.value if level else None,
+                province_code=province_code,
+                limit=limit,
+                offset=offset,
+                jurisdiction=actor.jurisdiction,
+            )
+        )
+        today = queries.today()
+        return {"items": [title_view(t, today=today) for t in items], "limit": limit, "offset": offset}
+
+    @router.get("/unit-years/{unit_year_id}/exemplary")
+    async def get_exemplary_title(unit_year_id: str, actor: ActorDep, response: Response) -> dict[str, Any]:
+        """The unit-year's exemplary title: its chain, current step, decisions and version (ETag)."""
+
+        def read(s: Session) -> dict[str, Any]:
+            title = queries.exemplary_title(s, unit_year_id)
+            if title is None:
+                raise ApprovalError("not_found", f"unit-year {unit_year_id} has not been proposed for the exemplary title")
+            require_read(actor, title.unit, f"unit-year {unit_year_id}")
+            return title_view(title, today=queries.today())
+
+        found = await runtime.read(read)
+        response.headers["ETag"] = etag(found["version"])
+        return found
+
+    @router.post("/unit-years/{unit_year_id}/exemplary/decisions", response_model=None, responses=_WRITE_RESPONSES)
+    async def decide_exemplary(
+        unit_year_id: str,
+        body: DecisionBody,
+        actor: ActorDep,
+        request: Request,
+        idempotency_key: Annotated[str | None, _IDEMPOTENCY_KEY] = None,
+        if_match: Annotated[str | None, _IF_MATCH] = None,
+    ) -> Response:
+        """Take the decision of the exemplary title's current step (the province steering
+        committee's appraisal, the chairman's recognition), as ``/decisions`` does for ANTT."""
+        data = body.model_dump(mode="json")
+        payload = ExemplaryDecisionSubmitted.model_validate({**data, "unit_year_id": unit_year_id})
+        cmd = http_command("ExemplaryDecisionSubmitted", payload, actor)
+        precondition = parse_if_match(if_match)
+        req = idempotent_request(request, actor.id, data)
+
+        def write(uow: UnitOfWork) -> Answer:
+            commands.decide_exemplary(uow, cmd, if_match=precondition)
+            return _written_title(uow, unit_year_id)
+
+        return await run_write(runtime, req, write)
+
+    @router.post("/unit-years/{unit_year_id}/exemplary/revocation", response_model=None, responses=_WRITE_RESPONSES)
+    async def revoke_exemplary(
+        unit_year_id: str,
+        body: RevocationBody,
+        actor: ActorDep,
+        request: Request,
+        idempotency_key: Annotated[str | None, _IDEMPOTENCY_KEY] = None,
+        if_match: Annotated[str | None, _IF_MATCH] = None,
+    ) -> Response:
+        """Revoke the exemplary title alone (the ANTT recognition stays)."""
+        data = body.model_dump(mode="json")
+        payload = ExemplaryRevocationSubmitted.model_validate({**data, "unit_year_id": unit_year_id})
+        cmd = http_command("ExemplaryRevocationSubmitted", payload, actor)
+        precondition = parse_if_match(if_match)
+        req = idempotent_request(request, actor.id, data)
+
+        def write(uow: UnitOfWork) -> Answer:
+            commands.revoke_exemplary(uow, cmd, if_match=precondition)
+            return _written_title(uow, unit_year_id)
 
         return await run_write(runtime, req, write)
 

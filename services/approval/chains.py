@@ -19,7 +19,7 @@ DELEGABLE = frozenset({"agency", "enterprise", "school"})
 class Chain:
     profile: str
     steps: tuple[dict[str, str], ...]
-    deadline: date
+    deadline: date | None
     delegated_from: str | None = None
 
 
@@ -97,3 +97,21 @@ class ChainConfig:
         return RollupRule(
             criterion=r["criterion"], registered_min=float(r["registered_min"]), recognized_min=float(r["recognized_min"])
         )
+
+    def exemplary_chain_for(self, unit: dict[str, Any], year: int) -> Chain:
+        """The chain of a unit-year's exemplary title in its province and year."""
+        cfg = self.data.get("exemplary") or {}
+        province = unit["province_code"]
+        rules = self._by_year(cfg.get("selection", {}).get("provinces", {}).get(province) or [], year) or self._by_year(
+            cfg.get("selection", {}).get("default", []), year
+        )
+        if not rules:
+            raise LookupError(f"no exemplary-title chain for province {province} in {year}")
+        name = str(rules[-1]["profile"])
+        profile = cfg["profiles"][name]
+        dl = profile.get("deadline")
+        deadline = None
+        if dl:
+            month, day = (int(x) for x in dl.split("-"))
+            deadline = date(year, month, day)
+        return Chain(profile=f"exemplary.{name}", steps=tuple(dict(s) for s in profile["steps"]), deadline=deadline)

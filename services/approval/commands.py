@@ -4,19 +4,36 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import delete, select
 
 from services.approval import queries
 from services.approval.chains import ChainConfig
-from services.approval.domain import ApprovalCase, ApprovalError, Claim, claim_case, claimed_by_other, reassign_case, release_case
+from services.approval.domain import (
+    ApprovalCase,
+    ApprovalError,
+    ChainCase,
+    Claim,
+    ExemplaryTitle,
+    claim_case,
+    claimed_by_other,
+    reassign_case,
+    release_case,
+)
 from services.approval.orm import claims, infra  # noqa: F401 - the mapping must be configured
 from services.approval.projections import record_history
 from shared.contracts import events as ev
 from shared.contracts import topics
 from shared.contracts.envelope import rfc3339, utcnow
 from shared.contracts.events import Event
-from shared.contracts.inbound import RecognitionRevocationSubmitted, ReviewDecisionSubmitted
+from shared.contracts.inbound import (
+    ExemplaryDecisionSubmitted,
+    ExemplaryRevocationSubmitted,
+    RecognitionRevocationSubmitted,
+    ReviewDecisionSubmitted,
+)
+from shared.contracts.lifecycle import exemplary_stream
 from shared.infra.adapters import CommandFn
 from shared.infra.idempotency import IfMatch
 from shared.infra.inbound import Command
@@ -24,10 +41,18 @@ from shared.infra.parking import NotYetKnown
 from shared.infra.uow import Cause, UnitOfWork
 
 
-def publish(uow: UnitOfWork, case: ApprovalCase, event: Event, cause: Cause) -> None:
-    """Emit an event of the case and keep it in the case's history."""
-    env = uow.emit(event, cause, unit_year_id=case.unit_year_id)
+def publish(uow: UnitOfWork, case: ChainCase, event: Event, cause: Cause) -> dict[str, Any]:
+    """Emit an event of the case on its track's stream (the unit-year's, or its exemplary
+    title's) and keep it in the unit-year's history; return the envelope."""
+    stream = exemplary_stream(case.unit_year_id) if isinstance(case, ExemplaryTitle) else None
+    env = uow.emit(event, cause, unit_year_id=case.unit_year_id, stream_id=stream)
     record_history(uow, env, topics.APPROVAL_EVENTS)
+    return env
+
+
+def caused_by(cause: Cause, env: dict[str, Any]) -> Cause:
+    """The cause of an event that follows from ``env`` (an event of this service's own)."""
+    return Cause(actor=cause.actor, correlation_id=cause.correlation_id, causation_id=env["event_id"])
 
 
 def _case(uow: UnitOfWork, unit_year_id: str) -> ApprovalCase:
@@ -100,7 +125,75 @@ def revoke(uow: UnitOfWork, cmd: Command, *, if_match: IfMatch | None = None) ->
         jurisdiction=cmd.jurisdiction,
         expected_version=body.expected_version,
     )
-    publish(uow, case, event, cmd.cause)
+    env = publish(uow, case, event, cmd.cause)
+    # the exemplary title rests on the recognition (seed 003, criterion 8): it goes with it
+    title = uow.get(ExemplaryTitle, case.unit_year_id)
+    if title is not None:
+        assert isinstance(event, ev.UnitYearRevoked)
+        follow = title.follow_antt_revocation(event, queries.today())
+        if follow is not None:
+            publish(uow, title, follow, caused_by(cmd.cause, env))
+    return "applied"
+
+
+# --- the exemplary title (điển hình) -------------------------------------------------------
+def _title(uow: UnitOfWork, cmd: Command, unit_year_id: str) -> ExemplaryTitle:
+    title = uow.get(ExemplaryTitle, unit_year_id)
+    if title is None:
+        raise ApprovalError(
+            "no_exemplary_title",
+            f"unit-year {unit_year_id} has not been proposed for the exemplary title (no ExemplaryCaseOpened has reached "
+            "the approval service)",
+        )
+    cmd.require_jurisdiction(
+        province_code=title.province_code,
+        commune_code=title.commune_code,
+        district_code=title.unit.get("district_code"),
+        unit_code=title.unit_code,
+    )
+    return title
+
+
+def decide_exemplary(uow: UnitOfWork, cmd: Command, *, if_match: IfMatch | None = None) -> str:
+    """A decision of the exemplary title's chain: the same rules as an ANTT decision (its step,
+    level, jurisdiction, reasons for a return or a refusal), on the title's own case."""
+    body: ExemplaryDecisionSubmitted = cmd.payload
+    title = _title(uow, cmd, body.unit_year_id)
+    if if_match is not None:
+        if_match.check(title.version, f"the exemplary title of unit-year {title.unit_year_id}")
+    event = title.decide(
+        level=body.level.value,
+        decision=body.decision.value,
+        reasons=body.reasons,
+        decided_by=body.decided_by,
+        decision_no=body.decision_no,
+        decided_on=body.decided_on,
+        certificate_no=body.certificate_no,
+        today=queries.today(),
+        jurisdiction=cmd.jurisdiction,
+        step_role=None if body.step is None else body.step.value,
+        expected_version=body.expected_version,
+    )
+    publish(uow, title, event, cmd.cause)
+    return "applied"
+
+
+def revoke_exemplary(uow: UnitOfWork, cmd: Command, *, if_match: IfMatch | None = None) -> str:
+    """Thu hồi the exemplary title alone; the ANTT recognition stays."""
+    body: ExemplaryRevocationSubmitted = cmd.payload
+    title = _title(uow, cmd, body.unit_year_id)
+    if if_match is not None:
+        if_match.check(title.version, f"the exemplary title of unit-year {title.unit_year_id}")
+    event = title.revoke(
+        reasons=body.reasons,
+        decided_by=body.decided_by,
+        decision_no=body.decision_no,
+        decided_on=body.decided_on,
+        today=queries.today(),
+        jurisdiction=cmd.jurisdiction,
+        expected_version=body.expected_version,
+    )
+    publish(uow, title, event, cmd.cause)
     return "applied"
 
 
@@ -193,4 +286,9 @@ def reassign(uow: UnitOfWork, cmd: Command) -> str:
     return "applied"
 
 
-COMMANDS: dict[type, CommandFn] = {ReviewDecisionSubmitted: decide, RecognitionRevocationSubmitted: revoke}
+COMMANDS: dict[type, CommandFn] = {
+    ReviewDecisionSubmitted: decide,
+    RecognitionRevocationSubmitted: revoke,
+    ExemplaryDecisionSubmitted: decide_exemplary,
+    ExemplaryRevocationSubmitted: revoke_exemplary,
+}

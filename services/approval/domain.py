@@ -6,13 +6,22 @@ raises :class:`ApprovalError` with a reason, leaving the case unchanged.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from fractions import Fraction
-from typing import Any
+from typing import Any, ClassVar
 
 from services.approval.chains import Chain
-from services.approval.machine import FINAL, MACHINE, UNDER_REVIEW, ApprovalState
+from services.approval.machine import (
+    EXEMPLARY_FINAL,
+    EXEMPLARY_MACHINE,
+    EXEMPLARY_UNDER_REVIEW,
+    FINAL,
+    MACHINE,
+    UNDER_REVIEW,
+    ApprovalState,
+)
 from shared.contracts import events as ev
 from shared.contracts.jurisdiction import may_decide
 from shared.infra.errors import DomainError
@@ -92,14 +101,61 @@ class Rollup:
             )
 
 
+@dataclass(frozen=True)
+class TrackEvents:
+    """The events one track's case publishes: the ANTT recognition's, or the exemplary title's.
+    The rules of a chain (steps, levels, jurisdiction, returns and refusals with reasons) are
+    the same for both; what differs is the record they leave."""
+
+    track: str
+    self_scored: Callable[..., ev.Event]
+    reviewed: Callable[..., ev.Event]
+    recognized: Callable[..., ev.Event]
+    not_recognized: Callable[..., ev.Event]
+    returned: Callable[..., ev.Event]
+    verdict_changed: Callable[..., ev.Event]
+    #: how the case names itself in a reason
+    what: str
+
+
+ANTT_EVENTS = TrackEvents(
+    track="antt",
+    self_scored=ev.UnitYearSelfScored,
+    reviewed=ev.UnitYearReviewed,
+    recognized=ev.UnitYearRecognized,
+    not_recognized=ev.UnitYearNotRecognized,
+    returned=ev.UnitYearReturned,
+    verdict_changed=ev.VerdictChanged,
+    what="unit-year",
+)
+EXEMPLARY_EVENTS = TrackEvents(
+    track="exemplary",
+    self_scored=ev.ExemplaryTitleSelfScored,
+    reviewed=ev.ExemplaryTitleReviewed,
+    recognized=ev.ExemplaryTitleRecognized,
+    not_recognized=ev.ExemplaryTitleNotRecognized,
+    returned=ev.ExemplaryTitleReturned,
+    verdict_changed=ev.ExemplaryTitleVerdictChanged,
+    what="the exemplary title of unit-year",
+)
+
+
 @dataclass(eq=False)
-class ApprovalCase:
+class ChainCase:
+    """A case moved level by level along its chain: the ANTT recognition of a unit-year
+    (:class:`ApprovalCase`) or its exemplary title (:class:`ExemplaryTitle`)."""
+
+    EVENTS: ClassVar[TrackEvents] = ANTT_EVENTS
+    MACHINE: ClassVar[Any] = MACHINE
+    UNDER_REVIEW: ClassVar[frozenset[str]] = frozenset(UNDER_REVIEW)
+    FINAL: ClassVar[frozenset[str]] = FINAL
+
     unit_year_id: str
     year: int
     unit: dict[str, Any]
     chain: list[dict[str, str]]
     chain_profile: str
-    deadline: date
+    deadline: date | None
     kind: str = ""
     province_code: str = ""
     commune_code: str | None = None
@@ -113,39 +169,37 @@ class ApprovalCase:
     verdict: str | None = None
     unmet: list[str] = field(default_factory=list)
     decisions: list[dict[str, Any]] = field(default_factory=list)
-    flags: list[dict[str, Any]] = field(default_factory=list)
-    open_flags: int = 0
     version: int = 0
 
     @classmethod
-    def open(cls, unit_year_id: str, year: int, unit: dict[str, Any], chain: Chain) -> ApprovalCase:
-        return cls(
-            unit_year_id=unit_year_id,
-            year=year,
-            unit=unit,
-            chain=list(chain.steps),
-            chain_profile=chain.profile,
-            deadline=chain.deadline,
-            kind=unit["kind"],
-            province_code=unit["province_code"],
-            commune_code=unit.get("commune_code"),
-            unit_code=unit["code"],
-        )
+    def _fields(cls, unit_year_id: str, year: int, unit: dict[str, Any], chain: Chain) -> dict[str, Any]:
+        return {
+            "unit_year_id": unit_year_id,
+            "year": year,
+            "unit": unit,
+            "chain": list(chain.steps),
+            "chain_profile": chain.profile,
+            "deadline": chain.deadline,
+            "kind": unit["kind"],
+            "province_code": unit["province_code"],
+            "commune_code": unit.get("commune_code"),
+            "unit_code": unit["code"],
+        }
 
     # --- views ---------------------------------------------------------------------------
     @property
     def pending_step(self) -> dict[str, str] | None:
-        return self.chain[self.step] if self.state in UNDER_REVIEW else None
+        return self.chain[self.step] if self.state in self.UNDER_REVIEW else None
 
     def is_late(self, today: date) -> bool:
-        return self.state not in FINAL and today > self.deadline
+        return self.deadline is not None and self.state not in self.FINAL and today > self.deadline
 
     # --- transitions ---------------------------------------------------------------------
     def _fire(self, trigger: str) -> None:
         try:
-            fire(MACHINE, self, trigger)
+            fire(self.MACHINE, self, trigger)
         except IllegalTransition as exc:
-            raise ApprovalError("illegal_transition", f"unit-year {self.unit_year_id}: {exc}") from None
+            raise ApprovalError("illegal_transition", f"{self.EVENTS.what} {self.unit_year_id}: {exc}") from None
 
     def self_score(self, round_: int, verdict: str, unmet: list[str]) -> ev.Event:
         self._fire("self_score")
@@ -155,13 +209,15 @@ class ApprovalCase:
         self.step = 0
         self.pending_level = self.chain[0]["level"]
         self.pending_role = self.chain[0]["role"]
-        return ev.UnitYearSelfScored(
+        extra = {"unmet": list(unmet)} if self.EVENTS.track != "antt" else {}
+        return self.EVENTS.self_scored(
             unit_year_id=self.unit_year_id,
             round=round_,
             verdict=verdict,
             state=self.state,
             pending_level=self.pending_level,
-            deadline=self.deadline.isoformat(),
+            deadline=None if self.deadline is None else self.deadline.isoformat(),
+            **extra,
         )
 
     def _why_not_reviewable(self) -> str:
@@ -197,13 +253,13 @@ class ApprovalCase:
         self.check_version(expected_version)
         if step_role is not None:
             self._check_step(step_role, level)
-        if self.state not in UNDER_REVIEW:
-            raise ApprovalError("illegal_transition", f"unit-year {self.unit_year_id}: {self._why_not_reviewable()}")
+        if self.state not in self.UNDER_REVIEW:
+            raise ApprovalError("illegal_transition", f"{self.EVENTS.what} {self.unit_year_id}: {self._why_not_reviewable()}")
         step = self.chain[self.step]
         if level != step["level"]:
             raise ApprovalError(
                 "wrong_level",
-                f"unit-year {self.unit_year_id} awaits a decision at {step['level']} level "
+                f"{self.EVENTS.what} {self.unit_year_id} awaits a decision at {step['level']} level "
                 f"({step['body']}, step {self.step + 1} of {len(self.chain)}), not at {level} level",
             )
         if jurisdiction is not None and not may_decide(jurisdiction, level, self.unit):
@@ -225,12 +281,13 @@ class ApprovalCase:
             "round": self.round,
         }
         base = {"unit_year_id": self.unit_year_id, "level": level, "decided_by": decided_by, "decision_no": decision_no}
-        outcome: ev.UnitYearRecognized | ev.UnitYearReviewed | ev.UnitYearReturned | ev.UnitYearNotRecognized
+        events = self.EVENTS
+        outcome: ev.Event
         if decision == "pass":
             if self.verdict != "met":
                 raise ApprovalError(
                     "criteria_not_met",
-                    f"unit-year {self.unit_year_id} cannot pass: its self-assessment verdict is chưa đạt "
+                    f"{events.what} {self.unit_year_id} cannot pass: its self-assessment verdict is chưa đạt "
                     f"(criteria not met: {', '.join(self.unmet) or 'unknown'}); refuse or return it instead",
                 )
             if step["role"] == "decide":
@@ -242,7 +299,7 @@ class ApprovalCase:
                 self._fire("recognize")
                 self.pending_level = None
                 self.pending_role = None
-                outcome = ev.UnitYearRecognized(
+                outcome = events.recognized(
                     **base,
                     deciding_body=step["body"],
                     decided_on=record["decided_on"],
@@ -254,7 +311,7 @@ class ApprovalCase:
                 self.step += 1
                 self.pending_level = self.chain[self.step]["level"]
                 self.pending_role = self.chain[self.step]["role"]
-                outcome = ev.UnitYearReviewed(**base, state=self.state, pending_level=self.pending_level)
+                outcome = events.reviewed(**base, state=self.state, pending_level=self.pending_level)
         elif decision in ("return", "reject"):
             if not reasons:
                 what = "what must be supplemented" if decision == "return" else "why it is not recognised"
@@ -264,12 +321,12 @@ class ApprovalCase:
                 self.step = 0
                 self.pending_level = None
                 self.pending_role = None
-                outcome = ev.UnitYearReturned(**base, reasons=list(reasons), state=self.state)
+                outcome = events.returned(**base, reasons=list(reasons), state=self.state)
             else:
                 self._fire("refuse")
                 self.pending_level = None
                 self.pending_role = None
-                outcome = ev.UnitYearNotRecognized(**base, reasons=list(reasons), state=self.state)
+                outcome = events.not_recognized(**base, reasons=list(reasons), state=self.state)
         else:
             raise ApprovalError("invalid_payload", f"unknown decision {decision!r}: pass, return or reject")
         self.decisions = [*self.decisions, record]
@@ -280,7 +337,7 @@ class ApprovalCase:
         if expected_version is not None and expected_version != self.version:
             raise ApprovalError(
                 "version_mismatch",
-                f"unit-year {self.unit_year_id} is at version {self.version} ({self._where()}), not {expected_version}: "
+                f"{self.EVENTS.what} {self.unit_year_id} is at version {self.version} ({self._where()}), not {expected_version}: "
                 "it changed since the decision was prepared; read it again",
             )
 
@@ -300,7 +357,7 @@ class ApprovalCase:
         done = f"; the {step_role} step at {level} level was already taken in round {self.round}" if taken else ""
         raise ApprovalError(
             "step_not_current",
-            f"a decision for the {step_role} step is not current for unit-year {self.unit_year_id} ({self._where()}){done}; "
+            f"a decision for the {step_role} step is not current for {self.EVENTS.what} {self.unit_year_id} ({self._where()}){done}; "
             "nothing was changed",
         )
 
@@ -310,13 +367,70 @@ class ApprovalCase:
 
     def change_verdict(self, verdict: str, unmet: list[str], reason: str) -> ev.Event | None:
         """A new verdict from the assessment (e.g. an incident) while the case is open."""
-        if self.state in FINAL or (verdict == self.verdict and list(unmet) == self.unmet):
+        if self.state in self.FINAL or (verdict == self.verdict and list(unmet) == self.unmet):
             return None
         self.verdict = verdict
         self.unmet = list(unmet)
-        return ev.VerdictChanged(
+        return self.EVENTS.verdict_changed(
             unit_year_id=self.unit_year_id, verdict=verdict, unmet=list(unmet), reason=reason, state=self.state
         )
+
+    def _revocation(
+        self,
+        *,
+        reasons: list[str],
+        decided_by: str,
+        decision_no: str | None,
+        decided_on: date | None,
+        today: date,
+        jurisdiction: list[str] | None,
+        expected_version: int | None,
+        what: str,
+    ) -> str:
+        """Check and record a revocation (thu hồi) of the recognition; return its date."""
+        self.check_version(expected_version)
+        if self.state != "recognized":
+            raise ApprovalError(
+                "illegal_transition", f"{self.EVENTS.what} {self.unit_year_id} is {self.state}: only {what} can be revoked"
+            )
+        level = self.deciding_level
+        if jurisdiction is not None and not may_decide(jurisdiction, level, self.unit):
+            raise ApprovalError(
+                "out_of_jurisdiction",
+                f"an actor for {', '.join(jurisdiction)} may not revoke {what} decided at {level} level",
+            )
+        if not reasons:
+            raise ApprovalError("invalid_payload", "a revocation must give its reasons")
+        self._fire("revoke")
+        on = (decided_on or today).isoformat()
+        self.decisions = [
+            *self.decisions,
+            {
+                "level": level,
+                "role": "revoke",
+                "body": self.chain[-1]["body"],
+                "decision": "revoke",
+                "reasons": list(reasons),
+                "decided_by": decided_by,
+                "decision_no": decision_no,
+                "decided_on": on,
+                "certificate_no": None,
+                "round": self.round,
+            },
+        ]
+        return on
+
+
+@dataclass(eq=False)
+class ApprovalCase(ChainCase):
+    """The approval case of a unit-year's recognition "An toàn về ANTT"."""
+
+    flags: list[dict[str, Any]] = field(default_factory=list)
+    open_flags: int = 0
+
+    @classmethod
+    def open(cls, unit_year_id: str, year: int, unit: dict[str, Any], chain: Chain) -> ApprovalCase:
+        return cls(**cls._fields(unit_year_id, year, unit, chain))
 
     def flag_incident(self, incident_id: str, criterion: str | None, reason: str) -> ev.Event | None:
         """An incident failing a criterion, reported after recognition: a flag, never a revocation."""
@@ -345,36 +459,16 @@ class ApprovalCase:
         expected_version: int | None = None,
     ) -> ev.Event:
         """Thu hồi: an explicit, audited decision of the recognising level."""
-        self.check_version(expected_version)
-        if self.state != ApprovalState.recognized:
-            raise ApprovalError(
-                "illegal_transition", f"unit-year {self.unit_year_id} is {self.state}: only a recognition can be revoked"
-            )
-        level = self.deciding_level
-        if jurisdiction is not None and not may_decide(jurisdiction, level, self.unit):
-            raise ApprovalError(
-                "out_of_jurisdiction",
-                f"an actor for {', '.join(jurisdiction)} may not revoke a recognition decided at {level} level",
-            )
-        if not reasons:
-            raise ApprovalError("invalid_payload", "a revocation must give its reasons")
-        self._fire("revoke")
-        on = (decided_on or today).isoformat()
-        self.decisions = [
-            *self.decisions,
-            {
-                "level": level,
-                "role": "revoke",
-                "body": self.chain[-1]["body"],
-                "decision": "revoke",
-                "reasons": list(reasons),
-                "decided_by": decided_by,
-                "decision_no": decision_no,
-                "decided_on": on,
-                "certificate_no": None,
-                "round": self.round,
-            },
-        ]
+        on = self._revocation(
+            reasons=reasons,
+            decided_by=decided_by,
+            decision_no=decision_no,
+            decided_on=decided_on,
+            today=today,
+            jurisdiction=jurisdiction,
+            expected_version=expected_version,
+            what="a recognition",
+        )
         self.flags = [{**f, "open": False} for f in self.flags]
         self.open_flags = 0
         return ev.UnitYearRevoked(
@@ -391,6 +485,117 @@ class ApprovalCase:
         self.pending_level = None
         self.pending_role = None
         return ev.ApprovalCaseWithdrawn(unit_year_id=self.unit_year_id, reason=reason, state=self.state)
+
+
+@dataclass(eq=False)
+class ExemplaryTitle(ChainCase):
+    """The approval case of a unit-year's exemplary title (điển hình, kiểu mẫu về ANTT và
+    phong trào toàn dân bảo vệ ANTQ), on the province's chain for it (e.g. the province steering
+    committee appraises, the provincial chairman decides). It rests on the unit-year's ANTT
+    recognition: revoking that revokes the title with it (:meth:`follow_antt_revocation`)."""
+
+    EVENTS: ClassVar[TrackEvents] = EXEMPLARY_EVENTS
+    MACHINE: ClassVar[Any] = EXEMPLARY_MACHINE
+    UNDER_REVIEW: ClassVar[frozenset[str]] = frozenset(EXEMPLARY_UNDER_REVIEW)
+    FINAL: ClassVar[frozenset[str]] = EXEMPLARY_FINAL
+
+    criteria_catalog: str = ""
+    antt_decision_no: str | None = None
+
+    @classmethod
+    def open(cls, antt: ApprovalCase, criteria_catalog: str, chain: Chain) -> tuple[ExemplaryTitle, list[ev.Event]]:
+        """Open the title's case of a recognised unit-year; if the ANTT recognition is no
+        longer in force (revoked while the proposal travelled), the case opens and lapses."""
+        recognised = next(
+            (d for d in reversed(antt.decisions) if d.get("decision") == "pass" and d.get("role") == "decide"), None
+        )
+        title = cls(
+            **cls._fields(antt.unit_year_id, antt.year, antt.unit, chain),
+            state="proposed",
+            criteria_catalog=criteria_catalog,
+            antt_decision_no=None if recognised is None else recognised.get("decision_no"),
+        )
+        opened = ev.ExemplaryTitleCaseOpened(
+            unit_year_id=title.unit_year_id,
+            unit=title.unit,
+            year=title.year,
+            criteria_catalog=criteria_catalog,
+            chain=title.chain,
+            chain_profile=title.chain_profile,
+            deadline=title.deadline,
+            antt_decision_no=title.antt_decision_no,
+            state=title.state,
+        )
+        out: list[ev.Event] = [opened]
+        if antt.state != ApprovalState.recognized:
+            out.append(title.lapse(f"unit-year {antt.unit_year_id} is {antt.state}, not recognised “An toàn về ANTT”"))
+        return title, out
+
+    def _why_not_reviewable(self) -> str:
+        if self.state == "proposed":
+            return "its exemplary self-assessment has not been recorded yet; no decision can be taken"
+        if self.state == "returned":
+            return "it was returned for supplement and awaits a new exemplary self-assessment"
+        return f"it is {self.state}; the decision is final"
+
+    def revoke(
+        self,
+        *,
+        reasons: list[str],
+        decided_by: str,
+        decision_no: str | None,
+        decided_on: date | None,
+        today: date,
+        jurisdiction: list[str] | None = None,
+        expected_version: int | None = None,
+        because_of: str = "decision",
+    ) -> ev.Event:
+        """Thu hồi the exemplary title alone, by its recognising level."""
+        on = self._revocation(
+            reasons=reasons,
+            decided_by=decided_by,
+            decision_no=decision_no,
+            decided_on=decided_on,
+            today=today,
+            jurisdiction=jurisdiction,
+            expected_version=expected_version,
+            what="an exemplary title",
+        )
+        return ev.ExemplaryTitleRevoked(
+            unit_year_id=self.unit_year_id,
+            reasons=list(reasons),
+            decided_by=decided_by,
+            decision_no=decision_no,
+            decided_on=on,
+            because_of=because_of,
+            state=self.state,
+        )
+
+    def lapse(self, reason: str) -> ev.Event:
+        self._fire("lapse")
+        self.pending_level = None
+        self.pending_role = None
+        return ev.ExemplaryTitleLapsed(unit_year_id=self.unit_year_id, reason=reason, state=self.state)
+
+    def follow_antt_revocation(self, revoked: ev.UnitYearRevoked, today: date) -> ev.Event | None:
+        """The ANTT recognition the title rests on was revoked (criterion 8 of seed 003): a
+        title granted is revoked with it, by the same decision; a proposal not yet decided
+        lapses. None when the title is already over."""
+        why = f"the recognition “An toàn về ANTT” was revoked ({revoked.decision_no or 'no decision number'}): " + "; ".join(
+            revoked.reasons
+        )
+        if self.state == "recognized":
+            return self.revoke(
+                reasons=[why],
+                decided_by=revoked.decided_by,
+                decision_no=revoked.decision_no,
+                decided_on=revoked.decided_on,
+                today=today,
+                because_of="antt_revoked",
+            )
+        if self.state in self.FINAL:
+            return None
+        return self.lapse(why)
 
 
 # --- claims ("Tôi xử lý") ----------------------------------------------------------------

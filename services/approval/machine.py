@@ -31,3 +31,10 @@ UNDER_REVIEW = list(lifecycle.UNDER_REVIEW)
 FINAL = lifecycle.FINAL
 
 MACHINE = build_machine(states=[s.value for s in S], transitions=list(lifecycle.APPROVAL.transitions))
+
+#: the exemplary title's lifecycle (public contract ``shared.contracts.lifecycle.APPROVAL_EXEMPLARY``)
+EXEMPLARY_UNDER_REVIEW = list(lifecycle.EXEMPLARY_UNDER_REVIEW)
+EXEMPLARY_FINAL = lifecycle.EXEMPLARY_FINAL
+EXEMPLARY_MACHINE = build_machine(
+    states=list(lifecycle.APPROVAL_EXEMPLARY.states), transitions=list(lifecycle.APPROVAL_EXEMPLARY.transitions)
+)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import JSON, Column, Date, Enum, Integer, MetaData, String, Table
 from sqlalchemy.orm import registry
 
-from services.approval.domain import ApprovalCase
+from services.approval.domain import ApprovalCase, ExemplaryTitle
 from services.approval.machine import ApprovalState
 from shared.infra.tables import InfraTables
 
@@ -86,4 +86,32 @@ claims = Table(
     Column("claimed_at", String(40), nullable=False),
 )
 
+#: the exemplary title of a unit-year along its own chain (``ExemplaryTitle``), beside its ANTT case
+exemplary_titles = Table(
+    "approval_exemplary_titles",
+    metadata,
+    Column("unit_year_id", String(80), primary_key=True),
+    Column("year", Integer, nullable=False, index=True),
+    Column("unit", JSON, nullable=False),
+    Column("province_code", String(16), nullable=False, index=True),
+    Column("commune_code", String(16), nullable=True, index=True),
+    Column("unit_code", String(64), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),
+    Column("criteria_catalog", String(64), nullable=False),
+    Column("antt_decision_no", String(100), nullable=True),
+    Column("chain", JSON, nullable=False),
+    Column("chain_profile", String(32), nullable=False),
+    Column("deadline", Date, nullable=True),
+    Column("state", String(32), nullable=False, index=True),
+    Column("step", Integer, nullable=False),
+    Column("pending_level", String(16), nullable=True, index=True),
+    Column("pending_role", String(16), nullable=True),
+    Column("round", Integer, nullable=False),
+    Column("verdict", String(16), nullable=True),
+    Column("unmet", JSON, nullable=False),
+    Column("decisions", JSON, nullable=False),
+    Column("version", Integer, nullable=False),
+)
+
 mapper_registry.map_imperatively(ApprovalCase, cases, version_id_col=cases.c.version)
+mapper_registry.map_imperatively(ExemplaryTitle, exemplary_titles, version_id_col=exemplary_titles.c.version)

@@ -9,7 +9,7 @@ from typing import Any
 from services.approval import projections
 from services.approval.chains import ChainConfig
 from services.approval.commands import publish
-from services.approval.domain import ApprovalCase, ApprovalError
+from services.approval.domain import ApprovalCase, ApprovalError, ExemplaryTitle
 from services.approval.machine import ApprovalState
 from shared.contracts import events as ev
 from shared.contracts import topics
@@ -95,12 +95,68 @@ def incident_recorded(uow: UnitOfWork, event: EventMessage[ev.IncidentRecorded])
     return "applied"
 
 
+# --- the exemplary title --------------------------------------------------------------------
+def _title(uow: UnitOfWork, event: EventMessage[Any]) -> ExemplaryTitle:
+    title = uow.get(ExemplaryTitle, event.unit_year_id)
+    if title is None:
+        raise ApprovalError("no_exemplary_title", f"unit-year {event.unit_year_id} has no exemplary title case")
+    return title
+
+
+def open_exemplary_title(uow: UnitOfWork, event: EventMessage[ev.ExemplaryCaseOpened]) -> str:
+    """The proposal of an ANTT-recognised unit-year opens its exemplary title's case on the
+    province's chain for the title."""
+    _history(uow, event)
+    p = event.payload
+    if uow.get(ExemplaryTitle, p.unit_year_id) is not None:
+        return "ignored"
+    antt = _case(uow, event)
+    try:
+        chain = ChainConfig.load().exemplary_chain_for(antt.unit, antt.year)
+    except LookupError as exc:
+        raise ApprovalError("no_chain", str(exc)) from None
+    title, events = ExemplaryTitle.open(antt, p.criteria_catalog, chain)
+    uow.add(title)
+    for out in events:
+        publish(uow, title, out, event.cause)
+    return "applied"
+
+
+def exemplary_self_scored(uow: UnitOfWork, event: EventMessage[ev.ExemplarySelfAssessmentRecorded]) -> str:
+    _history(uow, event)
+    p = event.payload
+    title = _title(uow, event)
+    if title.state in title.FINAL:
+        return "ignored"
+    publish(uow, title, title.self_score(p.round, p.verdict, p.unmet), event.cause)
+    return "applied"
+
+
+def exemplary_revised(uow: UnitOfWork, event: EventMessage[ev.ExemplaryEvaluationRevised]) -> str:
+    """A new verdict of the exemplary self-assessment (an incident, the movement's
+    classification) while the title is under review; after a decision it changes nothing
+    (revoking a title is an explicit decision, or follows the ANTT revocation)."""
+    _history(uow, event)
+    p = event.payload
+    title = _title(uow, event)
+    outcome = title.change_verdict(p.verdict, p.unmet, p.reason)
+    if outcome is not None:
+        publish(uow, title, outcome, event.cause)
+    return "applied"
+
+
 ASSESSMENT_EVENTS: dict[type, EventFn] = {
     ev.AssessmentOpened: open_case,
     ev.SelfAssessmentRecorded: self_scored,
     ev.AssessmentReopened: projections.assessment_history,
     ev.AssessmentClosed: assessment_closed,
     ev.IncidentRecorded: incident_recorded,
+    ev.ExemplaryCaseOpened: open_exemplary_title,
+    ev.ExemplarySelfAssessmentRecorded: exemplary_self_scored,
+    ev.ExemplaryEvaluationRevised: exemplary_revised,
+    ev.ExemplaryCaseReopened: projections.assessment_history,
+    ev.ExemplaryCaseClosed: projections.assessment_history,
+    ev.MovementClassificationRecorded: projections.assessment_history,
 }
 
 REGISTRATION_EVENTS: dict[type, EventFn] = {

@@ -10,9 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.approval.chains import DELEGABLE, ChainConfig
-from services.approval.domain import ApprovalCase, Rollup, commune_code_of
-from services.approval.machine import FINAL, UNDER_REVIEW, ApprovalState
-from services.approval.orm import cases, history, units
+from services.approval.domain import ApprovalCase, ExemplaryTitle, Rollup, commune_code_of
+from services.approval.machine import EXEMPLARY_UNDER_REVIEW, FINAL, UNDER_REVIEW, ApprovalState
+from services.approval.orm import cases, exemplary_titles, history, units
 from shared.contracts.jurisdiction import read_scope
 from shared.infra.uow import UnitOfWork
 
@@ -67,7 +67,7 @@ def commune_rollup(session: Session, case: ApprovalCase) -> Rollup:
     )
 
 
-def _within(q: Any, jurisdiction: str) -> Any:
+def _within(q: Any, jurisdiction: str, table: Any = cases) -> Any:
     """``q`` over approval cases restricted to ``jurisdiction`` (``may_read`` in SQL). Cases
     carry their province and commune as columns; the district is read from the case's unit
     (a JSON path, which SQLite and PostgreSQL both index into)."""
@@ -76,8 +76,8 @@ def _within(q: Any, jurisdiction: str) -> Any:
         return q
     field, code = scope
     if field == "district_code":
-        return q.where(cases.c.unit["district_code"].as_string() == code)
-    return q.where(cases.c[field] == code)
+        return q.where(table.c.unit["district_code"].as_string() == code)
+    return q.where(table.c[field] == code)
 
 
 def queue(
@@ -116,6 +116,39 @@ def flagged(
         q = q.where(c.province_code == province_code)
     q = q.order_by(c.unit_year_id).limit(limit).offset(offset)
     return list(session.execute(q).scalars())
+
+
+def exemplary_title(session: Session, unit_year_id: str) -> ExemplaryTitle | None:
+    return session.get(ExemplaryTitle, unit_year_id)
+
+
+def exemplary_queue(
+    session: Session,
+    *,
+    level: str | None,
+    province_code: str | None,
+    limit: int,
+    offset: int,
+    jurisdiction: str = "*",
+) -> list[ExemplaryTitle]:
+    """Exemplary titles under review inside ``jurisdiction``, oldest proposal first (the
+    province sets no deadline for them)."""
+    t = exemplary_titles.c
+    q = _within(select(ExemplaryTitle).where(t.state.in_(EXEMPLARY_UNDER_REVIEW)), jurisdiction, exemplary_titles)
+    if level:
+        q = q.where(t.pending_level == level)
+    if province_code:
+        q = q.where(t.province_code == province_code)
+    q = q.order_by(t.year, t.unit_year_id).limit(limit).offset(offset)
+    return list(session.execute(q).scalars())
+
+
+def exemplary_titles_of(session: Session, unit_year_ids: list[str]) -> dict[str, ExemplaryTitle]:
+    """The exemplary titles of some unit-years (the console's lists show the track beside the ANTT state)."""
+    if not unit_year_ids:
+        return {}
+    rows = session.execute(select(ExemplaryTitle).where(exemplary_titles.c.unit_year_id.in_(unit_year_ids))).scalars()
+    return {t.unit_year_id: t for t in rows}
 
 
 def event_history(session: Session, unit_year_id: str) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ from shared.contracts.inbound import (
     MovementClassificationSubmitted,
     SelfAssessmentSubmitted,
 )
+from shared.contracts.lifecycle import exemplary_stream
 from shared.infra.adapters import CommandFn
 from shared.infra.inbound import Command
 from shared.infra.parking import NotYetKnown
@@ -254,6 +255,7 @@ def propose_exemplary(uow: UnitOfWork, cmd: Command) -> str:
         ),
         cmd.cause,
         unit_year_id=case.unit_year_id,
+        stream_id=exemplary_stream(case.unit_year_id),
     )
     return "applied"
 
@@ -290,6 +292,7 @@ def submit_exemplary_self_assessment(uow: UnitOfWork, cmd: Command) -> str:
         ),
         cmd.cause,
         unit_year_id=case.unit_year_id,
+        stream_id=exemplary_stream(case.unit_year_id),
     )
     return "applied"
 
@@ -335,6 +338,7 @@ def revise_exemplary(uow: UnitOfWork, antt: AssessmentCase, cause: Cause, why: s
         ),
         cause,
         unit_year_id=case.unit_year_id,
+        stream_id=exemplary_stream(case.unit_year_id),
     )
 
 

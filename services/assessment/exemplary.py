@@ -464,6 +464,22 @@ class ExemplaryCase:
         self._record(ev, antt)
         return ev
 
+    def reopen(self) -> None:
+        """The title's chain returned the proposal for supplement: a new self-assessment is due."""
+        try:
+            fire(EXEMPLARY_MACHINE, self, "reopen")
+        except IllegalTransition:
+            raise ExemplaryError(
+                "illegal_transition", f"the exemplary case of {self.unit_year_id} is {self.state}: it cannot be returned"
+            ) from None
+
+    def close(self) -> bool:
+        """The title was decided, revoked or lapsed; False if the case was already closed."""
+        if self.state == ExemplaryState.closed:
+            return False
+        fire(EXEMPLARY_MACHINE, self, "close")
+        return True
+
     def reevaluate(self, antt: AssessmentCase, incidents: Sequence[Incident]) -> ExemplaryEvaluation | None:
         """Judge the last exemplary self-assessment again; None if there is none, or nothing changed."""
         if self.submission is None:

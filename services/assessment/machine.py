@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from shared.contracts.lifecycle import ASSESSMENT
+from shared.contracts.lifecycle import ASSESSMENT, ASSESSMENT_EXEMPLARY
 from shared.infra.statemachine import build_machine
 
 
@@ -30,10 +30,4 @@ class ExemplaryState(StrEnum):
     closed = "closed"
 
 
-#: the exemplary case's transitions (no auditor's lifecycle table yet: see docs/architecture.md)
-EXEMPLARY_TRANSITIONS = (
-    {"trigger": "submit", "source": ["proposed", "returned"], "dest": "self_assessed"},
-    {"trigger": "reopen", "source": "self_assessed", "dest": "returned"},
-    {"trigger": "close", "source": ["proposed", "self_assessed", "returned"], "dest": "closed"},
-)
-EXEMPLARY_MACHINE = build_machine(states=[s.value for s in ExemplaryState], transitions=list(EXEMPLARY_TRANSITIONS))
+EXEMPLARY_MACHINE = build_machine(states=[s.value for s in ExemplaryState], transitions=list(ASSESSMENT_EXEMPLARY.transitions))

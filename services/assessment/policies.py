@@ -8,9 +8,11 @@ from typing import Any
 from services.assessment import queries, rules
 from services.assessment.commands import count_for_commune, emit_incident, link_area_incident, revise_exemplary
 from services.assessment.domain import AssessmentCase, AssessmentError
+from services.assessment.exemplary import ExemplaryCase
 from services.assessment.machine import AssessmentState
 from services.assessment.projections import remember_unit, unit_register
 from shared.contracts import events as ev
+from shared.contracts.lifecycle import exemplary_stream
 from shared.infra.adapters import EventFn, EventMessage
 from shared.infra.inbound import in_jurisdiction
 from shared.infra.uow import UnitOfWork
@@ -131,6 +133,59 @@ def revoked(uow: UnitOfWork, event: EventMessage[ev.UnitYearRevoked]) -> str:
     return "applied"
 
 
+# --------------------------------------------------------------------------- the exemplary title
+def _exemplary(uow: UnitOfWork, event: EventMessage[Any]) -> ExemplaryCase:
+    case = uow.session.get(ExemplaryCase, event.unit_year_id)
+    if case is None:
+        raise AssessmentError("no_exemplary_case", f"unit-year {event.unit_year_id} has no exemplary case")
+    return case
+
+
+def exemplary_returned(uow: UnitOfWork, event: EventMessage[ev.ExemplaryTitleReturned]) -> str:
+    """The title's chain returned the proposal: its exemplary case accepts a new self-assessment."""
+    p = event.payload
+    case = _exemplary(uow, event)
+    case.reopen()
+    uow.session.flush()
+    uow.emit(
+        ev.ExemplaryCaseReopened(unit_year_id=case.unit_year_id, round=case.round, reasons=p.reasons, level=p.level),
+        event.cause,
+        unit_year_id=case.unit_year_id,
+        stream_id=exemplary_stream(case.unit_year_id),
+    )
+    return "applied"
+
+
+def _exemplary_closed(uow: UnitOfWork, event: EventMessage[Any], outcome: str) -> str:
+    case = _exemplary(uow, event)
+    if not case.close():
+        return "ignored"
+    uow.session.flush()
+    uow.emit(
+        ev.ExemplaryCaseClosed(unit_year_id=case.unit_year_id, outcome=outcome),
+        event.cause,
+        unit_year_id=case.unit_year_id,
+        stream_id=exemplary_stream(case.unit_year_id),
+    )
+    return "applied"
+
+
+def exemplary_recognized(uow: UnitOfWork, event: EventMessage[ev.ExemplaryTitleRecognized]) -> str:
+    return _exemplary_closed(uow, event, "recognized")
+
+
+def exemplary_not_recognized(uow: UnitOfWork, event: EventMessage[ev.ExemplaryTitleNotRecognized]) -> str:
+    return _exemplary_closed(uow, event, "not_recognized")
+
+
+def exemplary_revoked(uow: UnitOfWork, event: EventMessage[ev.ExemplaryTitleRevoked]) -> str:
+    return _exemplary_closed(uow, event, "revoked")
+
+
+def exemplary_lapsed(uow: UnitOfWork, event: EventMessage[ev.ExemplaryTitleLapsed]) -> str:
+    return _exemplary_closed(uow, event, "lapsed")
+
+
 REGISTRATION_EVENTS: dict[type, EventFn] = {
     ev.UnitRegistered: unit_register,
     ev.UnitUpdated: unit_register,
@@ -143,4 +198,9 @@ APPROVAL_EVENTS: dict[type, EventFn] = {
     ev.UnitYearRecognized: recognized,
     ev.UnitYearNotRecognized: not_recognized,
     ev.UnitYearRevoked: revoked,
+    ev.ExemplaryTitleReturned: exemplary_returned,
+    ev.ExemplaryTitleRecognized: exemplary_recognized,
+    ev.ExemplaryTitleNotRecognized: exemplary_not_recognized,
+    ev.ExemplaryTitleRevoked: exemplary_revoked,
+    ev.ExemplaryTitleLapsed: exemplary_lapsed,
 }

@@ -122,6 +122,29 @@ TYPE_DOCS: dict[str, str] = {
     "ExemplaryEvaluationRevised": "An exemplary self-assessment was judged again (an incident, the movement's "
     "classification, a revoked recognition) and its verdict or unmet criteria changed.",
     "MovementClassificationRecorded": "The movement's yearly classification was recorded for a unit-year.",
+    "ExemplaryCaseReopened": "The exemplary title's chain returned the proposal for supplement: a new exemplary "
+    "self-assessment is accepted. Stream: exemplary:<unit_year_id>.",
+    "ExemplaryCaseClosed": "The exemplary case is over (outcome recognized, not_recognized, revoked or lapsed). "
+    "Stream: exemplary:<unit_year_id>.",
+    # the exemplary track: inbound
+    "ExemplaryDecisionSubmitted": "A decision of the exemplary title's chain (the province steering committee's "
+    "appraisal, the provincial chairman's recognition): the fields and rules of ReviewDecisionSubmitted, on the "
+    "title's own case. Owned by the approval service.",
+    "ExemplaryRevocationSubmitted": "Revoke the exemplary title alone (thu hồi), with reasons; the ANTT "
+    "recognition stays. Owned by the approval service.",
+    # the exemplary track: approval events (stream exemplary:<unit_year_id>, Kafka key the unit_year_id)
+    "ExemplaryTitleCaseOpened": "The exemplary title's case opened on the province's chain for it, resting on the "
+    "unit-year's ANTT recognition (antt_decision_no).",
+    "ExemplaryTitleSelfScored": "The exemplary self-assessment reached the title's chain: the first step awaits a decision.",
+    "ExemplaryTitleReviewed": "A review step (thẩm định) of the exemplary title passed; the next level decides.",
+    "ExemplaryTitleRecognized": "The exemplary title was granted (công nhận điển hình), with the deciding body, "
+    "decision and certificate numbers.",
+    "ExemplaryTitleNotRecognized": "The exemplary title was refused, with reasons; the ANTT recognition stays.",
+    "ExemplaryTitleReturned": "The exemplary proposal was returned for supplement (trả lại để bổ sung), with reasons.",
+    "ExemplaryTitleVerdictChanged": "The exemplary self-assessment's verdict changed while the title is under review.",
+    "ExemplaryTitleRevoked": "The exemplary title was revoked (thu hồi): by its own decision (because_of decision) or "
+    "with the ANTT recognition it rests on (because_of antt_revoked; causation_id is the UnitYearRevoked).",
+    "ExemplaryTitleLapsed": "The exemplary proposal ended without a decision: the ANTT recognition it rested on was revoked.",
 }
 
 ENVELOPE_DOCS: dict[str, str] = {
@@ -132,7 +155,8 @@ ENVELOPE_DOCS: dict[str, str] = {
     "recorded_at": "When the producer recorded the event (RFC 3339, UTC, microseconds, 'Z').",
     "unit_year_id": "'<unit_code>:<year>'; null for events about a unit itself (UnitRegistered, UnitUpdated). "
     "It is the Kafka key of the event.",
-    "stream_id": "The hash-chained stream the event belongs to: the unit_year_id, or 'unit:<unit_code>' for the "
+    "stream_id": "The hash-chained stream the event belongs to: the unit_year_id, 'exemplary:<unit_year_id>' for the "
+    "exemplary track of a unit-year, or 'unit:<unit_code>' for the "
     "unit register. Kafka key when unit_year_id is null.",
     "producer": "The service that wrote the event: registration, assessment or approval.",
     "actor": "Who caused the event: the official or system of the inbound message or HTTP call; an event caused "
@@ -214,6 +238,8 @@ ERROR_CODES: dict[str, str] = {
     "no_exemplary_track": "The unit's province has no exemplary-track catalog in force for the year.",
     "not_recognized": "An exemplary proposal for a unit-year that is not recognised “An toàn về ANTT” (not "
     "decided yet, not recognised, withdrawn or revoked).",
+    "no_exemplary_title": "A decision or revocation of the exemplary title of a unit-year whose title case is not open "
+    "(it has not been proposed, or its ExemplaryCaseOpened has not reached the approval service yet).",
     "no_exemplary_case": "An exemplary self-assessment for a unit-year that has not been proposed for the exemplary title.",
     "not_found": "HTTP API only (404): the requested unit, unit-year or case does not exist.",
     "bad_request": "HTTP API only (400): a malformed header, e.g. an If-Match that is not a list of quoted entity tags.",

@@ -331,6 +331,121 @@ class MovementClassificationRecorded(_Payload):
     classified_on: date | None = None
 
 
+class ExemplaryCaseReopened(_Payload):
+    """The approval chain returned the exemplary proposal for supplement (trả lại để bổ sung):
+    a new exemplary self-assessment is accepted."""
+
+    unit_year_id: str
+    round: int
+    reasons: list[str]
+    level: Level
+
+
+class ExemplaryCaseClosed(_Payload):
+    """The exemplary case is over: the title was recognised or refused, revoked, or the
+    proposal lapsed (the ANTT recognition it rested on was revoked before a decision)."""
+
+    unit_year_id: str
+    outcome: str = Field(description="recognized | not_recognized | revoked | lapsed")
+
+
+# --- approval: the exemplary title along its own chain ---------------------------------------
+class ExemplaryTitleCaseOpened(_Payload):
+    """The approval case of a unit-year's exemplary title opened, with the province's chain
+    (e.g. the province steering committee appraises, the provincial chairman decides)."""
+
+    unit_year_id: str
+    unit: Unit
+    year: int
+    criteria_catalog: str = Field(description="exemplary.<province_code>.<version>")
+    chain: list[ChainStep]
+    chain_profile: str
+    deadline: date | None = Field(default=None, description="None: the province sets no deadline for the title")
+    antt_decision_no: str | None = Field(default=None, description="The ANTT recognition the title rests on.")
+    state: str
+
+
+class ExemplaryTitleSelfScored(_Payload):
+    unit_year_id: str
+    round: int
+    verdict: str
+    unmet: list[str] = Field(default_factory=list)
+    state: str
+    pending_level: Level
+    deadline: date | None = None
+
+
+class ExemplaryTitleReviewed(_Payload):
+    unit_year_id: str
+    level: Level
+    decided_by: str
+    decision_no: str | None = None
+    state: str
+    pending_level: Level
+
+
+class ExemplaryTitleRecognized(_Payload):
+    """Công nhận đạt tiêu chuẩn điển hình, kiểu mẫu về ANTT và phong trào toàn dân bảo vệ ANTQ."""
+
+    unit_year_id: str
+    level: Level
+    deciding_body: str
+    decided_by: str
+    decision_no: str | None = None
+    decided_on: date | None = None
+    certificate_no: str | None = None
+    state: str
+
+
+class ExemplaryTitleNotRecognized(_Payload):
+    unit_year_id: str
+    level: Level
+    reasons: list[str]
+    decided_by: str
+    decision_no: str | None = None
+    state: str
+
+
+class ExemplaryTitleReturned(_Payload):
+    unit_year_id: str
+    level: Level
+    reasons: list[str]
+    decided_by: str
+    decision_no: str | None = None
+    state: str
+
+
+class ExemplaryTitleVerdictChanged(_Payload):
+    """The exemplary self-assessment was judged again while the title is under review."""
+
+    unit_year_id: str
+    verdict: str
+    unmet: list[str] = Field(default_factory=list)
+    reason: str
+    state: str
+
+
+class ExemplaryTitleRevoked(_Payload):
+    """Thu hồi the exemplary title: by its own decision, or because the ANTT recognition it
+    rests on was revoked (``because_of`` names that revocation)."""
+
+    unit_year_id: str
+    reasons: list[str]
+    decided_by: str
+    decision_no: str | None = None
+    decided_on: date | None = None
+    because_of: str = Field(description="decision (its own revocation) | antt_revoked (the ANTT recognition was)")
+    state: str
+
+
+class ExemplaryTitleLapsed(_Payload):
+    """The proposal ends without a decision: the ANTT recognition it rests on is gone."""
+
+    unit_year_id: str
+    reason: str
+    state: str
+
+
 #: the base class of every event payload model (the class name is the event type)
 Event = _Payload
 
@@ -361,6 +476,17 @@ EVENT_TYPES: dict[str, tuple[str, type[BaseModel]]] = {
     "ExemplarySelfAssessmentRecorded": (topics.ASSESSMENT_EVENTS, ExemplarySelfAssessmentRecorded),
     "ExemplaryEvaluationRevised": (topics.ASSESSMENT_EVENTS, ExemplaryEvaluationRevised),
     "MovementClassificationRecorded": (topics.ASSESSMENT_EVENTS, MovementClassificationRecorded),
+    "ExemplaryCaseReopened": (topics.ASSESSMENT_EVENTS, ExemplaryCaseReopened),
+    "ExemplaryCaseClosed": (topics.ASSESSMENT_EVENTS, ExemplaryCaseClosed),
+    "ExemplaryTitleCaseOpened": (topics.APPROVAL_EVENTS, ExemplaryTitleCaseOpened),
+    "ExemplaryTitleSelfScored": (topics.APPROVAL_EVENTS, ExemplaryTitleSelfScored),
+    "ExemplaryTitleReviewed": (topics.APPROVAL_EVENTS, ExemplaryTitleReviewed),
+    "ExemplaryTitleRecognized": (topics.APPROVAL_EVENTS, ExemplaryTitleRecognized),
+    "ExemplaryTitleNotRecognized": (topics.APPROVAL_EVENTS, ExemplaryTitleNotRecognized),
+    "ExemplaryTitleReturned": (topics.APPROVAL_EVENTS, ExemplaryTitleReturned),
+    "ExemplaryTitleVerdictChanged": (topics.APPROVAL_EVENTS, ExemplaryTitleVerdictChanged),
+    "ExemplaryTitleRevoked": (topics.APPROVAL_EVENTS, ExemplaryTitleRevoked),
+    "ExemplaryTitleLapsed": (topics.APPROVAL_EVENTS, ExemplaryTitleLapsed),
 }
 
 

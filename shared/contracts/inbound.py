@@ -486,6 +486,18 @@ class MovementClassificationSubmitted(_Strict):
     classified_on: date | None = None
 
 
+class ExemplaryDecisionSubmitted(ReviewDecisionSubmitted):
+    """A decision of the exemplary title's chain (the province steering committee's appraisal,
+    the provincial chairman's recognition), with the fields and rules of an ANTT decision:
+    ``step`` and ``expected_version`` refer to the exemplary title's case
+    (GET /unit-years/{id}/exemplary)."""
+
+
+class ExemplaryRevocationSubmitted(RecognitionRevocationSubmitted):
+    """Revoke the exemplary title alone (the ANTT recognition stays). Revoking the ANTT
+    recognition revokes the title with it, without this message."""
+
+
 #: inbound event type -> (payload model, owning service)
 INBOUND_TYPES: dict[str, tuple[type[BaseModel], str]] = {
     "UnitRegistrationSubmitted": (UnitRegistrationSubmitted, "registration"),
@@ -498,6 +510,8 @@ INBOUND_TYPES: dict[str, tuple[type[BaseModel], str]] = {
     "ExemplaryProposalSubmitted": (ExemplaryProposalSubmitted, "assessment"),
     "ExemplarySelfAssessmentSubmitted": (ExemplarySelfAssessmentSubmitted, "assessment"),
     "MovementClassificationSubmitted": (MovementClassificationSubmitted, "assessment"),
+    "ExemplaryDecisionSubmitted": (ExemplaryDecisionSubmitted, "approval"),
+    "ExemplaryRevocationSubmitted": (ExemplaryRevocationSubmitted, "approval"),
 }
 
 #: the service that dead-letters inbound messages no service can claim (bad JSON, unknown type)

@@ -123,3 +123,83 @@ UNDER_REVIEW = tuple(_UNDER_REVIEW)
 FINAL = frozenset({"recognized", "not_recognized", "withdrawn", "revoked"})
 
 LIFECYCLES: dict[str, Lifecycle] = {lc.producer: lc for lc in (REGISTRATION, ASSESSMENT, APPROVAL)}
+
+# --- the exemplary track (điển hình): its own streams, ``exemplary:<unit_year_id>`` ---------
+#: the prefix of an exemplary-track stream; the rest is the unit-year's id
+EXEMPLARY_STREAM = "exemplary:"
+
+
+def exemplary_stream(unit_year_id: str) -> str:
+    """The stream of a unit-year's exemplary track, apart from its ANTT stream: each stream
+    replays through one lifecycle table, and the two tracks move independently."""
+    return f"{EXEMPLARY_STREAM}{unit_year_id}"
+
+
+#: the exemplary case of the assessment service: proposed, self-assessed, returned, closed
+ASSESSMENT_EXEMPLARY = Lifecycle(
+    producer="assessment",
+    states=("proposed", "self_assessed", "returned", "closed"),
+    initial="proposed",
+    transitions=(
+        {"trigger": "submit", "source": ["proposed", "returned"], "dest": "self_assessed"},
+        {"trigger": "reopen", "source": "self_assessed", "dest": "returned"},
+        {"trigger": "close", "source": ["proposed", "self_assessed", "returned"], "dest": "closed"},
+    ),
+    event_triggers={
+        "ExemplaryCaseOpened": lambda p: "",
+        "ExemplarySelfAssessmentRecorded": lambda p: "submit",
+        "ExemplaryCaseReopened": lambda p: "reopen",
+        "ExemplaryCaseClosed": lambda p: "close",
+        "ExemplaryEvaluationRevised": lambda p: None,
+    },
+)
+
+_EX_UNDER_REVIEW = ["self_scored", *(f"{lvl}_reviewed" for lvl in LEVELS)]
+#: the exemplary title along its chain in the approval service
+APPROVAL_EXEMPLARY = Lifecycle(
+    producer="approval",
+    states=(
+        "proposed",
+        "self_scored",
+        *(f"{lvl}_reviewed" for lvl in LEVELS),
+        "recognized",  # công nhận điển hình
+        "not_recognized",
+        "returned",
+        "revoked",
+        "lapsed",  # the ANTT recognition it rested on was revoked before a decision
+    ),
+    initial="proposed",
+    transitions=(
+        {"trigger": "self_score", "source": ["proposed", "returned"], "dest": "self_scored"},
+        *({"trigger": f"review_{lvl}", "source": list(_EX_UNDER_REVIEW), "dest": f"{lvl}_reviewed"} for lvl in LEVELS),
+        {"trigger": "recognize", "source": list(_EX_UNDER_REVIEW), "dest": "recognized"},
+        {"trigger": "refuse", "source": list(_EX_UNDER_REVIEW), "dest": "not_recognized"},
+        {"trigger": "return_for_supplement", "source": list(_EX_UNDER_REVIEW), "dest": "returned"},
+        {"trigger": "revoke", "source": "recognized", "dest": "revoked"},
+        {"trigger": "lapse", "source": ["proposed", "returned", *_EX_UNDER_REVIEW], "dest": "lapsed"},
+    ),
+    event_triggers={
+        "ExemplaryTitleCaseOpened": lambda p: "",
+        "ExemplaryTitleSelfScored": lambda p: "self_score",
+        "ExemplaryTitleReviewed": lambda p: f"review_{p.get('level')}",
+        "ExemplaryTitleRecognized": lambda p: "recognize",
+        "ExemplaryTitleNotRecognized": lambda p: "refuse",
+        "ExemplaryTitleReturned": lambda p: "return_for_supplement",
+        "ExemplaryTitleRevoked": lambda p: "revoke",
+        "ExemplaryTitleLapsed": lambda p: "lapse",
+        "ExemplaryTitleVerdictChanged": lambda p: None,
+    },
+)
+EXEMPLARY_UNDER_REVIEW = tuple(_EX_UNDER_REVIEW)
+EXEMPLARY_FINAL = frozenset({"recognized", "not_recognized", "revoked", "lapsed"})
+
+#: the lifecycles of the exemplary track, by producer
+EXEMPLARY_LIFECYCLES: dict[str, Lifecycle] = {lc.producer: lc for lc in (ASSESSMENT_EXEMPLARY, APPROVAL_EXEMPLARY)}
+
+
+def lifecycle_for(producer: str, stream_id: str) -> Lifecycle | None:
+    """The table a stream of ``producer`` replays through: the exemplary track's for an
+    ``exemplary:`` stream, the ANTT one otherwise (None: the producer keeps no lifecycle)."""
+    if stream_id.startswith(EXEMPLARY_STREAM):
+        return EXEMPLARY_LIFECYCLES.get(producer)
+    return LIFECYCLES.get(producer)

@@ -84,6 +84,18 @@ VALID: list[tuple[str, dict[str, Any], str, type]] = [
         inbound.MovementClassificationSubmitted,
     ),
     (
+        "ExemplaryDecisionSubmitted",
+        {"unit_year_id": UY, "level": "province", "step": "review", "decision": "pass", "decided_by": "Ban Chỉ đạo tỉnh"},
+        "approval",
+        inbound.ExemplaryDecisionSubmitted,
+    ),
+    (
+        "ExemplaryRevocationSubmitted",
+        {"unit_year_id": UY, "reasons": ["Kỷ luật khiển trách, báo cáo sau khi công nhận"], "decided_by": "Chủ tịch UBND tỉnh"},
+        "approval",
+        inbound.ExemplaryRevocationSubmitted,
+    ),
+    (
         "ExemplaryProposalSubmitted",
         {"unit_year_id": UY, "proposed_by": "Giám đốc Sở"},
         "assessment",

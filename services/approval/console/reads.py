@@ -157,7 +157,7 @@ def item_view(case: ApprovalCase, *, today: date, holder: dict[str, str] | None,
         "body": step["body"] if step else None,
         "deadline": case.deadline,
         "late": case.is_late(today),
-        "days_left": (case.deadline - today).days,
+        "days_left": None if case.deadline is None else (case.deadline - today).days,
         "holder": holder,
         "round": case.round,
     }
