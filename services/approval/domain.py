@@ -432,11 +432,19 @@ class ApprovalCase(ChainCase):
     def open(cls, unit_year_id: str, year: int, unit: dict[str, Any], chain: Chain) -> ApprovalCase:
         return cls(**cls._fields(unit_year_id, year, unit, chain))
 
-    def flag_incident(self, incident_id: str, criterion: str | None, reason: str) -> ev.Event | None:
-        """An incident failing a criterion, reported after recognition: a flag, never a revocation."""
-        if self.state != ApprovalState.recognized or any(f["incident_id"] == incident_id for f in self.flags):
+    def flag_incident(
+        self, incident_id: str, criterion: str | None, reason: str, source_system: str | None = None
+    ) -> ev.Event | None:
+        """An incident failing a criterion, reported after recognition: a flag, never a
+        revocation. An incident is one per (sender, incident_id): two senders may use the same id."""
+        if self.state != ApprovalState.recognized or any(
+            f["incident_id"] == incident_id and f.get("source_system") == source_system for f in self.flags
+        ):
             return None
-        self.flags = [*self.flags, {"incident_id": incident_id, "criterion": criterion, "reason": reason, "open": True}]
+        flag = {"incident_id": incident_id, "criterion": criterion, "reason": reason, "open": True}
+        if source_system is not None:
+            flag["source_system"] = source_system
+        self.flags = [*self.flags, flag]
         self.open_flags = sum(1 for f in self.flags if f["open"])
         return ev.IncidentFlagged(
             unit_year_id=self.unit_year_id,
@@ -445,6 +453,7 @@ class ApprovalCase(ChainCase):
             reason=reason,
             state=self.state,
             flag_for_level=self.deciding_level,
+            source_system=source_system,
         )
 
     def revoke(

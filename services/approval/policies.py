@@ -85,7 +85,9 @@ def incident_recorded(uow: UnitOfWork, event: EventMessage[ev.IncidentRecorded])
         return "applied"
     outcome: ev.Event | None
     if case.state == ApprovalState.recognized:
-        outcome = case.flag_incident(p.incident_id, p.criterion, p.reason) if p.effect == "fails_criterion" else None
+        outcome = (
+            case.flag_incident(p.incident_id, p.criterion, p.reason, p.source_system) if p.effect == "fails_criterion" else None
+        )
     elif p.verdict:
         outcome = case.change_verdict(p.verdict, p.unmet, f"incident {p.incident_id}: {p.reason}")
     else:

@@ -221,6 +221,7 @@ class IncidentFlagged(_Payload):
     reason: str
     state: str
     flag_for_level: Level
+    source_system: str | None = Field(default=None, description="The sender of the incident (incident_id is unique per sender).")
 
 
 class VerdictChanged(_Payload):
@@ -342,8 +343,9 @@ class ExemplaryCaseReopened(_Payload):
 
 
 class ExemplaryCaseClosed(_Payload):
-    """The exemplary case is over: the title was recognised or refused, revoked, or the
-    proposal lapsed (the ANTT recognition it rested on was revoked before a decision)."""
+    """The exemplary case is over: the title was recognised or refused, or the proposal lapsed
+    (the ANTT recognition it rested on was revoked before a decision). A title revoked later
+    is the approval service's record (``ExemplaryTitleRevoked``); the case is closed by then."""
 
     unit_year_id: str
     outcome: str = Field(description="recognized | not_recognized | revoked | lapsed")

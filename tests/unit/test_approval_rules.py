@@ -143,6 +143,10 @@ def test_incident_after_recognition_flags_and_revocation_is_explicit() -> None:
     assert out is not None and out.event_type == "IncidentFlagged" and out.payload["flag_for_level"] == "commune"
     assert c.state == "recognized" and c.open_flags == 1  # never automatic
     assert c.flag_incident("CA-9", "KDC-4", "again") is None
+    # the same id from another sender is another incident
+    other = c.flag_incident("CA-9", "KDC-4", "from the province police", "cong-an-tinh")
+    assert other is not None and c.open_flags == 2
+    assert c.flag_incident("CA-9", "KDC-4", "again", "cong-an-tinh") is None
     with pytest.raises(ApprovalError) as exc:
         c.revoke(reasons=[], decided_by="Chủ tịch UBND xã", decision_no=None, decided_on=None, today=TODAY)
     assert exc.value.code == "invalid_payload"
