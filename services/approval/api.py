@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from services.approval import commands, queries
-from services.approval.domain import ApprovalCase, ApprovalError, ExemplaryTitle
+from services.approval.domain.model import ApprovalCase, ApprovalError, ExemplaryTitle
 from shared.contracts.envelope import Actor
 from shared.contracts.inbound import (
     Decision,

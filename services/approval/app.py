@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from services.approval import commands, policies, queries
 from services.approval.api import build_router
 from services.approval.console import mount_console
-from services.approval.domain import ClaimConflictError
+from services.approval.domain.model import ClaimConflictError
 from services.approval.orm import infra
 from services.approval.settings import ApprovalSettings
 from shared.contracts import topics

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from services.approval import queries
-from services.approval.chains import ChainConfig
-from services.approval.domain import (
+from services.approval.domain.chains import ChainConfig
+from services.approval.domain.model import (
     ApprovalCase,
     ApprovalError,
     ChainCase,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import JSON, Column, Date, Enum, Integer, MetaData, String, Table
 from sqlalchemy.orm import registry
 
-from services.approval.domain import ApprovalCase, ExemplaryTitle
-from services.approval.machine import ApprovalState
+from services.approval.domain.machine import ApprovalState
+from services.approval.domain.model import ApprovalCase, ExemplaryTitle
 from shared.infra.tables import InfraTables
 
 metadata = MetaData()

@@ -7,10 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from services.approval import projections
-from services.approval.chains import ChainConfig
 from services.approval.commands import publish
-from services.approval.domain import ApprovalCase, ApprovalError, ExemplaryTitle
-from services.approval.machine import ApprovalState
+from services.approval.domain.chains import ChainConfig
+from services.approval.domain.machine import ApprovalState
+from services.approval.domain.model import ApprovalCase, ApprovalError, ExemplaryTitle
 from shared.contracts import events as ev
 from shared.contracts import topics
 from shared.infra.adapters import EventFn, EventMessage

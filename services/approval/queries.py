@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.approval.chains import DELEGABLE, ChainConfig
-from services.approval.domain import ApprovalCase, ExemplaryTitle, Rollup, commune_code_of
-from services.approval.machine import EXEMPLARY_UNDER_REVIEW, FINAL, UNDER_REVIEW, ApprovalState
+from services.approval.domain.chains import DELEGABLE, ChainConfig
+from services.approval.domain.machine import EXEMPLARY_UNDER_REVIEW, FINAL, UNDER_REVIEW, ApprovalState
+from services.approval.domain.model import ApprovalCase, ExemplaryTitle, Rollup, commune_code_of
 from services.approval.orm import cases, exemplary_titles, history, units
 from shared.contracts.jurisdiction import read_scope
 from shared.infra.uow import UnitOfWork

@@ -8,10 +8,11 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from services.assessment import commands, exemplary, queries
-from services.assessment.criteria import catalog_for, vocabulary
-from services.assessment.domain import AssessmentCase, AssessmentError, Incident
-from services.assessment.scoring import select_sheet
+from services.assessment import commands, queries
+from services.assessment.domain import exemplary
+from services.assessment.domain.criteria import catalog_for, vocabulary
+from services.assessment.domain.model import AssessmentCase, AssessmentError, Incident
+from services.assessment.domain.scoring import select_sheet
 from shared.contracts.envelope import Actor
 from shared.contracts.inbound import (
     CriterionResult,

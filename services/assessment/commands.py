@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from services.assessment import queries, rules
-from services.assessment.criteria import catalog_for
-from services.assessment.domain import AssessmentCase, AssessmentError, Incident, window_year
-from services.assessment.exemplary import ExemplaryCase
+from services.assessment import queries
+from services.assessment.domain import rules
+from services.assessment.domain.criteria import catalog_for
+from services.assessment.domain.exemplary import ExemplaryCase
+from services.assessment.domain.model import AssessmentCase, AssessmentError, Incident, window_year
 from shared.contracts.events import (
     ExemplaryCaseOpened,
     ExemplaryEvaluationRevised,

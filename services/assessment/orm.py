@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import JSON, Column, Date, Enum, Index, Integer, MetaData, String, Table, Text
 from sqlalchemy.orm import registry
 
-from services.assessment.domain import AssessmentCase, Incident
-from services.assessment.exemplary import ExemplaryCase
-from services.assessment.machine import AssessmentState, ExemplaryState
+from services.assessment.domain.exemplary import ExemplaryCase
+from services.assessment.domain.machine import AssessmentState, ExemplaryState
+from services.assessment.domain.model import AssessmentCase, Incident
 from shared.infra.tables import InfraTables
 
 metadata = MetaData()

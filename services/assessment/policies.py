@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.assessment import queries, rules
+from services.assessment import queries
 from services.assessment.commands import count_for_commune, emit_incident, link_area_incident, revise_exemplary
-from services.assessment.domain import AssessmentCase, AssessmentError
-from services.assessment.exemplary import ExemplaryCase
-from services.assessment.machine import AssessmentState
+from services.assessment.domain import rules
+from services.assessment.domain.exemplary import ExemplaryCase
+from services.assessment.domain.machine import AssessmentState
+from services.assessment.domain.model import AssessmentCase, AssessmentError
 from services.assessment.projections import remember_unit, unit_register
 from shared.contracts import events as ev
 from shared.contracts.lifecycle import exemplary_stream

@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from services.assessment import rules
-from services.assessment.domain import AssessmentCase, Incident
-from services.assessment.exemplary import ExemplaryCase
+from services.assessment.domain import rules
+from services.assessment.domain.exemplary import ExemplaryCase
+from services.assessment.domain.model import AssessmentCase, Incident
 from services.assessment.orm import incidents, units
 from shared.infra.inbound import in_jurisdiction
 from shared.infra.uow import UnitOfWork

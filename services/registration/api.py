@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from services.registration import commands, queries
-from services.registration.domain import RegistrationError, Unit, UnitYear
+from services.registration.domain.model import RegistrationError, Unit, UnitYear
 from shared.contracts.envelope import Actor
 from shared.contracts.inbound import UnitRegistrationSubmitted, UnitYearRegistrationSubmitted, UnitYearWithdrawalSubmitted
 from shared.infra.auth import require_read

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.registration.domain import RegistrationError, Unit, UnitYear, check_eligibility, unit_year_id
+from services.registration.domain.model import RegistrationError, Unit, UnitYear, check_eligibility, unit_year_id
 from shared.contracts.events import UnitRegistered, UnitUpdated, UnitYearRegistered, UnitYearWithdrawn
 from shared.contracts.inbound import (
     UnitRegistrationSubmitted,

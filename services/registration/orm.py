@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import JSON, Column, Enum, Integer, MetaData, String, Table, Text
 from sqlalchemy.orm import registry
 
-from services.registration.domain import Unit, UnitYear
-from services.registration.machine import RegistrationState
+from services.registration.domain.machine import RegistrationState
+from services.registration.domain.model import Unit, UnitYear
 from shared.infra.tables import InfraTables
 
 metadata = MetaData()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from services.registration.domain import UnitYear
+from services.registration.domain.model import UnitYear
 from services.registration.orm import unit_years
 from shared.contracts import events as ev
 from shared.infra.adapters import EventFn, EventMessage

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.registration.domain import Unit, UnitYear
+from services.registration.domain.model import Unit, UnitYear
 from services.registration.orm import unit_years, units
 from shared.contracts.jurisdiction import read_scope
 from shared.infra.uow import UnitOfWork

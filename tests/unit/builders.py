@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from services.assessment.criteria import load_catalog
+from services.assessment.domain.criteria import load_catalog
 from shared.contracts import topics
 from shared.contracts.envelope import build_envelope
 from shared.contracts.inbound import new_message

@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from services.approval import commands
 from services.approval.app import MIGRATIONS, create_runtime
-from services.approval.chains import ChainConfig
-from services.approval.domain import (
+from services.approval.domain.chains import ChainConfig
+from services.approval.domain.model import (
     ApprovalCase,
     ApprovalError,
     Claim,

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from services.approval.chains import ChainConfig
-from services.approval.domain import ApprovalCase, ApprovalError, Rollup
+from services.approval.domain.chains import ChainConfig
+from services.approval.domain.model import ApprovalCase, ApprovalError, Rollup
 from shared.contracts.events import Event
 from tests.unit.builders import unit
 

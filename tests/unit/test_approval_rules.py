@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 
-from services.approval.chains import ChainConfig
-from services.approval.domain import ApprovalCase, ApprovalError, Rollup, commune_code_of, may_decide
+from services.approval.domain.chains import ChainConfig
+from services.approval.domain.model import ApprovalCase, ApprovalError, Rollup, commune_code_of, may_decide
 from tests.unit.builders import unit
 
 RULE = (1.0, 0.7, "XA-4")

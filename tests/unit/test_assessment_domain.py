@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from services.assessment.criteria import load_catalog
-from services.assessment.domain import AssessmentCase, AssessmentError, assessment_window, evaluate
+from services.assessment.domain.criteria import load_catalog
+from services.assessment.domain.model import AssessmentCase, AssessmentError, assessment_window, evaluate
 from tests.unit.builders import all_criteria, unit
 
 KINDS = ("residential_area", "commune", "agency", "enterprise", "school")

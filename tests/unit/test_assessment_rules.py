@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from services.assessment.criteria import CHECKS, catalog_for, catalog_versions, load_catalog, vocabulary
-from services.assessment.domain import AssessmentError, assessment_window, evaluate
-from services.assessment.rules import Facts, PreviousYear, percent
+from services.assessment.domain.criteria import CHECKS, catalog_for, catalog_versions, load_catalog, vocabulary
+from services.assessment.domain.model import AssessmentError, assessment_window, evaluate
+from services.assessment.domain.rules import Facts, PreviousYear, percent
 from shared.contracts.inbound import DisciplineGroup, Evidence, Rating, RuleTopic
 from tests.unit.builders import all_criteria
 

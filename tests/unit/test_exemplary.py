@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from services.assessment import exemplary
-from services.assessment.criteria import load_catalog
-from services.assessment.domain import assessment_window
-from services.assessment.domain import evaluate as evaluate_antt
-from services.assessment.rules import Facts
+from services.assessment.domain import exemplary
+from services.assessment.domain.criteria import load_catalog
+from services.assessment.domain.model import assessment_window
+from services.assessment.domain.model import evaluate as evaluate_antt
+from services.assessment.domain.rules import Facts
 from tests.unit.builders import all_criteria
 
 YEAR = 2025

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from services.approval.chains import ChainConfig
-from services.approval.domain import ApprovalCase, ApprovalError, ExemplaryTitle
+from services.approval.domain.chains import ChainConfig
+from services.approval.domain.model import ApprovalCase, ApprovalError, ExemplaryTitle
 from shared.contracts import events as ev
 from shared.contracts.lifecycle import APPROVAL_EXEMPLARY
 from tests.unit.builders import unit

@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 from services.assessment import app as assessment_app
 from services.assessment import orm
 from services.assessment.api import case_view
-from services.assessment.criteria import load_catalog
-from services.assessment.domain import AssessmentCase, Incident, assessment_window, window_year
+from services.assessment.domain.criteria import load_catalog
+from services.assessment.domain.model import AssessmentCase, Incident, assessment_window, window_year
+from services.assessment.domain.rules import classify_incident
 from services.assessment.queries import incidents_in_window
-from services.assessment.rules import classify_incident
 from services.assessment.settings import AssessmentSettings
 from shared.contracts import topics
 from shared.contracts.envelope import verify_chain

@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import Enum, Table
 from transitions import Machine
 
-from services.approval import machine as approval_machine
 from services.approval import orm as approval_orm
-from services.assessment import machine as assessment_machine
+from services.approval.domain import machine as approval_machine
 from services.assessment import orm as assessment_orm
-from services.registration import machine as registration_machine
+from services.assessment.domain import machine as assessment_machine
 from services.registration import orm as registration_orm
+from services.registration.domain import machine as registration_machine
 from shared.infra.statemachine import IllegalTransition, allowed, fire
 
 UNDER_REVIEW = ("self_scored", "commune_reviewed", "district_reviewed", "province_reviewed", "ministry_reviewed")

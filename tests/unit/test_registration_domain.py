@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from services.registration.domain import (
+from services.registration.domain.model import (
     RegistrationError,
     Unit,
     UnitYear,

@@ -13,10 +13,10 @@ import pytest
 
 from services.assessment import app as assessment_app
 from services.assessment import orm
-from services.assessment.criteria import load_catalog
-from services.assessment.domain import AssessmentError, assessment_window, evaluate
-from services.assessment.rules import Facts
-from services.assessment.scoring import SheetError, compute, load_sheet, parse_sheet, select_sheet
+from services.assessment.domain.criteria import load_catalog
+from services.assessment.domain.model import AssessmentError, assessment_window, evaluate
+from services.assessment.domain.rules import Facts
+from services.assessment.domain.scoring import SheetError, compute, load_sheet, parse_sheet, select_sheet
 from services.assessment.settings import AssessmentSettings
 from shared.contracts import topics
 from tests.unit.builders import Stream, all_criteria, message, unit
@@ -218,7 +218,7 @@ def test_self_scores_must_fit_the_sheet() -> None:
 def _sheet_data() -> dict[str, Any]:
     import json
 
-    from services.assessment.scoring import SHEET_DIR
+    from services.assessment.domain.scoring import SHEET_DIR
 
     return json.loads((SHEET_DIR / f"{SHEET}.json").read_text(encoding="utf-8"))
 
@@ -286,7 +286,7 @@ def test_a_pass_mark_must_be_stated_with_its_basis(changes: dict[str, Any], frag
 def test_every_configured_sheet_states_its_pass_mark() -> None:
     import json
 
-    from services.assessment.scoring import SHEET_DIR
+    from services.assessment.domain.scoring import SHEET_DIR
 
     for path in SHEET_DIR.glob("*.json"):
         data = json.loads(path.read_text(encoding="utf-8"))

@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from services.approval import queries
-from services.approval.chains import DELEGABLE
 from services.approval.console import labels
 from services.approval.console.session import LEVELS, Official
-from services.approval.domain import ApprovalCase, commune_code_of
-from services.approval.machine import FINAL, UNDER_REVIEW
+from services.approval.domain.chains import DELEGABLE
+from services.approval.domain.machine import FINAL, UNDER_REVIEW
+from services.approval.domain.model import ApprovalCase, commune_code_of
 from services.approval.orm import cases, claims, units
 from shared.contracts.jurisdiction import may_decide, may_read, read_scope
 

@@ -26,7 +26,7 @@ from services.approval import commands, queries
 from services.approval.console import export, labels, reads
 from services.approval.console.session import Official, official_from_session, sign_in, sign_out
 from services.approval.console.settings import ConsoleSettings
-from services.approval.domain import ApprovalCase, ApprovalError, ClaimConflictError
+from services.approval.domain.model import ApprovalCase, ApprovalError, ClaimConflictError
 from shared.contracts.inbound import RecognitionRevocationSubmitted, ReviewDecisionSubmitted
 from shared.contracts.jurisdiction import may_decide
 from shared.infra.auth import development_officials

@@ -4,7 +4,7 @@
 (Circular 124/2021/TT-BCA: Art. 4 residential areas, Art. 5 communes, Art. 6 agencies and
 enterprises, Art. 7 schools). Each criterion has a stable ``code``, its ``type`` (gate,
 event, threshold, judgement), its Vietnamese text and the ``checks`` the evaluation engine
-(:mod:`services.assessment.rules`) runs on the evidence:
+(:mod:`services.assessment.domain.rules`) runs on the evidence:
 
 - ``q1_documents``: documents dated in Quarter I of the assessed year (``required``, and
   ``required_where_party`` where the unit has a Party organisation);
@@ -46,7 +46,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-CATALOG_DIR = Path(__file__).parent / "criteria"
+CATALOG_DIR = Path(__file__).parent.parent / "criteria"
 CHECKS = (
     "q1_documents",
     "internal_rules",
@@ -58,7 +58,7 @@ CHECKS = (
     "claims",
     "incidents",
     "derived_from_children",
-    # the exemplary track (criteria/exemplary/, services.assessment.exemplary)
+    # the exemplary track (criteria/exemplary/, services.assessment.domain.exemplary)
     "activities",
     "no_sanction",
     "antt_recognition",

@@ -12,8 +12,8 @@ from datetime import date
 from fractions import Fraction
 from typing import Any, ClassVar
 
-from services.approval.chains import Chain
-from services.approval.machine import (
+from services.approval.domain.chains import Chain
+from services.approval.domain.machine import (
     EXEMPLARY_FINAL,
     EXEMPLARY_MACHINE,
     EXEMPLARY_UNDER_REVIEW,

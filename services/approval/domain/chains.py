@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-CHAINS_FILE = Path(__file__).parent / "chains.json"
+CHAINS_FILE = Path(__file__).parent.parent / "chains.json"
 DELEGABLE = frozenset({"agency", "enterprise", "school"})
 
 

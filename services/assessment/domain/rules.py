@@ -21,7 +21,7 @@ from datetime import date
 from fractions import Fraction
 from typing import Any
 
-from services.assessment.criteria import Catalog, Criterion, IncidentRule, vocabulary
+from services.assessment.domain.criteria import Catalog, Criterion, IncidentRule, vocabulary
 
 MET, NOT_MET, REVIEW = "met", "not_met", "needs_review"
 NO_EVIDENCE = "no evidence given"

@@ -44,10 +44,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from services.assessment.criteria import vocabulary
-from services.assessment.rules import Facts, percent
+from services.assessment.domain.criteria import vocabulary
+from services.assessment.domain.rules import Facts, percent
 
-SHEET_DIR = Path(__file__).parent / "scoring"
+SHEET_DIR = Path(__file__).parent.parent / "scoring"
 RULES = ("manual", "per_missing", "per_step_below", "per_step_below_threshold", "per_occurrence", "rating")
 ALL_KINDS = "all"
 

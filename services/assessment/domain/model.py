@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from services.assessment import rules, scoring
-from services.assessment.criteria import Catalog, catalog_for, load_catalog, vocabulary
-from services.assessment.machine import MACHINE, AssessmentState
+from services.assessment.domain import rules, scoring
+from services.assessment.domain.criteria import Catalog, catalog_for, load_catalog, vocabulary
+from services.assessment.domain.machine import MACHINE, AssessmentState
 from shared.infra.errors import DomainError
 from shared.infra.statemachine import IllegalTransition, fire
 

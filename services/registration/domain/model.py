@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.registration.machine import MACHINE, RegistrationState
+from services.registration.domain.machine import MACHINE, RegistrationState
 from shared.infra.errors import DomainError
 from shared.infra.statemachine import IllegalTransition, fire
 

@@ -5,7 +5,7 @@ steering committee, June 2023). No I/O imports.
 
 The catalog is data, one file per province and version:
 ``criteria/exemplary/<province_code>.<version>.json``, ``version`` being the first year it
-applies. Its criteria use the checks of :mod:`services.assessment.rules` (the file is
+applies. Its criteria use the checks of :mod:`services.assessment.domain.rules` (the file is
 validated on loading against the models below: unknown checks, vocabulary names, incident
 categories or malformed parameters are refused with the criterion that has them), so an
 exemplary self-assessment is judged by the same engine as an ANTT one, with its own, stricter
@@ -26,10 +26,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from services.assessment import rules
-from services.assessment.criteria import CATALOG_DIR, Catalog, Criterion, vocabulary
-from services.assessment.domain import AssessmentCase, Incident, assessment_window
-from services.assessment.machine import EXEMPLARY_MACHINE, ExemplaryState
+from services.assessment.domain import rules
+from services.assessment.domain.criteria import CATALOG_DIR, Catalog, Criterion, vocabulary
+from services.assessment.domain.machine import EXEMPLARY_MACHINE, ExemplaryState
+from services.assessment.domain.model import AssessmentCase, Incident, assessment_window
 from shared.infra.errors import DomainError
 from shared.infra.statemachine import IllegalTransition, fire
 
