@@ -231,7 +231,7 @@ def test_an_official_works_the_exemplary_title_from_queue_to_recognition(tmp_pat
 
     # a return without reasons is refused in Vietnamese; nothing is written
     r = post(c, f"{page_url}/exemplary/decide", {"decision": "return", "step": "review", "version": version(page)})
-    assert "phải ghi rõ nội dung cần bổ sung" in r.text and "HX-Redirect" not in r.headers
+    assert "phải ghi rõ nội dung cần bổ sung" in r.text and "HX-Refresh" not in r.headers
     assert state_of(c.get(page_url).text) == "Chờ thẩm định điển hình"
     # a form opened on another version of the title is refused
     r = post(c, f"{page_url}/exemplary/decide", {"decision": "pass", "step": "review", "version": "99"})
@@ -245,13 +245,13 @@ def test_an_official_works_the_exemplary_title_from_queue_to_recognition(tmp_pat
         "reasons": "Bổ sung minh chứng tiêu chí 13",
     }
     r = post(c, f"{page_url}/exemplary/decide", form)
-    assert r.headers["HX-Redirect"] == f"{page_url}#exemplary"
+    assert r.headers["HX-Refresh"] == "true"
     page = c.get(page_url).text
     assert state_of(page) == "Trả lại bổ sung (điển hình)" and "Bổ sung minh chứng tiêu chí 13" in page
     assert 'id="exemplary-form"' not in page
     # the same form sent again (a second click) is refused: the step is no longer current
     r = post(c, f"{page_url}/exemplary/decide", form)
-    assert "HX-Redirect" not in r.headers and "vừa được thay đổi" in r.text
+    assert "HX-Refresh" not in r.headers and "vừa được thay đổi" in r.text
     assert "Trạng thái hiện tại: Trả lại bổ sung (điển hình)" in r.text
     r = post(c, f"{page_url}/exemplary/decide", {**form, "version": version_now(tmp_path)})
     assert "Bước này đã được quyết định hoặc không còn chờ" in r.text
@@ -268,7 +268,7 @@ def test_an_official_works_the_exemplary_title_from_queue_to_recognition(tmp_pat
         f"{page_url}/exemplary/decide",
         {"decision": "pass", "step": "review", "version": version(page), "decision_no": "20/BC-BCĐ"},
     )
-    assert "HX-Redirect" in r.headers
+    assert "HX-Refresh" in r.headers
     page = c.get(page_url).text
     assert state_of(page) == "Đã thẩm định điển hình (tỉnh)"
     assert "Bước này là công nhận" in page  # the appraiser sees the step, not theirs to take
@@ -288,7 +288,7 @@ def test_an_official_works_the_exemplary_title_from_queue_to_recognition(tmp_pat
         "certificate_no": "GCN-ĐH-2025-01",
         "decided_on": "2025-12-10",
     }
-    assert "HX-Redirect" in post(c, f"{page_url}/exemplary/decide", form).headers
+    assert "HX-Refresh" in post(c, f"{page_url}/exemplary/decide", form).headers
     page = c.get(page_url).text
     assert state_of(page) == "Đã công nhận điển hình" and "55/QĐ-UBND" in page and "GCN-ĐH-2025-01" in page
     assert 'id="exemplary-revoke"' in page and 'id="exemplary-form"' not in page
@@ -327,7 +327,7 @@ def test_an_official_works_the_exemplary_title_from_queue_to_recognition(tmp_pat
     r = post(c, f"{page_url}/exemplary/revoke", {"reasons": ""})
     assert "phải ghi rõ lý do" in r.text
     r = post(c, f"{page_url}/exemplary/revoke", {"reasons": "Kiểm tra lại tiêu chí 13", "decision_no": "60/QĐ-UBND"})
-    assert "HX-Redirect" in r.headers
+    assert "HX-Refresh" in r.headers
     page = c.get(page_url).text
     assert state_of(page) == "Đã thu hồi danh hiệu điển hình" and "60/QĐ-UBND" in page
     assert re.search(r'id="state">Đã công nhận<', page)  # the ANTT recognition stays

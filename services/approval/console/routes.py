@@ -63,6 +63,12 @@ def hx_redirect(url: str) -> Response:
     return Response(status_code=200, headers={"HX-Redirect": url})
 
 
+def hx_refresh() -> Response:
+    """Reload the page the form is on: the unit-year's page, often opened at ``#exemplary``,
+    where a redirect to the same address differing only in its fragment would not reload."""
+    return Response(status_code=200, headers={"HX-Refresh": "true"})
+
+
 def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI:
     app = FastAPI(title="Bảng điều khiển xét công nhận ANTT", docs_url=None, redoc_url=None, openapi_url=None)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -467,7 +473,7 @@ def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI
             return page(request, "_flash.html", {"error": parsed, "target": target})
         cmd = http_command("ExemplaryDecisionSubmitted", parsed, official.actor())
         err = await run_command(request, unit_year_id, lambda uow: commands.decide_exemplary(uow, cmd), target, exemplary=True)
-        return err or hx_redirect(f"{BASE}/unit-years/{unit_year_id}#exemplary")
+        return err or hx_refresh()
 
     @app.post("/unit-years/{unit_year_id}/exemplary/revoke")
     async def revoke_exemplary(request: Request, unit_year_id: str) -> Response:
@@ -498,7 +504,7 @@ def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI
             )
         cmd = http_command("ExemplaryRevocationSubmitted", payload, official.actor())
         err = await run_command(request, unit_year_id, lambda uow: commands.revoke_exemplary(uow, cmd), target, exemplary=True)
-        return err or hx_redirect(f"{BASE}/unit-years/{unit_year_id}#exemplary")
+        return err or hx_refresh()
 
     # ------------------------------------------------------------------ following
     async def follow_context(request: Request, official: Official) -> dict[str, Any]:
