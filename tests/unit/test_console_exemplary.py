@@ -379,3 +379,19 @@ def test_the_exemplary_self_assessment_as_revised() -> None:
     )
     assert later is not None and later["revision"] is None and later["verdict"] == "met" and later["round"] == 2
     assert exemplary_assessment(_history(("ExemplaryCaseOpened", {}))) is None
+
+
+def test_revoking_the_antt_recognition_from_the_console_lapses_a_pending_title(tmp_path: Path) -> None:
+    asyncio.run(recognised_and_proposed(tmp_path, Exemplary()))
+    c = console(tmp_path)
+    sign_in(c, "ubnd-51")
+    page_url = f"/console/unit-years/{UY}"
+    r = post(c, f"{page_url}/revoke", {"reasons": "Để xảy ra tội phạm nghiêm trọng, báo cáo muộn", "decision_no": "77/QĐ-UBND"})
+    assert r.headers.get("HX-Redirect") == page_url
+    page = c.get(page_url).text
+    assert re.search(r'id="state">Đã thu hồi<', page)
+    assert state_of(page) == "Đề nghị hết hiệu lực (không còn công nhận ANTT)"
+    assert "Đề nghị điển hình hết hiệu lực" in page[page.index('id="timeline"') :] and "77/QĐ-UBND" in page
+    assert 'id="exemplary-form"' not in page
+    sign_in(c, "bcd-51")
+    assert f'data-unit-year="{UY}"' not in c.get("/console/queue?track=exemplary").text
