@@ -69,6 +69,14 @@ OFFICIALS = [
         "jurisdiction": "province:51",
     },
     {"id": "ubnd-tinh", "name": "Văn phòng UBND tỉnh", "role": "decide", "level": "province", "jurisdiction": "province:19"},
+    # the exemplary title's appraisal in Quảng Ngãi (seed 003: the province steering committee)
+    {
+        "id": "bcd-qn",
+        "name": "Ban Chỉ đạo tỉnh Quảng Ngãi (thẩm định)",
+        "role": "appraise",
+        "level": "province",
+        "jurisdiction": "province:51",
+    },
 ]
 
 

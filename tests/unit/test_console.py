@@ -144,4 +144,6 @@ def test_the_export_formats() -> None:
     assert ws["A1"].value == "Danh sách" and [c.value for c in ws[2]][:3] == ["STT", "Mã đơn vị", "Tên đơn vị"]
     assert [c.value for c in ws[3]][1:3] == ["TNG-PD", "Xã Phú Đình"] and ws["L3"].value == "GCN-1"
     rows = list(csv.reader(io.StringIO(export.to_csv(items).decode("utf-8-sig"))))
-    assert rows[0][0] == "STT" and rows[1][1] == "TNG-PD" and rows[1][-1] == "GCN-1"
+    assert rows[0][0] == "STT" and rows[1][1] == "TNG-PD" and rows[1][11] == "GCN-1"
+    assert rows[0][12:] == ["Điển hình", "Số quyết định điển hình", "Số giấy chứng nhận điển hình"]
+    assert load_workbook(io.BytesIO(export.to_xlsx(items, title="Danh sách"))).sheetnames == ["Danh sách công nhận"]

@@ -17,6 +17,24 @@ STATE = {
     "withdrawn": "Đã rút đăng ký",
     "revoked": "Đã thu hồi",
 }
+#: the exemplary title's states (điển hình, kiểu mẫu về ANTT và phong trào toàn dân bảo vệ ANTQ)
+EXEMPLARY_STATE = {
+    "proposed": "Đã đề nghị, chờ tự đánh giá điển hình",
+    "self_scored": "Chờ thẩm định điển hình",
+    "commune_reviewed": "Đã thẩm định điển hình (xã)",
+    "district_reviewed": "Đã thẩm định điển hình (huyện)",
+    "province_reviewed": "Đã thẩm định điển hình (tỉnh)",
+    "ministry_reviewed": "Đã thẩm định điển hình (Bộ)",
+    "recognized": "Đã công nhận điển hình",
+    "not_recognized": "Không công nhận điển hình",
+    "returned": "Trả lại bổ sung (điển hình)",
+    "revoked": "Đã thu hồi danh hiệu điển hình",
+    "lapsed": "Đề nghị hết hiệu lực (không còn công nhận ANTT)",
+    # the assessment service's ExemplaryCaseClosed outcomes
+    "closed": "Đã kết thúc",
+}
+#: phân loại phong trào "Toàn dân bảo vệ an ninh Tổ quốc"
+MOVEMENT = {"xuat_sac": "Xuất sắc", "kha": "Khá", "trung_binh": "Trung bình", "yeu": "Yếu"}
 LEVEL = {"commune": "Cấp xã", "district": "Cấp huyện", "province": "Cấp tỉnh", "ministry": "Cấp Bộ"}
 KIND = {
     "residential_area": "Khu dân cư",
@@ -61,6 +79,22 @@ EVENT = {
     "CaseClaimed": "Nhận xử lý",
     "CaseReleased": "Trả lại quyền xử lý",
     "CaseReassigned": "Phân công lại",
+    # the exemplary track (điển hình)
+    "MovementClassificationRecorded": "Phân loại phong trào",
+    "ExemplaryCaseOpened": "Đề nghị công nhận điển hình",
+    "ExemplarySelfAssessmentRecorded": "Nộp kết quả tự đánh giá điển hình",
+    "ExemplaryEvaluationRevised": "Đánh giá lại tiêu chí điển hình",
+    "ExemplaryCaseReopened": "Mở lại hồ sơ điển hình để bổ sung",
+    "ExemplaryCaseClosed": "Đóng hồ sơ điển hình",
+    "ExemplaryTitleCaseOpened": "Mở hồ sơ xét điển hình",
+    "ExemplaryTitleSelfScored": "Chuyển thẩm định điển hình",
+    "ExemplaryTitleReviewed": "Thẩm định điển hình đạt",
+    "ExemplaryTitleRecognized": "Công nhận điển hình",
+    "ExemplaryTitleNotRecognized": "Không công nhận điển hình",
+    "ExemplaryTitleReturned": "Trả lại hồ sơ điển hình để bổ sung",
+    "ExemplaryTitleVerdictChanged": "Thay đổi kết quả đánh giá điển hình",
+    "ExemplaryTitleRevoked": "Thu hồi danh hiệu điển hình",
+    "ExemplaryTitleLapsed": "Đề nghị điển hình hết hiệu lực",
 }
 SCORE_STATUS = {
     "scored": "Đã chấm",
@@ -92,6 +126,9 @@ REFUSAL = {
     "conflict": "Hồ sơ vừa được thay đổi bởi người khác; chưa có gì được ghi. Hãy tải lại trang rồi thực hiện lại.",
     "not_found": "Không tìm thấy hồ sơ.",
     "unknown_unit_year": "Không tìm thấy hồ sơ.",
+    "version_mismatch": "Hồ sơ vừa được thay đổi bởi người khác; chưa có gì được ghi. Hãy tải lại trang rồi thực hiện lại.",
+    "step_not_current": "Bước này đã được quyết định hoặc không còn chờ; chưa có gì được ghi. Hãy tải lại trang.",
+    "no_exemplary_title": "Đơn vị chưa được đề nghị công nhận điển hình.",
 }
 
 
@@ -106,7 +143,12 @@ def refusal(code: str, reason: str, context: dict[str, Any] | None = None) -> st
     elif code == "criteria_not_met":
         case = ctx.get("case")
         rollup = ctx.get("rollup")
-        if case is not None and case.verdict != "met":
+        if ctx.get("exemplary") and case is not None:
+            more = (
+                f" Kết quả tự đánh giá điển hình là chưa đạt (tiêu chí chưa đạt: {', '.join(case.unmet) or 'không rõ'})."
+                " Hãy trả lại để bổ sung hoặc quyết định không công nhận điển hình."
+            )
+        elif case is not None and case.verdict != "met":
             more = (
                 f" Kết quả tự đánh giá là chưa đạt (tiêu chí chưa đạt: {', '.join(case.unmet) or 'không rõ'})."
                 " Hãy trả lại để bổ sung hoặc quyết định không công nhận."
@@ -130,10 +172,15 @@ def refusal(code: str, reason: str, context: dict[str, Any] | None = None) -> st
     elif code == "wrong_level" and ctx.get("case") is not None:
         c = ctx["case"]
         more = f" Hồ sơ đang chờ {LEVEL.get(c.pending_level or '', c.pending_level)}."
-    elif code == "illegal_transition" and ctx.get("case") is not None:
-        more = f" Trạng thái hiện tại: {STATE.get(str(ctx['case'].state), ctx['case'].state)}."
+    elif code in ("illegal_transition", "version_mismatch", "step_not_current") and ctx.get("case") is not None:
+        states = EXEMPLARY_STATE if ctx.get("exemplary") else STATE
+        more = f" Trạng thái hiện tại: {states.get(str(ctx['case'].state), ctx['case'].state)}."
     return head + more
 
 
 def state(s: Any) -> str:
     return STATE.get(str(s), str(s))
+
+
+def exemplary_state(s: Any) -> str:
+    return EXEMPLARY_STATE.get(str(s), str(s))

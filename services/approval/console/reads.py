@@ -20,26 +20,30 @@ from services.approval import queries
 from services.approval.console import labels
 from services.approval.console.session import LEVELS, Official
 from services.approval.domain.chains import DELEGABLE
-from services.approval.domain.machine import FINAL, UNDER_REVIEW
-from services.approval.domain.model import ApprovalCase, commune_code_of
-from services.approval.orm import cases, claims, units
+from services.approval.domain.machine import EXEMPLARY_UNDER_REVIEW, FINAL, UNDER_REVIEW
+from services.approval.domain.model import ApprovalCase, ChainCase, ExemplaryTitle, commune_code_of
+from services.approval.orm import cases, claims, exemplary_titles, units
 from shared.contracts.jurisdiction import may_decide, may_read, read_scope
+from shared.contracts.lifecycle import EXEMPLARY_STREAM
 
 C = ApprovalCase
 #: the case table's columns, for conditions and ordering (typed, unlike the mapped class's attributes)
 K = cases.c
+T = ExemplaryTitle
+#: the exemplary titles' columns (the title's case beside the unit-year's ANTT case)
+X = exemplary_titles.c
 
 
-def scope_clause(jurisdiction: str) -> ColumnElement[bool] | None:
-    """The cases a jurisdiction may read (``may_read`` in SQL; ``None``: all of them). The
-    district is read from the case's unit, as the JSON API's queue does."""
+def scope_clause(jurisdiction: str, table: Any = cases) -> ColumnElement[bool] | None:
+    """The cases (or exemplary titles) a jurisdiction may read (``may_read`` in SQL; ``None``:
+    all of them). The district is read from the case's unit, as the JSON API's queue does."""
     scope = read_scope(jurisdiction)
     if scope is None:
         return None
     field_name, code = scope
     if field_name == "district_code":
-        return cases.c.unit["district_code"].as_string() == code
-    return K[field_name] == code
+        return table.c.unit["district_code"].as_string() == code
+    return table.c[field_name] == code
 
 
 def in_scope(official: Official, case: ApprovalCase) -> bool:
@@ -65,6 +69,8 @@ class QueueFilter:
     late: bool = False
     claim: str = ""  # "" | mine | unclaimed | others
     page: int = 1
+    #: "" (the ANTT recognition) | exemplary (the exemplary title, điển hình)
+    track: str = ""
 
     def query(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v not in ("", False, None) and not (k == "page" and v == 1)}
@@ -163,6 +169,93 @@ def item_view(case: ApprovalCase, *, today: date, holder: dict[str, str] | None,
     }
 
 
+# --------------------------------------------------------------------------- the exemplary queue
+def _title_filters(official: Official, f: QueueFilter) -> list[Any]:
+    """The exemplary titles awaiting the official's level (or the one chosen below it) inside
+    the jurisdiction, with the queue's filters that apply to a title (no deadline, no claims)."""
+    level = f.level if f.level in levels_for(official) else official.level
+    base: list[Any] = [X.state.in_(EXEMPLARY_UNDER_REVIEW), X.pending_level == level]
+    scope = scope_clause(official.jurisdiction, exemplary_titles)
+    if scope is not None:
+        base.append(scope)
+    if f.commune:
+        base.append(X.commune_code == f.commune)
+    if f.kind:
+        base.append(X.kind == f.kind)
+    if f.step:
+        base.append(X.pending_role == f.step)
+    return base
+
+
+def exemplary_waiting(session: Session, official: Official, f: QueueFilter) -> int:
+    """How many exemplary titles await the official (the tab's count beside the ANTT queue)."""
+    where = _title_filters(official, QueueFilter(level=f.level, step=f.step))
+    return int(session.execute(select(func.count()).select_from(exemplary_titles).where(*where)).scalar_one())
+
+
+def antt_waiting(session: Session, official: Official, f: QueueFilter) -> int:
+    level = f.level if f.level in levels_for(official) else official.level
+    where: list[Any] = [K.state.in_(UNDER_REVIEW), K.pending_level == level]
+    scope = scope_clause(official.jurisdiction)
+    if scope is not None:
+        where.append(scope)
+    if f.step:
+        where.append(K.pending_role == f.step)
+    return int(session.execute(select(func.count()).select_from(cases).where(*where)).scalar_one())
+
+
+def exemplary_queue_page(session: Session, official: Official, f: QueueFilter, *, page_size: int) -> QueuePage:
+    """The exemplary titles (điển hình) awaiting the official, oldest year first then by unit
+    (the province sets no deadline for the title), with counts per state and paging."""
+    base = _title_filters(official, f)
+    counts_q = select(X.state, func.count()).select_from(exemplary_titles).where(*base).group_by(X.state)
+    counts = {str(s): n for s, n in session.execute(counts_q).all()}
+    where = [*base, X.state == f.state] if f.state else base
+    total = int(session.execute(select(func.count()).select_from(exemplary_titles).where(*where)).scalar_one())
+    pages = max(1, -(-total // page_size))
+    page = min(max(1, f.page), pages)
+    titles = list(
+        session.execute(
+            select(T).where(*where).order_by(X.year, X.unit_year_id).limit(page_size).offset((page - 1) * page_size)
+        ).scalars()
+    )
+    scope = scope_clause(official.jurisdiction, exemplary_titles)
+    communes_q = select(X.commune_code).where(X.state.in_(EXEMPLARY_UNDER_REVIEW), X.commune_code.is_not(None))
+    if scope is not None:
+        communes_q = communes_q.where(scope)
+    codes = {c for (c,) in session.execute(communes_q.distinct()).all() if c}
+    names = commune_names(session, codes | {t.commune_code for t in titles if t.commune_code})
+    return QueuePage(
+        items=[title_item(t, names=names) for t in titles],
+        total=total,
+        counts=counts,
+        page=page,
+        pages=pages,
+        communes=sorted((c, names.get(c, c)) for c in codes),
+    )
+
+
+def title_item(t: ExemplaryTitle, *, names: dict[str, str]) -> dict[str, Any]:
+    step = t.pending_step
+    return {
+        "unit_year_id": t.unit_year_id,
+        "code": t.unit_code,
+        "name": t.unit.get("name", t.unit_code),
+        "kind": t.kind,
+        "year": t.year,
+        "commune_code": t.commune_code,
+        "commune_name": names.get(t.commune_code or "", t.commune_code),
+        "state": str(t.state),
+        "level": t.pending_level,
+        "role": t.pending_role,
+        "body": step["body"] if step else None,
+        "round": t.round,
+        "verdict": t.verdict,
+        "unmet": list(t.unmet),
+        "antt_decision_no": t.antt_decision_no,
+    }
+
+
 # --------------------------------------------------------------------------- a unit-year
 def active_claim(session: Session, case: ApprovalCase) -> dict[str, str] | None:
     row = session.execute(select(claims).where(claims.c.unit_year_id == case.unit_year_id)).first()
@@ -191,7 +284,20 @@ def _details(env: dict[str, Any]) -> list[str]:
         out.append(
             f"Phân công cho: {p['assigned_to']['name']} (trước đó: {before.get('name', 'chưa ai nhận')}); bởi: {p['reassigned_by']['name']}"
         )
-    if p.get("level") and t.startswith("UnitYear"):
+    if t == "MovementClassificationRecorded":
+        out.append(f"Phân loại phong trào: {labels.MOVEMENT.get(p.get('rating', ''), p.get('rating'))}")
+        out.append(f"Người phân loại: {p.get('classified_by')}")
+    if t == "ExemplaryCaseOpened":
+        out.append(f"Người đề nghị: {p.get('proposed_by')}")
+        if p.get("submission_ref"):
+            out.append(f"Tờ trình: {p['submission_ref']}")
+    if t in ("ExemplarySelfAssessmentRecorded", "ExemplaryCaseReopened") and p.get("round"):
+        out.append(f"Lần {p['round']}")
+    if t == "ExemplaryTitleRevoked" and p.get("because_of") == "antt_revoked":
+        out.append("Thu hồi theo quyết định thu hồi công nhận “An toàn về ANTT”")
+    if t == "ExemplaryCaseClosed":
+        out.append(f"Kết thúc: {labels.EXEMPLARY_STATE.get(p.get('outcome', ''), p.get('outcome'))}")
+    if p.get("level") and t.startswith(("UnitYear", "ExemplaryTitle", "ExemplaryCase")):
         out.append(labels.LEVEL.get(p["level"], p["level"]))
     for key, label in (
         ("deciding_body", "Cơ quan quyết định"),
@@ -208,6 +314,8 @@ def _details(env: dict[str, Any]) -> list[str]:
             continue
         if key == "verdict":
             v = labels.VERDICT.get(v, v)
+        if key == "decision_no" and t == "MovementClassificationRecorded":
+            label = "Số quyết định phân loại"
         if key == "pending_level":
             v = labels.LEVEL.get(v, v)
         out.append(f"{label}: {v}")
@@ -232,9 +340,16 @@ def timeline(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "actor": env.get("actor") or {},
             "details": _details(env),
             "state": (env.get("payload") or {}).get("state") if env["producer"] == "approval" else None,
+            "exemplary": is_exemplary(env),
         }
         for env in history
     ]
+
+
+def is_exemplary(env: dict[str, Any]) -> bool:
+    """An event of the exemplary track: on an ``exemplary:`` stream, or the movement's
+    classification, which the track is judged on."""
+    return str(env.get("stream_id", "")).startswith(EXEMPLARY_STREAM) or env["event_type"] == "MovementClassificationRecorded"
 
 
 def _is_child(kind: str, managing_level: str) -> bool:
@@ -261,14 +376,15 @@ def children(session: Session, case: ApprovalCase) -> list[dict[str, Any]]:
     return sorted(out.values(), key=lambda x: x["code"])
 
 
-def chain_view(case: ApprovalCase) -> list[dict[str, Any]]:
+def chain_view(case: ChainCase) -> list[dict[str, Any]]:
+    """The case's chain with each step done, current or still to come (either track's)."""
     steps = []
     by_step: dict[int, dict[str, Any]] = {}
     rounds = [d for d in case.decisions if d.get("round") == case.round and d.get("decision") == "pass"]
     for i, d in enumerate(rounds):
         by_step[i] = d
     for i, s in enumerate(case.chain):
-        if case.state in UNDER_REVIEW and i == case.step:
+        if case.state in case.UNDER_REVIEW and i == case.step:
             status = "current"
         elif i in by_step:
             status = "done"
@@ -310,7 +426,71 @@ def unit_year_page(session: Session, case: ApprovalCase, official: Official, *, 
         and official.role in ("decide", "supervise")
         and may_decide([official.jurisdiction], case.deciding_level, case.unit)
     )
+    title = queries.exemplary_title(session, case.unit_year_id)
+    view["exemplary"] = None if title is None else exemplary_section(title, official, history)
     return view
+
+
+# --------------------------------------------------------------------------- the exemplary title
+def _last_index(history: list[dict[str, Any]], event_type: str) -> int:
+    for i in range(len(history) - 1, -1, -1):
+        if history[i]["event_type"] == event_type:
+            return i
+    return -1
+
+
+def exemplary_assessment(history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The exemplary self-assessment as it stands: the last ``ExemplarySelfAssessmentRecorded``
+    per criterion, with a later ``ExemplaryEvaluationRevised`` of the same round applied (it
+    carries the new verdict and unmet criteria, not the per-criterion reasons: a criterion it
+    turns is marked as revised, with the revision's reason)."""
+    i = _last_index(history, "ExemplarySelfAssessmentRecorded")
+    if i < 0:
+        return None
+    sa = history[i]["payload"]
+    j = _last_index(history, "ExemplaryEvaluationRevised")
+    revision = history[j]["payload"] if j > i and history[j]["payload"].get("round") == sa.get("round") else None
+    verdict, unmet = sa.get("verdict"), list(sa.get("unmet") or [])
+    criteria = []
+    for c in sa.get("criteria") or []:
+        row = {**c, "revised": False}
+        if revision is not None:
+            now_unmet = c["code"] in (revision.get("unmet") or [])
+            if now_unmet and c.get("result") != "not_met":
+                row.update(result="not_met", revised=True, revision_reason=revision.get("reason"))
+            elif not now_unmet and c.get("result") == "not_met":
+                row.update(result="met", revised=True, revision_reason=revision.get("reason"))
+        criteria.append(row)
+    if revision is not None:
+        verdict, unmet = revision.get("verdict"), list(revision.get("unmet") or [])
+    return {**sa, "criteria": criteria, "verdict": verdict, "unmet": unmet, "revision": revision}
+
+
+def exemplary_section(title: ExemplaryTitle, official: Official, history: list[dict[str, Any]]) -> dict[str, Any]:
+    """The "Điển hình" section of a unit-year's page: the title's case along its own chain,
+    the proposal, the movement's classification and the exemplary self-assessment as the
+    assessment service recorded them (from the unit-year's event history), and what the
+    official may do on it."""
+    opened = _last(history, "ExemplaryCaseOpened")
+    movement = _last(history, "MovementClassificationRecorded")
+    under = title.state in title.UNDER_REVIEW and title.pending_level is not None
+    may_act = bool(under and may_decide([official.jurisdiction], title.pending_level or "", title.unit))
+    return {
+        "title": title,
+        "state": str(title.state),
+        "chain": chain_view(title),
+        "proposal": opened["payload"] if opened else None,
+        "movement": movement["payload"] if movement else None,
+        "assessment": exemplary_assessment(history),
+        "decisions": list(title.decisions),
+        "may_act": may_act,
+        "may_decide": may_act and official.may_take(title.pending_role),
+        "may_revoke": (
+            str(title.state) == "recognized"
+            and official.role in ("decide", "supervise")
+            and may_decide([official.jurisdiction], title.deciding_level, title.unit)
+        ),
+    }
 
 
 # --------------------------------------------------------------------------- following
@@ -402,6 +582,48 @@ def dashboard(session: Session, official: Official, *, year: int, commune: str, 
             if official.role in ("decide", "supervise") and may_decide([official.jurisdiction], c.deciding_level, c.unit)
         },
         "commune_name": names.get(commune, commune) if commune else None,
+        "exemplary": exemplary_progress(session, official, year=year, commune=commune),
+    }
+
+
+#: the exemplary titles' states as the dashboard groups them
+EXEMPLARY_GROUPS = (
+    ("proposed", "Chờ tự đánh giá điển hình"),
+    ("review", "Chờ thẩm định"),
+    ("decide", "Chờ công nhận"),
+    ("returned", "Trả lại bổ sung"),
+    ("recognized", "Đã công nhận điển hình"),
+    ("not_recognized", "Không công nhận"),
+    ("revoked", "Thu hồi"),
+    ("lapsed", "Hết hiệu lực đề nghị"),
+)
+
+
+def exemplary_progress(session: Session, official: Official, *, year: int, commune: str) -> dict[str, Any]:
+    """The exemplary titles of the year in the jurisdiction per state, by unit kind."""
+    where: list[Any] = [X.year == year]
+    scope = scope_clause(official.jurisdiction, exemplary_titles)
+    if scope is not None:
+        where.append(scope)
+    if commune:
+        where.append(X.commune_code == commune)
+    rows = session.execute(
+        select(X.kind, X.state, X.pending_role, func.count()).where(*where).group_by(X.kind, X.state, X.pending_role)
+    ).all()
+    by_kind: dict[str, Counter[str]] = defaultdict(Counter)
+    total: Counter[str] = Counter()
+    for kind, state, role, n in rows:
+        g = (role or "review") if state in EXEMPLARY_UNDER_REVIEW else str(state)
+        for target in (by_kind[kind], total):
+            target[g] += n
+            target["total"] += n
+    return {
+        "groups": EXEMPLARY_GROUPS,
+        "rows": [
+            {"key": k, "label": labels.KIND.get(k, k), "total": c["total"], "counts": {g: c[g] for g, _ in EXEMPLARY_GROUPS}}
+            for k, c in sorted(by_kind.items())
+        ],
+        "total": {"total": total["total"], "counts": {g: total[g] for g, _ in EXEMPLARY_GROUPS}},
     }
 
 
@@ -418,13 +640,17 @@ def recognised(session: Session, official: Official, *, year: int, commune: str 
         session.execute(select(C).where(*where).order_by(K.province_code, K.commune_code, K.kind, K.unit_code)).scalars()
     )
     names = commune_names(session, {c.commune_code for c in cases if c.commune_code})
+    titles = queries.exemplary_titles_of(session, [c.unit_year_id for c in cases])
     out = []
     for c in cases:
-        d: dict[str, Any] = next(
-            (d for d in reversed(c.decisions) if d.get("decision") == "pass" and d.get("role") == "decide"), {}
-        )
+        d = _recognition(c)
+        title = titles.get(c.unit_year_id)
+        td = _recognition(title) if title is not None and str(title.state) == "recognized" else {}
         out.append(
             {
+                "exemplary": "" if title is None else labels.EXEMPLARY_STATE.get(str(title.state), str(title.state)),
+                "exemplary_decision_no": td.get("decision_no") or "",
+                "exemplary_certificate_no": td.get("certificate_no") or "",
                 "unit_code": c.unit_code,
                 "name": c.unit.get("name", c.unit_code),
                 "kind": labels.KIND.get(c.kind, c.kind),
@@ -437,6 +663,48 @@ def recognised(session: Session, official: Official, *, year: int, commune: str 
                 "decided_on": d.get("decided_on") or "",
                 "certificate_no": d.get("certificate_no") or "",
                 "decided_by": d.get("decided_by") or "",
+            }
+        )
+    return out
+
+
+def _recognition(case: ChainCase) -> dict[str, Any]:
+    """The decision that recognised the case (its decide step passed), or ``{}``."""
+    return next((d for d in reversed(case.decisions) if d.get("decision") == "pass" and d.get("role") == "decide"), {})
+
+
+def recognised_exemplary(session: Session, official: Official, *, year: int, commune: str = "") -> list[dict[str, Any]]:
+    """Danh sách công nhận điển hình: the exemplary titles recognised (and in force) in the
+    jurisdiction, with the decision and certificate numbers, and the ANTT recognition each
+    rests on."""
+    where: list[Any] = [X.year == year, X.state == "recognized"]
+    scope = scope_clause(official.jurisdiction, exemplary_titles)
+    if scope is not None:
+        where.append(scope)
+    if commune:
+        where.append(X.commune_code == commune)
+    titles = list(
+        session.execute(select(T).where(*where).order_by(X.province_code, X.commune_code, X.kind, X.unit_code)).scalars()
+    )
+    names = commune_names(session, {t.commune_code for t in titles if t.commune_code})
+    out = []
+    for t in titles:
+        d = _recognition(t)
+        out.append(
+            {
+                "unit_code": t.unit_code,
+                "name": t.unit.get("name", t.unit_code),
+                "kind": labels.KIND.get(t.kind, t.kind),
+                "commune": names.get(t.commune_code or "", t.commune_code or ""),
+                "province_code": t.province_code,
+                "year": t.year,
+                "level": labels.LEVEL.get(d.get("level", ""), d.get("level", "")),
+                "body": d.get("body", ""),
+                "decision_no": d.get("decision_no") or "",
+                "decided_on": d.get("decided_on") or "",
+                "certificate_no": d.get("certificate_no") or "",
+                "decided_by": d.get("decided_by") or "",
+                "antt_decision_no": t.antt_decision_no or "",
             }
         )
     return out

@@ -26,8 +26,13 @@ from services.approval import commands, queries
 from services.approval.console import export, labels, reads
 from services.approval.console.session import Official, official_from_session, sign_in, sign_out
 from services.approval.console.settings import ConsoleSettings
-from services.approval.domain.model import ApprovalCase, ApprovalError, ClaimConflictError
-from shared.contracts.inbound import RecognitionRevocationSubmitted, ReviewDecisionSubmitted
+from services.approval.domain.model import ApprovalCase, ApprovalError, ClaimConflictError, ExemplaryTitle
+from shared.contracts.inbound import (
+    ExemplaryDecisionSubmitted,
+    ExemplaryRevocationSubmitted,
+    RecognitionRevocationSubmitted,
+    ReviewDecisionSubmitted,
+)
 from shared.contracts.jurisdiction import may_decide
 from shared.infra.auth import development_officials
 from shared.infra.errors import DomainError
@@ -56,6 +61,12 @@ def current(request: Request) -> Official:
 
 def hx_redirect(url: str) -> Response:
     return Response(status_code=200, headers={"HX-Redirect": url})
+
+
+def hx_refresh() -> Response:
+    """Reload the page the form is on: the unit-year's page, often opened at ``#exemplary``,
+    where a redirect to the same address differing only in its fragment would not reload."""
+    return Response(status_code=200, headers={"HX-Refresh": "true"})
 
 
 def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI:
@@ -167,12 +178,22 @@ def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI
             late=q.get("late") in ("1", "on", "true"),
             claim=q.get("claim", "") if q.get("claim", "") in ("mine", "unclaimed", "others") else "",
             page=pg,
+            track="exemplary" if q.get("track") == "exemplary" else "",
         )
 
     async def queue_context(request: Request, official: Official) -> dict[str, Any]:
         f = queue_filter(request, official)
         today = queries.today()
-        qp = await runtime.read(lambda s: reads.queue_page(s, official, f, today=today, page_size=settings.page_size))
+
+        def read(s: Session) -> tuple[reads.QueuePage, int, int]:
+            # the page of the chosen track, and how many wait on each track (the tabs' counts)
+            if f.track == "exemplary":
+                qp = reads.exemplary_queue_page(s, official, f, page_size=settings.page_size)
+            else:
+                qp = reads.queue_page(s, official, f, today=today, page_size=settings.page_size)
+            return qp, reads.antt_waiting(s, official, f), reads.exemplary_waiting(s, official, f)
+
+        qp, antt_n, exemplary_n = await runtime.read(read)
         params = f.query()
         if "step" not in params:
             params["step"] = ""
@@ -189,6 +210,8 @@ def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI
             "rows_url": f"{BASE}/queue/rows?" + urlencode(params | {"page": qp.page}),
             "now": time.strftime("%H:%M:%S"),
             "today": today,
+            "waiting": {"antt": antt_n, "exemplary": exemplary_n},
+            "tab_url": lambda track: f"{BASE}/queue?" + urlencode({"track": track} if track else {}),
         }
 
     @app.get("/queue", response_class=HTMLResponse)
@@ -199,7 +222,8 @@ def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI
     @app.get("/queue/rows", response_class=HTMLResponse)
     async def queue_rows(request: Request) -> Response:
         official = current(request)
-        return page(request, "_queue_rows.html", await queue_context(request, official))
+        ctx = await queue_context(request, official)
+        return page(request, "_exemplary_rows.html" if ctx["f"].track == "exemplary" else "_queue_rows.html", ctx)
 
     # ------------------------------------------------------------------ a unit-year
     @app.get("/unit-years/{unit_year_id}", response_class=HTMLResponse)
@@ -230,13 +254,17 @@ def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI
         view["today"] = today
         return page(request, "unit_year.html", view)
 
-    async def refused(request: Request, exc: DomainError, unit_year_id: str, target: str) -> Response:
-        """Render a refusal in Vietnamese where the form shows its errors."""
-        ctx: dict[str, Any] = {}
+    async def refused(request: Request, exc: DomainError, unit_year_id: str, target: str, *, exemplary: bool = False) -> Response:
+        """Render a refusal in Vietnamese where the form shows its errors (``exemplary``: a
+        refusal on the unit-year's exemplary title, whose state and verdict it explains)."""
+        ctx: dict[str, Any] = {"exemplary": exemplary}
         if isinstance(exc, ClaimConflictError):
             ctx["holder"] = exc.holder
 
         def read(s: Session) -> None:
+            if exemplary:
+                ctx["case"] = queries.exemplary_title(s, unit_year_id)
+                return
             case = queries.case(s, unit_year_id)
             ctx["case"] = case
             if case is not None and case.kind == "commune":
@@ -248,7 +276,13 @@ def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI
         return page(request, "_flash.html", {"error": message, "code": exc.code, "detail": exc.reason, "target": target})
 
     async def run_command(
-        request: Request, unit_year_id: str, fn: Any, target: str, expected_version: int | None = None
+        request: Request,
+        unit_year_id: str,
+        fn: Any,
+        target: str,
+        expected_version: int | None = None,
+        *,
+        exemplary: bool = False,
     ) -> Response | None:
         def tx(uow: Any) -> Any:
             if expected_version is not None:
@@ -263,9 +297,10 @@ def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI
         try:
             await runtime.transaction(tx)
         except DomainError as exc:
-            return await refused(request, exc, unit_year_id, target)
+            return await refused(request, exc, unit_year_id, target, exemplary=exemplary)
         except (StaleDataError, ConcurrencyConflict, IntegrityError):
-            return await refused(request, ApprovalError("conflict", "changed concurrently"), unit_year_id, target)
+            conflict = ApprovalError("conflict", "changed concurrently")
+            return await refused(request, conflict, unit_year_id, target, exemplary=exemplary)
         return None
 
     def claim_request(official: Official, unit_year_id: str, **kw: Any) -> commands.ClaimRequest:
@@ -308,6 +343,37 @@ def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI
         err = await run_command(request, unit_year_id, lambda uow: commands.reassign(uow, cmd), "flash")
         return err or hx_redirect(back(request, unit_year_id, form))
 
+    def decision_payload(model: Any, form: Any, unit_year_id: str, level: str, official: Official, **extra: Any) -> Any:
+        """The decision form as the inbound contract's payload (``model``: the ANTT decision's
+        or the exemplary title's), or what is wrong with it, in Vietnamese."""
+        reasons = [line.strip() for line in str(form.get("reasons", "")).splitlines() if line.strip()]
+        try:
+            return model.model_validate(
+                {
+                    "unit_year_id": unit_year_id,
+                    "level": level,
+                    "decision": str(form.get("decision", "")),
+                    "reasons": reasons,
+                    "decided_by": official.name,
+                    "decision_no": str(form.get("decision_no", "")).strip() or None,
+                    "decided_on": str(form.get("decided_on", "")).strip() or None,
+                    "certificate_no": str(form.get("certificate_no", "")).strip() or None,
+                    **extra,
+                }
+            )
+        except ValidationError as exc:
+            fields = {
+                "decision": "loại quyết định",
+                "decided_on": "ngày quyết định (dd/mm/yyyy)",
+                "decision_no": "số quyết định",
+                "certificate_no": "số giấy chứng nhận",
+                "level": "cấp xét duyệt",
+                "step": "bước xét duyệt",
+                "expected_version": "phiên bản hồ sơ",
+            }
+            bad = sorted({fields.get(str(e["loc"][0]), str(e["loc"][0])) for e in exc.errors()})
+            return f"Thông tin chưa hợp lệ: {', '.join(bad)}."
+
     @app.post("/unit-years/{unit_year_id}/decide")
     async def decide(request: Request, unit_year_id: str) -> Response:
         official = current(request)
@@ -323,34 +389,16 @@ def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI
                     "target": "decide-errors",
                 },
             )
-        reasons = [line.strip() for line in str(form.get("reasons", "")).splitlines() if line.strip()]
-        decision = str(form.get("decision", ""))
         try:
             version = int(str(form.get("version", "")))
         except ValueError:
             version = None
-        try:
-            payload = ReviewDecisionSubmitted.model_validate(
-                {
-                    "unit_year_id": unit_year_id,
-                    "level": str(form.get("level") or case.pending_level),
-                    "decision": decision,
-                    "reasons": reasons,
-                    "decided_by": official.name,
-                    "decision_no": str(form.get("decision_no", "")).strip() or None,
-                    "decided_on": str(form.get("decided_on", "")).strip() or None,
-                    "certificate_no": str(form.get("certificate_no", "")).strip() or None,
-                }
-            )
-        except ValidationError as exc:
-            fields = {
-                "decision": "loại quyết định",
-                "decided_on": "ngày quyết định (dd/mm/yyyy)",
-                "decision_no": "số quyết định",
-                "certificate_no": "số giấy chứng nhận",
-            }
-            bad = sorted({fields.get(str(e["loc"][0]), str(e["loc"][0])) for e in exc.errors()})
-            return page(request, "_flash.html", {"error": f"Thông tin chưa hợp lệ: {', '.join(bad)}.", "target": "decide-errors"})
+        parsed = decision_payload(
+            ReviewDecisionSubmitted, form, unit_year_id, str(form.get("level") or case.pending_level), official
+        )
+        if isinstance(parsed, str):
+            return page(request, "_flash.html", {"error": parsed, "target": "decide-errors"})
+        payload = parsed
         cmd = http_command("ReviewDecisionSubmitted", payload, official.actor())
         err = await run_command(request, unit_year_id, lambda uow: commands.decide(uow, cmd), "decide-errors", version)
         return err or hx_redirect(f"{BASE}/unit-years/{unit_year_id}")
@@ -383,6 +431,80 @@ def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI
         cmd = http_command("RecognitionRevocationSubmitted", payload, official.actor())
         err = await run_command(request, unit_year_id, lambda uow: commands.revoke(uow, cmd), target)
         return err or hx_redirect(back(request, unit_year_id, form))
+
+    # ------------------------------------------------------------------ the exemplary title
+    async def load_title(official: Official, unit_year_id: str) -> ExemplaryTitle:
+        await load_case(official, unit_year_id)  # the unit-year, inside the jurisdiction
+        title = await runtime.read(lambda s: queries.exemplary_title(s, unit_year_id))
+        if title is None:
+            raise StarletteHTTPException(404, f"Đơn vị {unit_year_id} chưa được đề nghị công nhận điển hình.")
+        return title
+
+    @app.post("/unit-years/{unit_year_id}/exemplary/decide")
+    async def decide_exemplary(request: Request, unit_year_id: str) -> Response:
+        """A decision of the exemplary title's chain, through ``commands.decide_exemplary``: the
+        form names the step and the title's version it was opened on, so a decision taken on a
+        step already decided (another official, a second click) is refused, with nothing written."""
+        official = current(request)
+        form = await request.form()
+        title = await load_title(official, unit_year_id)
+        target = "exemplary-errors"
+        # a step awaits and is not the official's to take (none awaiting: the command says why)
+        if title.pending_role is not None and not official.may_take(title.pending_role):
+            step = labels.STEP_ROLE.get(title.pending_role or "", "—")
+            return page(
+                request,
+                "_flash.html",
+                {
+                    "error": f"{labels.REFUSAL['wrong_role']} Bước đang chờ: {step}; vai trò của đồng chí: {labels.ROLE.get(official.role)}.",
+                    "target": target,
+                },
+            )
+        parsed = decision_payload(
+            ExemplaryDecisionSubmitted,
+            form,
+            unit_year_id,
+            str(form.get("level") or title.pending_level),
+            official,
+            step=str(form.get("step") or title.pending_role or "") or None,
+            expected_version=str(form.get("version", "")).strip() or None,
+        )
+        if isinstance(parsed, str):
+            return page(request, "_flash.html", {"error": parsed, "target": target})
+        cmd = http_command("ExemplaryDecisionSubmitted", parsed, official.actor())
+        err = await run_command(request, unit_year_id, lambda uow: commands.decide_exemplary(uow, cmd), target, exemplary=True)
+        return err or hx_refresh()
+
+    @app.post("/unit-years/{unit_year_id}/exemplary/revoke")
+    async def revoke_exemplary(request: Request, unit_year_id: str) -> Response:
+        """Thu hồi the exemplary title alone (the ANTT recognition stays), by its recognising level."""
+        official = current(request)
+        form = await request.form()
+        title = await load_title(official, unit_year_id)
+        target = "exemplary-revoke-errors"
+        if official.role not in ("decide", "supervise"):
+            return page(request, "_flash.html", {"error": labels.REFUSAL["forbidden"], "target": target})
+        reasons = [line.strip() for line in str(form.get("reasons", "")).splitlines() if line.strip()]
+        try:
+            payload = ExemplaryRevocationSubmitted.model_validate(
+                {
+                    "unit_year_id": unit_year_id,
+                    "reasons": reasons,
+                    "decided_by": official.name,
+                    "decision_no": str(form.get("decision_no", "")).strip() or None,
+                    "decided_on": str(form.get("decided_on", "")).strip() or None,
+                    "expected_version": str(form.get("version", "")).strip() or title.version,
+                }
+            )
+        except ValidationError:
+            return page(
+                request,
+                "_flash.html",
+                {"error": "Quyết định thu hồi danh hiệu điển hình phải ghi rõ lý do (và ngày hợp lệ, nếu có).", "target": target},
+            )
+        cmd = http_command("ExemplaryRevocationSubmitted", payload, official.actor())
+        err = await run_command(request, unit_year_id, lambda uow: commands.revoke_exemplary(uow, cmd), target, exemplary=True)
+        return err or hx_refresh()
 
     # ------------------------------------------------------------------ following
     async def follow_context(request: Request, official: Official) -> dict[str, Any]:
@@ -427,9 +549,14 @@ def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI
     @app.get("/export.xlsx")
     async def export_xlsx(request: Request) -> Response:
         official, year, commune, items = await export_items(request)
-        title = f"Danh sách đơn vị được công nhận đạt tiêu chuẩn “An toàn về an ninh, trật tự” năm {year} ({official.jurisdiction}{', ' + commune if commune else ''})"
+        where = f"{official.jurisdiction}{', ' + commune if commune else ''}"
+        title = f"Danh sách đơn vị được công nhận đạt tiêu chuẩn “An toàn về an ninh, trật tự” năm {year} ({where})"
+        exemplary = await runtime.read(lambda s: reads.recognised_exemplary(s, official, year=year, commune=commune))
+        ex_title = (
+            f"Danh sách đơn vị được công nhận điển hình, kiểu mẫu về ANTT và phong trào toàn dân bảo vệ ANTQ năm {year} ({where})"
+        )
         return Response(
-            export.to_xlsx(items, title=title),
+            export.to_xlsx(items, title=title, exemplary=exemplary, exemplary_title=ex_title),
             media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             headers={"Content-Disposition": f'attachment; filename="danh-sach-cong-nhan-{year}.xlsx"'},
         )
