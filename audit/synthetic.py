@@ -481,6 +481,7 @@ class HistoryBuilder:
             correlation=m,
         )
         rounds = 2 if returned else 1
+        info["exemplary_round"] = rounds
         for n in range(1, rounds + 1):
             m = self.inbound("ExemplarySelfAssessmentSubmitted", {"unit_year_id": uy, "meeting_date": f"{year}-11-28"}, key=code)
             criteria = [
@@ -679,7 +680,7 @@ class HistoryBuilder:
         self.emit(
             "assessment",
             "ExemplaryEvaluationRevised",
-            {"unit_year_id": uy, "round": 1, "verdict": "not_met", "unmet": ["DH-8"], "reason": why},
+            {"unit_year_id": uy, "round": info.get("exemplary_round", 1), "verdict": "not_met", "unmet": ["DH-8"], "reason": why},
             stream=ex,
             unit_year_id=uy,
             cause=revoked["event_id"],
