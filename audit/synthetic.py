@@ -575,7 +575,7 @@ class HistoryBuilder:
                     cause=back["event_id"],
                     correlation=m,
                 )
-        decision = "fail" if outcome == "not_recognized" else "pass"
+        decision = "reject" if outcome == "not_recognized" else "pass"
         m = self.inbound("ExemplaryDecisionSubmitted", {"unit_year_id": uy, "level": "province", "decision": decision}, key=code)
         if outcome == "not_recognized":
             verdict = self.emit(

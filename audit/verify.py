@@ -7,10 +7,18 @@ What is checked, and where:
 - across records (:class:`Verifier`, here): ``event_id`` unique across all topics; per stream
   and producer ``sequence`` 1..n and ``prev_hash`` chaining; every ``causation_id`` resolving
   to an inbound message or an earlier event (``http:<uuid>`` is an HTTP request of the
-  envelope's actor: counted and accepted); each stream replayed through the producer's lifecycle table
-  (``shared.contracts.lifecycle``), with the ``state`` an event states equal to the replayed
-  state; each recognition at the last step of the chain its case was opened with, by that
-  step's body, by an actor whose jurisdiction allows it (``shared.contracts.jurisdiction``);
+  envelope's actor: counted and accepted); each stream replayed through the lifecycle table
+  ``lifecycle_for(producer, stream_id)`` gives it (``shared.contracts.lifecycle``: a unit-year's
+  ANTT stream, or its exemplary track's ``exemplary:<unit_year_id>``), with the ``state`` an
+  event states equal to the replayed state, and an event of the other track's table on a stream
+  named ``wrong_track``; each recognition (``UnitYearRecognized``, ``ExemplaryTitleRecognized``)
+  at the last step of the chain its case was opened with, by that step's body, by an actor whose
+  jurisdiction allows it (``shared.contracts.jurisdiction``);
+- across the two tracks of a unit-year, which the approval service writes to one partition (both
+  keyed by the unit_year_id), so that a worker checks them in its share: an exemplary title is
+  recognised only while the unit-year's ANTT recognition is in force, an ``antt_revoked``
+  revocation of the title is caused by the unit-year's ``UnitYearRevoked``, and no title stays
+  recognised once its ANTT recognition is revoked;
 - signed checkpoints: signature by a trusted key, sequence 1..n and ``prev_checkpoint``
   chaining per producer, and for every partition the Merkle root of the records 0..size-1,
   computed in one pass and compared at each checkpoint's size.
