@@ -99,6 +99,8 @@ def render_report(report: Any) -> str:
         f"  events {s['events']}, inbound messages {s['inbound_messages']}, dead letters {s['dead_letters']}",
         f"  streams {s['streams']}, unit-years {s['unit_years']}, recognitions {s['recognitions']}, "
         f"HTTP-caused events {s['http_causes']}",
+        f"  exemplary track (điển hình): streams {s.get('exemplary_streams', 0)}, "
+        f"titles recognised {s.get('exemplary_recognitions', 0)}",
         f"  checkpoints {s['checkpoints']} (verified {s['checkpoints_verified']})",
     ]
     for producer, cp in report.checkpoints.items():

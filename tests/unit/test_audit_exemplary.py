@@ -5,6 +5,7 @@ wrong, and the same findings in worker processes as in one."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -106,6 +107,19 @@ def test_a_clean_exemplary_history_verifies(clean) -> None:
     assert s["unit_years"] == 9 and s["recognitions"] == 9
     # two producers write each unit-year's exemplary track; the refused title is not recognised
     assert s["exemplary_streams"] == 6 and s["exemplary_recognitions"] == 2
+
+
+def test_the_report_counts_the_exemplary_track(clean, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from audit.cli import main
+
+    path, _keys = clean
+    assert main(["verify", "--archive", str(path), "--keys", str(path.parent / "keys")]) == 0
+    out = capsys.readouterr().out
+    assert "exemplary track (điển hình): streams 6, titles recognised 2" in out and "RESULT: OK" in out
+    bad = tampered(path, tmp_path, drop_title_revocation)
+    assert main(["verify", "--archive", str(bad), "--keys", str(path.parent / "keys"), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert "exemplary_outlived_antt" in [f["code"] for f in report["findings"]]
 
 
 def test_each_stream_replays_through_the_table_lifecycle_for_gives_it(clean) -> None:
