@@ -99,6 +99,8 @@ def render_report(report: Any) -> str:
         f"  events {s['events']}, inbound messages {s['inbound_messages']}, dead letters {s['dead_letters']}",
         f"  streams {s['streams']}, unit-years {s['unit_years']}, recognitions {s['recognitions']}, "
         f"HTTP-caused events {s['http_causes']}",
+        f"  exemplary track (điển hình): streams {s.get('exemplary_streams', 0)}, "
+        f"titles recognised {s.get('exemplary_recognitions', 0)}",
         f"  checkpoints {s['checkpoints']} (verified {s['checkpoints_verified']})",
     ]
     for producer, cp in report.checkpoints.items():
@@ -154,6 +156,13 @@ def cmd_history(args: argparse.Namespace) -> int:
         if st:
             row = st.row()
             _out(f"\nTrạng thái hiện tại / current state: {row['state']} ({row['state_vi']})\n")
+            if row["exemplary_state"]:
+                title = f", quyết định {row['exemplary_decision_no']}" if row["exemplary_decision_no"] else ""
+                because = f", thu hồi: {row['exemplary_revoked_because']}" if row["exemplary_state"] == "revoked" else ""
+                _out(
+                    "Danh hiệu điển hình / exemplary title: "
+                    f"{row['exemplary_state']} ({row['exemplary_state_vi']}){title}{because}\n"
+                )
     return OK if items else FOUND
 
 
@@ -167,7 +176,14 @@ def cmd_as_of(args: argparse.Namespace) -> int:
         raise UsageError("as-of needs --unit-year, or --province / --commune / --year")
     folder, _ = load_history(args)
     rows = as_of(
-        folder, until, unit_year=args.unit_year, province=args.province, commune=args.commune, year=args.year, state=args.state
+        folder,
+        until,
+        unit_year=args.unit_year,
+        province=args.province,
+        commune=args.commune,
+        year=args.year,
+        state=args.state,
+        exemplary_state=args.exemplary_state,
     )
     if args.format == "json":
         _dump({"as_of": until.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "count": len(rows), "unit_years": rows})
@@ -261,6 +277,9 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--commune", metavar="CODE")
     a.add_argument("--year", type=int)
     a.add_argument("--state", help="only unit-years in this state, e.g. recognized")
+    a.add_argument(
+        "--exemplary-state", help="only unit-years whose exemplary title (điển hình) is in this state, e.g. recognized"
+    )
     a.add_argument("--tz", default="+07:00", help="time zone of a bare date or time (default %(default)s, Việt Nam)")
     a.add_argument("--format", choices=("csv", "json"), default="csv")
     a.set_defaults(func=cmd_as_of)

@@ -5,7 +5,10 @@ A service's database is a cache of its own events: if the two disagree, either t
 the topic was changed behind the service's back. The approval service also keeps every event
 about a unit-year (its ``history``); that copy must be the topics' events, one for one.
 A checkpoint the service has published but the topic no longer holds means checkpoints were
-deleted from the topic.
+deleted from the topic. A unit-year's exemplary track (điển hình) is compared the same way: the
+title's state the approval service shows with the unit-year (``exemplary``) and the exemplary
+case's state of the assessment service (``/unit-years/{id}/exemplary``) against the states
+folded from the ``exemplary:<unit_year_id>`` streams.
 """
 
 from __future__ import annotations
@@ -107,6 +110,39 @@ async def cross_check(
                                 f"{body.get('approval_state')!r}, the approval events say {folded!r}",
                                 stream=uy,
                                 producer=service,
+                            )
+                        )
+                if service == "approval" and st is not None:
+                    title = body.get("exemplary")
+                    reported_title = title.get("state") if isinstance(title, dict) else None
+                    folded_title = st.exemplary_states.get("approval")
+                    if "exemplary" in body and reported_title != folded_title:
+                        findings.append(
+                            Finding(
+                                "state_drift",
+                                f"approval reports the exemplary title {reported_title!r}, the events say {folded_title!r}",
+                                stream=f"exemplary:{uy}",
+                                producer=service,
+                                extra={"reported": reported_title, "folded": folded_title, "track": "exemplary"},
+                            )
+                        )
+                if service == "assessment" and st is not None and st.exemplary_states.get("assessment") is not None:
+                    async with sem:
+                        xcode, xbody = await _get(client, f"{urls[service].rstrip('/')}/unit-years/{uy}/exemplary")
+                    stats["requests"] += 1
+                    folded_case = st.exemplary_states["assessment"]
+                    reported_case = xbody.get("state") if xcode == 200 and isinstance(xbody, dict) else None
+                    if xcode is None:
+                        findings.append(Finding("service_unavailable", f"{service}: {xbody}", stream=uy, producer=service))
+                    elif reported_case != folded_case:
+                        what = f"reports the exemplary case {reported_case!r}" if xcode == 200 else f"answered {xcode}"
+                        findings.append(
+                            Finding(
+                                "state_drift",
+                                f"{service} {what} for {uy}, the events say {folded_case!r}",
+                                stream=f"exemplary:{uy}",
+                                producer=service,
+                                extra={"reported": reported_case, "folded": folded_case, "track": "exemplary"},
                             )
                         )
                 if service == "approval" and isinstance(body.get("history"), list):

@@ -23,7 +23,7 @@ from typing import Any, cast
 import orjson
 
 from shared.contracts.envelope import compute_hash
-from shared.contracts.lifecycle import LIFECYCLES
+from shared.contracts.lifecycle import EXEMPLARY_STREAM, LIFECYCLES, lifecycle_for
 from shared.contracts.upcasting import CURRENT_VERSION, UnsupportedVersion, upcast
 
 _SORT = orjson.OPT_SORT_KEYS
@@ -61,18 +61,40 @@ EVENT_FIELDS = (
     "causation_id",
     "recorded_at",
     "jurisdiction",
-    "trigger",  # the lifecycle trigger the event records (None: no change; "": opens the stream)
+    "trigger",  # the lifecycle trigger the event records (None: no change; "": opens the stream; WRONG_TRACK)
     "state",  # payload.state, or MISSING
-    "extra",  # ApprovalCaseOpened: (last step level, body, unit dict); UnitYearRecognized: (level, body, decision_no, decided_by)
+    # ApprovalCaseOpened, ExemplaryTitleCaseOpened: (last step level, body, unit dict);
+    # UnitYearRecognized, ExemplaryTitleRecognized: (level, body, decision_no, decided_by);
+    # UnitYearRevoked: (decision_no,); ExemplaryTitleRevoked: (because_of,); None otherwise
+    "extra",
     "leaf",  # RFC 6962 leaf hash of the record value
 )
 MISSING = "\x00missing"
+#: the trigger of an event whose type its stream's lifecycle table does not know but the
+#: producer's other track's table does (an exemplary event on an ANTT stream, or the reverse)
+WRONG_TRACK = "\x00wrong_track"
 _UNSET = object()
 
 _orjson_loads = orjson.loads
-#: (producer, event type) -> the function giving the lifecycle trigger the event records
-#: (``Lifecycle.event_triggers``, looked up once instead of per event)
-_TRIGGERS = {(lc.producer, t): fn for lc in LIFECYCLES.values() for t, fn in lc.event_triggers.items()}
+
+
+def _trigger_table() -> dict[tuple[str, str, bool], Any]:
+    """(producer, event type, exemplary stream?) -> the function giving the trigger the event
+    records. The tables are the ones :func:`lifecycle_for` gives a stream of each track, looked
+    up once instead of per event; a record only tests its stream's prefix."""
+    out: dict[tuple[str, str, bool], Any] = {}
+    for producer in LIFECYCLES:
+        for exemplary, stream in ((False, ""), (True, EXEMPLARY_STREAM)):
+            lc = lifecycle_for(producer, stream)
+            if lc is not None:
+                out.update(((producer, t, exemplary), fn) for t, fn in lc.event_triggers.items())
+    return out
+
+
+_TRIGGERS = _trigger_table()
+#: the event types of the openings and decisions whose details the verifier checks
+_OPENED = frozenset({"ApprovalCaseOpened", "ExemplaryTitleCaseOpened"})
+_RECOGNIZED = frozenset({"UnitYearRecognized", "ExemplaryTitleRecognized"})
 #: the schema version each event type is published in today (``shared.contracts.upcasting``)
 _CURRENT = CURRENT_VERSION
 
@@ -206,14 +228,21 @@ def digest_event(value: bytes | None) -> tuple[Any, ...]:
         payload = {}
     producer = _str(env.get("producer"))
     trigger = None
-    fn = _TRIGGERS.get((producer or "", etype)) if type(etype) is str else None
-    if fn is not None:
-        try:
-            trigger = fn(payload)
-        except Exception:  # noqa: BLE001 - a malformed payload is reported by the schema check
-            trigger = None
+    if type(etype) is str:
+        sid = env.get("stream_id")
+        exemplary = type(sid) is str and sid.startswith(EXEMPLARY_STREAM)
+        fn = _TRIGGERS.get((producer or "", etype, exemplary))
+        if fn is not None:
+            try:
+                trigger = fn(payload)
+            except Exception:  # noqa: BLE001 - a malformed payload is reported by the schema check
+                trigger = None
+        elif (producer or "", etype, not exemplary) in _TRIGGERS:
+            trigger = WRONG_TRACK
     extra: tuple[Any, ...] | None = None
-    if etype == "ApprovalCaseOpened":
+    if type(etype) is not str:
+        pass  # a schema finding; and a list or an object cannot be looked up
+    elif etype in _OPENED:
         chain = payload.get("chain")
         last = chain[-1] if isinstance(chain, list) and chain and isinstance(chain[-1], dict) else {}
         unit_v = payload.get("unit")
@@ -223,13 +252,17 @@ def digest_event(value: bytes | None) -> tuple[Any, ...]:
             _str(last.get("body")),
             {k: unit.get(k) for k in ("code", "province_code", "district_code", "commune_code")},
         )
-    elif etype == "UnitYearRecognized":
+    elif etype in _RECOGNIZED:
         extra = (
             _str(payload.get("level")),
             _str(payload.get("deciding_body")),
             _str(payload.get("decision_no")),
             _str(payload.get("decided_by")),
         )
+    elif etype == "UnitYearRevoked":
+        extra = (_str(payload.get("decision_no")),)
+    elif etype == "ExemplaryTitleRevoked":
+        extra = (_str(payload.get("because_of")),)
     if schema_error is None and checked is env:
         # the schema guarantees the types: no checks needed
         actor = env["actor"]

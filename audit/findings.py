@@ -49,6 +49,22 @@ CODES: dict[str, tuple[str, str]] = {
         "a recognition at the wrong level, by the wrong body, or by an actor whose jurisdiction does not allow it",
     ),
     "recognition_incomplete": (ERROR, "a recognition that does not name its deciding body, decision number and decider"),
+    "wrong_track": (
+        ERROR,
+        "an event of one track on the other's stream: an exemplary-title event on a unit-year's ANTT stream, or the reverse",
+    ),
+    "exemplary_without_antt": (
+        ERROR,
+        "an exemplary title recognised without a recognition “An toàn về ANTT” of its unit-year in force before it",
+    ),
+    "exemplary_revocation_without_cause": (
+        ERROR,
+        "an exemplary title revoked because of the ANTT revocation (antt_revoked) whose cause is no UnitYearRevoked of its unit-year",
+    ),
+    "exemplary_outlived_antt": (
+        ERROR,
+        "a unit-year's ANTT recognition revoked while its exemplary title stays recognised (no ExemplaryTitleRevoked)",
+    ),
     # exports
     "archive_incomplete": (ERROR, "an archive's records disagree with its manifest (counts or offsets)"),
     # cross-check: the services against the topics

@@ -3,7 +3,10 @@
 Both are folded from the events alone (never from a service's database): the events of the
 three services about a unit-year, ordered by ``recorded_at`` (then producer and sequence), and
 for ``as-of`` only those recorded at or before the moment asked. The states are replayed with
-the services' lifecycle tables (``shared.contracts.lifecycle``).
+the services' lifecycle tables (``shared.contracts.lifecycle``), each stream through the table
+of its track: a unit-year's ANTT stream and, for an agency, enterprise or school proposed for
+the exemplary title (điển hình), its ``exemplary:<unit_year_id>`` stream, whose state is shown
+beside the ANTT one and never mixed into it.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 
-from shared.contracts.lifecycle import LIFECYCLES
+from shared.contracts.lifecycle import EXEMPLARY_LIFECYCLES, EXEMPLARY_STREAM, LIFECYCLES, Lifecycle, lifecycle_for
 
 #: Vietnamese labels officials recognise from their own paperwork
 LABELS = {
@@ -38,6 +41,25 @@ LABELS = {
     "UnitYearRevoked": "Thu hồi quyết định công nhận",
     "IncidentFlagged": "Cảnh báo vụ việc sau công nhận",
     "VerdictChanged": "Thay đổi kết quả đánh giá",
+    "CaseClaimed": "Nhận xử lý hồ sơ",
+    "CaseReleased": "Trả lại quyền xử lý hồ sơ",
+    "CaseReassigned": "Giao lại người xử lý hồ sơ",
+    "MovementClassificationRecorded": "Phân loại phong trào toàn dân bảo vệ ANTQ",
+    # the exemplary track (điển hình, kiểu mẫu về ANTT và phong trào toàn dân bảo vệ ANTQ)
+    "ExemplaryCaseOpened": "Đề nghị xét công nhận điển hình",
+    "ExemplarySelfAssessmentRecorded": "Ghi nhận tự đánh giá tiêu chuẩn điển hình",
+    "ExemplaryEvaluationRevised": "Đánh giá lại tiêu chuẩn điển hình",
+    "ExemplaryCaseReopened": "Mở lại hồ sơ điển hình (bổ sung hồ sơ)",
+    "ExemplaryCaseClosed": "Đóng hồ sơ điển hình",
+    "ExemplaryTitleCaseOpened": "Mở hồ sơ xét công nhận điển hình",
+    "ExemplaryTitleSelfScored": "Chuyển thẩm định điển hình",
+    "ExemplaryTitleReviewed": "Thẩm định điển hình đạt",
+    "ExemplaryTitleRecognized": "Quyết định công nhận điển hình, kiểu mẫu về ANTT",
+    "ExemplaryTitleNotRecognized": "Không công nhận điển hình",
+    "ExemplaryTitleReturned": "Trả lại hồ sơ điển hình để bổ sung",
+    "ExemplaryTitleVerdictChanged": "Thay đổi kết quả đánh giá điển hình",
+    "ExemplaryTitleRevoked": "Thu hồi danh hiệu điển hình",
+    "ExemplaryTitleLapsed": "Hồ sơ điển hình hết căn cứ (công nhận ANTT không còn)",
 }
 STATE_LABELS = {
     "registered": "đã đăng ký",
@@ -51,7 +73,21 @@ STATE_LABELS = {
     "returned": "trả lại bổ sung",
     "withdrawn": "đã rút",
     "revoked": "bị thu hồi",
+    # the exemplary track
+    "proposed": "đã đề nghị",
+    "self_assessed": "đã tự đánh giá",
+    "closed": "đã đóng",
+    "lapsed": "hết căn cứ",
 }
+#: the exemplary title's decisions, whose details the unit-year's row shows
+EXEMPLARY_DECISIONS = (
+    "ExemplaryTitleReviewed",
+    "ExemplaryTitleRecognized",
+    "ExemplaryTitleNotRecognized",
+    "ExemplaryTitleReturned",
+    "ExemplaryTitleRevoked",
+)
+BECAUSE_LABELS = {"decision": "quyết định thu hồi riêng", "antt_revoked": "thu hồi theo công nhận ANTT"}
 ROLE_LABELS: dict[Any, str] = {"review": "thẩm định (review)", "decide": "công nhận (decide)"}
 LEVEL_LABELS: dict[Any, str] = {"commune": "cấp xã", "district": "cấp huyện", "province": "cấp tỉnh", "ministry": "cấp Bộ"}
 
@@ -102,6 +138,15 @@ class UnitYearState:
     certificate_no: str | None = None
     decided_by: str | None = None
     events: int = 0
+    #: the exemplary track's state in each of its producers (None: no such stream)
+    exemplary_states: dict[str, str | None] = field(default_factory=lambda: {p: None for p in EXEMPLARY_LIFECYCLES})
+    exemplary_level: str | None = None
+    exemplary_decision_no: str | None = None
+    exemplary_certificate_no: str | None = None
+    exemplary_decided_by: str | None = None
+    #: why the title was revoked: decision (its own) | antt_revoked (with the ANTT recognition)
+    exemplary_revoked_because: str | None = None
+    movement_rating: str | None = None
 
     @property
     def state(self) -> str | None:
@@ -111,6 +156,12 @@ class UnitYearState:
             if self.states.get(p):
                 return self.states[p]
         return None
+
+    @property
+    def exemplary_state(self) -> str | None:
+        """The exemplary title's state: the approval service's (the title's case), else the
+        assessment service's (proposed, self-assessed); None for a unit-year never proposed."""
+        return self.exemplary_states.get("approval") or self.exemplary_states.get("assessment")
 
     def row(self) -> dict[str, Any]:
         return {
@@ -131,6 +182,16 @@ class UnitYearState:
             "decision_no": self.decision_no,
             "certificate_no": self.certificate_no,
             "decided_by": self.decided_by,
+            "movement_rating": self.movement_rating,
+            "exemplary_state": self.exemplary_state,
+            "exemplary_state_vi": STATE_LABELS.get(self.exemplary_state or "", self.exemplary_state),
+            "exemplary_assessment_state": self.exemplary_states.get("assessment"),
+            "exemplary_approval_state": self.exemplary_states.get("approval"),
+            "exemplary_level": self.exemplary_level,
+            "exemplary_decision_no": self.exemplary_decision_no,
+            "exemplary_certificate_no": self.exemplary_certificate_no,
+            "exemplary_decided_by": self.exemplary_decided_by,
+            "exemplary_revoked_because": self.exemplary_revoked_because,
             "last_event_type": self.last_event_type,
             "last_event_at": self.last_event_at,
             "events": self.events,
@@ -165,25 +226,43 @@ class Folder:
             st.year = int(unit_year_id.rsplit(":", 1)[1])
         except (IndexError, ValueError):
             st.year = None
-        indexes = {p: lc.index() for p, lc in LIFECYCLES.items()}
+        indexes: dict[int, dict[tuple[str, str], str]] = {}
         for env in self.events_of(unit_year_id):
             if until is not None and recorded(env) > until:
                 break
             st.events += 1
             producer = str(env.get("producer") or "")
             payload = env.get("payload") or {}
-            lc = LIFECYCLES.get(producer)
-            if lc is not None:
-                trig = lc.trigger_for(env.get("event_type", ""), payload)
+            etype = env.get("event_type")
+            stream = str(env.get("stream_id") or "")
+            # each track's states apart: the stream's own table (lifecycle_for)
+            states = st.exemplary_states if stream.startswith(EXEMPLARY_STREAM) else st.states
+            lc: Lifecycle | None = lifecycle_for(producer, stream)
+            if lc is not None and producer in states:
+                trig = lc.trigger_for(etype or "", payload)
                 if trig == "":
-                    st.states[producer] = lc.initial
-                elif trig is not None and (current := st.states.get(producer)) is not None:
-                    st.states[producer] = indexes[producer].get((current, trig), current)
-            if isinstance(payload.get("state"), str) and producer == "approval":
-                st.states["approval"] = payload["state"]
+                    states[producer] = lc.initial
+                elif trig is not None and (current := states.get(producer)) is not None:
+                    idx = indexes.get(id(lc))
+                    if idx is None:
+                        idx = indexes[id(lc)] = lc.index()
+                    states[producer] = idx.get((current, trig), current)
+                if isinstance(payload.get("state"), str) and producer == "approval":
+                    states["approval"] = payload["state"]
             if isinstance(payload.get("unit"), dict):
                 st.unit.update(payload["unit"])
-            if env.get("event_type") in (
+            if etype == "MovementClassificationRecorded":
+                st.movement_rating = payload.get("rating") or st.movement_rating
+            elif etype in EXEMPLARY_DECISIONS:
+                st.exemplary_level = payload.get("level", st.exemplary_level)
+                st.exemplary_decision_no = payload.get("decision_no") or st.exemplary_decision_no
+                st.exemplary_decided_by = payload.get("decided_by") or st.exemplary_decided_by
+                st.exemplary_certificate_no = payload.get("certificate_no") or st.exemplary_certificate_no
+                if etype == "ExemplaryTitleRevoked":
+                    st.exemplary_revoked_because = payload.get("because_of")
+            elif etype == "ExemplarySelfAssessmentRecorded":
+                st.movement_rating = payload.get("movement_rating") or st.movement_rating
+            if etype in (
                 "UnitYearRecognized",
                 "UnitYearReviewed",
                 "UnitYearNotRecognized",
@@ -195,7 +274,7 @@ class Folder:
                 st.decided_by = payload.get("decided_by") or st.decided_by
                 st.certificate_no = payload.get("certificate_no") or st.certificate_no
             st.last_event_at = env.get("recorded_at")
-            st.last_event_type = env.get("event_type")
+            st.last_event_type = etype
         return st if st.events else None
 
 
@@ -220,6 +299,13 @@ def describe(env: dict[str, Any]) -> list[str]:
         ("pending_level", "chờ cấp (pending level)"),
         ("deadline", "hạn (deadline)"),
         ("chain_profile", "quy trình (chain profile)"),
+        ("criteria_catalog", "bộ tiêu chí (criteria catalog)"),
+        ("antt_decision_no", "quyết định công nhận ANTT (ANTT decision no.)"),
+        ("proposed_by", "đơn vị đề nghị (proposed by)"),
+        ("rating", "xếp loại phong trào (movement rating)"),
+        ("movement_rating", "xếp loại phong trào (movement rating)"),
+        ("classified_by", "người xếp loại (classified by)"),
+        ("because_of", "căn cứ thu hồi (because of)"),
         ("outcome", "kết quả (outcome)"),
         ("reason", "lý do (reason)"),
         ("state", "trạng thái (state)"),
@@ -228,6 +314,8 @@ def describe(env: dict[str, Any]) -> list[str]:
         if v not in (None, "", []):
             if key == "state":
                 v = f"{v} ({STATE_LABELS.get(v, v)})"
+            elif key == "because_of":
+                v = f"{v} ({BECAUSE_LABELS.get(v, v)})"
             out.append(f"{label}: {v}")
     if p.get("unmet"):
         out.append(f"tiêu chí chưa đạt (unmet): {', '.join(map(str, p['unmet']))}")
@@ -238,7 +326,7 @@ def describe(env: dict[str, Any]) -> list[str]:
             out.append(
                 f"tài liệu (document): {d.get('kind')} {d.get('ref')}" + (f", {d['issued_on']}" if d.get("issued_on") else "")
             )
-    if t == "ApprovalCaseOpened":
+    if t in ("ApprovalCaseOpened", "ExemplaryTitleCaseOpened"):
         for s in p.get("chain") or []:
             if isinstance(s, dict):
                 role = ROLE_LABELS.get(s.get("role"), s.get("role"))
@@ -257,13 +345,20 @@ def describe(env: dict[str, Any]) -> list[str]:
     return out
 
 
+def track_of(env: dict[str, Any]) -> str:
+    """``exemplary`` for an event of a unit-year's exemplary track, else ``antt``."""
+    return "exemplary" if str(env.get("stream_id") or "").startswith(EXEMPLARY_STREAM) else "antt"
+
+
 def history(folder: Folder, unit_year_id: str) -> list[dict[str, Any]]:
-    """The unit-year's timeline across the three services."""
+    """The unit-year's timeline across the three services, both tracks in the order recorded."""
     return [
         {
             "recorded_at": e.get("recorded_at"),
             "occurred_at": e.get("occurred_at"),
             "producer": e.get("producer"),
+            "track": track_of(e),
+            "stream_id": e.get("stream_id"),
             "event_type": e.get("event_type"),
             "label": LABELS.get(e.get("event_type", ""), e.get("event_type")),
             "sequence": e.get("sequence"),
@@ -287,7 +382,8 @@ def render_history(unit_year_id: str, items: list[dict[str, Any]], unit: dict[st
     lines.append("")
     for it in items:
         a = it.get("actor") or {}
-        lines.append(f"{it['recorded_at']}  [{it['producer']} #{it['sequence']}]  {it['label']} ({it['event_type']})")
+        track = "  [điển hình / exemplary]" if it.get("track") == "exemplary" else ""
+        lines.append(f"{it['recorded_at']}  [{it['producer']} #{it['sequence']}]{track}  {it['label']} ({it['event_type']})")
         lines.append(f"    người thực hiện (actor): {a.get('id')} — {a.get('role')}, thẩm quyền {a.get('jurisdiction')}")
         for d in it["details"]:
             lines.append(f"    {d}")
@@ -316,6 +412,16 @@ AS_OF_COLUMNS = (
     "decision_no",
     "certificate_no",
     "decided_by",
+    "movement_rating",
+    "exemplary_state",
+    "exemplary_state_vi",
+    "exemplary_assessment_state",
+    "exemplary_approval_state",
+    "exemplary_level",
+    "exemplary_decision_no",
+    "exemplary_certificate_no",
+    "exemplary_decided_by",
+    "exemplary_revoked_because",
     "last_event_type",
     "last_event_at",
     "events",
@@ -331,6 +437,7 @@ def as_of(
     commune: str | None = None,
     year: int | None = None,
     state: str | None = None,
+    exemplary_state: str | None = None,
 ) -> list[dict[str, Any]]:
     ids: Iterable[str] = [unit_year] if unit_year else sorted(folder.by_unit_year)
     rows = []
@@ -346,6 +453,8 @@ def as_of(
         if year and row["year"] != year:
             continue
         if state and row["state"] != state:
+            continue
+        if exemplary_state and row["exemplary_state"] != exemplary_state:
             continue
         rows.append(row)
     return rows

@@ -7,10 +7,18 @@ What is checked, and where:
 - across records (:class:`Verifier`, here): ``event_id`` unique across all topics; per stream
   and producer ``sequence`` 1..n and ``prev_hash`` chaining; every ``causation_id`` resolving
   to an inbound message or an earlier event (``http:<uuid>`` is an HTTP request of the
-  envelope's actor: counted and accepted); each stream replayed through the producer's lifecycle table
-  (``shared.contracts.lifecycle``), with the ``state`` an event states equal to the replayed
-  state; each recognition at the last step of the chain its case was opened with, by that
-  step's body, by an actor whose jurisdiction allows it (``shared.contracts.jurisdiction``);
+  envelope's actor: counted and accepted); each stream replayed through the lifecycle table
+  ``lifecycle_for(producer, stream_id)`` gives it (``shared.contracts.lifecycle``: a unit-year's
+  ANTT stream, or its exemplary track's ``exemplary:<unit_year_id>``), with the ``state`` an
+  event states equal to the replayed state, and an event of the other track's table on a stream
+  named ``wrong_track``; each recognition (``UnitYearRecognized``, ``ExemplaryTitleRecognized``)
+  at the last step of the chain its case was opened with, by that step's body, by an actor whose
+  jurisdiction allows it (``shared.contracts.jurisdiction``);
+- across the two tracks of a unit-year, which the approval service writes to one partition (both
+  keyed by the unit_year_id), so that a worker checks them in its share: an exemplary title is
+  recognised only while the unit-year's ANTT recognition is in force, an ``antt_revoked``
+  revocation of the title is caused by the unit-year's ``UnitYearRevoked``, and no title stays
+  recognised once its ANTT recognition is revoked;
 - signed checkpoints: signature by a trusted key, sequence 1..n and ``prev_checkpoint``
   chaining per producer, and for every partition the Merkle root of the records 0..size-1,
   computed in one pass and compared at each checkpoint's size.
@@ -60,7 +68,7 @@ from shared.contracts.checkpoint import (
     verify_signature,
 )
 from shared.contracts.jurisdiction import may_decide
-from shared.contracts.lifecycle import LIFECYCLES
+from shared.contracts.lifecycle import EXEMPLARY_STREAM, Lifecycle, lifecycle_for
 
 #: the event topic of each producer
 PRODUCER_TOPIC = {
@@ -125,6 +133,11 @@ class _Stream:
     broken: bool = False
     state: str | None = None
     opened: tuple[Any, ...] | None = None
+    #: the stream's lifecycle table, ``(state, trigger) -> dest`` (None: its producer keeps none)
+    index: dict[tuple[str, str], str] | None = None
+    initial: str | None = None
+    #: a stream of the exemplary track (``exemplary:<unit_year_id>``)
+    exemplary: bool = False
 
 
 class _Tree:
@@ -264,8 +277,18 @@ class Verifier:
         self.pending_causes: list[tuple[str, tuple[Any, ...], str | None]] = []
         self.streams: dict[tuple[str, str], _Stream] = {}
         self.parts: dict[tuple[str, int], _Partition] = {}
-        self.indexes = {p: lc.index() for p, lc in LIFECYCLES.items()}
-        self.initial = {p: lc.initial for p, lc in LIFECYCLES.items()}
+        #: id of a lifecycle table -> its index (built once per table, looked up once per stream)
+        self._indexes: dict[int, dict[tuple[str, str], str]] = {}
+        # the two tracks of a unit-year, as the approval service writes them in one partition
+        # (both keyed by the unit_year_id): (topic, partition, unit_year_id) -> its ANTT stream
+        self.antt_cases: dict[tuple[str, int, str], _Stream] = {}
+        #: (topic, partition, event_id of a UnitYearRevoked) -> its unit-year
+        self.antt_revocations: dict[tuple[str, int, str], str] = {}
+        #: (topic, partition, unit_year_id) -> where the ANTT recognition was revoked
+        self.revoked_at: dict[tuple[str, int, str], tuple[Any, ...]] = {}
+        #: (topic, partition, unit_year_id) -> an exemplary title stream recognised on a valid ANTT recognition
+        self.titles: dict[tuple[str, int, str], _Stream] = {}
+        self.exemplary_recognitions = 0
         self.unit_years: set[str] = set()
         self.events = 0
         self.inbound_records = 0
@@ -449,10 +472,10 @@ class Verifier:
         inbound = self.inbound
         unit_years_add = self.unit_years.add
         pending_add = self.pending_causes.append
-        indexes = self.indexes
         topic_producer = TOPIC_PRODUCER.get(topic)
         add = self.add
         missing_state = digest.MISSING
+        wrong_track = digest.WRONG_TRACK
         no_cause = http_causes = 0
         heads = part.heads
         # the size of the next checkpoint head to compare (-1: none)
@@ -523,7 +546,7 @@ class Verifier:
             key = (stream, producer)
             st = streams.get(key)
             if st is None:
-                st = streams[key] = _Stream()
+                st = streams[key] = self._new_stream(topic, partition, stream, producer)
             if problem is None and seq == st.last_seq + 1 and prev_hash == st.last_hash:
                 st.last_seq, st.last_hash = seq, hash_  # the common case
             else:
@@ -590,9 +613,11 @@ class Verifier:
                     self._cause_earlier(at, recorded_at, cause, where)
             elif cause not in inbound:
                 pending_add((cause, where, recorded_at))
-            # --- lifecycle
-            idx = indexes.get(producer)
+            # --- lifecycle: the stream's own table (lifecycle_for), chosen when it was first read
+            idx = st.index
             if idx is None:
+                if trigger == wrong_track:
+                    self._wrong_track(st, etype, where)
                 continue
             if trigger is not None:
                 if trigger == "":
@@ -600,27 +625,24 @@ class Verifier:
                         add(Finding("illegal_transition", f"{etype} opens a stream already open (state {st.state})", *where))
                         st.broken = True
                         continue
-                    st.state = self.initial[producer]
-                elif st.state is None:
-                    add(Finding("illegal_transition", f"{etype} ({trigger}) before the stream was opened", *where))
+                    st.state = st.initial
+                elif st.state is None or (dest := idx.get((st.state, trigger))) is None:
+                    if trigger == wrong_track:
+                        self._wrong_track(st, etype, where)
+                    elif st.state is None:
+                        add(Finding("illegal_transition", f"{etype} ({trigger}) before the stream was opened", *where))
+                    else:
+                        add(Finding("illegal_transition", f"{etype} ({trigger}) is not allowed in state {st.state}", *where))
                     st.broken = True
                     continue
                 else:
-                    dest = idx.get((st.state, trigger))
-                    if dest is None:
-                        add(Finding("illegal_transition", f"{etype} ({trigger}) is not allowed in state {st.state}", *where))
-                        st.broken = True
-                        continue
                     st.state = dest
             if stated is not missing_state and stated != missing_state and st.state is not None and stated != st.state:
                 add(Finding("state_mismatch", f"{etype} states {stated!r}, the replayed state is {st.state!r}", *where))
                 st.broken = True
                 continue
-            if etype == "ApprovalCaseOpened":
-                st.opened = extra
-            elif etype == "UnitYearRecognized":
-                self.recognitions += 1
-                self._check_recognition(st, d, where)
+            if extra is not None:  # the openings and decisions the rules below check
+                self._decision(st, d, where)
         self.no_cause += no_cause
         self.http_causes += http_causes
         if due:
@@ -645,7 +667,126 @@ class Verifier:
                 )
             )
 
-    def _check_recognition(self, st: _Stream, d: tuple[Any, ...], where: tuple[Any, ...]) -> None:
+    def _new_stream(self, topic: str, partition: int, stream: str, producer: str) -> _Stream:
+        """A stream read for the first time, with the lifecycle table it replays through:
+        :func:`~shared.contracts.lifecycle.lifecycle_for` its producer and id. The approval
+        service's ANTT stream of a unit-year is kept by partition, for the rules of the
+        exemplary title that rests on it (written to the same partition: same key)."""
+        st = _Stream()
+        lc: Lifecycle | None = lifecycle_for(producer, stream)
+        if lc is not None:
+            idx = self._indexes.get(id(lc))
+            if idx is None:
+                idx = self._indexes[id(lc)] = lc.index()
+            st.index, st.initial = idx, lc.initial
+        if stream.startswith(EXEMPLARY_STREAM):
+            st.exemplary = True
+        elif producer == "approval":
+            self.antt_cases.setdefault((topic, partition, stream), st)
+        return st
+
+    def _wrong_track(self, st: _Stream, etype: str | None, where: tuple[Any, ...]) -> None:
+        if st.exemplary:
+            what = f"{etype} is an event of the ANTT track, on the exemplary track's stream {where[4]}"
+        else:
+            what = f"{etype} is an event of the exemplary track (stream {EXEMPLARY_STREAM}<unit_year_id>), on an ANTT stream"
+        self.add(Finding("wrong_track", what, *where))
+
+    def _decision(self, st: _Stream, d: tuple[Any, ...], where: tuple[Any, ...]) -> None:
+        """The openings and decisions of a case, once the replay accepted them: the chain
+        recorded at the opening, each recognition against it, and the exemplary title against
+        the unit-year's ANTT recognition it rests on (seed 003, criterion 8)."""
+        etype = d[F_TYPE]
+        if etype == "ApprovalCaseOpened" or etype == "ExemplaryTitleCaseOpened":
+            st.opened = d[F_EXTRA]
+        elif etype == "UnitYearRecognized":
+            self.recognitions += 1
+            self._check_recognition(st, d, where, "ApprovalCaseOpened")
+        elif etype == "UnitYearRevoked":
+            topic, partition = where[0], where[1]
+            uy = where[4]
+            if where[3] is not None:
+                self.antt_revocations[(topic, partition, where[3])] = uy
+            self.revoked_at[(topic, partition, uy)] = where
+        elif not st.exemplary:
+            return
+        elif etype == "ExemplaryTitleRecognized":
+            self.exemplary_recognitions += 1
+            self._check_recognition(st, d, where, "ExemplaryTitleCaseOpened")
+            self._check_title_rests_on_antt(st, where)
+        elif etype == "ExemplaryTitleRevoked" and d[F_EXTRA][0] == "antt_revoked":
+            self._check_title_revocation(d, where)
+
+    def _antt_of(self, where: tuple[Any, ...]) -> tuple[str, _Stream | None]:
+        """The unit-year of an exemplary stream, and its ANTT approval stream in the same partition."""
+        uy = str(where[4])[len(EXEMPLARY_STREAM) :]
+        return uy, self.antt_cases.get((where[0], where[1], uy))
+
+    def _check_title_rests_on_antt(self, st: _Stream, where: tuple[Any, ...]) -> None:
+        uy, antt = self._antt_of(where)
+        if antt is None:
+            self.add(
+                Finding(
+                    "exemplary_without_antt",
+                    f"the exemplary title is recognised, but no ANTT approval case of unit-year {uy} comes before it "
+                    f"in {where[0]}[{where[1]}] (the approval service writes both tracks of a unit-year there)",
+                    *where,
+                )
+            )
+        elif antt.broken:
+            return  # the ANTT stream's own finding comes first; its state is not known from here on
+        elif antt.state != "recognized":
+            why = (
+                "its ANTT recognition was revoked before it"
+                if antt.state == "revoked"
+                else f"unit-year {uy} is {antt.state}, not recognised “An toàn về ANTT”"
+            )
+            self.add(Finding("exemplary_without_antt", f"the exemplary title is recognised, but {why}", *where))
+        else:
+            self.titles[(where[0], where[1], uy)] = st
+
+    def _check_title_revocation(self, d: tuple[Any, ...], where: tuple[Any, ...]) -> None:
+        uy, antt = self._antt_of(where)
+        if antt is not None and antt.broken:
+            return
+        cause = d[F_CAUSE]
+        of = self.antt_revocations.get((where[0], where[1], cause)) if cause else None
+        if of == uy:
+            return
+        why = (
+            f"its cause {cause} is the revocation of another unit-year ({of})"
+            if of is not None
+            else f"its cause {cause} is no UnitYearRevoked of unit-year {uy} before it"
+        )
+        self.add(
+            Finding(
+                "exemplary_revocation_without_cause",
+                f"the exemplary title is revoked because its ANTT recognition was (because_of antt_revoked), but {why}",
+                *where,
+            )
+        )
+
+    def _track_ends(self) -> None:
+        """At the end of the records: an exemplary title still recognised whose ANTT recognition
+        was revoked after it (the revocation takes the title with it, as an explicit event)."""
+        for key, title in self.titles.items():
+            antt = self.antt_cases.get(key)
+            if title.broken or title.state != "recognized" or antt is None or antt.broken or antt.state != "revoked":
+                continue
+            at = self.revoked_at.get(key)
+            if at is None:
+                continue
+            self.add(
+                Finding(
+                    "exemplary_outlived_antt",
+                    f"the ANTT recognition of {key[2]} is revoked here, but its exemplary title is still recognised: "
+                    "no ExemplaryTitleRevoked follows",
+                    *at,
+                )
+            )
+        self.titles.clear()
+
+    def _check_recognition(self, st: _Stream, d: tuple[Any, ...], where: tuple[Any, ...], opened_by: str) -> None:
         level, body, decision_no, decided_by = d[F_EXTRA] or (None, None, None, None)
         missing = [
             n
@@ -655,7 +796,7 @@ class Verifier:
         if missing:
             self.add(Finding("recognition_incomplete", f"the recognition does not name its {', '.join(missing)}", *where))
         if st.opened is None:
-            self.add(Finding("recognition_without_authority", "no ApprovalCaseOpened records the approval chain", *where))
+            self.add(Finding("recognition_without_authority", f"no {opened_by} records the approval chain", *where))
             return
         last_level, last_body, unit = st.opened
         if level != last_level:
@@ -710,6 +851,7 @@ class Verifier:
         Causes are resolved here against this share's events and inbound messages; that is the
         answer :meth:`finish` would give as long as no event_id is in two shares and no inbound
         id is also an event_id, which :meth:`absorb` checks."""
+        self._track_ends()
         pending = []
         ids, inbound = self.ids, self.inbound
         for cause, where, recorded_at in self.pending_causes:
@@ -731,7 +873,15 @@ class Verifier:
             "pending": pending,
             "streams": list(self.streams),
             "unit_years": list(self.unit_years),
-            "numbers": (self.events, self.inbound_records, self.dlq_records, self.http_causes, self.no_cause, self.recognitions),
+            "numbers": (
+                self.events,
+                self.inbound_records,
+                self.dlq_records,
+                self.http_causes,
+                self.no_cause,
+                self.recognitions,
+                self.exemplary_recognitions,
+            ),
         }
 
     def absorb(self, shares: list[dict[str, Any]], layout: Layout, merge: _Merge | None = None) -> bool:
@@ -776,17 +926,19 @@ class Verifier:
                 layout.info(topic, partition).count = count
             self.pending_causes.extend(sh["pending"])
             self.unit_years.update(sh["unit_years"])
-            events, inbound, dead, http, no_cause, recognitions = sh["numbers"]
+            events, inbound, dead, http, no_cause, recognitions, exemplary_recognitions = sh["numbers"]
             self.events += events
             self.inbound_records += inbound
             self.dlq_records += dead
             self.http_causes += http
             self.no_cause += no_cause
             self.recognitions += recognitions
+            self.exemplary_recognitions += exemplary_recognitions
         return True
 
     # ------------------------------------------------------------------ the end
     def finish(self, layout: Layout, source: str, archive: ArchiveSource | None = None) -> Report:
+        self._track_ends()  # the records read here (none after absorb: the shares did it)
         for topic in topics.EVENT_TOPICS:
             for partition, info in layout.partitions.get(topic, {}).items():
                 part = self._part(topic, partition)
@@ -898,6 +1050,8 @@ class Verifier:
             "streams": len(self.streams),
             "unit_years": len(self.unit_years),
             "recognitions": self.recognitions,
+            "exemplary_streams": sum(1 for key in self.streams if key[0].startswith(EXEMPLARY_STREAM)),
+            "exemplary_recognitions": self.exemplary_recognitions,
             "http_causes": self.http_causes,
             "checkpoints": self.cp_seen,
             "checkpoints_verified": self.cp_verified,

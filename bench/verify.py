@@ -9,7 +9,10 @@ One run:
 2. writes a synthetic but realistic history straight to the topics (``audit.synthetic``):
    ``--n`` residential-area lifecycles from registration to recognition, as the three services
    would write them (9 events and 5 inbound messages each, valid hash chains), with a signed
-   checkpoint of every producer each 1,000 lifecycles and at the end;
+   checkpoint of every producer each 1,000 lifecycles and at the end; and after every 100th
+   of them an agency, enterprise or school with its exemplary track as well (``build``'s
+   fixed share: 1 % more unit-years, about 2.2 % more events), so that verify's exemplary
+   checks are timed too;
 3. times the raw read of the same topics with the same reader and no work per record (the
    ceiling): in one process with one consumer, and as ``verify`` reads them, the checkpoints
    first, then the same shares of the partitions in as many worker processes, each with its

@@ -1,5 +1,7 @@
 """The auditors' tool on the real history of the running system: ~20 unit-years driven through
-their lifecycle over a real broker, then ``python -m audit`` as an auditor runs it."""
+their lifecycle over a real broker, and two agencies through the exemplary track (one returned
+once then recognised exemplary, one recognised and then revoked with its ANTT recognition), then
+``python -m audit`` as an auditor runs it."""
 
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ from shared.contracts import topics
 from shared.contracts.checkpoint import PublicKeys
 from shared.contracts.envelope import compute_hash
 from tests.e2e.conftest import TOKEN, System, unique
+from tests.e2e.test_commune_rollup import decide, register, self_score
+from tests.e2e.test_exemplary import EVIDENCE, propose_and_self_assess
 from tests.unit.test_audit_verify import tampered
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -48,6 +52,91 @@ async def _drive(system: System, plans: list[Plan]) -> None:
     finally:
         pump.cancel()
         await client.stop()
+
+
+async def _exemplary_decision(client: AnttClient, plan: Plan, step: str, decision: str, after: int) -> dict[str, Any]:
+    """A decision of the exemplary title's chain (province steering committee, then chairman)."""
+    await client.send(
+        "ExemplaryDecisionSubmitted",
+        {
+            "unit_year_id": plan.unit_year_id,
+            "level": "province",
+            "decision": decision,
+            "step": step,
+            "reasons": ["Bổ sung biên bản Tháng hành động phòng, chống ma túy"] if decision == "return" else [],
+            "decided_by": "Ban Chỉ đạo tỉnh" if step == "review" else "Chủ tịch UBND tỉnh",
+            "decision_no": f"ĐH/{plan.code}" if decision == "pass" and step == "decide" else None,
+            "certificate_no": f"BK/{plan.code}" if decision == "pass" and step == "decide" else None,
+        },
+        key=plan.code,
+    )
+    wanted = {
+        ("review", "pass"): "ExemplaryTitleReviewed",
+        ("decide", "pass"): "ExemplaryTitleRecognized",
+        ("decide", "return"): "ExemplaryTitleReturned",
+    }[(step, decision)]
+    return await client.wait_event(plan.unit_year_id, wanted, after=after, timeout=60)
+
+
+async def _exemplary_track(client: AnttClient, plan: Plan, *, returned: bool, revoke: bool) -> None:
+    """An agency recognised ANTT by the province, proposed and self-assessed exemplary, appraised,
+    (returned once and self-assessed again,) recognised exemplary, (then its ANTT recognition
+    revoked, which revokes the title with it)."""
+    uy = plan.unit_year_id
+    await register(client, plan)
+    ev = await self_score(client, plan)
+    while ev["event_type"] != "UnitYearRecognized":
+        n = len(client.events[uy])
+        await decide(client, plan, ev["payload"]["pending_level"], "pass")
+        ev = await client.wait_event(uy, "UnitYearReviewed", "UnitYearRecognized", after=n, timeout=60)
+    n = len(client.events[uy])
+    recorded = await propose_and_self_assess(client, plan, EVIDENCE)
+    assert recorded["payload"]["verdict"] == "met", recorded["payload"]
+    await client.wait_event(uy, "ExemplaryTitleSelfScored", after=n, timeout=60)
+    n = len(client.events[uy])
+    await _exemplary_decision(client, plan, "review", "pass", n)
+    if returned:
+        n = len(client.events[uy])
+        await _exemplary_decision(client, plan, "decide", "return", n)
+        await client.wait_event(uy, "ExemplaryCaseReopened", after=n, timeout=60)
+        n = len(client.events[uy])
+        again = {
+            "unit_year_id": uy,
+            "criteria": [{"code": f"DH-{i}", "met": True} for i in range(1, 15)],
+            "documents": [{"kind": "exemplary_plan", "ref": "KH-ĐH-2025", "issued_on": "2025-02-20"}],
+            "meeting_date": "2025-11-28",
+            "evidence": EVIDENCE,
+        }
+        await client.send("ExemplarySelfAssessmentSubmitted", again, key=plan.code)
+        await client.wait_event(uy, "ExemplaryTitleSelfScored", after=n, timeout=60)
+        n = len(client.events[uy])
+        await _exemplary_decision(client, plan, "review", "pass", n)
+    n = len(client.events[uy])
+    await _exemplary_decision(client, plan, "decide", "pass", n)
+    await client.wait_event(uy, "ExemplaryCaseClosed", after=n, timeout=60)
+    if revoke:
+        n = len(client.events[uy])
+        await client.send(
+            "RecognitionRevocationSubmitted",
+            {
+                "unit_year_id": uy,
+                "reasons": ["Kiểm tra lại hồ sơ"],
+                "decided_by": "Chủ tịch UBND tỉnh",
+                "decision_no": "9/QĐ-UBND",
+            },
+            key=plan.code,
+        )
+        title = await client.wait_event(uy, "ExemplaryTitleRevoked", after=n, timeout=60)
+        assert title["payload"]["because_of"] == "antt_revoked"
+        await client.wait_event(uy, "ExemplaryEvaluationRevised", after=n, timeout=60)
+
+
+async def _drive_exemplary(system: System, plans: list[Plan]) -> None:
+    async with AnttClient(system.bootstrap) as client:
+        await asyncio.gather(
+            _exemplary_track(client, plans[0], returned=True, revoke=False),
+            _exemplary_track(client, plans[1], returned=False, revoke=True),
+        )
 
 
 def _checkpoints(system: System) -> dict[str, list[dict[str, Any]]]:
@@ -86,6 +175,10 @@ def history(sqlite_system: System) -> dict[str, Any]:
         )
         for i in range(N)
     ]
+    xtag = unique("AUDX")
+    exemplary = [Plan(code=f"{xtag}-{i}", kind="agency", managing_level="province", commune_code=None) for i in range(2)]
+    # first, so that the partitions' newest records (drop_tail below) are the residential areas'
+    asyncio.run(_drive_exemplary(system, exemplary))
     asyncio.run(_drive(system, plans))
     time.sleep(2)  # the last reactions (AssessmentClosed, read models) settle
     # a graceful stop signs a checkpoint of everything published (the services also sign every
@@ -104,6 +197,7 @@ def history(sqlite_system: System) -> dict[str, Any]:
     return {
         "system": system,
         "plans": plans,
+        "exemplary": exemplary,
         "keys": keys,
         "archive": archive,
         "checkpoints": cps,
@@ -123,7 +217,9 @@ def test_verify_the_live_topics(history: dict[str, Any]) -> None:
     report = json.loads(res.stdout)
     assert res.returncode == 0, [f for f in report["findings"] if f["severity"] == "error"]
     s = report["summary"]
-    assert s["unit_years"] >= N and s["recognitions"] >= N
+    assert s["unit_years"] >= N + 2 and s["recognitions"] >= N + 2
+    # the two agencies' exemplary tracks, each written by the assessment and the approval service
+    assert s["exemplary_streams"] == 4 and s["exemplary_recognitions"] == 2
     assert s["checkpoints_verified"] == s["checkpoints"] >= 3
     human = audit("verify", "--bootstrap", history["system"].bootstrap, "--keys", str(history["keys"]))
     assert human.returncode == 0 and "RESULT: OK" in human.stdout
@@ -158,6 +254,38 @@ def test_history_and_as_of_on_the_real_history(history: dict[str, Any]) -> None:
     )
     assert res.returncode == 0
     assert sum(1 for line in res.stdout.splitlines() if line.startswith(history["plans"][0].code[:-4])) == N
+
+
+def test_history_and_as_of_show_the_exemplary_track(history: dict[str, Any]) -> None:
+    granted, revoked = (p.unit_year_id for p in history["exemplary"])
+    res = audit("history", revoked, "--archive", str(history["archive"]), "--json")
+    assert res.returncode == 0
+    data = json.loads(res.stdout)
+    tracks = [(e["event_type"], e["track"]) for e in data["events"]]
+    assert ("UnitYearRevoked", "antt") in tracks and ("ExemplaryTitleRevoked", "exemplary") in tracks
+    assert ("MovementClassificationRecorded", "antt") in tracks and ("ExemplaryCaseOpened", "exemplary") in tracks
+    assert (data["state"]["state"], data["state"]["exemplary_state"]) == ("revoked", "revoked")
+    assert data["state"]["exemplary_revoked_because"] == "antt_revoked"
+    res = audit(
+        "as-of",
+        time.strftime("%Y-%m-%d"),
+        "--archive",
+        str(history["archive"]),
+        "--province",
+        "51",
+        "--exemplary-state",
+        "recognized",
+        "--format",
+        "json",
+        "--tz",
+        "UTC",
+    )
+    assert res.returncode == 0
+    rows = [r for r in json.loads(res.stdout)["unit_years"] if r["unit_year_id"] in (granted, revoked)]
+    assert [(r["unit_year_id"], r["state"], r["exemplary_state"]) for r in rows] == [(granted, "recognized", "recognized")]
+    row = rows[0]
+    assert (row["exemplary_approval_state"], row["exemplary_assessment_state"]) == ("recognized", "closed")
+    assert row["exemplary_decision_no"] == f"ĐH/{history['exemplary'][0].code}" and row["movement_rating"] == "xuat_sac"
 
 
 def test_cross_check_finds_no_drift(history: dict[str, Any]) -> None:

@@ -19,6 +19,7 @@ def history() -> tuple[Folder, dict[str, dict[str, Any]], HistoryBuilder]:
     b = HistoryBuilder(partitions=2)
     b.lifecycle("X1")
     b.lifecycle("X2", decide=False)
+    b.exemplary(b.lifecycle("X3", kind="agency"), returned=True)
     b.checkpoint_all()
     folder = Folder()
     latest: dict[str, dict[str, Any]] = {}
@@ -38,6 +39,8 @@ def services(
     approval_state: dict[str, str] | None = None,
     drop_history: str | None = None,
     checkpoint_ahead: str | None = None,
+    title_state: dict[str, str] | None = None,
+    exemplary_case_state: dict[str, str] | None = None,
 ) -> httpx.MockTransport:
     """The three services as the events say they should answer, with the changes asked for."""
     by_port = {httpx.URL(u).port: name for name, u in DEFAULT_URLS.items()}
@@ -52,14 +55,22 @@ def services(
             if service == checkpoint_ahead:
                 cp["sequence"] += 1
             return httpx.Response(200, json=cp)
-        uy = path.rsplit("/", 1)[1]
+        exemplary = path.endswith("/exemplary")
+        uy = path.removesuffix("/exemplary").rsplit("/", 1)[1]
         st = folder.fold(uy)
         if st is None:
             return httpx.Response(404, json={"error_code": "not_found"})
+        if exemplary:  # the assessment service's exemplary case
+            state = (exemplary_case_state or {}).get(uy, st.exemplary_states["assessment"])
+            if state is None:
+                return httpx.Response(404, json={"error_code": "not_found"})
+            return httpx.Response(200, json={"unit_year_id": uy, "track": "exemplary", "state": state})
         if service == "approval":
             state = (approval_state or {}).get(uy, st.states["approval"])
             hist = [e for e in folder.events_of(uy) if e["event_type"] != drop_history]
-            return httpx.Response(200, json={"unit_year_id": uy, "state": state, "history": hist})
+            title = (title_state or {}).get(uy, st.exemplary_states["approval"])
+            view = None if title is None else {"track": "exemplary", "state": title}
+            return httpx.Response(200, json={"unit_year_id": uy, "state": state, "exemplary": view, "history": hist})
         if service == "registration":
             return httpx.Response(200, json={"state": st.states["registration"], "approval_state": st.states["approval"]})
         return httpx.Response(200, json={"state": st.states["assessment"]})
@@ -83,8 +94,25 @@ def test_state_drift_and_history_gaps_and_deleted_checkpoints() -> None:
     assert run(folder, latest, services(folder, latest, drop_history="SelfAssessmentRecorded")) == [
         "history_missing_event",
         "history_missing_event",
+        "history_missing_event",
     ]
     assert run(folder, latest, services(folder, latest, checkpoint_ahead="approval")) == ["checkpoint_deleted"]
+
+
+def test_the_exemplary_track_is_folded_apart_and_compared() -> None:
+    """The title's events carry states of their own ("self_scored", "recognized"): they never
+    become the unit-year's ANTT state, and each service's exemplary state is compared."""
+    folder, latest, _ = history()
+    st = folder.fold("X3:2025")
+    assert st is not None
+    assert (st.states["approval"], st.states["assessment"]) == ("recognized", "closed")
+    assert st.exemplary_states == {"assessment": "closed", "approval": "recognized"}
+    drift = services(folder, latest, title_state={"X3:2025": "province_reviewed"})
+    assert run(folder, latest, drift) == ["state_drift"]
+    drift = services(folder, latest, exemplary_case_state={"X3:2025": "returned"})
+    assert run(folder, latest, drift) == ["state_drift"]
+    # a unit-year never proposed: no exemplary request, no drift
+    assert folder.fold("X1:2025").exemplary_states == {"assessment": None, "approval": None}
 
 
 def test_the_command_line_reports_unreachable_services(tmp_path, capsys) -> None:
