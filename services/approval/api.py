@@ -154,6 +154,33 @@ def case_view(c: ApprovalCase, *, today: date) -> dict[str, Any]:
     }
 
 
+async def _write(
+    runtime: ServiceRuntime,
+    request: Request,
+    actor: Actor,
+    body: BaseModel,
+    unit_year_id: str,
+    if_match: str | None,
+    *,
+    payload: type[BaseModel],
+    command: Any,
+    answer: Any,
+) -> Response:
+    """One decision or revocation over HTTP: the inbound payload the body stands for, the same
+    command as a Kafka message, with its ``If-Match`` precondition and its ``Idempotency-Key``
+    (the answer, the case as the write left it, is made inside the write's transaction)."""
+    data = body.model_dump(mode="json")
+    cmd = http_command(payload.__name__, payload.model_validate({**data, "unit_year_id": unit_year_id}), actor)
+    precondition = parse_if_match(if_match)
+    req = idempotent_request(request, actor.id, data)
+
+    def write(uow: UnitOfWork) -> Answer:
+        command(uow, cmd, if_match=precondition)
+        return answer(uow, unit_year_id)
+
+    return await run_write(runtime, req, write)
+
+
 def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
     router = APIRouter(tags=["approval"])
     ActorDep = Annotated[Actor, Depends(actor_dep)]
@@ -213,17 +240,17 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
         """Take the decision of the unit-year's current step. Send ``step``, ``If-Match`` (or
         ``expected_version``) and an ``Idempotency-Key``: without them a retried decision takes
         the next step of the chain."""
-        data = body.model_dump(mode="json")
-        payload = ReviewDecisionSubmitted.model_validate({**data, "unit_year_id": unit_year_id})
-        cmd = http_command("ReviewDecisionSubmitted", payload, actor)
-        precondition = parse_if_match(if_match)
-        req = idempotent_request(request, actor.id, data)
-
-        def write(uow: UnitOfWork) -> Answer:
-            commands.decide(uow, cmd, if_match=precondition)
-            return _written_view(uow, unit_year_id)
-
-        return await run_write(runtime, req, write)
+        return await _write(
+            runtime,
+            request,
+            actor,
+            body,
+            unit_year_id,
+            if_match,
+            payload=ReviewDecisionSubmitted,
+            command=commands.decide,
+            answer=_written_view,
+        )
 
     @router.post("/unit-years/{unit_year_id}/revocation", response_model=None, responses=_WRITE_RESPONSES)
     async def revoke(
@@ -234,17 +261,17 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
         idempotency_key: Annotated[str | None, _IDEMPOTENCY_KEY] = None,
         if_match: Annotated[str | None, _IF_MATCH] = None,
     ) -> Response:
-        data = body.model_dump(mode="json")
-        payload = RecognitionRevocationSubmitted.model_validate({**data, "unit_year_id": unit_year_id})
-        cmd = http_command("RecognitionRevocationSubmitted", payload, actor)
-        precondition = parse_if_match(if_match)
-        req = idempotent_request(request, actor.id, data)
-
-        def write(uow: UnitOfWork) -> Answer:
-            commands.revoke(uow, cmd, if_match=precondition)
-            return _written_view(uow, unit_year_id)
-
-        return await run_write(runtime, req, write)
+        return await _write(
+            runtime,
+            request,
+            actor,
+            body,
+            unit_year_id,
+            if_match,
+            payload=RecognitionRevocationSubmitted,
+            command=commands.revoke,
+            answer=_written_view,
+        )
 
     @router.get("/exemplary/queue")
     async def exemplary_queue(
@@ -294,17 +321,17 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
     ) -> Response:
         """Take the decision of the exemplary title's current step (the province steering
         committee's appraisal, the chairman's recognition), as ``/decisions`` does for ANTT."""
-        data = body.model_dump(mode="json")
-        payload = ExemplaryDecisionSubmitted.model_validate({**data, "unit_year_id": unit_year_id})
-        cmd = http_command("ExemplaryDecisionSubmitted", payload, actor)
-        precondition = parse_if_match(if_match)
-        req = idempotent_request(request, actor.id, data)
-
-        def write(uow: UnitOfWork) -> Answer:
-            commands.decide_exemplary(uow, cmd, if_match=precondition)
-            return _written_title(uow, unit_year_id)
-
-        return await run_write(runtime, req, write)
+        return await _write(
+            runtime,
+            request,
+            actor,
+            body,
+            unit_year_id,
+            if_match,
+            payload=ExemplaryDecisionSubmitted,
+            command=commands.decide_exemplary,
+            answer=_written_title,
+        )
 
     @router.post("/unit-years/{unit_year_id}/exemplary/revocation", response_model=None, responses=_WRITE_RESPONSES)
     async def revoke_exemplary(
@@ -316,17 +343,17 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
         if_match: Annotated[str | None, _IF_MATCH] = None,
     ) -> Response:
         """Revoke the exemplary title alone (the ANTT recognition stays)."""
-        data = body.model_dump(mode="json")
-        payload = ExemplaryRevocationSubmitted.model_validate({**data, "unit_year_id": unit_year_id})
-        cmd = http_command("ExemplaryRevocationSubmitted", payload, actor)
-        precondition = parse_if_match(if_match)
-        req = idempotent_request(request, actor.id, data)
-
-        def write(uow: UnitOfWork) -> Answer:
-            commands.revoke_exemplary(uow, cmd, if_match=precondition)
-            return _written_title(uow, unit_year_id)
-
-        return await run_write(runtime, req, write)
+        return await _write(
+            runtime,
+            request,
+            actor,
+            body,
+            unit_year_id,
+            if_match,
+            payload=ExemplaryRevocationSubmitted,
+            command=commands.revoke_exemplary,
+            answer=_written_title,
+        )
 
     @router.get("/flags")
     async def flags(

@@ -69,6 +69,39 @@ def _case(uow: UnitOfWork, unit_year_id: str) -> ApprovalCase:
     return case
 
 
+def _decision(case: ChainCase, cmd: Command, **rollup: Any) -> Event:
+    """The case's decision of a decision message (ANTT or exemplary: the same fields)."""
+    body: ReviewDecisionSubmitted = cmd.payload
+    return case.decide(
+        level=body.level.value,
+        decision=body.decision.value,
+        reasons=body.reasons,
+        decided_by=body.decided_by,
+        decision_no=body.decision_no,
+        decided_on=body.decided_on,
+        certificate_no=body.certificate_no,
+        today=queries.today(),
+        jurisdiction=cmd.jurisdiction,
+        step_role=None if body.step is None else body.step.value,
+        expected_version=body.expected_version,
+        **rollup,
+    )
+
+
+def _revocation(case: ApprovalCase | ExemplaryTitle, cmd: Command) -> Event:
+    """The case's revocation of a revocation message (ANTT or exemplary: the same fields)."""
+    body: RecognitionRevocationSubmitted = cmd.payload
+    return case.revoke(
+        reasons=body.reasons,
+        decided_by=body.decided_by,
+        decision_no=body.decision_no,
+        decided_on=body.decided_on,
+        today=queries.today(),
+        jurisdiction=cmd.jurisdiction,
+        expected_version=body.expected_version,
+    )
+
+
 def decide(uow: UnitOfWork, cmd: Command, *, if_match: IfMatch | None = None) -> str:
     body: ReviewDecisionSubmitted = cmd.payload
     case = _case(uow, body.unit_year_id)
@@ -89,21 +122,7 @@ def decide(uow: UnitOfWork, cmd: Command, *, if_match: IfMatch | None = None) ->
         rollup = queries.commune_rollup(uow.session, case)
         r = ChainConfig.load().rollup_rule()
         rule = (r.registered_min, r.recognized_min, r.criterion)
-    event = case.decide(
-        level=body.level.value,
-        decision=body.decision.value,
-        reasons=body.reasons,
-        decided_by=body.decided_by,
-        decision_no=body.decision_no,
-        decided_on=body.decided_on,
-        certificate_no=body.certificate_no,
-        today=queries.today(),
-        jurisdiction=cmd.jurisdiction,
-        rollup=rollup,
-        rollup_rule=rule,
-        step_role=None if body.step is None else body.step.value,
-        expected_version=body.expected_version,
-    )
+    event = _decision(case, cmd, rollup=rollup, rollup_rule=rule)
     if held is not None:
         # the decision moves the case on: the claim on the step it was taken at ends with it
         uow.session.execute(delete(claims).where(claims.c.unit_year_id == case.unit_year_id))
@@ -116,15 +135,7 @@ def revoke(uow: UnitOfWork, cmd: Command, *, if_match: IfMatch | None = None) ->
     case = _case(uow, body.unit_year_id)
     if if_match is not None:
         if_match.check(case.version, f"unit-year {case.unit_year_id}")
-    event = case.revoke(
-        reasons=body.reasons,
-        decided_by=body.decided_by,
-        decision_no=body.decision_no,
-        decided_on=body.decided_on,
-        today=queries.today(),
-        jurisdiction=cmd.jurisdiction,
-        expected_version=body.expected_version,
-    )
+    event = _revocation(case, cmd)
     env = publish(uow, case, event, cmd.cause)
     # the exemplary title rests on the recognition (seed 003, criterion 8): it goes with it
     title = uow.get(ExemplaryTitle, case.unit_year_id)
@@ -161,19 +172,7 @@ def decide_exemplary(uow: UnitOfWork, cmd: Command, *, if_match: IfMatch | None 
     title = _title(uow, cmd, body.unit_year_id)
     if if_match is not None:
         if_match.check(title.version, f"the exemplary title of unit-year {title.unit_year_id}")
-    event = title.decide(
-        level=body.level.value,
-        decision=body.decision.value,
-        reasons=body.reasons,
-        decided_by=body.decided_by,
-        decision_no=body.decision_no,
-        decided_on=body.decided_on,
-        certificate_no=body.certificate_no,
-        today=queries.today(),
-        jurisdiction=cmd.jurisdiction,
-        step_role=None if body.step is None else body.step.value,
-        expected_version=body.expected_version,
-    )
+    event = _decision(title, cmd)
     publish(uow, title, event, cmd.cause)
     return "applied"
 
@@ -184,15 +183,7 @@ def revoke_exemplary(uow: UnitOfWork, cmd: Command, *, if_match: IfMatch | None 
     title = _title(uow, cmd, body.unit_year_id)
     if if_match is not None:
         if_match.check(title.version, f"the exemplary title of unit-year {title.unit_year_id}")
-    event = title.revoke(
-        reasons=body.reasons,
-        decided_by=body.decided_by,
-        decision_no=body.decision_no,
-        decided_on=body.decided_on,
-        today=queries.today(),
-        jurisdiction=cmd.jurisdiction,
-        expected_version=body.expected_version,
-    )
+    event = _revocation(title, cmd)
     publish(uow, title, event, cmd.cause)
     return "applied"
 
