@@ -18,7 +18,6 @@ from shared.infra.uow import UnitOfWork
 
 def open_case(uow: UnitOfWork, event: EventMessage[ev.UnitYearRegistered]) -> str:
     p = event.payload
-    session = uow.session
     if uow.get(AssessmentCase, p.unit_year_id) is not None:
         return "ignored"
     registration = p.model_dump(mode="json")
@@ -56,7 +55,6 @@ def open_case(uow: UnitOfWork, event: EventMessage[ev.UnitYearRegistered]) -> st
             )
             incident.refuse_for_jurisdiction(case.unit_year_id, reason)
             effect = rules.IncidentEffect(incident.incident_id, None, rules.OUT_OF_JURISDICTION, reason)
-        session.flush()
         emit_incident(uow, incident, effect, case=case, assessed_year=case.year, cause=event.cause)
         if incident.counts:
             # an area's incident recorded before the area was known counts for its commune now
@@ -121,11 +119,10 @@ def revoked(uow: UnitOfWork, event: EventMessage[ev.UnitYearRevoked]) -> str:
     criterion that rests on it, and an exemplary self-assessment is judged again. (Revoking
     an exemplary title already granted is the approval service's explicit decision.)"""
     p = event.payload
-    case = uow.session.get(AssessmentCase, event.unit_year_id)
+    case = uow.get(AssessmentCase, event.unit_year_id)
     if case is None or (case.outcome or {}).get("outcome") == "revoked":
         return "ignored"
     case.record_outcome("revoked", decided_by=p.decided_by, decision_no=p.decision_no, decided_on=_value(p.decided_on))
-    uow.session.flush()
     by = f" ({p.decision_no})" if p.decision_no else ""
     revise_exemplary(uow, case, event.cause, f"the recognition “An toàn về ANTT” was revoked{by}: {'; '.join(p.reasons)}")
     return "applied"
