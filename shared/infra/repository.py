@@ -29,6 +29,7 @@ their repository and the others through the ORM.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import fields, is_dataclass
 from typing import Any, Generic, TypeVar
@@ -43,11 +44,6 @@ T = TypeVar("T")
 
 #: how many keys go in one ``IN (...)``
 CHUNK = 500
-
-
-def _dump(value: Any) -> bytes | None:
-    """A JSON column's value as the engine writes it (``shared.infra.db``), for comparing."""
-    return None if value is None else orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
 
 
 class Repository(Generic[T]):
@@ -72,8 +68,11 @@ class Repository(Generic[T]):
         self.key_columns: tuple[str, ...] = tuple(c.name for c in table.primary_key.columns)
         self.version = version
         #: positions of the JSON columns in :attr:`columns` (compared by their serialised form)
-        self._json = frozenset(i for i, c in enumerate(table.c) if isinstance(c.type, JSON))
+        self._json = tuple(i for i, c in enumerate(table.c) if isinstance(c.type, JSON))
         self._version_at = self.columns.index(version)
+        self._key_at = tuple(self.columns.index(c) for c in self.key_columns)
+        #: an object's column values from its ``__dict__``, in :attr:`columns` order
+        self._values = operator.itemgetter(*self.columns)
         pk: list[ColumnElement[Any]] = [table.c[c] for c in self.key_columns]
         #: the key as one expression, for ``IN (...)``
         self.key_expr: ColumnElement[Any] = pk[0] if len(pk) == 1 else tuple_(*pk)
@@ -90,9 +89,8 @@ class Repository(Generic[T]):
         return tuple(getattr(obj, c) for c in self.key_columns)
 
     def key_of_row(self, row: Sequence[Any]) -> object:
-        if len(self.key_columns) == 1:
-            return row[self.columns.index(self.key_columns[0])]
-        return tuple(row[self.columns.index(c)] for c in self.key_columns)
+        at = self._key_at
+        return row[at[0]] if len(at) == 1 else tuple(row[i] for i in at)
 
     def build(self, row: Sequence[Any]) -> T:
         """An instance from a row of :meth:`statement` (``__init__`` is not run: the row is
@@ -102,18 +100,21 @@ class Repository(Generic[T]):
         return obj
 
     def values(self, obj: object) -> tuple[Any, ...]:
-        d = obj.__dict__
-        return tuple(d[c] for c in self.columns)
+        return self._values(obj.__dict__)  # type: ignore[no-any-return]
 
     def snapshot(self, values: Sequence[Any]) -> tuple[Any, ...]:
         """What :meth:`Tracker.flush` compares: the values, JSON columns serialised (so that
         the snapshot does not share the object's mutable lists and dicts)."""
-        js = self._json
-        return tuple(_dump(v) if i in js else v for i, v in enumerate(values))
+        out = list(values)
+        for i in self._json:
+            v = out[i]
+            if v is not None:
+                out[i] = orjson.dumps(v, option=orjson.OPT_NON_STR_KEYS)
+        return tuple(out)
 
     def restore(self, obj: object, snapshot: Sequence[Any]) -> None:
         """Put ``obj`` back as ``snapshot`` had it (a refused message's changes undone)."""
-        js = self._json
+        js = frozenset(self._json)
         obj.__dict__.update(
             {
                 c: (None if v is None else orjson.loads(v)) if i in js else v

@@ -432,9 +432,9 @@ class UnitOfWork:
         tracker = self._tracker(type(obj))
         if tracker is None:
             self.session.add(obj)
+            ref = (type(obj), _pk_of(obj))
         else:
-            tracker.add(obj)
-        ref = (type(obj), _pk_of(obj))
+            ref = (type(obj), tracker.add(obj))
         self._journal.append(("add", (ref, ref in self._absent)))
         self._known[ref] = obj
         self._absent.discard(ref)
