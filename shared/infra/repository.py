@@ -18,6 +18,12 @@ simpler bookkeeping does the same job:
   :class:`~shared.infra.outbox.ConcurrencyConflict`, as the ORM's ``StaleDataError`` did), and
   the new ones with one executemany ``INSERT``.
 
+Only the objects a message was handed (``get``, ``children``, ``select``, or added) are
+compared when its transaction writes before a read or at a message's savepoint, so that a
+batch run message by message costs what its messages touch, not the batch's read-ahead times
+its messages; the commit compares them all. The rule this rests on is the handlers': an
+aggregate is changed by the message whose handler obtained it from the unit of work.
+
 JSON columns are compared by their serialised form (orjson, as the engine writes them), so an
 in-place change of a list or dict (``case.incident_ids.append(...)``) is written too, which the
 ORM's plain ``JSON`` type would have missed.
@@ -198,6 +204,10 @@ class Tracker(Generic[T]):
         self.stored: dict[object, tuple[Any, ...]] = {}
         #: objects added and not inserted yet, by key, in the order added
         self.new: dict[object, T] = {}
+        #: the persistent objects handed out (``get``, ``children``, ``select``) since the last
+        #: message boundary (a savepoint, the commit): the only ones a handler can have
+        #: changed since then, so the only ones a write in the middle of a batch compares
+        self.touched: dict[object, T] = {}
 
     def adopt(self, rows: Iterable[Sequence[Any]]) -> list[T]:
         """The objects of these rows: the one already known for a key (its unwritten changes
@@ -216,6 +226,10 @@ class Tracker(Generic[T]):
             out.append(obj)
         return out
 
+    def touch(self, key: object, obj: T) -> None:
+        if key in self.persistent:
+            self.touched[key] = obj
+
     def load(self, conn: Connection, keys: Sequence[object]) -> list[T]:
         """Load the rows of these keys, ``CHUNK`` keys a statement."""
         repo = self.repo
@@ -232,15 +246,16 @@ class Tracker(Generic[T]):
     def forget(self, key: object) -> None:
         """Drop an object the transaction added (a refused message's), written or not."""
         self.new.pop(key, None)
+        self.touched.pop(key, None)
         if self.persistent.pop(key, None) is not None:
             self.stored.pop(key, None)
 
-    def dirty(self) -> list[tuple[object, T, tuple[Any, ...]]]:
-        """The persistent objects that differ from their snapshot: (key, object, current
-        snapshot)."""
+    def dirty(self, *, everything: bool = False) -> list[tuple[object, T, tuple[Any, ...]]]:
+        """The objects handed out (``everything``: all persistent objects) that differ from
+        their snapshot: (key, object, current snapshot)."""
         repo = self.repo
         out = []
-        for key, obj in self.persistent.items():
+        for key, obj in (self.persistent if everything else self.touched).items():
             now = repo.snapshot(repo.values(obj))
             if now != self.stored[key]:
                 out.append((key, obj, now))
@@ -251,12 +266,13 @@ class Tracker(Generic[T]):
         for key, obj, _ in self.dirty():
             self.repo.restore(obj, self.stored[key])
 
-    def flush(self, conn: Connection) -> list[tuple[object, tuple[Any, ...] | None]]:
-        """Write the new objects and the changed ones; return, for the unit of work's journal,
-        each key written with the snapshot it had before (``None``: inserted)."""
+    def flush(self, conn: Connection, *, everything: bool = False) -> list[tuple[object, tuple[Any, ...] | None]]:
+        """Write the new objects and the changed ones (of those handed out; ``everything``:
+        of all, at the commit); return, for the unit of work's journal, each key written with
+        the snapshot it had before (``None``: inserted)."""
         repo = self.repo
         written: list[tuple[object, tuple[Any, ...] | None]] = []
-        changed = self.dirty()
+        changed = self.dirty(everything=everything)
         if changed:
             v = repo._version_at
             by_shape: dict[tuple[str, ...], list[tuple[object, T, tuple[Any, ...]]]] = {}
@@ -294,6 +310,7 @@ class Tracker(Generic[T]):
             conn.execute(repo._insert, rows)
             for key, obj in self.new.items():
                 self.persistent[key] = obj
+                self.touched[key] = obj  # its handler may still change it
                 self.stored[key] = repo.snapshot(repo.values(obj))
                 written.append((key, None))
             self.new.clear()

@@ -136,10 +136,10 @@ class UnitOfWork:
             return
         if self._changes:
             self._write_rows(changes_only=True)
-        if self._tracked_tables and self._tracked_tables.intersection(
-            find_tables(cast(ClauseElement, state.statement), check_columns=True)
-        ):
-            self._flush_trackers()
+        if self._tracked_tables:
+            read = self._tracked_tables.intersection(find_tables(cast(ClauseElement, state.statement), check_columns=True))
+            if read:
+                self._flush_trackers(read)
 
     def __exit__(self, *exc: object) -> None:
         try:
@@ -147,6 +147,12 @@ class UnitOfWork:
                 self.session.rollback()
         finally:
             self.session.close()
+            # the listener ties the session and this object in a cycle: undone here, the
+            # transaction's aggregates and snapshots are freed now, not at the next collection
+            event.remove(self.session, "do_orm_execute", self._before_read)
+            self._known.clear()
+            self._children.clear()
+            self._trackers.clear()
 
     def commit(self) -> None:
         """Write the buffered rows and stream heads, then commit."""
@@ -163,6 +169,8 @@ class UnitOfWork:
         if self._changes:
             self._write_rows(changes_only=True)
         self._flush_trackers()
+        for tracker in self._trackers.values():
+            tracker.touched.clear()  # a new message: only what it is handed can change
         mark = len(self._journal)
         nested = self.session.begin_nested()
         try:
@@ -290,15 +298,19 @@ class UnitOfWork:
             self._tracked_tables.add(repo.table)
         return tracker
 
-    def _flush_trackers(self) -> None:
+    def _flush_trackers(self, tables: set[Table] | None = None, *, everything: bool = False) -> None:
         """Write the repositories' new and changed aggregates now (before a read of their
-        tables, at a savepoint, at the commit); what is written inside a savepoint is
-        journalled, so that a refused message's objects get their earlier values back."""
+        ``tables``, default all: at a savepoint, at the commit); what is written inside a
+        savepoint is journalled, so that a refused message's objects get their earlier values
+        back. Only the objects handed out since the last message boundary are compared, but
+        at the commit (``everything``)."""
         if not self._trackers:
             return
         conn = self.session.connection()
         for tracker in self._trackers.values():
-            for key, before in tracker.flush(conn):
+            if tables is not None and tracker.repo.table not in tables:
+                continue
+            for key, before in tracker.flush(conn, everything=everything):
                 self._journal.append(("write", (tracker, key, before)))
 
     def preload(self, entity: type, keys: Iterable[object]) -> None:
@@ -359,6 +371,8 @@ class UnitOfWork:
         ref = (entity, key)
         known = self._known.get(ref)
         if known is not None:
+            if self._trackers and (tracker := self._trackers.get(entity)) is not None:
+                tracker.touch(key, known)
             return cast(T, known)
         if ref in self._absent:
             return None
@@ -366,6 +380,8 @@ class UnitOfWork:
         if tracker is not None:
             found = tracker.load(self.session.connection(), [key])
             obj = found[0] if found else None
+            if obj is not None:
+                tracker.touch(key, obj)
         else:
             obj = self.session.get(entity, key)
         if obj is None:
@@ -384,7 +400,7 @@ class UnitOfWork:
         tracker = self._tracker(entity)
         if tracker is not None:
             repo = tracker.repo
-            self._flush_trackers()  # the children added or changed so far are read back
+            self._flush_trackers({repo.table})  # the children added or changed so far are read back
             column = repo.table.c[attribute]
             conn = self.session.connection()
             for i in range(0, len(wanted), CHUNK):
@@ -403,7 +419,14 @@ class UnitOfWork:
         """The ``entity`` objects whose ``attribute`` is ``value``, loaded by
         :meth:`preload_children` or added since; ``None`` when they were not read ahead."""
         found = self._children.get((entity, attribute), {}).get(value)
-        return None if found is None else list(found)  # type: ignore[arg-type]
+        if found is None:
+            return None
+        tracker = self._trackers.get(entity)
+        if tracker is not None:
+            key_of = tracker.repo.key_of
+            for obj in found:
+                tracker.touch(key_of(obj), obj)
+        return list(found)  # type: ignore[arg-type]
 
     def select(self, entity: type[T], *where: Any, order_by: Iterable[Any] = ()) -> list[T]:
         """The ``entity`` objects whose rows match ``where``, in ``order_by`` order, as this
@@ -418,12 +441,14 @@ class UnitOfWork:
             return found
         if self._changes:
             self._write_rows(changes_only=True)
-        self._flush_trackers()
         repo = tracker.repo
-        rows = self.session.connection().execute(repo.statement().where(*where).order_by(*order_by))
-        objs: list[T] = tracker.adopt(rows)
+        stmt = repo.statement().where(*where).order_by(*order_by)
+        self._flush_trackers(self._tracked_tables.intersection(find_tables(stmt, check_columns=True)))
+        objs: list[T] = tracker.adopt(self.session.connection().execute(stmt))
         for obj in objs:
-            self._known.setdefault((entity, repo.key_of(obj)), obj)
+            key = repo.key_of(obj)
+            self._known.setdefault((entity, key), obj)
+            tracker.touch(key, obj)
         return objs
 
     def add(self, obj: object) -> None:
@@ -522,7 +547,7 @@ class UnitOfWork:
         """Write the stream heads (compare-and-set on the sequence), then the rows in bulk, in
         the order they were added per table."""
         self.session.flush()
-        self._flush_trackers()
+        self._flush_trackers(everything=True)
         es = self.infra.event_streams
         new = [
             {"stream_id": h.stream_id, "sequence": h.sequence, "last_hash": h.last_hash}

@@ -235,6 +235,8 @@ def test_a_refused_message_leaves_its_objects_as_they_were(db) -> None:  # type:
         assert b0 is not None and b1 is not None and b2 is not None
         b0.state = "accepted"  # before the savepoint: kept
         with pytest.raises(DomainError), uow.savepoint():
+            # a message's handler is handed its aggregates by the unit of work, as here
+            assert uow.get(Box, "b0") is b0 and uow.get(Box, "b1") is b1 and uow.get(Box, "b2") is b2
             b1.state = "refused"
             b1.items.append("refused")
             b0.owner = "refused"
@@ -249,6 +251,7 @@ def test_a_refused_message_leaves_its_objects_as_they_were(db) -> None:  # type:
         assert b2.state == "open"
         assert uow.get(Box, "r1") is None
         with uow.savepoint():  # the next message goes on from there
+            assert uow.get(Box, "b1") is b1
             b1.owner = "bea"
             uow.add(Box("ok", "bea"))
         uow.commit()
@@ -282,3 +285,33 @@ def test_plain_reads_build_untracked_objects(db) -> None:  # type: ignore[no-unt
         assert part_repo.get(s, ("b0", 0)).label == "part 0"  # type: ignore[union-attr]
         with pytest.raises(ValueError, match="has the key"):
             part_repo.get(s, "b0")
+
+
+def test_a_message_compares_only_the_aggregates_it_was_handed(db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Savepoint by savepoint, a batch costs what its messages touch: the read-ahead of the
+    whole batch is compared once, at the commit, not at every message."""
+    sessions, _ = db
+    with _uow(sessions) as uow:
+        for i in range(200):
+            uow.add(Box(f"m{i}", "many"))
+        uow.commit()
+    compared = 0
+    real = box_repo.snapshot
+
+    def counting(values: Any) -> tuple[Any, ...]:
+        nonlocal compared
+        compared += 1
+        return real(values)
+
+    with _uow(sessions) as uow:
+        uow.preload(Box, [f"m{i}" for i in range(200)])
+        monkeypatch.setattr(box_repo, "snapshot", counting)
+        for i in range(200):
+            with uow.savepoint():
+                box = uow.get(Box, f"m{i}")
+                assert box is not None
+                box.state = "seen"
+        uow.commit()
+    # each object compared when its message ends (and rewritten), then once more at the commit
+    assert compared <= 4 * 200
+    assert {r[1] for r in _rows(sessions).values() if r[0] == "many"} == {"seen"}
