@@ -217,7 +217,6 @@ def build_router(runtime: ServiceRuntime, actor_dep: Any) -> APIRouter:
 
         def write(uow: UnitOfWork) -> dict[str, Any]:
             commands.record_incident(uow, cmd)
-            uow.session.flush()
             return readable_incident(uow.session, cmd.source, body.incident_id, actor)
 
         return await keyed_write(runtime, request, actor.id, body.model_dump(mode="json"), write)

@@ -130,7 +130,6 @@ def record_incident(uow: UnitOfWork, cmd: Command) -> str:
     always reads the window's incidents, so one recorded while the unit-year was being
     registered still counts."""
     body: IncidentReported = cmd.payload
-    session = uow.session
     report = body.model_dump(mode="json")
     existing = uow.get(Incident, (cmd.source, body.incident_id))
     if existing is not None:
@@ -143,7 +142,7 @@ def record_incident(uow: UnitOfWork, cmd: Command) -> str:
             "an incident is recorded once per sender: report a correction under a new incident_id",
         )
     incident = Incident.record(report, source_system=cmd.source, jurisdiction=cmd.jurisdiction)
-    known = queries.known_unit(session, body.unit_code)
+    known = queries.known_unit(uow.session, body.unit_code)
     if known is not None:
         cmd.require_jurisdiction(
             province_code=known["province_code"], commune_code=known["commune_code"], unit_code=body.unit_code
@@ -161,15 +160,12 @@ def record_incident(uow: UnitOfWork, cmd: Command) -> str:
             criterion = None if found is None else found[0].code
         reason = f"{why}: the incident counts once the unit-year is registered"
         incident.assign(None, None, pending_reason=reason)
-        session.flush()
         effect = rules.IncidentEffect(incident.incident_id, criterion, rules.PENDING, reason)
         emit_incident(uow, incident, effect, case=None, assessed_year=year, cause=cmd.cause)
         count_for_commune(uow, incident, known, cmd.cause)
         return "applied"
     effect = case.note_incident(incident)
-    session.flush()
     case.reevaluate(queries.window_incidents(uow, case), queries.previous_year(uow, case))
-    session.flush()
     emit_incident(uow, incident, effect, case=case, assessed_year=year, cause=cmd.cause)
     count_for_commune(uow, incident, known, cmd.cause)
     revise_exemplary(uow, case, cmd.cause, f"incident {incident.incident_id}: {effect.reason}")
@@ -187,7 +183,7 @@ def count_for_commune(uow: UnitOfWork, incident: Incident, area: Mapping[str, An
     commune = queries.commune_of(uow.session, area)
     if commune is None:
         return
-    case = uow.session.get(AssessmentCase, f"{commune}:{window_year('commune', incident.occurred_on)}")
+    case = uow.get(AssessmentCase, f"{commune}:{window_year('commune', incident.occurred_on)}")
     if case is not None:
         link_area_incident(uow, case, incident, cause)
 
@@ -200,10 +196,7 @@ def link_area_incident(uow: UnitOfWork, case: AssessmentCase, incident: Incident
     effect = case.note_area_incident(incident)
     if effect is None:
         return
-    session = uow.session
-    session.flush()
     case.reevaluate(queries.window_incidents(uow, case), queries.previous_year(uow, case))
-    session.flush()
     emit_incident(uow, incident, effect, case=case, assessed_year=case.year, cause=cause, counted_for_commune=True)
 
 
@@ -212,7 +205,7 @@ COMMANDS: dict[type, CommandFn] = {SelfAssessmentSubmitted: submit_self_assessme
 
 # --------------------------------------------------------------------------- the exemplary track
 def _antt_case(uow: UnitOfWork, cmd: Command, unit_year_id: str) -> AssessmentCase:
-    case = uow.session.get(AssessmentCase, unit_year_id)
+    case = uow.get(AssessmentCase, unit_year_id)
     if case is None:
         # refused at once, not held: the exemplary track starts from a recognised unit-year, so
         # an unknown one is a wrong id, not an early arrival
@@ -233,7 +226,7 @@ def propose_exemplary(uow: UnitOfWork, cmd: Command) -> str:
     body: ExemplaryProposalSubmitted = cmd.payload
     antt = _antt_case(uow, cmd, body.unit_year_id)
     proposal = body.model_dump(mode="json", exclude={"unit_year_id"})
-    existing = uow.session.get(ExemplaryCase, body.unit_year_id)
+    existing = uow.get(ExemplaryCase, body.unit_year_id)
     if existing is not None:
         if existing.proposal == proposal:
             return "ignored"
@@ -241,8 +234,7 @@ def propose_exemplary(uow: UnitOfWork, cmd: Command) -> str:
             "conflict", f"unit-year {body.unit_year_id} is already proposed for the exemplary title ({existing.state})"
         )
     case = ExemplaryCase.propose(antt, proposal)
-    uow.session.add(case)
-    uow.session.flush()
+    uow.add(case)
     uow.emit(
         ExemplaryCaseOpened(
             unit_year_id=case.unit_year_id,
@@ -264,7 +256,7 @@ def propose_exemplary(uow: UnitOfWork, cmd: Command) -> str:
 def submit_exemplary_self_assessment(uow: UnitOfWork, cmd: Command) -> str:
     body: ExemplarySelfAssessmentSubmitted = cmd.payload
     antt = _antt_case(uow, cmd, body.unit_year_id)
-    case = uow.session.get(ExemplaryCase, body.unit_year_id)
+    case = uow.get(ExemplaryCase, body.unit_year_id)
     if case is None:
         raise AssessmentError("no_exemplary_case", f"unit-year {body.unit_year_id} has not been proposed for the exemplary title")
     documents = [d.model_dump(mode="json") for d in body.documents]
@@ -276,7 +268,6 @@ def submit_exemplary_self_assessment(uow: UnitOfWork, cmd: Command) -> str:
         evidence=None if body.evidence is None else body.evidence.model_dump(mode="json", exclude_none=True),
         incidents=queries.window_incidents(uow, antt),
     )
-    uow.session.flush()
     uow.emit(
         ExemplarySelfAssessmentRecorded(
             unit_year_id=case.unit_year_id,
@@ -307,7 +298,6 @@ def record_movement_classification(uow: UnitOfWork, cmd: Command) -> str:
     movement = case.classify_movement(body.rating, body.classified_by, body.decision_no, body.classified_on)
     if before == movement:
         return "ignored"
-    uow.session.flush()
     uow.emit(
         MovementClassificationRecorded(
             unit_year_id=case.unit_year_id,
@@ -326,11 +316,10 @@ def record_movement_classification(uow: UnitOfWork, cmd: Command) -> str:
 def revise_exemplary(uow: UnitOfWork, antt: AssessmentCase, cause: Cause, why: str) -> None:
     """Judge the unit-year's exemplary self-assessment again, if there is one; say so when its
     verdict or unmet criteria change (``ExemplaryEvaluationRevised``)."""
-    case = uow.session.get(ExemplaryCase, antt.unit_year_id)
+    case = uow.get(ExemplaryCase, antt.unit_year_id)
     if case is None:
         return
     ev = case.reevaluate(antt, queries.window_incidents(uow, antt))
-    uow.session.flush()
     if ev is None:
         return
     uow.emit(

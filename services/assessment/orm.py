@@ -1,17 +1,17 @@
-"""Tables of the assessment service and the imperative mapping of its domain classes."""
+"""Tables of the assessment service and the Core repositories of its aggregates
+(``shared.infra.repository``: loaded, tracked and written without the ORM)."""
 
 from __future__ import annotations
 
 from sqlalchemy import JSON, Column, Date, Enum, Index, Integer, MetaData, String, Table, Text
-from sqlalchemy.orm import registry
 
 from services.assessment.domain.exemplary import ExemplaryCase
 from services.assessment.domain.machine import AssessmentState, ExemplaryState
 from services.assessment.domain.model import AssessmentCase, Incident
+from shared.infra.repository import register
 from shared.infra.tables import InfraTables
 
 metadata = MetaData()
-mapper_registry = registry(metadata=metadata)
 infra = InfraTables(metadata)
 
 cases = Table(
@@ -95,6 +95,6 @@ incidents = Table(
     Index("ix_incidents_unit_code_occurred_on", "unit_code", "occurred_on"),
 )
 
-mapper_registry.map_imperatively(AssessmentCase, cases, version_id_col=cases.c.version)
-mapper_registry.map_imperatively(Incident, incidents, version_id_col=incidents.c.version)
-mapper_registry.map_imperatively(ExemplaryCase, exemplary_cases, version_id_col=exemplary_cases.c.version)
+case_repo = register(AssessmentCase, cases)
+incident_repo = register(Incident, incidents)
+exemplary_repo = register(ExemplaryCase, exemplary_cases)

@@ -21,7 +21,6 @@ from shared.infra.uow import UnitOfWork
 
 def open_case(uow: UnitOfWork, event: EventMessage[ev.UnitYearRegistered]) -> str:
     p = event.payload
-    session = uow.session
     if uow.get(AssessmentCase, p.unit_year_id) is not None:
         return "ignored"
     registration = p.model_dump(mode="json")
@@ -59,7 +58,6 @@ def open_case(uow: UnitOfWork, event: EventMessage[ev.UnitYearRegistered]) -> st
             )
             incident.refuse_for_jurisdiction(case.unit_year_id, reason)
             effect = rules.IncidentEffect(incident.incident_id, None, rules.OUT_OF_JURISDICTION, reason)
-        session.flush()
         emit_incident(uow, incident, effect, case=case, assessed_year=case.year, cause=event.cause)
         if incident.counts:
             # an area's incident recorded before the area was known counts for its commune now
@@ -124,11 +122,10 @@ def revoked(uow: UnitOfWork, event: EventMessage[ev.UnitYearRevoked]) -> str:
     criterion that rests on it, and an exemplary self-assessment is judged again. (Revoking
     an exemplary title already granted is the approval service's explicit decision.)"""
     p = event.payload
-    case = uow.session.get(AssessmentCase, event.unit_year_id)
+    case = uow.get(AssessmentCase, event.unit_year_id)
     if case is None or (case.outcome or {}).get("outcome") == "revoked":
         return "ignored"
     case.record_outcome("revoked", decided_by=p.decided_by, decision_no=p.decision_no, decided_on=_value(p.decided_on))
-    uow.session.flush()
     by = f" ({p.decision_no})" if p.decision_no else ""
     revise_exemplary(uow, case, event.cause, f"the recognition “An toàn về ANTT” was revoked{by}: {'; '.join(p.reasons)}")
     return "applied"
@@ -136,7 +133,7 @@ def revoked(uow: UnitOfWork, event: EventMessage[ev.UnitYearRevoked]) -> str:
 
 # --------------------------------------------------------------------------- the exemplary title
 def _exemplary(uow: UnitOfWork, event: EventMessage[Any]) -> ExemplaryCase:
-    case = uow.session.get(ExemplaryCase, event.unit_year_id)
+    case = uow.get(ExemplaryCase, event.unit_year_id)
     if case is None:
         raise AssessmentError("no_exemplary_case", f"unit-year {event.unit_year_id} has no exemplary case")
     return case
@@ -147,7 +144,6 @@ def exemplary_returned(uow: UnitOfWork, event: EventMessage[ev.ExemplaryTitleRet
     p = event.payload
     case = _exemplary(uow, event)
     case.reopen()
-    uow.session.flush()
     uow.emit(
         ev.ExemplaryCaseReopened(unit_year_id=case.unit_year_id, round=case.round, reasons=p.reasons, level=p.level),
         event.cause,
@@ -161,7 +157,6 @@ def _exemplary_closed(uow: UnitOfWork, event: EventMessage[Any], outcome: str) -
     case = _exemplary(uow, event)
     if not case.close():
         return "ignored"
-    uow.session.flush()
     uow.emit(
         ev.ExemplaryCaseClosed(unit_year_id=case.unit_year_id, outcome=outcome),
         event.cause,

@@ -11,22 +11,22 @@ from sqlalchemy.orm import Session
 from services.assessment.domain import rules
 from services.assessment.domain.exemplary import ExemplaryCase
 from services.assessment.domain.model import AssessmentCase, Incident
-from services.assessment.orm import incidents, units
+from services.assessment.orm import case_repo, exemplary_repo, incident_repo, incidents, units
 from shared.infra.inbound import in_jurisdiction
 from shared.infra.uow import UnitOfWork
 
 
 def case(session: Session, unit_year_id: str) -> AssessmentCase | None:
-    return session.get(AssessmentCase, unit_year_id)
+    return case_repo.get(session, unit_year_id)
 
 
 def exemplary_case(session: Session, unit_year_id: str) -> ExemplaryCase | None:
-    return session.get(ExemplaryCase, unit_year_id)
+    return exemplary_repo.get(session, unit_year_id)
 
 
 def incident(session: Session, source_system: str, incident_id: str) -> Incident | None:
     """The incident ``incident_id`` of one sender (ids are unique per sender only)."""
-    return session.get(Incident, (source_system, incident_id))
+    return incident_repo.get(session, (source_system, incident_id))
 
 
 def commune_code_of(unit: Mapping[str, Any]) -> str:
@@ -34,10 +34,19 @@ def commune_code_of(unit: Mapping[str, Any]) -> str:
     return str(unit.get("commune_code") or unit["code"])
 
 
+#: the order of a window's incidents
+WINDOW_ORDER = (incidents.c.occurred_on, incidents.c.unit_code, incidents.c.incident_id, incidents.c.source_system)
+
+
 def incidents_in_window(session: Session, case: AssessmentCase) -> list[Incident]:
     """The incidents recorded for the case's unit whose date is in its window; for a
     commune, also those at its residential areas (Art. 5.2: the residential-area criteria
     2-4 hold across the commune), in the commune's window."""
+    return _for_commune(case, incident_repo.select(session, *window_where(case), order_by=WINDOW_ORDER))
+
+
+def window_where(case: AssessmentCase) -> tuple[Any, ...]:
+    """The ``WHERE`` of :func:`incidents_in_window`."""
     start, end = case.window()
     where = incidents.c.unit_code == case.unit_code
     if case.unit["kind"] == "commune":
@@ -47,12 +56,10 @@ def incidents_in_window(session: Session, case: AssessmentCase) -> list[Incident
             units.c.commune_code == commune_code_of(case.unit),
         )
         where = or_(where, incidents.c.unit_code.in_(areas))
-    q = (
-        select(Incident)
-        .where(where, incidents.c.occurred_on >= start, incidents.c.occurred_on <= end)
-        .order_by(incidents.c.occurred_on, incidents.c.unit_code, incidents.c.incident_id, incidents.c.source_system)
-    )
-    found = list(session.execute(q).scalars().all())
+    return (where, incidents.c.occurred_on >= start, incidents.c.occurred_on <= end)
+
+
+def _for_commune(case: AssessmentCase, found: list[Incident]) -> list[Incident]:
     if case.unit["kind"] != "commune":
         return found
     # an area's incident whose sender could not be checked yet (reported before the area was
@@ -104,7 +111,7 @@ def window_incidents(uow: UnitOfWork, case: AssessmentCase) -> list[Incident]:
     commune's case also counts its residential areas' incidents: it asks the database."""
     known = uow.children(Incident, "unit_code", case.unit_code)
     if known is None or case.unit["kind"] == "commune":
-        return incidents_in_window(uow.session, case)
+        return _for_commune(case, uow.select(Incident, *window_where(case), order_by=WINDOW_ORDER))
     start, end = case.window()
     return sorted(
         (i for i in known if start <= i.occurred_on <= end),

@@ -1,16 +1,16 @@
-"""Tables of the registration service and the imperative mapping of its domain classes."""
+"""Tables of the registration service and the Core repositories of its aggregates
+(``shared.infra.repository``: loaded, tracked and written without the ORM)."""
 
 from __future__ import annotations
 
 from sqlalchemy import JSON, Column, Enum, Integer, MetaData, String, Table, Text
-from sqlalchemy.orm import registry
 
 from services.registration.domain.machine import RegistrationState
 from services.registration.domain.model import Unit, UnitYear
+from shared.infra.repository import register
 from shared.infra.tables import InfraTables
 
 metadata = MetaData()
-mapper_registry = registry(metadata=metadata)
 infra = InfraTables(metadata)
 
 units = Table(
@@ -48,5 +48,5 @@ unit_years = Table(
     Column("version", Integer, nullable=False),
 )
 
-mapper_registry.map_imperatively(Unit, units, version_id_col=units.c.version)
-mapper_registry.map_imperatively(UnitYear, unit_years, version_id_col=unit_years.c.version)
+unit_repo = register(Unit, units)
+unit_year_repo = register(UnitYear, unit_years)

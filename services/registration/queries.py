@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.registration.domain.model import Unit, UnitYear
-from services.registration.orm import unit_years, units
+from services.registration.orm import unit_repo, unit_year_repo, unit_years, units
 from shared.contracts.jurisdiction import read_scope
 from shared.infra.uow import UnitOfWork
 
 
 def unit(session: Session, code: str) -> Unit | None:
-    return session.get(Unit, code)
+    return unit_repo.get(session, code)
 
 
 def unit_year(session: Session, unit_year_id: str) -> UnitYear | None:
-    return session.get(UnitYear, unit_year_id)
+    return unit_year_repo.get(session, unit_year_id)
 
 
 def list_unit_years(
@@ -24,7 +23,7 @@ def list_unit_years(
 ) -> list[UnitYear]:
     """A page of unit-years, only those of units inside ``jurisdiction`` (``may_read``,
     applied in SQL so that paging counts only what the caller may see)."""
-    q = select(UnitYear).order_by(unit_years.c.id).limit(limit).offset(offset)
+    q = unit_year_repo.statement().order_by(unit_years.c.id).limit(limit).offset(offset)
     scope = read_scope(jurisdiction)
     if scope is not None:
         field, code = scope
@@ -33,7 +32,7 @@ def list_unit_years(
         q = q.where(unit_years.c.year == year)
     if unit_code is not None:
         q = q.where(unit_years.c.unit_code == unit_code)
-    return list(session.execute(q).scalars())
+    return [unit_year_repo.build(r) for r in session.execute(q)]
 
 
 def prefetch(uow: UnitOfWork, unit_year_ids: list[str]) -> None:

@@ -29,16 +29,18 @@ from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Table, bindparam, event, insert, select, tuple_, update
+from sqlalchemy import ClauseElement, ColumnElement, Table, bindparam, event, insert, select, tuple_, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.sql.util import find_tables
 
 from shared.contracts.envelope import build_envelope, utcnow
 from shared.contracts.events import EVENT_TYPES
 from shared.contracts.upcasting import current_version
 from shared.infra.logging import get_logger
 from shared.infra.outbox import ConcurrencyConflict, dead_letter_row, outbox_row
+from shared.infra.repository import CHUNK, Repository, Tracker, repository_for
 from shared.infra.tables import InfraTables
 
 log = get_logger(__name__)
@@ -48,6 +50,9 @@ T = TypeVar("T")
 def _pk_of(obj: object) -> object:
     """The primary key value of a new (not yet flushed) mapped object: the value of its one
     key column, or the tuple of them for a composite key (as ``Session.get`` takes it)."""
+    repo = repository_for(type(obj))
+    if repo is not None:
+        return repo.key_of(obj)
     mapper = sa_inspect(type(obj))
     values = tuple(getattr(obj, mapper.get_property_by_column(c).key) for c in mapper.primary_key)
     return values[0] if len(values) == 1 else values
@@ -101,8 +106,13 @@ class UnitOfWork:
         self._rows: list[tuple[Table, dict[str, Any], tuple[Any, ...]]] = []
         #: how many of them are updates or upserts (written before any read, see _before_read)
         self._changes = 0
+        #: the aggregates of classes with a Core repository (``shared.infra.repository``), by
+        #: class, and the tables they live in (a read of one writes their changes first)
+        self._trackers: dict[type, Tracker[Any]] = {}
+        self._tracked_tables: set[Table] = set()
         #: what to undo for a refused message: ("row", row) | ("new", stream_id) |
-        #: ("move", (head, sequence, hash)) | ("add", ((class, key), was_absent))
+        #: ("move", (head, sequence, hash)) | ("add", ((class, key), was_absent)) |
+        #: ("write", (tracker, key, snapshot before)) for a repository's object written early
         self._journal: list[tuple[str, Any]] = []
         self._done = False
         #: streams this transaction appended to: messages parked waiting for them become due
@@ -119,10 +129,17 @@ class UnitOfWork:
 
     def _before_read(self, state: ORMExecuteState) -> None:
         """Read your own writes: the queued updates and upserts of read models are written
-        before a query reads through the session (as the ORM autoflushes its objects). The
+        before a query reads through the session (as the ORM autoflushes its objects), and so
+        are the new and changed aggregates of a repository whose table the query reads. The
         queued inserts (outbox, inbox, history) are not read back in the transaction."""
-        if self._changes and state.is_select:
+        if not state.is_select:
+            return
+        if self._changes:
             self._write_rows(changes_only=True)
+        if self._tracked_tables:
+            read = self._tracked_tables.intersection(find_tables(cast(ClauseElement, state.statement), check_columns=True))
+            if read:
+                self._flush_trackers(read)
 
     def __exit__(self, *exc: object) -> None:
         try:
@@ -130,6 +147,12 @@ class UnitOfWork:
                 self.session.rollback()
         finally:
             self.session.close()
+            # the listener ties the session and this object in a cycle: undone here, the
+            # transaction's aggregates and snapshots are freed now, not at the next collection
+            event.remove(self.session, "do_orm_execute", self._before_read)
+            self._known.clear()
+            self._children.clear()
+            self._trackers.clear()
 
     def commit(self) -> None:
         """Write the buffered rows and stream heads, then commit."""
@@ -141,13 +164,20 @@ class UnitOfWork:
     def savepoint(self) -> Iterator[None]:
         """A SAVEPOINT for one message: on any exception, its SQL and buffered writes are undone
         and the exception goes on (the caller dead-letters a refusal)."""
-        mark = len(self._journal)
-        if self._changes:  # what is queued before the savepoint must not be written inside it
+        # what is queued before the savepoint must not be written inside it: its rollback would
+        # undo it; and the repositories' snapshots are then what the message starts from
+        if self._changes:
             self._write_rows(changes_only=True)
+        self._flush_trackers()
+        for tracker in self._trackers.values():
+            tracker.touched.clear()  # a new message: only what it is handed can change
+        mark = len(self._journal)
         nested = self.session.begin_nested()
         try:
             yield
         except BaseException:
+            for tracker in self._trackers.values():
+                tracker.revert()
             self._undo_to(mark)
             if nested.is_active:
                 nested.rollback()
@@ -256,13 +286,48 @@ class UnitOfWork:
 
     # ------------------------------------------------------------------ aggregates
 
+    def _tracker(self, entity: type) -> Tracker[Any] | None:
+        """The tracker of ``entity``'s repository in this transaction; ``None`` for a class the
+        ORM maps."""
+        tracker = self._trackers.get(entity)
+        if tracker is None:
+            repo: Repository[Any] | None = repository_for(entity)
+            if repo is None:
+                return None
+            tracker = self._trackers[entity] = Tracker(repo)
+            self._tracked_tables.add(repo.table)
+        return tracker
+
+    def _flush_trackers(self, tables: set[Table] | None = None, *, everything: bool = False) -> None:
+        """Write the repositories' new and changed aggregates now (before a read of their
+        ``tables``, default all: at a savepoint, at the commit); what is written inside a
+        savepoint is journalled, so that a refused message's objects get their earlier values
+        back. Only the objects handed out since the last message boundary are compared, but
+        at the commit (``everything``)."""
+        if not self._trackers:
+            return
+        conn = self.session.connection()
+        for tracker in self._trackers.values():
+            if tables is not None and tracker.repo.table not in tables:
+                continue
+            for key, before in tracker.flush(conn, everything=everything):
+                self._journal.append(("write", (tracker, key, before)))
+
     def preload(self, entity: type, keys: Iterable[object]) -> None:
         """Load the ``entity`` objects with these primary keys in one statement per 500 keys;
         the keys not found are remembered as absent, so that :meth:`get` answers both without
         a statement."""
+        wanted = [k for k in dict.fromkeys(keys) if (entity, k) not in self._known and (entity, k) not in self._absent]
+        tracker = self._tracker(entity)
+        if tracker is not None:
+            # no flush first: the keys this transaction added or changed are known, not wanted
+            repo = tracker.repo
+            for loaded in tracker.load(self.session.connection(), wanted):
+                self._known[(entity, repo.key_of(loaded))] = loaded
+            self._absent.update((entity, k) for k in wanted if (entity, k) not in self._known)
+            return
         columns: tuple[ColumnElement[Any], ...] = tuple(sa_inspect(entity).primary_key)
         pk: ColumnElement[Any] = columns[0] if len(columns) == 1 else tuple_(*columns)
-        wanted = [k for k in dict.fromkeys(keys) if (entity, k) not in self._known and (entity, k) not in self._absent]
         for i in range(0, len(wanted), 500):
             obj: object
             for obj in self.session.execute(select(entity).where(pk.in_(wanted[i : i + 500]))).scalars():
@@ -272,13 +337,21 @@ class UnitOfWork:
     def preload_keys(self, entity: type, keys: Iterable[object]) -> None:
         """Learn which of these primary keys exist, in one statement per 500 keys, without
         loading the objects: for :meth:`exists` (a projection that only needs to know)."""
-        columns: tuple[ColumnElement[Any], ...] = tuple(sa_inspect(entity).primary_key)
+        tracker = self._tracker(entity)
+        columns: tuple[ColumnElement[Any], ...] = (
+            tuple(sa_inspect(entity).primary_key)
+            if tracker is None
+            else tuple(tracker.repo.table.c[c] for c in tracker.repo.key_columns)
+        )
         if len(columns) != 1:
             raise ValueError(f"{entity.__name__} has a composite key: use preload")
         wanted = [k for k in dict.fromkeys(keys) if (entity, k) not in self._known and (entity, k) not in self._absent]
         found: set[object] = set()
-        for i in range(0, len(wanted), 500):
-            found.update(self.session.execute(select(columns[0]).where(columns[0].in_(wanted[i : i + 500]))).scalars())
+        # a repository's keys straight from the connection: rows are never deleted, and the
+        # keys this transaction added are known, so its pending writes need not go first
+        run = self.session.execute if tracker is None else self.session.connection().execute
+        for i in range(0, len(wanted), CHUNK):
+            found.update(run(select(columns[0]).where(columns[0].in_(wanted[i : i + CHUNK]))).scalars())
         for k in wanted:
             (self._present if k in found else self._absent).add((entity, k))
 
@@ -298,10 +371,19 @@ class UnitOfWork:
         ref = (entity, key)
         known = self._known.get(ref)
         if known is not None:
+            if self._trackers and (tracker := self._trackers.get(entity)) is not None:
+                tracker.touch(key, known)
             return cast(T, known)
         if ref in self._absent:
             return None
-        obj = self.session.get(entity, key)
+        tracker = self._tracker(entity)
+        if tracker is not None:
+            found = tracker.load(self.session.connection(), [key])
+            obj = found[0] if found else None
+            if obj is not None:
+                tracker.touch(key, obj)
+        else:
+            obj = self.session.get(entity, key)
         if obj is None:
             self._absent.add(ref)
         else:
@@ -313,9 +395,20 @@ class UnitOfWork:
         a batch's units) in one statement per 500 values, for :meth:`children`."""
         index = self._children.setdefault((entity, attribute), {})
         wanted = [v for v in dict.fromkeys(values) if v not in index]
-        column = getattr(entity, attribute)
         for v in wanted:
             index[v] = []
+        tracker = self._tracker(entity)
+        if tracker is not None:
+            repo = tracker.repo
+            self._flush_trackers({repo.table})  # the children added or changed so far are read back
+            column = repo.table.c[attribute]
+            conn = self.session.connection()
+            for i in range(0, len(wanted), CHUNK):
+                for child in tracker.adopt(conn.execute(repo.statement().where(column.in_(wanted[i : i + CHUNK])))):
+                    index[getattr(child, attribute)].append(child)
+                    self._known.setdefault((entity, repo.key_of(child)), child)
+            return
+        column = getattr(entity, attribute)
         for i in range(0, len(wanted), 500):
             obj: object
             for obj in self.session.execute(select(entity).where(column.in_(wanted[i : i + 500]))).scalars():
@@ -326,13 +419,47 @@ class UnitOfWork:
         """The ``entity`` objects whose ``attribute`` is ``value``, loaded by
         :meth:`preload_children` or added since; ``None`` when they were not read ahead."""
         found = self._children.get((entity, attribute), {}).get(value)
-        return None if found is None else list(found)  # type: ignore[arg-type]
+        if found is None:
+            return None
+        tracker = self._trackers.get(entity)
+        if tracker is not None:
+            key_of = tracker.repo.key_of
+            for obj in found:
+                tracker.touch(key_of(obj), obj)
+        return list(found)  # type: ignore[arg-type]
+
+    def select(self, entity: type[T], *where: Any, order_by: Iterable[Any] = ()) -> list[T]:
+        """The ``entity`` objects whose rows match ``where``, in ``order_by`` order, as this
+        transaction sees them (its pending writes first; an object already loaded is the same
+        object, its changes kept)."""
+        tracker = self._tracker(entity)
+        if tracker is None:
+            q = select(entity).where(*where).order_by(*order_by)
+            found: list[T] = list(self.session.execute(q).scalars())
+            for obj in found:
+                self._known.setdefault((entity, _pk_of(obj)), obj)
+            return found
+        if self._changes:
+            self._write_rows(changes_only=True)
+        repo = tracker.repo
+        stmt = repo.statement().where(*where).order_by(*order_by)
+        self._flush_trackers(self._tracked_tables.intersection(find_tables(stmt, check_columns=True)))
+        objs: list[T] = tracker.adopt(self.session.connection().execute(stmt))
+        for obj in objs:
+            key = repo.key_of(obj)
+            self._known.setdefault((entity, key), obj)
+            tracker.touch(key, obj)
+        return objs
 
     def add(self, obj: object) -> None:
         """Add a new aggregate to the transaction (it is written at the commit). A refused
         message's savepoint takes it out again."""
-        self.session.add(obj)
-        ref = (type(obj), _pk_of(obj))
+        tracker = self._tracker(type(obj))
+        if tracker is None:
+            self.session.add(obj)
+            ref = (type(obj), _pk_of(obj))
+        else:
+            ref = (type(obj), tracker.add(obj))
         self._journal.append(("add", (ref, ref in self._absent)))
         self._known[ref] = obj
         self._absent.discard(ref)
@@ -394,8 +521,14 @@ class UnitOfWork:
                     _, _, how = self._rows.pop()
                     if how[0] in ("update", "upsert"):
                         self._changes -= 1
+            elif kind == "write":
+                tracker, key, before = data
+                tracker.undo_write(key, before)
             elif kind == "add":
                 ref, was_absent = data
+                tracker = self._trackers.get(ref[0])
+                if tracker is not None:
+                    tracker.forget(ref[1])
                 obj = self._known.pop(ref, None)
                 for (entity, attribute), index in self._children.items():
                     if obj is not None and entity is type(obj):
@@ -414,6 +547,7 @@ class UnitOfWork:
         """Write the stream heads (compare-and-set on the sequence), then the rows in bulk, in
         the order they were added per table."""
         self.session.flush()
+        self._flush_trackers(everything=True)
         es = self.infra.event_streams
         new = [
             {"stream_id": h.stream_id, "sequence": h.sequence, "last_hash": h.last_hash}

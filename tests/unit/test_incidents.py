@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy.orm import Session
 
 from services.assessment import app as assessment_app
-from services.assessment import orm
+from services.assessment import orm, queries
 from services.assessment.api import case_view
 from services.assessment.domain.criteria import load_catalog
-from services.assessment.domain.model import AssessmentCase, Incident, assessment_window, window_year
+from services.assessment.domain.model import Incident, assessment_window, window_year
 from services.assessment.domain.rules import classify_incident
 from services.assessment.queries import incidents_in_window
 from services.assessment.settings import AssessmentSettings
@@ -473,7 +473,7 @@ async def test_the_case_view_shows_the_incidents_and_the_results(svc: Service) -
 
 
 def _view(s: Session, uy: str) -> dict[str, Any]:
-    case = s.get(AssessmentCase, uy)
+    case = queries.case(s, uy)
     assert case is not None
     return case_view(case, incidents_in_window(s, case))
 
