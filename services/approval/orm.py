@@ -1,16 +1,15 @@
-"""Tables of the approval service and the imperative mapping of its domain classes."""
+"""Tables of the approval service and the Core repositories of its cases (``shared.infra.repository``)."""
 
 from __future__ import annotations
 
 from sqlalchemy import JSON, Column, Date, Enum, Integer, MetaData, String, Table
-from sqlalchemy.orm import registry
 
 from services.approval.domain.machine import ApprovalState
 from services.approval.domain.model import ApprovalCase, ExemplaryTitle
+from shared.infra.repository import register
 from shared.infra.tables import InfraTables
 
 metadata = MetaData()
-mapper_registry = registry(metadata=metadata)
 infra = InfraTables(metadata)
 
 cases = Table(
@@ -113,5 +112,5 @@ exemplary_titles = Table(
     Column("version", Integer, nullable=False),
 )
 
-mapper_registry.map_imperatively(ApprovalCase, cases, version_id_col=cases.c.version)
-mapper_registry.map_imperatively(ExemplaryTitle, exemplary_titles, version_id_col=exemplary_titles.c.version)
+case_repo = register(ApprovalCase, cases)
+title_repo = register(ExemplaryTitle, exemplary_titles)

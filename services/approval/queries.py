@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from services.approval.domain.chains import DELEGABLE, ChainConfig
 from services.approval.domain.machine import EXEMPLARY_UNDER_REVIEW, FINAL, UNDER_REVIEW, ApprovalState
 from services.approval.domain.model import ApprovalCase, ExemplaryTitle, Rollup, commune_code_of
-from services.approval.orm import cases, exemplary_titles, history, units
+from services.approval.orm import case_repo, cases, exemplary_titles, history, title_repo, units
 from shared.contracts.jurisdiction import read_scope
 from shared.infra.uow import UnitOfWork
 
@@ -22,7 +22,7 @@ def today() -> date:
 
 
 def case(session: Session, unit_year_id: str) -> ApprovalCase | None:
-    return session.get(ApprovalCase, unit_year_id)
+    return case_repo.get(session, unit_year_id)
 
 
 def _is_child_kind(kind: str, managing_level: str) -> bool:
@@ -67,17 +67,17 @@ def commune_rollup(session: Session, case: ApprovalCase) -> Rollup:
     )
 
 
-def _within(q: Any, jurisdiction: str, table: Any = cases) -> Any:
+def _within(jurisdiction: str, table: Any = cases) -> list[Any]:
     """``q`` over approval cases restricted to ``jurisdiction`` (``may_read`` in SQL). Cases
     carry their province and commune as columns; the district is read from the case's unit
     (a JSON path, which SQLite and PostgreSQL both index into)."""
     scope = read_scope(jurisdiction)
     if scope is None:
-        return q
+        return []
     field, code = scope
     if field == "district_code":
-        return q.where(table.c.unit["district_code"].as_string() == code)
-    return q.where(table.c[field] == code)
+        return [table.c.unit["district_code"].as_string() == code]
+    return [table.c[field] == code]
 
 
 def queue(
@@ -93,17 +93,16 @@ def queue(
 ) -> list[ApprovalCase]:
     """Unit-years under review inside ``jurisdiction``, by deadline."""
     c = cases.c
-    q = _within(select(ApprovalCase).where(c.state.in_(UNDER_REVIEW)), jurisdiction)
+    where = [c.state.in_(UNDER_REVIEW), *_within(jurisdiction)]
     if level:
-        q = q.where(c.pending_level == level)
+        where.append(c.pending_level == level)
     if province_code:
-        q = q.where(c.province_code == province_code)
+        where.append(c.province_code == province_code)
     if commune_code:
-        q = q.where(c.commune_code == commune_code)
+        where.append(c.commune_code == commune_code)
     if kind:
-        q = q.where(c.kind == kind)
-    q = q.order_by(c.deadline, c.unit_year_id).limit(limit).offset(offset)
-    return list(session.execute(q).scalars())
+        where.append(c.kind == kind)
+    return case_repo.select(session, *where, order_by=(c.deadline, c.unit_year_id), limit=limit, offset=offset)
 
 
 def flagged(
@@ -111,15 +110,14 @@ def flagged(
 ) -> list[ApprovalCase]:
     """Recognised unit-years inside ``jurisdiction`` with an incident flag for their recognising level."""
     c = cases.c
-    q = _within(select(ApprovalCase).where(c.open_flags > 0), jurisdiction)
+    where = [c.open_flags > 0, *_within(jurisdiction)]
     if province_code:
-        q = q.where(c.province_code == province_code)
-    q = q.order_by(c.unit_year_id).limit(limit).offset(offset)
-    return list(session.execute(q).scalars())
+        where.append(c.province_code == province_code)
+    return case_repo.select(session, *where, order_by=(c.unit_year_id,), limit=limit, offset=offset)
 
 
 def exemplary_title(session: Session, unit_year_id: str) -> ExemplaryTitle | None:
-    return session.get(ExemplaryTitle, unit_year_id)
+    return title_repo.get(session, unit_year_id)
 
 
 def exemplary_queue(
@@ -134,20 +132,19 @@ def exemplary_queue(
     """Exemplary titles under review inside ``jurisdiction``, oldest proposal first (the
     province sets no deadline for them)."""
     t = exemplary_titles.c
-    q = _within(select(ExemplaryTitle).where(t.state.in_(EXEMPLARY_UNDER_REVIEW)), jurisdiction, exemplary_titles)
+    where = [t.state.in_(EXEMPLARY_UNDER_REVIEW), *_within(jurisdiction, exemplary_titles)]
     if level:
-        q = q.where(t.pending_level == level)
+        where.append(t.pending_level == level)
     if province_code:
-        q = q.where(t.province_code == province_code)
-    q = q.order_by(t.year, t.unit_year_id).limit(limit).offset(offset)
-    return list(session.execute(q).scalars())
+        where.append(t.province_code == province_code)
+    return title_repo.select(session, *where, order_by=(t.year, t.unit_year_id), limit=limit, offset=offset)
 
 
 def exemplary_titles_of(session: Session, unit_year_ids: list[str]) -> dict[str, ExemplaryTitle]:
     """The exemplary titles of some unit-years (the console's lists show the track beside the ANTT state)."""
     if not unit_year_ids:
         return {}
-    rows = session.execute(select(ExemplaryTitle).where(exemplary_titles.c.unit_year_id.in_(unit_year_ids))).scalars()
+    rows = title_repo.select(session, exemplary_titles.c.unit_year_id.in_(unit_year_ids))
     return {t.unit_year_id: t for t in rows}
 
 

@@ -139,11 +139,15 @@ class Repository(Generic[T]):
         row = session.execute(self.statement().where(self._key_equals(key))).first()
         return None if row is None else self.build(row)
 
-    def select(self, session: Session, *where: Any, order_by: Iterable[Any] = (), limit: int | None = None) -> list[T]:
+    def select(
+        self, session: Session, *where: Any, order_by: Iterable[Any] = (), limit: int | None = None, offset: int = 0
+    ) -> list[T]:
         """The objects whose rows match ``where`` (untracked), in ``order_by`` order."""
         stmt = self.statement().where(*where).order_by(*order_by)
         if limit is not None:
             stmt = stmt.limit(limit)
+        if offset:
+            stmt = stmt.offset(offset)
         return [self.build(r) for r in session.execute(stmt)]
 
     def _key_equals(self, key: object) -> ColumnElement[bool]:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from services.approval import commands
+from services.approval import commands, queries
 from services.approval.app import MIGRATIONS, create_runtime
 from services.approval.domain.chains import ChainConfig
 from services.approval.domain.model import (
@@ -133,7 +133,7 @@ async def rt(tmp_path: Path) -> AsyncIterator[ServiceRuntime]:
     runtime = create_runtime(ApprovalSettings(database_url=url, senders_file=tmp_path / "senders.json"))
     await upgrade_head_async(MIGRATIONS, url)
     c = case()
-    await runtime.transaction(lambda uow: uow.session.add(c))
+    await runtime.transaction(lambda uow: uow.add(c))
     try:
         yield runtime
     finally:
@@ -166,7 +166,7 @@ async def test_a_decision_by_another_official_is_refused_while_the_claim_holds(r
     with pytest.raises(ClaimConflictError):
         await rt.transaction(lambda uow: commands.decide(uow, decision_cmd(BINH)))
     async with rt.sessions() as s:
-        c = await s.get(ApprovalCase, "QN-KDC-001:2025")
+        c = await s.run_sync(lambda ss: queries.case(ss, "QN-KDC-001:2025"))
         assert c is not None and c.state == "self_scored" and c.decisions == []  # nothing written
     assert await rt.transaction(lambda uow: commands.decide(uow, decision_cmd(AN))) == "applied"
     assert await rows(rt, claims) == []  # the decision ends the claim

@@ -22,7 +22,7 @@ from services.approval.console.session import LEVELS, Official
 from services.approval.domain.chains import DELEGABLE
 from services.approval.domain.machine import EXEMPLARY_UNDER_REVIEW, FINAL, UNDER_REVIEW
 from services.approval.domain.model import ApprovalCase, ChainCase, ExemplaryTitle, commune_code_of
-from services.approval.orm import cases, claims, exemplary_titles, units
+from services.approval.orm import case_repo, cases, claims, exemplary_titles, title_repo, units
 from shared.contracts.jurisdiction import may_decide, may_read, read_scope
 from shared.contracts.lifecycle import EXEMPLARY_STREAM
 
@@ -119,14 +119,16 @@ def queue_page(session: Session, official: Official, f: QueueFilter, *, today: d
         base.append(claims.c.official_id.is_(None))
     elif f.claim == "others":
         base.append(and_(claims.c.official_id.is_not(None), claims.c.official_id != official.id))
-    counts_q = select(K.state, func.count()).select_from(C).outerjoin(claims, _claim_join()).where(*base).group_by(K.state)
+    counts_q = select(K.state, func.count()).select_from(cases).outerjoin(claims, _claim_join()).where(*base).group_by(K.state)
     counts = {str(s): n for s, n in session.execute(counts_q).all()}
     where = [*base, K.state == f.state] if f.state else base
-    total = int(session.execute(select(func.count()).select_from(C).outerjoin(claims, _claim_join()).where(*where)).scalar_one())
+    total = int(
+        session.execute(select(func.count()).select_from(cases).outerjoin(claims, _claim_join()).where(*where)).scalar_one()
+    )
     pages = max(1, -(-total // page_size))
     page = min(max(1, f.page), pages)
     rows = session.execute(
-        select(C, claims.c.official_id, claims.c.official_name)
+        select(*cases.c, claims.c.official_id, claims.c.official_name)
         .outerjoin(claims, _claim_join())
         .where(*where)
         .order_by(K.deadline, K.unit_year_id)
@@ -139,7 +141,9 @@ def queue_page(session: Session, official: Official, f: QueueFilter, *, today: d
     codes = {c for (c,) in session.execute(scope_communes.distinct()).all() if c}
     names = commune_names(session, codes)
     items = []
-    for case, holder_id, holder_name in rows:
+    width = len(cases.c)
+    for row in rows:
+        case, holder_id, holder_name = case_repo.build(row[:width]), row[width], row[width + 1]
         items.append(
             item_view(case, today=today, holder={"id": holder_id, "name": holder_name} if holder_id else None, names=names)
         )
@@ -214,11 +218,7 @@ def exemplary_queue_page(session: Session, official: Official, f: QueueFilter, *
     total = int(session.execute(select(func.count()).select_from(exemplary_titles).where(*where)).scalar_one())
     pages = max(1, -(-total // page_size))
     page = min(max(1, f.page), pages)
-    titles = list(
-        session.execute(
-            select(T).where(*where).order_by(X.year, X.unit_year_id).limit(page_size).offset((page - 1) * page_size)
-        ).scalars()
-    )
+    titles = title_repo.select(session, *where, order_by=(X.year, X.unit_year_id), limit=page_size, offset=(page - 1) * page_size)
     scope = scope_clause(official.jurisdiction, exemplary_titles)
     communes_q = select(X.commune_code).where(X.state.in_(EXEMPLARY_UNDER_REVIEW), X.commune_code.is_not(None))
     if scope is not None:
@@ -363,7 +363,7 @@ def children(session: Session, case: ApprovalCase) -> list[dict[str, Any]]:
     for r in session.execute(select(units).where(units.c.commune_code == cc, units.c.code != case.unit_code)).all():
         if _is_child(r.kind, r.managing_level):
             out[r.code] = {"code": r.code, "name": r.name, "kind": r.kind, "unit_year_id": None, "state": None}
-    rows = session.execute(select(C).where(K.commune_code == cc, K.year == case.year, K.unit_code != case.unit_code)).scalars()
+    rows = case_repo.select(session, K.commune_code == cc, K.year == case.year, K.unit_code != case.unit_code)
     for c in rows:
         if _is_child(c.kind, c.unit.get("managing_level", "")):
             out[c.unit_code] = {
@@ -545,8 +545,7 @@ def dashboard(session: Session, official: Official, *, year: int, commune: str, 
                 target["late"] += n
         deadlines[kind] = deadline
     names = commune_names(session, {k for k in by_commune if k != "—"})
-    flagged_q = select(C).where(K.open_flags > 0, *where).order_by(K.unit_year_id)
-    flagged = list(session.execute(flagged_q).scalars())
+    flagged = case_repo.select(session, K.open_flags > 0, *where, order_by=(K.unit_year_id,))
 
     def rows_of(d: dict[str, Counter[str]], label: Any) -> list[dict[str, Any]]:
         out = []
@@ -636,9 +635,7 @@ def recognised(session: Session, official: Official, *, year: int, commune: str 
         where.append(scope)
     if commune:
         where.append(K.commune_code == commune)
-    cases = list(
-        session.execute(select(C).where(*where).order_by(K.province_code, K.commune_code, K.kind, K.unit_code)).scalars()
-    )
+    cases = case_repo.select(session, *where, order_by=(K.province_code, K.commune_code, K.kind, K.unit_code))
     names = commune_names(session, {c.commune_code for c in cases if c.commune_code})
     titles = queries.exemplary_titles_of(session, [c.unit_year_id for c in cases])
     out = []
@@ -683,9 +680,7 @@ def recognised_exemplary(session: Session, official: Official, *, year: int, com
         where.append(scope)
     if commune:
         where.append(X.commune_code == commune)
-    titles = list(
-        session.execute(select(T).where(*where).order_by(X.province_code, X.commune_code, X.kind, X.unit_code)).scalars()
-    )
+    titles = title_repo.select(session, *where, order_by=(X.province_code, X.commune_code, X.kind, X.unit_code))
     names = commune_names(session, {t.commune_code for t in titles if t.commune_code})
     out = []
     for t in titles:

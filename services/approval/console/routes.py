@@ -286,7 +286,7 @@ def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI
     ) -> Response | None:
         def tx(uow: Any) -> Any:
             if expected_version is not None:
-                c = uow.session.get(ApprovalCase, unit_year_id)
+                c = uow.get(ApprovalCase, unit_year_id)
                 if c is not None and c.version != expected_version:
                     raise ApprovalError(
                         "conflict",
