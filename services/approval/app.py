@@ -28,7 +28,9 @@ def create_runtime(settings: ApprovalSettings | None = None) -> ServiceRuntime:
     rt = ServiceRuntime(settings, infra, MIGRATIONS)
     rt.consume(
         topics.INBOUND,
-        InboundHandler(InboundGate(settings.service_name, settings.load_senders()), commands.COMMANDS, prefetch=queries.prefetch),
+        InboundHandler(
+            InboundGate(settings.service_name, settings.load_senders()), commands.COMMANDS, prefetch=queries.prefetch_commands
+        ),
         description="Review and recognition decisions (thẩm định, công nhận) from other systems.",
     )
     rt.consume(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
 from services.approval import queries
 from services.approval.domain.chains import ChainConfig
@@ -125,7 +125,7 @@ def decide(uow: UnitOfWork, cmd: Command, *, if_match: IfMatch | None = None) ->
     event = _decision(case, cmd, rollup=rollup, rollup_rule=rule)
     if held is not None:
         # the decision moves the case on: the claim on the step it was taken at ends with it
-        uow.session.execute(delete(claims).where(claims.c.unit_year_id == case.unit_year_id))
+        _drop_claim(uow, case.unit_year_id)
     publish(uow, case, event, cmd.cause)
     return "applied"
 
@@ -206,15 +206,21 @@ class ClaimRequest:
 
 
 def current_claim(uow: UnitOfWork, unit_year_id: str) -> Claim | None:
-    row = uow.session.execute(select(claims).where(claims.c.unit_year_id == unit_year_id)).first()
+    row = uow.row(claims, unit_year_id)
     if row is None:
         return None
     return Claim(row.unit_year_id, row.level, row.step, row.round, row.official_id, row.official_name)
 
 
+def _drop_claim(uow: UnitOfWork, unit_year_id: str) -> None:
+    uow.write_row(claims, unit_year_id, delete(claims).where(claims.c.unit_year_id == unit_year_id))
+
+
 def _hold(uow: UnitOfWork, case: ApprovalCase, holder: dict[str, str], at: str) -> None:
-    uow.session.execute(delete(claims).where(claims.c.unit_year_id == case.unit_year_id))
-    uow.session.execute(
+    _drop_claim(uow, case.unit_year_id)
+    uow.write_row(
+        claims,
+        case.unit_year_id,
         claims.insert().values(
             unit_year_id=case.unit_year_id,
             level=case.pending_level,
@@ -223,7 +229,7 @@ def _hold(uow: UnitOfWork, case: ApprovalCase, holder: dict[str, str], at: str) 
             official_id=holder["id"],
             official_name=holder["name"],
             claimed_at=at,
-        )
+        ),
     )
 
 
@@ -251,7 +257,7 @@ def release(uow: UnitOfWork, cmd: Command) -> str:
         jurisdiction=cmd.jurisdiction,
         reason=body.reason,
     )
-    uow.session.execute(delete(claims).where(claims.c.unit_year_id == case.unit_year_id))
+    _drop_claim(uow, case.unit_year_id)
     publish(uow, case, event, cmd.cause)
     return "applied"
 

@@ -42,6 +42,7 @@ from shared.infra.errors import DomainError
 from shared.infra.logging import get_logger
 from shared.infra.parking import NotYetKnown, Parking
 from shared.infra.uow import UnitOfWork
+from shared.infra.writer import Writer, in_thread
 
 log = get_logger(__name__)
 
@@ -139,8 +140,11 @@ class BatchProcessor:
         retry_pause_s: float = 0.2,
         on_batch: Callable[[float, bool], None] | None = None,
         parking: Parking | None = None,
+        writer: Writer | None = None,
     ) -> None:
         self.service = service
+        #: the thread the transactions run in (``None``: asyncio's default pool)
+        self._writer = writer
         #: where early arrivals are held; without it they are dead-lettered with their reason
         self._parking = parking
         self._uow = unit_of_work
@@ -197,7 +201,7 @@ class BatchProcessor:
         try:
             try:
                 # the whole transaction in one worker thread: one hop per batch, not per statement
-                self._count(await asyncio.to_thread(self._run_batch, items))
+                self._count(await in_thread(self._writer, self._run_batch, items))
             except TRANSIENT as exc:
                 log.warning("consumer.transient_failure", error=f"{type(exc).__name__}: {exc}")
                 await asyncio.sleep(1.0)
@@ -254,7 +258,7 @@ class BatchProcessor:
         last: Exception | None = None
         for attempt in range(1, self._max_attempts + 1):
             try:
-                self._count(await asyncio.to_thread(self._run_one, item))
+                self._count(await in_thread(self._writer, self._run_one, item))
                 return
             except TRANSIENT:
                 raise
@@ -270,7 +274,7 @@ class BatchProcessor:
                 )
                 await asyncio.sleep(self._pause * attempt)
         reason = f"processing failed {self._max_attempts} times: {type(last).__name__}: {last}"
-        self._count(await asyncio.to_thread(self._dead_letter_alone, msg, claim, reason))
+        self._count(await in_thread(self._writer, self._dead_letter_alone, msg, claim, reason))
 
     def _apply(self, uow: UnitOfWork, items: list[tuple[Received, Claim]], tally: _Tally, *, savepoints: bool) -> None:
         ids = {c.message_id for _, c in items} | {_dup_id(m) for m, c in items if c.duplicate_is_error}
@@ -278,8 +282,9 @@ class BatchProcessor:
         seen: dict[str, tuple[str, int, int]] = {}
         first_outcome: dict[str, str] = {}
         id_list = list(ids)
+        conn = uow.session.connection()  # the inbox is only inserted into: no pending writes to read first
         for i in range(0, len(id_list), 500):
-            rows = uow.session.execute(
+            rows = conn.execute(
                 select(inbox.c.message_id, inbox.c.topic, inbox.c.partition, inbox.c.offset, inbox.c.outcome).where(
                     inbox.c.message_id.in_(id_list[i : i + 500])
                 )

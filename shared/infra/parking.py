@@ -47,6 +47,7 @@ from sqlalchemy import delete, func, insert, select, update
 from shared.contracts.envelope import utcnow
 from shared.infra.errors import DomainError
 from shared.infra.logging import get_logger
+from shared.infra.writer import Writer, in_thread
 
 if TYPE_CHECKING:
     from shared.infra.consumer import Claim, MessageHandler, Received
@@ -112,9 +113,12 @@ class Parking:
         ttl_s: float,
         sweep_interval_s: float,
         on_commit: Callable[[], None] | None = None,
+        writer: Writer | None = None,
     ) -> None:
         self.service = service
         self._uow = unit_of_work
+        #: the thread its transactions run in (``None``: asyncio's default pool)
+        self._writer = writer
         self.ttl_s = ttl_s
         self.sweep_interval_s = sweep_interval_s
         self._on_commit = on_commit or (lambda: None)
@@ -200,7 +204,7 @@ class Parking:
 
     async def sweep(self, now: datetime | None = None) -> int:
         """Apply or expire the due parked rows (in a worker thread); the number looked at."""
-        n, committed, due = await asyncio.to_thread(self._sweep, now)
+        n, committed, due = await in_thread(self._writer, self._sweep, now)
         if committed:
             self._on_commit()
         if due:  # what was applied announced streams other rows wait for

@@ -27,6 +27,7 @@ from shared.infra.relay import OutboxRelay
 from shared.infra.settings import ServiceSettings
 from shared.infra.tables import InfraTables
 from shared.infra.uow import UnitOfWork
+from shared.infra.writer import Writer
 
 T = TypeVar("T")
 
@@ -57,6 +58,9 @@ class ServiceRuntime:
         #: the write path's engine: a whole transaction in one worker thread (``shared.infra.db``)
         self.sync_engine = create_sync_engine(self.db_url)
         self.write_sessions = sync_session_factory(self.sync_engine)
+        #: the one thread of the consumers' and the parking sweeper's transactions
+        #: (``shared.infra.writer``)
+        self.writer = Writer(settings.service_name)
         #: the HTTP API's engine: the same database with a short lock wait
         #: (``http_db_busy_timeout_s``), so a held lock answers 503 quickly instead of hanging
         self.http_engine = create_sync_engine(self.db_url, busy_timeout_s=settings.http_db_busy_timeout_s)
@@ -86,6 +90,7 @@ class ServiceRuntime:
             ttl_s=settings.parking_ttl_s,
             sweep_interval_s=settings.parking_sweep_interval_s,
             on_commit=self.relay.notify,
+            writer=self.writer,
         )
         self.processors: dict[str, BatchProcessor] = {}
         #: faststream subscribers by topic (their running consumer gives the lag)
@@ -107,6 +112,7 @@ class ServiceRuntime:
             on_commit=self.relay.notify,
             on_batch=self.metrics.batch_observer(topic),
             parking=self.parking,
+            writer=self.writer,
         )
         self.parking.register(topic, handler)
         self.processors[topic] = proc
@@ -152,6 +158,7 @@ class ServiceRuntime:
         await self.parking.stop()
         await self.relay.stop()
         await self.engine.dispose()
+        await self.writer.close()
         await asyncio.to_thread(self.sync_engine.dispose)
         await asyncio.to_thread(self.http_engine.dispose)
         log.info("service.stopped")

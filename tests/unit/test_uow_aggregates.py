@@ -163,3 +163,24 @@ def test_keys_read_ahead_answer_exists_without_loading_the_objects(db) -> None: 
         assert not list(uow.session.identity_map.values())  # nothing loaded
         uow.add(Thing("gone", "added since"))
         assert uow.exists(Thing, "gone")
+
+
+def test_read_ahead_rows_of_a_plain_table_cost_no_statement_and_a_write_forgets_them(db) -> None:  # type: ignore[no-untyped-def]
+    _, sessions, statements = db
+    with _uow(sessions) as uow:
+        uow.preload_rows(tallies, ["t1", "t2", "nope"])
+        before = len(statements)
+        assert uow.row(tallies, "t1").n == 1
+        assert uow.row(tallies, "nope") is None
+        assert len(statements) == before
+        # a write forgets the row read ahead: the next read sees the write
+        uow.write_row(tallies, "t1", tallies.update().where(tallies.c.code == "t1").values(n=10))
+        assert uow.row(tallies, "t1").n == 10
+        # a refused message's savepoint undoes its write; the row is read again, not remembered
+        with pytest.raises(DomainError), uow.savepoint():
+            uow.write_row(tallies, "t2", tallies.delete().where(tallies.c.code == "t2"))
+            assert uow.row(tallies, "t2") is None
+            raise DomainError("refused", "no")
+        assert uow.row(tallies, "t2").n == 2
+        assert uow.row(tallies, "t0").n == 0  # not read ahead: one statement
+        uow.commit()
