@@ -61,6 +61,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from shared.contracts import topics
 from shared.contracts.canonical import canonical_json
@@ -69,6 +70,7 @@ from shared.contracts.envelope import rfc3339, utcnow
 from shared.infra.kafka import read_to_end, topic_partitions
 from shared.infra.logging import get_logger
 from shared.infra.tables import InfraTables
+from shared.infra.writer import Writer, in_thread
 
 log = get_logger(__name__)
 
@@ -183,8 +185,14 @@ class OutboxRelay:
         checkpoint_interval_s: float = 10.0,
         checkpoint_topic: str = topics.CHECKPOINTS,
         stop_timeout_s: float = 10.0,
+        write_sessions: sessionmaker[Session] | None = None,
+        writer: Writer | None = None,
     ) -> None:
         self._sessions = sessions
+        #: the synchronous sessions and the thread of the hot write (``_commit_published``);
+        #: without them it runs on the async engine
+        self._write_sessions = write_sessions
+        self._writer = writer
         self._infra = infra
         self._bootstrap = bootstrap
         self.owner = owner or instance_owner()
@@ -536,7 +544,7 @@ class OutboxRelay:
                         for r in full
                     ],
                 )
-            await self._delete_rows(s, ids)
+            await s.run_sync(self._delete_rows, ids)
         by_id = {r.id: r for r in rows}
         for i in ids:
             row = by_id[i]
@@ -610,17 +618,32 @@ class OutboxRelay:
         return out
 
     async def _commit_published(self, ids: list[int], trees: dict[int, CompactRange]) -> None:
-        """Delete the published rows and move the trees, in one transaction."""
+        """Delete the published rows and move the trees, in one transaction: in the service's
+        writer thread when the relay has one (``shared.infra.writer``: it then queues behind
+        the batch under way instead of sleeping in SQLite's busy handler, while every event
+        committed meanwhile waits for this relay), else on the async engine."""
+        if self._write_sessions is not None:
+            await in_thread(self._writer, self._commit_published_sync, ids, trees)
+            return
         async with self._sessions() as s, s.begin():
-            await self._delete_rows(s, ids)
-            await self._store_trees(s, trees)
+            await s.run_sync(self._write_published, ids, trees)
 
-    async def _delete_rows(self, s: AsyncSession, ids: list[int]) -> None:
+    def _commit_published_sync(self, ids: list[int], trees: dict[int, CompactRange]) -> None:
+        assert self._write_sessions is not None
+        with self._write_sessions() as s, s.begin():
+            self._write_published(s, ids, trees)
+
+    def _write_published(self, s: Session, ids: list[int], trees: dict[int, CompactRange]) -> None:
+        self._delete_rows(s, ids)
+        self._store_trees(s, trees)
+
+    def _delete_rows(self, s: Session, ids: list[int]) -> None:
         o = self._infra.outbox
+        conn = s.connection()
         for i in range(0, len(ids), 500):
-            await s.execute(delete(o).where(o.c.id.in_(ids[i : i + 500])))
+            conn.execute(delete(o).where(o.c.id.in_(ids[i : i + 500])))
 
-    async def _store_trees(self, s: AsyncSession, trees: dict[int, CompactRange]) -> None:
+    def _store_trees(self, s: Session, trees: dict[int, CompactRange]) -> None:
         """Write the trees with a compare-and-set on the size this relay last committed."""
         t = self._infra.relay_log
         for p, tree in sorted(trees.items()):
@@ -628,14 +651,14 @@ class OutboxRelay:
             values = {"size": tree.size, "peaks": json.dumps(tree.to_json()["peaks"])}
             if old is None:
                 try:
-                    async with s.begin_nested():
-                        await s.execute(insert(t).values(topic=self.event_topic, partition=p, **values))
+                    with s.begin_nested():
+                        s.execute(insert(t).values(topic=self.event_topic, partition=p, **values))
                 except IntegrityError as exc:
                     raise LogMoved(f"relay_log {self.event_topic}/{p} was created by another relay") from exc
                 continue
             if old.size == tree.size:
                 continue
-            res = await s.execute(
+            res = s.execute(
                 update(t).where(t.c.topic == self.event_topic, t.c.partition == p, t.c.size == old.size).values(**values)
             )
             if _rowcount(res) != 1:
@@ -659,8 +682,7 @@ class OutboxRelay:
             found |= own_found
         found |= await self._read_back_shared_topics()
         async with self._sessions() as s, s.begin():
-            await self._delete_rows(s, sorted(found))
-            await self._store_trees(s, trees)
+            await s.run_sync(self._write_published, sorted(found), trees)
         self.trees.update(trees)
         if found:
             log.warning("relay.recovered_published_rows", count=len(found))

@@ -58,7 +58,7 @@ class ServiceRuntime:
         #: the write path's engine: a whole transaction in one worker thread (``shared.infra.db``)
         self.sync_engine = create_sync_engine(self.db_url)
         self.write_sessions = sync_session_factory(self.sync_engine)
-        #: the one thread of the consumers' and the parking sweeper's transactions
+        #: the one thread of the consumers', the parking sweeper's and the relay's writes
         #: (``shared.infra.writer``)
         self.writer = Writer(settings.service_name)
         #: the HTTP API's engine: the same database with a short lock wait
@@ -77,6 +77,8 @@ class ServiceRuntime:
             event_topic=self.events_topic,
             producer_name=settings.service_name,
             checkpoint_interval_s=settings.checkpoint_interval_s,
+            write_sessions=self.write_sessions,
+            writer=self.writer,
         )
         self.broker = KafkaBroker(
             settings.kafka_bootstrap,
