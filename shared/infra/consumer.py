@@ -425,4 +425,34 @@ def subscribe(
         description=description,
     )
     subscriber(consume)
+    long_poll(subscriber)
     return subscriber
+
+
+def long_poll(subscriber: Any) -> None:
+    """Make a faststream batch subscriber wait for records in ``getmany`` instead of sleeping.
+
+    faststream's batch subscriber (0.7) polls with ``getmany(timeout_ms=batch_timeout_ms)``
+    and, when nothing came, sleeps as long again before it polls again; a record that reached
+    an idle consumer during that sleep waited for it (up to 100 ms) on each hop of a lifecycle.
+    ``getmany`` returns as soon as records are fetched, so the poll alone is the wait; only a
+    poll that came back empty early (no partitions assigned yet, a rebalance) pauses for the
+    rest of its timeout, so that the loop never spins. ``bench/poll.py`` measures the two
+    side by side.
+    """
+    if not isinstance(getattr(subscriber, "batch_timeout_ms", None), int) or not callable(getattr(subscriber, "get_msg", None)):
+        raise TypeError(f"{type(subscriber).__name__} is not a faststream batch subscriber with get_msg and batch_timeout_ms")
+    timeout_ms: int = subscriber.batch_timeout_ms
+    max_records: int | None = subscriber.max_records
+
+    async def get_msg(consumer: Any) -> tuple[Any, ...]:
+        started = time.monotonic()
+        batches = await consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        if batches:
+            return tuple(rec for records in batches.values() for rec in records)
+        rest = timeout_ms / 1000 - (time.monotonic() - started)
+        if rest > 0.001:
+            await asyncio.sleep(rest)
+        return ()
+
+    subscriber.get_msg = get_msg
