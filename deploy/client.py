@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from shared.contracts import topics
@@ -22,6 +23,16 @@ from shared.infra.kafka import topic_partitions
 
 DEV_SENDER = ("dvc-national", "dev-key-national-0123456789abcdef")
 WATCHED = (*topics.EVENT_TOPICS, topics.dlq(topics.INBOUND))
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    """The JSON bytes of an inbound message: orjson's compact UTF-8, or the standard library's
+    for what orjson refuses (an integer beyond 64 bits); the signature is over the canonical
+    form, not these bytes."""
+    try:
+        return orjson.dumps(message)
+    except orjson.JSONEncodeError:
+        return json.dumps(message, ensure_ascii=False).encode("utf-8")
 
 
 class AnttClient:
@@ -87,7 +98,7 @@ class AnttClient:
                 continue
             for tp, records in batch.items():
                 for rec in records:
-                    body = json.loads(rec.value)
+                    body = orjson.loads(rec.value)  # as the services read them
                     if tp.topic.endswith(".dlq"):
                         self.dead_letters[body.get("message_id") or body["dlq_id"]] = body
                         continue
@@ -114,7 +125,7 @@ class AnttClient:
         eid = event_id or str(uuid.uuid4())
         if raw is None:
             msg = new_message(event_type, payload, source_system=self.source_system, key=self.key, actor=actor, event_id=eid)
-            raw = json.dumps(msg, ensure_ascii=False).encode("utf-8")
+            raw = encode(msg)
         await self._producer.send(topics.INBOUND, raw, key=key.encode("utf-8"))
         return eid
 

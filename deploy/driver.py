@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from deploy.client import AnttClient
 from shared.contracts import topics
 from shared.contracts.envelope import ChainBreak, verify_chain
@@ -240,7 +242,7 @@ class LifecycleDriver:
 
 async def read_all(bootstrap: str, topic_names: tuple[str, ...]) -> list[dict[str, Any]]:
     """Every record of ``topic_names`` from offset 0, as parsed JSON, in partition order."""
-    return [json.loads(rec.value) for rec in await read_to_end(bootstrap, topic_names)]
+    return [orjson.loads(rec.value) for rec in await read_to_end(bootstrap, topic_names)]
 
 
 @dataclass
@@ -276,7 +278,7 @@ def audit_records(records: Iterable[Any]) -> Audit:
     size = 0
     for rec in records:
         by_topic[rec.topic] = by_topic.get(rec.topic, 0) + 1
-        body = json.loads(rec.value)
+        body = orjson.loads(rec.value)
         if rec.topic.endswith(".dlq"):
             body["_topic"] = rec.topic
             dead.append(body)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections import Counter, deque
 from collections.abc import Callable
@@ -27,7 +26,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.lifecycle.population import BENCH_MESSAGES
-from deploy.client import WATCHED, AnttClient
+from deploy.client import WATCHED, AnttClient, encode
 from deploy.driver import DEAD_ENDS, LifecycleDriver, Plan
 from deploy.processes import ServiceProcess
 from shared.contracts import topics
@@ -115,7 +114,7 @@ class BenchClient(AnttClient):
             event_type, payload, key, on_sent = self._queue.popleft()
             await self._slots.acquire()
             msg = new_message(event_type, payload, source_system=self.source_system, key=self.key)
-            raw = json.dumps(msg, ensure_ascii=False).encode("utf-8")
+            raw = encode(msg)
             if self.first_send is None:
                 self.first_send = time.monotonic()
             if on_sent is not None:

@@ -200,3 +200,29 @@ def test_chain_breaks_are_detected(mutate: Any, message: str) -> None:
     events = copy.deepcopy(chain(3))
     with pytest.raises(ChainBreak, match=message):
         verify_chain(mutate(events))
+
+
+def test_rfc3339_writes_what_strftime_wrote() -> None:
+    import random
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from shared.contracts.envelope import rfc3339
+
+    rnd = random.Random(7)
+    for _ in range(2000):
+        ts = datetime(2000, 1, 1, tzinfo=UTC) + timedelta(microseconds=rnd.randrange(10**16))
+        for variant in (ts, ts.replace(tzinfo=None), ts.astimezone(timezone(timedelta(hours=7))), ts.replace(microsecond=0)):
+            expected = (variant if variant.tzinfo else variant.replace(tzinfo=UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            assert rfc3339(variant) == expected
+
+
+def test_new_event_ids_are_random_version_4_uuids() -> None:
+    import uuid
+
+    from shared.contracts.envelope import new_event_id
+
+    ids = [new_event_id() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == text
