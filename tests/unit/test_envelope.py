@@ -212,7 +212,9 @@ def test_rfc3339_writes_what_strftime_wrote() -> None:
     for _ in range(2000):
         ts = datetime(2000, 1, 1, tzinfo=UTC) + timedelta(microseconds=rnd.randrange(10**16))
         for variant in (ts, ts.replace(tzinfo=None), ts.astimezone(timezone(timedelta(hours=7))), ts.replace(microsecond=0)):
-            expected = (variant if variant.tzinfo else variant.replace(tzinfo=UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            expected = (
+                (variant if variant.tzinfo else variant.replace(tzinfo=UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            )
             assert rfc3339(variant) == expected
 
 
