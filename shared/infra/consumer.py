@@ -5,7 +5,8 @@ A service gives a :class:`MessageHandler`; the runtime does the rest:
 
 1. ``claim`` says whether this service processes a record at all (``antt.inbound.v1`` is read
    by every service; each claims the types it owns) and under which message id.
-2. In one unit of work (``shared.infra.uow``) for the whole batch, run in one worker thread:
+2. In one unit of work (``shared.infra.uow``) for the whole batch, run in the service's writer thread
+   (``shared.infra.writer``):
    records already in the inbox are skipped (a redelivery) or, if the handler says so,
    dead-lettered as duplicates; the others are handled first without savepoints, and only if
    one is refused the batch is run again with a SAVEPOINT per record, so that a
@@ -200,7 +201,7 @@ class BatchProcessor:
         started = time.monotonic()
         try:
             try:
-                # the whole transaction in one worker thread: one hop per batch, not per statement
+                # the whole transaction in the writer thread: one hop per batch, not per statement
                 self._count(await in_thread(self._writer, self._run_batch, items))
             except TRANSIENT as exc:
                 log.warning("consumer.transient_failure", error=f"{type(exc).__name__}: {exc}")
