@@ -139,8 +139,11 @@ def peak_rss_snapshot(kafka_pid: int | None, services: dict[str, ServiceProcess]
 class Profiler:
     """py-spy attached to each service process for the lifecycle phase."""
 
-    def __init__(self, services: dict[str, ServiceProcess], out_dir: Path, stamp: str, rate: int) -> None:
+    def __init__(self, services: dict[str, ServiceProcess], out_dir: Path, stamp: str, rate: int, *, gil: bool = False) -> None:
         self.services = services
+        #: sample only the thread that holds the GIL: with the event loop and the writer thread
+        #: both busy, the one waiting for the GIL would otherwise count as working where it waits
+        self.gil = gil
         self.out_dir = out_dir
         self.stamp = stamp
         self.rate = rate
@@ -172,6 +175,7 @@ class Profiler:
                     str(path),
                     "--duration",
                     "7200",
+                    *(["--gil"] if self.gil else []),
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,

@@ -190,6 +190,12 @@ def parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("--profile-rate", type=int, default=67, help="py-spy samples per second (default 67)")
     ap.add_argument(
+        "--profile-gil",
+        action="store_true",
+        help="with --profile: sample only the thread holding the GIL (py-spy --gil), so that a thread "
+        "waiting for it does not count as working",
+    )
+    ap.add_argument(
         "--peer-runners",
         type=parse_runners,
         default=list(DEFAULT_RUNNERS),
@@ -281,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: services ready ({', '.join(f'{n} pid {s.proc.pid}' for n, s in services.items() if s.proc)})", flush=True)
 
         pg_pid = postmaster_pid(pg) if pg is not None else None
-        profiler = Profiler(services, RESULTS_DIR, stamp, args.profile_rate) if args.profile else None
+        profiler = Profiler(services, RESULTS_DIR, stamp, args.profile_rate, gil=args.profile_gil) if args.profile else None
         print(
             f"bench: driving {args.n:,} unit-years through the lifecycle, at most {args.inflight or args.n:,} at once ...",
             flush=True,
