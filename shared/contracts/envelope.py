@@ -15,11 +15,13 @@ detectable by replaying the topic.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.canonical import canonical_json, sha256_hex
@@ -103,7 +105,8 @@ def new_event_id() -> str:
 
 
 def compute_hash(envelope: dict[str, Any]) -> str:
-    body = {k: v for k, v in envelope.items() if k != "hash"}
+    body = dict(envelope)
+    body.pop("hash", None)
     return sha256_hex(canonical_json(body))
 
 
@@ -146,8 +149,32 @@ def build_envelope(
     return env
 
 
-def verify_hash(envelope: dict[str, Any]) -> bool:
-    return envelope.get("hash") == compute_hash(envelope)
+def verify_hash(envelope: dict[str, Any], *, parsed_by_orjson: bool = False) -> bool:
+    """Whether ``envelope["hash"]`` is :func:`compute_hash` of it.
+
+    ``parsed_by_orjson``: the envelope is what ``orjson.loads`` read (as the consumers read
+    every event), so it holds no NaN or infinity, the only floats orjson writes as something
+    else (``null``). Then the common case goes first: the SHA-256 of orjson's sorted output,
+    without :func:`~shared.contracts.canonical.canonical_json`'s walk over every value. When
+    that matches the stored hash the answer is yes, for the reason the stored hash can be
+    trusted at all: orjson's bytes are then the very bytes the producer hashed, its canonical
+    form, and orjson writes back exactly the values it read (a float with '.' or 'e', never a
+    whole-number float, which the canonical form writes as an integer), so the canonical form
+    of this envelope is those bytes too. Otherwise (a float in exponent notation, an integer
+    beyond 64 bits, a tampered event) the canonical form decides.
+    """
+    stored = envelope.get("hash")
+    if not isinstance(stored, str):
+        return False
+    body = dict(envelope)
+    del body["hash"]
+    if parsed_by_orjson:
+        try:
+            if hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest() == stored:
+                return True
+        except (TypeError, orjson.JSONEncodeError):
+            pass
+    return stored == sha256_hex(canonical_json(body))
 
 
 class ChainBreak(Exception):

@@ -136,7 +136,7 @@ class EventHandler:
         event_id = env.get("event_id")
         if not isinstance(event_id, str):
             return Claim(message_id=position_id(msg), rejection=Rejected("invalid_message", "event has no event_id"))
-        if not verify_hash(env):
+        if not verify_hash(env, parsed_by_orjson=True):
             return Claim(
                 message_id=event_id,
                 rejection=Rejected("bad_hash", f"event {event_id}: hash does not match its content (tampered or corrupt)"),

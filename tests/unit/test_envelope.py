@@ -228,3 +228,35 @@ def test_new_event_ids_are_random_version_4_uuids() -> None:
     for text in ids:
         parsed = uuid.UUID(text)
         assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == text
+
+
+def test_verify_hash_answers_as_the_canonical_form_does() -> None:
+    """The orjson shortcut of ``verify_hash`` never says yes where the canonical form says no,
+    nor no where it says yes: floats in every notation, whole-number floats, integers beyond
+    64 bits, non-ASCII text, and each of them tampered with."""
+    import random
+
+    from shared.contracts.canonical import canonical_json, sha256_hex
+    from shared.contracts.envelope import verify_hash
+
+    rnd = random.Random(11)
+    values = [0, 1, -7, 2**63 - 1, 2**64 + 5, 10**20, 96.0, 0.5, 1e16, 1e-7, 1.5e300, -0.0, 3.14, "Xã Đông", True, None]
+
+    def reference(env: dict[str, object]) -> bool:
+        body = {k: v for k, v in env.items() if k != "hash"}
+        return env.get("hash") == sha256_hex(canonical_json(body))
+
+    for _ in range(3000):
+        payload = {f"k{i}": rnd.choice(values) for i in range(rnd.randrange(1, 5))}
+        if rnd.random() < 0.3:
+            payload["list"] = [rnd.choice(values) for _ in range(3)]
+        env: dict[str, object] = {"event_id": "e", "sequence": 1, "payload": payload}
+        env["hash"] = sha256_hex(canonical_json(env))
+        assert verify_hash(env, parsed_by_orjson=True) and verify_hash(env) and reference(env)
+        tampered = {**env, "payload": {**payload, "k0": rnd.choice(values)}}
+        assert verify_hash(tampered, parsed_by_orjson=True) == verify_hash(tampered) == reference(tampered)
+        # a whole-number float and its integer are the same in the canonical form
+        same = {**env, "payload": {k: (float(v) if type(v) is int and abs(v) < 2**53 else v) for k, v in payload.items()}}
+        assert verify_hash(same, parsed_by_orjson=True) == verify_hash(same) == reference(same)
+    assert not verify_hash({"event_id": "e"}, parsed_by_orjson=True)
+    assert not verify_hash({"event_id": "e", "hash": 5}, parsed_by_orjson=True)
