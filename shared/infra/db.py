@@ -79,13 +79,24 @@ def create_sync_engine(url: str, *, busy_timeout_s: float | None = None) -> Engi
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn) -> None:  # type: ignore[no-untyped-def]
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
         return engine
     connect_args: dict[str, Any] = {}
     if busy_timeout_s is not None and parsed.get_backend_name() == "postgresql" and parsed.drivername.endswith("psycopg"):
         connect_args["options"] = f"-c lock_timeout={int(busy_timeout_s * 1000)}"
     return _create_sync_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True, connect_args=connect_args, **_JSON)
+
+
+#: the execution option of a read-only use of the synchronous engine (``read_only_engine``)
+READ_ONLY = "antt_read_only"
+
+
+def read_only_engine(engine: Engine) -> Engine:
+    """``engine`` for reads that write nothing: on SQLite their transactions begin deferred, so
+    in WAL mode they neither wait for the write lock nor hold it (a write transaction begins
+    ``IMMEDIATE``). The same engine elsewhere."""
+    return engine.execution_options(**{READ_ONLY: True})
 
 
 def sync_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -49,6 +49,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import (
     InvalidTopicError,
@@ -59,6 +60,7 @@ from aiokafka.errors import (
 )
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, sessionmaker
@@ -187,8 +189,11 @@ class OutboxRelay:
         stop_timeout_s: float = 10.0,
         write_sessions: sessionmaker[Session] | None = None,
         writer: Writer | None = None,
+        read_engine: Engine | None = None,
     ) -> None:
         self._sessions = sessions
+        #: the read-only synchronous engine of the outbox reads (``shared.infra.db.read_only_engine``)
+        self._read_engine = read_engine
         #: the synchronous sessions and the thread of the hot write (``_commit_published``);
         #: without them it runs on the async engine
         self._write_sessions = write_sessions
@@ -387,16 +392,23 @@ class OutboxRelay:
 
     # ------------------------------------------------------------------ publishing
 
-    async def _pending(self, limit: int) -> list[Any]:
+    def _pending_statement(self, limit: int) -> Any:
         o = self._infra.outbox
+        return select(o.c.id, o.c.event_id, o.c.topic, o.c.key, o.c.value, o.c.headers).order_by(o.c.id).limit(limit)
+
+    async def _pending(self, limit: int) -> list[Any]:
+        """The oldest outbox rows. With a read-only synchronous engine, in one worker thread
+        hop (not the writer thread: a read waits for no write), rather than the async engine's
+        hop per operation."""
+        if self._read_engine is not None:
+            return await asyncio.to_thread(self._pending_sync, limit)
         async with self._sessions() as s:
-            return list(
-                (
-                    await s.execute(
-                        select(o.c.id, o.c.event_id, o.c.topic, o.c.key, o.c.value, o.c.headers).order_by(o.c.id).limit(limit)
-                    )
-                ).all()
-            )
+            return list((await s.execute(self._pending_statement(limit))).all())
+
+    def _pending_sync(self, limit: int) -> list[Any]:
+        assert self._read_engine is not None
+        with self._read_engine.connect() as conn:
+            return list(conn.execute(self._pending_statement(limit)).all())
 
     async def _publish_once(self) -> int:
         if self._needs_reconcile:
@@ -448,7 +460,7 @@ class OutboxRelay:
 
     @staticmethod
     def _headers(row: Any) -> list[tuple[str, bytes]]:
-        return [(k, str(v).encode("utf-8")) for k, v in json.loads(row.headers).items()]
+        return [(k, str(v).encode("utf-8")) for k, v in orjson.loads(row.headers).items()]
 
     @staticmethod
     def _key(row: Any) -> bytes | None:

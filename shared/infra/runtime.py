@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from shared.contracts import topics
 from shared.contracts.services import BY_NAME
 from shared.infra.consumer import BatchProcessor, MessageHandler, subscribe
-from shared.infra.db import create_engine, create_sync_engine, session_factory, sync_session_factory
+from shared.infra.db import create_engine, create_sync_engine, read_only_engine, session_factory, sync_session_factory
 from shared.infra.kafka import FiniteRetention, check_retention
 from shared.infra.keys import load_signing_key
 from shared.infra.logging import get_logger
@@ -79,6 +79,7 @@ class ServiceRuntime:
             checkpoint_interval_s=settings.checkpoint_interval_s,
             write_sessions=self.write_sessions,
             writer=self.writer,
+            read_engine=read_only_engine(self.sync_engine),
         )
         self.broker = KafkaBroker(
             settings.kafka_bootstrap,
