@@ -65,7 +65,8 @@ EVENT_FIELDS = (
     "state",  # payload.state, or MISSING
     # ApprovalCaseOpened, ExemplaryTitleCaseOpened: (last step level, body, unit dict);
     # UnitYearRecognized, ExemplaryTitleRecognized: (level, body, decision_no, decided_by);
-    # UnitYearRevoked: (decision_no,); ExemplaryTitleRevoked: (because_of,); None otherwise
+    # UnitYearRevoked: (decision_no,); ExemplaryTitleRevoked: (because_of,);
+    # ExemplaryTitleLapsed: (reason,); None otherwise
     "extra",
     "leaf",  # RFC 6962 leaf hash of the record value
 )
@@ -263,6 +264,8 @@ def digest_event(value: bytes | None) -> tuple[Any, ...]:
         extra = (_str(payload.get("decision_no")),)
     elif etype == "ExemplaryTitleRevoked":
         extra = (_str(payload.get("because_of")),)
+    elif etype == "ExemplaryTitleLapsed":
+        extra = (_str(payload.get("reason")),)
     if schema_error is None and checked is env:
         # the schema guarantees the types: no checks needed
         actor = env["actor"]

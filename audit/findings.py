@@ -61,6 +61,10 @@ CODES: dict[str, tuple[str, str]] = {
         ERROR,
         "an exemplary title revoked because of the ANTT revocation (antt_revoked) whose cause is no UnitYearRevoked of its unit-year",
     ),
+    "exemplary_lapse_without_cause": (
+        ERROR,
+        "an exemplary title that lapses while the recognition “An toàn về ANTT” of its unit-year is in force",
+    ),
     "exemplary_outlived_antt": (
         ERROR,
         "a unit-year's ANTT recognition revoked while its exemplary title stays recognised (no ExemplaryTitleRevoked)",

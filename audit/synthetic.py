@@ -627,10 +627,12 @@ class HistoryBuilder:
         if outcome == "revoked":
             self.revoke(uy)
 
-    def revoke(self, unit_year_id: str) -> None:
+    def revoke(self, unit_year_id: str, *, title: str = "recognized") -> None:
         """Thu hồi the ANTT recognition of a unit-year; an exemplary title granted on it is
         revoked with it (``because_of: antt_revoked``, caused by the ANTT revocation), and the
-        exemplary self-assessment is judged again (criterion DH-8 no longer met)."""
+        exemplary self-assessment is judged again (criterion DH-8 no longer met). ``title``:
+        the state of the unit-year's exemplary title, if it has one; a proposal still under
+        review lapses instead (``ExemplaryTitleLapsed``), as the approval service writes it."""
         uy = unit_year_id
         info = self.unit_years[uy]
         code = info["code"]
@@ -660,6 +662,17 @@ class HistoryBuilder:
         if self.heads.get((ex, "approval")) is None:
             return
         why = f"the recognition “An toàn về ANTT” was revoked (TH-{code}/QĐ-UBND): " + "; ".join(reasons)
+        if title != "recognized":
+            self.emit(
+                "approval",
+                "ExemplaryTitleLapsed",
+                {"unit_year_id": uy, "reason": why, "state": "lapsed"},
+                stream=ex,
+                unit_year_id=uy,
+                cause=revoked["event_id"],
+                correlation=m,
+            )
+            return
         self.emit(
             "approval",
             "ExemplaryTitleRevoked",

@@ -716,6 +716,8 @@ class Verifier:
             self._check_title_rests_on_antt(st, where)
         elif etype == "ExemplaryTitleRevoked" and d[F_EXTRA][0] == "antt_revoked":
             self._check_title_revocation(d, where)
+        elif etype == "ExemplaryTitleLapsed":
+            self._check_title_lapse(where)
 
     def _antt_of(self, where: tuple[Any, ...]) -> tuple[str, _Stream | None]:
         """The unit-year of an exemplary stream, and its ANTT approval stream in the same partition."""
@@ -762,6 +764,22 @@ class Verifier:
             Finding(
                 "exemplary_revocation_without_cause",
                 f"the exemplary title is revoked because its ANTT recognition was (because_of antt_revoked), but {why}",
+                *where,
+            )
+        )
+
+    def _check_title_lapse(self, where: tuple[Any, ...]) -> None:
+        """A proposal lapses only when the ANTT recognition it rests on is gone: revoked while
+        the title was under review, or not in force when the title's case was opened. A lapse
+        while that recognition stands ends a title no decision refused."""
+        uy, antt = self._antt_of(where)
+        if antt is None or antt.broken or antt.state != "recognized":
+            return  # resting on nothing (exemplary_without_antt's concern) or on a recognition gone
+        self.add(
+            Finding(
+                "exemplary_lapse_without_cause",
+                f"the exemplary title lapses, but the recognition “An toàn về ANTT” of unit-year {uy} it rests on "
+                "is in force: a proposal lapses only when that recognition is revoked or was never granted",
                 *where,
             )
         )

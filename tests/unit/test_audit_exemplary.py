@@ -446,3 +446,95 @@ def test_shares_find_what_one_process_finds_on_the_exemplary_track(tmp_path: Pat
         shared = verify_archive(path, keys, jobs=jobs)
         assert findings(shared) == findings(single)
         assert summary(shared) == summary(single)
+
+
+def _open_title(b: HistoryBuilder, uy: str) -> str:
+    """The approval service's opening of a title's case, caused by the unit-year's last ANTT
+    event (no movement or proposal: the lapse is what is checked); its event id."""
+    from audit.synthetic import EXEMPLARY_CATALOG, EXEMPLARY_CHAIN
+
+    info = b.unit_years[uy]
+    last = b.heads[(uy, "approval")][1]
+    cause = next(env(r)["event_id"] for r in reversed(b.records()) if env(r).get("hash") == last)
+    opened = b.emit(
+        "approval",
+        "ExemplaryTitleCaseOpened",
+        {
+            "unit_year_id": uy,
+            "unit": info["unit"],
+            "year": info["year"],
+            "criteria_catalog": EXEMPLARY_CATALOG,
+            "chain": EXEMPLARY_CHAIN,
+            "chain_profile": "exemplary.province",
+            "deadline": None,
+            "antt_decision_no": info.get("antt_decision_no"),
+            "state": "proposed",
+        },
+        stream=exemplary_stream(uy),
+        unit_year_id=uy,
+        cause=cause,
+        correlation=cause,
+    )
+    return str(opened["event_id"])
+
+
+def _lapse(b: HistoryBuilder, uy: str, cause: str) -> None:
+    b.emit(
+        "approval",
+        "ExemplaryTitleLapsed",
+        {"unit_year_id": uy, "reason": "the recognition “An toàn về ANTT” is gone", "state": "lapsed"},
+        stream=exemplary_stream(uy),
+        unit_year_id=uy,
+        cause=cause,
+        correlation=cause,
+    )
+
+
+def test_a_title_that_lapses_while_its_antt_recognition_stands(tmp_path: Path) -> None:
+    def lapse_in_force(b: HistoryBuilder) -> None:
+        uy = b.lifecycle("X003", kind="agency")
+        _lapse(b, uy, _open_title(b, uy))
+
+    report = verify_archive(*write(tmp_path, lapse_in_force))
+    f = one(report, "exemplary_lapse_without_cause")
+    assert errors(report) == ["exemplary_lapse_without_cause"]
+    assert f.stream == exemplary_stream("X003:2025") and "is in force" in f.message
+
+
+def test_a_title_lapses_when_its_antt_recognition_is_revoked_under_review(tmp_path: Path) -> None:
+    def lapse_after_revocation(b: HistoryBuilder) -> None:
+        uy = b.lifecycle("X004", kind="agency")
+        _open_title(b, uy)
+        b.revoke(uy, title="proposed")
+
+    report = verify_archive(*write(tmp_path, lapse_after_revocation))
+    assert errors(report) == [], [f.to_json() for f in report.findings]
+
+
+def test_a_title_lapses_at_its_opening_when_its_unit_year_is_not_recognised(tmp_path: Path) -> None:
+    def lapse_at_opening(b: HistoryBuilder) -> None:
+        uy = b.lifecycle("X005", kind="agency")
+        b.revoke(uy)  # no title yet: only the ANTT recognition is revoked
+        _lapse(b, uy, _open_title(b, uy))
+
+    report = verify_archive(*write(tmp_path, lapse_at_opening))
+    assert errors(report) == [], [f.to_json() for f in report.findings]
+
+
+def test_a_removed_antt_revocation_leaves_its_lapse_without_cause(tmp_path: Path) -> None:
+    def lapse_after_revocation(b: HistoryBuilder) -> None:
+        uy = b.lifecycle("X006", kind="agency")
+        _open_title(b, uy)
+        b.revoke(uy, title="proposed")
+
+    path, keys = write(tmp_path, lapse_after_revocation)
+
+    def drop_revocation(records: list[Record]) -> list[Record]:
+        return [
+            r
+            for r in records
+            if not (env(r).get("event_type") == "UnitYearRevoked" and env(r).get("unit_year_id") == "X006:2025")
+        ]
+
+    report = verify_archive(tampered(path, tmp_path, drop_revocation), keys)
+    assert "exemplary_lapse_without_cause" in errors(report)
