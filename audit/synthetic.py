@@ -461,25 +461,7 @@ class HistoryBuilder:
             cause=m,
             correlation=m,
         )
-        self.emit(
-            "approval",
-            "ExemplaryTitleCaseOpened",
-            {
-                "unit_year_id": uy,
-                "unit": unit,
-                "year": year,
-                "criteria_catalog": EXEMPLARY_CATALOG,
-                "chain": EXEMPLARY_CHAIN,
-                "chain_profile": "exemplary.province",
-                "deadline": None,
-                "antt_decision_no": info.get("antt_decision_no"),
-                "state": "proposed",
-            },
-            stream=ex,
-            unit_year_id=uy,
-            cause=opened["event_id"],
-            correlation=m,
-        )
+        self.open_title(uy, cause=opened["event_id"], correlation=m)
         rounds = 2 if returned else 1
         info["exemplary_round"] = rounds
         for n in range(1, rounds + 1):
@@ -626,6 +608,30 @@ class HistoryBuilder:
         )
         if outcome == "revoked":
             self.revoke(uy)
+
+    def open_title(self, unit_year_id: str, *, cause: str, correlation: str) -> dict[str, Any]:
+        """The approval service's opening of the unit-year's exemplary title case (state
+        ``proposed``), caused by ``cause``; its envelope."""
+        info = self.unit_years[unit_year_id]
+        return self.emit(
+            "approval",
+            "ExemplaryTitleCaseOpened",
+            {
+                "unit_year_id": unit_year_id,
+                "unit": info["unit"],
+                "year": info["year"],
+                "criteria_catalog": EXEMPLARY_CATALOG,
+                "chain": EXEMPLARY_CHAIN,
+                "chain_profile": "exemplary.province",
+                "deadline": None,
+                "antt_decision_no": info.get("antt_decision_no"),
+                "state": "proposed",
+            },
+            stream=exemplary_stream(unit_year_id),
+            unit_year_id=unit_year_id,
+            cause=cause,
+            correlation=correlation,
+        )
 
     def revoke(self, unit_year_id: str, *, title: str = "recognized") -> None:
         """Thu hồi the ANTT recognition of a unit-year; an exemplary title granted on it is

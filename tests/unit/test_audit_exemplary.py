@@ -449,33 +449,11 @@ def test_shares_find_what_one_process_finds_on_the_exemplary_track(tmp_path: Pat
 
 
 def _open_title(b: HistoryBuilder, uy: str) -> str:
-    """The approval service's opening of a title's case, caused by the unit-year's last ANTT
-    event (no movement or proposal: the lapse is what is checked); its event id."""
-    from audit.synthetic import EXEMPLARY_CATALOG, EXEMPLARY_CHAIN
-
-    info = b.unit_years[uy]
+    """The opening of a title's case, caused by the unit-year's last ANTT event (no movement or
+    proposal: the lapse is what is checked); its event id."""
     last = b.heads[(uy, "approval")][1]
     cause = next(env(r)["event_id"] for r in reversed(b.records()) if env(r).get("hash") == last)
-    opened = b.emit(
-        "approval",
-        "ExemplaryTitleCaseOpened",
-        {
-            "unit_year_id": uy,
-            "unit": info["unit"],
-            "year": info["year"],
-            "criteria_catalog": EXEMPLARY_CATALOG,
-            "chain": EXEMPLARY_CHAIN,
-            "chain_profile": "exemplary.province",
-            "deadline": None,
-            "antt_decision_no": info.get("antt_decision_no"),
-            "state": "proposed",
-        },
-        stream=exemplary_stream(uy),
-        unit_year_id=uy,
-        cause=cause,
-        correlation=cause,
-    )
-    return str(opened["event_id"])
+    return str(b.open_title(uy, cause=cause, correlation=cause)["event_id"])
 
 
 def _lapse(b: HistoryBuilder, uy: str, cause: str) -> None:
