@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -18,21 +17,12 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from shared.contracts import topics
+from shared.contracts.canonical import compact_json
 from shared.contracts.inbound import new_message
 from shared.infra.kafka import topic_partitions
 
 DEV_SENDER = ("dvc-national", "dev-key-national-0123456789abcdef")
 WATCHED = (*topics.EVENT_TOPICS, topics.dlq(topics.INBOUND))
-
-
-def encode(message: dict[str, Any]) -> bytes:
-    """The JSON bytes of an inbound message: orjson's compact UTF-8, or the standard library's
-    for what orjson refuses (an integer beyond 64 bits); the signature is over the canonical
-    form, not these bytes."""
-    try:
-        return orjson.dumps(message)
-    except orjson.JSONEncodeError:
-        return json.dumps(message, ensure_ascii=False).encode("utf-8")
 
 
 class AnttClient:
@@ -125,7 +115,7 @@ class AnttClient:
         eid = event_id or str(uuid.uuid4())
         if raw is None:
             msg = new_message(event_type, payload, source_system=self.source_system, key=self.key, actor=actor, event_id=eid)
-            raw = encode(msg)
+            raw = compact_json(msg)
         await self._producer.send(topics.INBOUND, raw, key=key.encode("utf-8"))
         return eid
 

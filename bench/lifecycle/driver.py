@@ -26,10 +26,11 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.lifecycle.population import BENCH_MESSAGES
-from deploy.client import WATCHED, AnttClient, encode
+from deploy.client import WATCHED, AnttClient
 from deploy.driver import DEAD_ENDS, LifecycleDriver, Plan
 from deploy.processes import ServiceProcess
 from shared.contracts import topics
+from shared.contracts.canonical import compact_json
 from shared.contracts.inbound import new_message
 from shared.infra.kafka import topic_partitions
 
@@ -114,7 +115,7 @@ class BenchClient(AnttClient):
             event_type, payload, key, on_sent = self._queue.popleft()
             await self._slots.acquire()
             msg = new_message(event_type, payload, source_system=self.source_system, key=self.key)
-            raw = encode(msg)
+            raw = compact_json(msg)
             if self.first_send is None:
                 self.first_send = time.monotonic()
             if on_sent is not None:

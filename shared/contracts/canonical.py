@@ -70,6 +70,17 @@ def canonical_json(value: Any) -> bytes:
     return canonical_json_reference(value)
 
 
+def compact_json(value: Any) -> bytes:
+    """Compact UTF-8 JSON of JSON-ready values, as written on the topics (what
+    ``json.dumps(separators=(",", ":"), ensure_ascii=False)`` writes): orjson, or the standard
+    library for what orjson refuses (an integer beyond 64 bits). Hashes and signatures are over
+    :func:`canonical_json`, not these bytes."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

@@ -174,7 +174,7 @@ def verify_hash(envelope: dict[str, Any], *, parsed_by_orjson: bool = False) -> 
                 return True
         except (TypeError, orjson.JSONEncodeError):
             pass
-    return stored == sha256_hex(canonical_json(body))
+    return stored == compute_hash(envelope)
 
 
 class ChainBreak(Exception):

@@ -16,20 +16,12 @@ from typing import Any
 import orjson
 
 from shared.contracts import topics
+from shared.contracts.canonical import compact_json
 from shared.contracts.envelope import rfc3339, utcnow
 
 
 class ConcurrencyConflict(Exception):
     """Another transaction advanced the same stream or aggregate first: retry."""
-
-
-def _dumps(value: Any) -> bytes:
-    """Compact UTF-8 JSON (what ``json.dumps(separators=(",", ":"), ensure_ascii=False)``
-    writes for these JSON-ready values; the hash is over the canonical form, not these bytes)."""
-    try:
-        return orjson.dumps(value)
-    except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits, which orjson refuses
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def outbox_row(env: dict[str, Any], topic: str) -> dict[str, Any]:
@@ -39,7 +31,7 @@ def outbox_row(env: dict[str, Any], topic: str) -> dict[str, Any]:
         "event_id": env["event_id"],
         "topic": topic,
         "key": env["unit_year_id"] or env["stream_id"],
-        "value": _dumps(env),
+        "value": compact_json(env),
         "headers": orjson.dumps(
             {"event_type": env["event_type"], "event_id": env["event_id"], "content-type": "application/json"}
         ).decode(),
@@ -174,7 +166,7 @@ def dead_letter_row(
         "event_id": dlq_id,
         "topic": topics.dlq(source_topic),
         "key": key_s,
-        "value": _dumps(body),
+        "value": compact_json(body),
         "headers": json.dumps(dlq_headers, ensure_ascii=False),
         "created_at": utcnow(),
     }
