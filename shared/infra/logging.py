@@ -12,7 +12,10 @@ import structlog
 def configure_logging(service: str, *, json: bool | None = None, level: str = "INFO") -> None:
     use_json = (not sys.stderr.isatty()) if json is None else json
     processors: list[structlog.types.Processor] = [
-        structlog.contextvars.merge_contextvars,
+        # the service's name on every line, from a constant: structlog's ``merge_contextvars``
+        # walks every context variable of the calling task on every line (faststream's among
+        # them), and the write path logs each transition
+        _AddService(service),
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
@@ -30,8 +33,20 @@ def configure_logging(service: str, *, json: bool | None = None, level: str = "I
         logger_factory=factory,
         cache_logger_on_first_use=True,
     )
-    structlog.contextvars.bind_contextvars(service=service)
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+
+
+class _AddService:
+    """A processor that names the service on each line (unless the line names one itself)."""
+
+    __slots__ = ("service",)
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+
+    def __call__(self, _logger: object, _method: str, event_dict: structlog.types.EventDict) -> structlog.types.EventDict:
+        event_dict.setdefault("service", self.service)
+        return event_dict
 
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:

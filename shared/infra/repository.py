@@ -44,6 +44,7 @@ import orjson
 from sqlalchemy import JSON, ColumnElement, Connection, Table, bindparam, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
+from shared.infra.bulk import executemany
 from shared.infra.outbox import ConcurrencyConflict
 
 T = TypeVar("T")
@@ -293,7 +294,7 @@ class Tracker(Generic[T]):
                     p.update({f"b_{c}": d[c] for c in repo.key_columns})
                     p["b_version"] = self.stored[key][v]
                     params.append(p)
-                res = conn.execute(repo._update(shape), params)
+                res = executemany(conn, repo._update(shape), params)
                 if res.rowcount != len(params):
                     keys = ", ".join(str(k) for k, _, _ in items[:5])
                     raise ConcurrencyConflict(
@@ -311,7 +312,7 @@ class Tracker(Generic[T]):
             for obj in self.new.values():
                 obj.__dict__[repo.version] = 1
                 rows.append(dict(zip(repo.columns, repo.values(obj), strict=True)))
-            conn.execute(repo._insert, rows)
+            executemany(conn, repo._insert, rows)
             for key, obj in self.new.items():
                 self.persistent[key] = obj
                 self.touched[key] = obj  # its handler may still change it

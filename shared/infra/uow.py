@@ -38,6 +38,7 @@ from sqlalchemy.sql.util import find_tables
 from shared.contracts.envelope import build_envelope, utcnow
 from shared.contracts.events import EVENT_TYPES
 from shared.contracts.upcasting import current_version
+from shared.infra.bulk import executemany
 from shared.infra.logging import get_logger
 from shared.infra.outbox import ConcurrencyConflict, dead_letter_row, outbox_row
 from shared.infra.repository import CHUNK, Repository, Tracker, repository_for
@@ -77,6 +78,20 @@ class StreamHead:
     stored: int | None
     sequence: int
     last_hash: str | None
+
+
+#: the ``Session.info`` key of the unit of work a session belongs to
+_UOW = "antt.unit_of_work"
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _before_orm_read(state: ORMExecuteState) -> None:
+    """Every session's ORM statements pass here: one listener for the class, registered once,
+    instead of ``event.listen`` and ``event.remove`` on each transaction's session, which went
+    through SQLAlchemy's registry of per-instance listeners twice per transaction."""
+    uow = state.session.info.get(_UOW)
+    if uow is not None:
+        uow._before_read(state)
 
 
 class UnitOfWork:
@@ -126,7 +141,7 @@ class UnitOfWork:
 
     def __enter__(self) -> UnitOfWork:
         self.session.begin()
-        event.listen(self.session, "do_orm_execute", self._before_read)
+        self.session.info[_UOW] = self
         return self
 
     def _before_read(self, state: ORMExecuteState) -> None:
@@ -149,9 +164,9 @@ class UnitOfWork:
                 self.session.rollback()
         finally:
             self.session.close()
-            # the listener ties the session and this object in a cycle: undone here, the
-            # transaction's aggregates and snapshots are freed now, not at the next collection
-            event.remove(self.session, "do_orm_execute", self._before_read)
+            # the session and this object refer to each other: undone here, the transaction's
+            # aggregates and snapshots are freed now, not at the next collection
+            self.session.info.pop(_UOW, None)
             self._known.clear()
             self._children.clear()
             self._table_rows.clear()
@@ -587,8 +602,9 @@ class UnitOfWork:
             for h in self._streams.values()
             if h.stored is None and h.sequence
         ]
+        conn = self.session.connection()
         if new:
-            self.session.execute(insert(es), new)
+            executemany(conn, _statement(es, ("insert",), (), False), new)
         moved = [
             {"b_stream": h.stream_id, "b_stored": h.stored, "b_sequence": h.sequence, "b_hash": h.last_hash}
             for h in self._streams.values()
@@ -597,12 +613,7 @@ class UnitOfWork:
         if moved:
             # one executemany of compare-and-set updates; both drivers sum the rows it changed
             # (``supports_sane_multi_rowcount``), so one stream that moved on is noticed
-            stmt = (
-                update(es)
-                .where(es.c.stream_id == bindparam("b_stream"), es.c.sequence == bindparam("b_stored"))
-                .values(sequence=bindparam("b_sequence"), last_hash=bindparam("b_hash"))
-            )
-            res = self.session.connection().execute(stmt, moved)
+            res = executemany(conn, _head_update(es), moved)
             if res.rowcount != len(moved):
                 streams = ", ".join(str(m["b_stream"]) for m in moved[:5])
                 raise ConcurrencyConflict(
@@ -654,16 +665,9 @@ class UnitOfWork:
         pg = conn.dialect.name == "postgresql"
         for key, (table, rows) in runs.items():
             how = key[1]
-            if how[0] == "insert":
-                conn.execute(insert(table), rows)
-            elif how[0] == "ignore":
-                conn.execute((postgresql.insert(table) if pg else sqlite.insert(table)).on_conflict_do_nothing(), rows)
-            elif how[0] == "update":
-                params = {f"k_{c}" for c in how[1]}
-                stmt = update(table).where(*(table.c[c] == bindparam(f"k_{c}") for c in how[1]))
-                conn.execute(stmt.values({c: bindparam(c) for c in rows[0] if c not in params}), rows)
-            else:
-                _, keys, overwrite = how
+            stmt = _statement(table, how, tuple(rows[0]), pg)
+            if how[0] == "upsert":
+                keys, overwrite = how[1], how[2]
                 # one row per key (a statement may not touch a row twice): the newest for an
                 # overwrite, the first otherwise, as one statement per row would have left it
                 by_key: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -672,12 +676,54 @@ class UnitOfWork:
                     if overwrite or k not in by_key:
                         by_key.pop(k, None)
                         by_key[k] = row
-                ins = postgresql.insert(table) if pg else sqlite.insert(table)
-                upsert = (
-                    ins.on_conflict_do_update(
-                        index_elements=list(keys), set_={c: ins.excluded[c] for c in rows[0] if c not in keys}
-                    )
-                    if overwrite
-                    else ins.on_conflict_do_nothing(index_elements=list(keys))
-                )
-                conn.execute(upsert, list(by_key.values()))
+                rows = list(by_key.values())
+            executemany(conn, stmt, rows)
+
+
+def _head_update(es: Table) -> Any:
+    """The compare-and-set update of stream heads (built once per table)."""
+    cache_key = (es, ("heads",), (), False)
+    stmt = _STATEMENTS.get(cache_key)
+    if stmt is None:
+        stmt = _STATEMENTS[cache_key] = (
+            update(es)
+            .where(es.c.stream_id == bindparam("b_stream"), es.c.sequence == bindparam("b_stored"))
+            .values(sequence=bindparam("b_sequence"), last_hash=bindparam("b_hash"))
+        )
+    return stmt
+
+
+#: the write statements of ``UnitOfWork._write_rows``, by (table, how, columns, PostgreSQL):
+#: built once each (an upsert's ``excluded`` columns and the statement's cache key are costly
+#: to make again for every batch)
+_STATEMENTS: dict[tuple[Table, tuple[Any, ...], tuple[str, ...], bool], Any] = {}
+
+
+def _statement(table: Table, how: tuple[Any, ...], columns: tuple[str, ...], pg: bool) -> Any:
+    """The statement that writes rows of ``table`` with these ``columns`` the way ``how`` says
+    (see ``UnitOfWork._rows``)."""
+    cache_key = (table, how, columns, pg)
+    stmt = _STATEMENTS.get(cache_key)
+    if stmt is not None:
+        return stmt
+    if how[0] == "insert":
+        stmt = insert(table)
+    elif how[0] == "ignore":
+        stmt = (postgresql.insert(table) if pg else sqlite.insert(table)).on_conflict_do_nothing()
+    elif how[0] == "update":
+        params = {f"k_{c}" for c in how[1]}
+        stmt = (
+            update(table)
+            .where(*(table.c[c] == bindparam(f"k_{c}") for c in how[1]))
+            .values({c: bindparam(c) for c in columns if c not in params})
+        )
+    else:
+        _, keys, overwrite = how
+        ins = postgresql.insert(table) if pg else sqlite.insert(table)
+        stmt = (
+            ins.on_conflict_do_update(index_elements=list(keys), set_={c: ins.excluded[c] for c in columns if c not in keys})
+            if overwrite
+            else ins.on_conflict_do_nothing(index_elements=list(keys))
+        )
+    _STATEMENTS[cache_key] = stmt
+    return stmt

@@ -214,9 +214,16 @@ def load_catalog(kind: str, version: str = "2021") -> Catalog:
 
 
 def catalog_versions(kind: str) -> list[str]:
-    return sorted(p.name.split(".")[1] for p in CATALOG_DIR.glob(f"{kind}.*.json"))
+    return list(_catalog_versions(kind))
 
 
+@cache
+def _catalog_versions(kind: str) -> tuple[str, ...]:
+    # the catalogs ship with the code: the folder is listed once per kind, not per message
+    return tuple(sorted(p.name.split(".")[1] for p in CATALOG_DIR.glob(f"{kind}.*.json")))
+
+
+@cache
 def catalog_for(kind: str, year: int) -> Catalog:
     """The catalog of ``kind`` in force in ``year``: the latest version valid from that year
     (the earliest version when the year predates them all)."""
