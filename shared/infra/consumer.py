@@ -36,7 +36,7 @@ from typing import Any, Protocol
 
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from shared.infra.errors import DomainError
@@ -284,12 +284,9 @@ class BatchProcessor:
         first_outcome: dict[str, str] = {}
         id_list = list(ids)
         conn = uow.session.connection()  # the inbox is only inserted into: no pending writes to read first
+        stmt = _inbox_select(inbox)
         for i in range(0, len(id_list), 500):
-            rows = conn.execute(
-                select(inbox.c.message_id, inbox.c.topic, inbox.c.partition, inbox.c.offset, inbox.c.outcome).where(
-                    inbox.c.message_id.in_(id_list[i : i + 500])
-                )
-            )
+            rows = conn.execute(stmt, {"ids": id_list[i : i + 500]})
             for r in rows:
                 seen[r[0]] = (r[1], r[2], r[3])
                 first_outcome[r[0]] = r[4]
@@ -376,6 +373,19 @@ def dead_letter(uow: UnitOfWork, service: str, msg: Received, message_id: str, r
         reason=rej.reason,
         message_id=message_id,
     )
+
+
+#: the inbox read of a batch, by inbox table (built once: see ``Repository.by_keys``)
+_INBOX_SELECTS: dict[Table, Any] = {}
+
+
+def _inbox_select(inbox: Table) -> Any:
+    stmt = _INBOX_SELECTS.get(inbox)
+    if stmt is None:
+        stmt = _INBOX_SELECTS[inbox] = select(
+            inbox.c.message_id, inbox.c.topic, inbox.c.partition, inbox.c.offset, inbox.c.outcome
+        ).where(inbox.c.message_id.in_(bindparam("ids", expanding=True)))
+    return stmt
 
 
 def _dup_id(msg: Received) -> str:

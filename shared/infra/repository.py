@@ -85,6 +85,10 @@ class Repository(Generic[T]):
         self.key_expr: ColumnElement[Any] = pk[0] if len(pk) == 1 else tuple_(*pk)
         self._updates: dict[tuple[str, ...], Any] = {}
         self._insert = insert(table)
+        #: ``statement()`` of the rows whose key is in the list bound as ``keys`` (built once:
+        #: making and hashing a new statement for each read was a visible share of a batch)
+        self.by_keys = self.statement().where(self.key_expr.in_(bindparam("keys", expanding=True)))
+        self._by_column: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ rows and objects
 
@@ -132,6 +136,13 @@ class Repository(Generic[T]):
     def statement(self) -> Any:
         """``SELECT`` of every column, in :attr:`columns` order."""
         return select(*self.table.c)
+
+    def by_column(self, column: str) -> Any:
+        """``statement()`` of the rows whose ``column`` is in the list bound as ``values``."""
+        stmt = self._by_column.get(column)
+        if stmt is None:
+            stmt = self._by_column[column] = self.statement().where(self.table.c[column].in_(bindparam("values", expanding=True)))
+        return stmt
 
     # ------------------------------------------------------------------ plain reads
 
@@ -240,7 +251,7 @@ class Tracker(Generic[T]):
         repo = self.repo
         out: list[T] = []
         for i in range(0, len(keys), CHUNK):
-            out.extend(self.adopt(conn.execute(repo.statement().where(repo.key_expr.in_(keys[i : i + CHUNK])))))
+            out.extend(self.adopt(conn.execute(repo.by_keys, {"keys": list(keys[i : i + CHUNK])})))
         return out
 
     def add(self, obj: T) -> object:

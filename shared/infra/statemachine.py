@@ -29,8 +29,54 @@ def build_machine(states: list[str], transitions: list[dict[str, Any]]) -> Machi
     )
 
 
+#: machine -> trigger -> source state -> the value of the destination state, for machines
+#: whose firing is nothing more than that lookup (``_plain_table``); ``None``: fire through
+#: the library
+_TABLES: dict[int, tuple[Machine, dict[str, dict[str, Any]] | None]] = {}
+
+
+def _plain_table(machine: Machine) -> dict[str, dict[str, Any]] | None:
+    """The machine's transitions as a table, when firing one runs no code but the state
+    change: no callbacks or conditions on the machine, its states or its transitions, one
+    transition per trigger and source, no internal transitions, no queue. The write path fires
+    a trigger for most of the events it emits, and the library's general path (event data,
+    callback resolution, the model's state looked up and set through the machine) cost more
+    than the rest of the transition's domain work."""
+    if (
+        machine.before_state_change
+        or machine.after_state_change
+        or machine.prepare_event
+        or machine.finalize_event
+        or machine.on_exception
+        or machine.on_final
+        or machine.has_queue
+        or any(st.on_enter or st.on_exit for st in machine.states.values())
+    ):
+        return None
+    table: dict[str, dict[str, Any]] = {}
+    for name, event in machine.events.items():
+        for source, found in event.transitions.items():
+            if len(found) != 1:
+                return None
+            t = found[0]
+            if t.conditions or t.before or t.after or t.prepare or t.dest is None:
+                return None
+            table.setdefault(name, {})[source] = machine.get_state(t.dest).value
+    return table
+
+
 def fire(machine: Machine, obj: Any, trigger: str) -> None:
     """Fire ``trigger`` on ``obj``; raise :class:`IllegalTransition` if not allowed."""
+    known = _TABLES.get(id(machine))
+    if known is None or known[0] is not machine:
+        known = _TABLES[id(machine)] = (machine, _plain_table(machine))
+    table = known[1]
+    if table is not None and obj.state in machine.states:
+        dest = table.get(trigger, {}).get(obj.state)
+        if dest is None:
+            raise IllegalTransition(trigger, str(obj.state))
+        obj.state = dest
+        return
     event = machine.events.get(trigger)
     if event is None:
         raise IllegalTransition(trigger, str(obj.state))

@@ -285,11 +285,9 @@ class UnitOfWork:
         es = self.infra.event_streams
         found: dict[str, tuple[int, str]] = {}
         conn = self.session.connection()  # the heads are written at the commit only: nothing to write first
+        stmt = _heads_select(es)
         for i in range(0, len(wanted), 500):
-            chunk = wanted[i : i + 500]
-            rows = conn.execute(
-                select(es.c.stream_id, es.c.sequence, es.c.last_hash).where(es.c.stream_id.in_(chunk)).with_for_update()
-            )
+            rows = conn.execute(stmt, {"ids": wanted[i : i + 500]})
             found.update({r[0]: (r[1], r[2]) for r in rows})
         for s in wanted:
             seq, last = found.get(s, (None, None))
@@ -449,10 +447,10 @@ class UnitOfWork:
         if tracker is not None:
             repo = tracker.repo
             self._flush_trackers({repo.table})  # the children added or changed so far are read back
-            column = repo.table.c[attribute]
+            stmt = repo.by_column(attribute)
             conn = self.session.connection()
             for i in range(0, len(wanted), CHUNK):
-                for child in tracker.adopt(conn.execute(repo.statement().where(column.in_(wanted[i : i + CHUNK])))):
+                for child in tracker.adopt(conn.execute(stmt, {"values": wanted[i : i + CHUNK]})):
                     index[getattr(child, attribute)].append(child)
                     self._known.setdefault((entity, repo.key_of(child)), child)
             return
@@ -678,6 +676,19 @@ class UnitOfWork:
                         by_key[k] = row
                 rows = list(by_key.values())
             executemany(conn, stmt, rows)
+
+
+def _heads_select(es: Table) -> Any:
+    """The read of the stream heads whose ids are bound as ``ids`` (built once per table)."""
+    cache_key = (es, ("heads select",), (), False)
+    stmt = _STATEMENTS.get(cache_key)
+    if stmt is None:
+        stmt = _STATEMENTS[cache_key] = (
+            select(es.c.stream_id, es.c.sequence, es.c.last_hash)
+            .where(es.c.stream_id.in_(bindparam("ids", expanding=True)))
+            .with_for_update()
+        )
+    return stmt
 
 
 def _head_update(es: Table) -> Any:
