@@ -6,17 +6,18 @@ parameters (``construct_params``), runs each one's bind processor and orders the
 driver: measured by ``bench.replay``, that was about a fifth of the approval service's CPU,
 more than SQLite's own work on the same rows. The statements of the unit of work's flush (the
 outbox, inbox and history inserts, read-model upserts, the repositories' versioned updates, the
-stream heads) bind nothing but the columns of the rows they are given, so on a positional
-driver (pysqlite) :func:`executemany` compiles each statement once for the rows' keys, keeps
-its SQL text, the order of its parameters and their bind processors, and hands the driver
-tuples through :meth:`~sqlalchemy.engine.Connection.exec_driver_sql`: the connection's
+stream heads) bind nothing but the columns of the rows they are given, so :func:`executemany`
+compiles each statement once for the rows' keys, keeps its SQL text, the order of its
+parameters and their bind processors, and hands the driver tuples (pysqlite) or dicts
+(psycopg) through :meth:`~sqlalchemy.engine.Connection.exec_driver_sql`: the connection's
 transaction, events and error wrapping (``OperationalError`` and the rest) are SQLAlchemy's as
 before, and the values are processed by the same bind processors, so the rows written are the
 same bytes.
 
-Anything else takes :meth:`Connection.execute`: a named-parameter driver (psycopg, whose
-``INSERT`` executemany SQLAlchemy turns into multi-row ``VALUES``), a parameter that is not a
-column of the rows (a Python-side default, an expanding ``IN``), or rows whose keys differ.
+Anything else takes :meth:`Connection.execute`: a statement SQLAlchemy would run as multi-row
+``VALUES`` ("insertmanyvalues", which it does not do for these inserts on either driver), a
+parameter that is not a column of the rows (a Python-side default, an expanding ``IN``), or
+rows whose keys differ.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ class _Plan:
     #: (position, processor) of the parameters that have a bind processor
     processors: tuple[tuple[int, Callable[[Any], Any]], ...]
     keys: frozenset[str]
+    #: the parameter names, for a driver that takes a dict per row (``None``: positional)
+    names: tuple[str, ...] | None
 
 
 #: plans by (statement, dialect name, row keys); ``None`` where the statement cannot take the
@@ -50,10 +53,10 @@ _PLANS: dict[tuple[int, str, tuple[str, ...]], tuple[Any, _Plan | None]] = {}
 
 def _plan(conn: Connection, stmt: Any, keys: tuple[str, ...]) -> _Plan | None:
     dialect = conn.dialect
-    if not dialect.positional:
+    if not dialect.positional and dialect.paramstyle not in ("pyformat", "named"):
         return None
     compiled = stmt.compile(dialect=dialect, column_keys=list(keys), for_executemany=True)
-    if not isinstance(compiled, SQLCompiler) or compiled.positiontup is None:
+    if not isinstance(compiled, SQLCompiler):
         return None
     if (
         compiled.insert_prefetch
@@ -64,9 +67,15 @@ def _plan(conn: Connection, stmt: Any, keys: tuple[str, ...]) -> _Plan | None:
         or compiled.returning
         or compiled.escaped_bind_names
         or compiled.schema_translate_map
+        or getattr(compiled, "_insertmanyvalues", None) is not None
     ):
         return None
-    names = list(compiled.positiontup)
+    if dialect.positional:
+        if compiled.positiontup is None:
+            return None
+        names = list(compiled.positiontup)
+    else:
+        names = list(compiled.binds)
     if not names:
         return None
     #: parameters that are not the rows' own: constants of the statement (``version + 1``)
@@ -84,15 +93,14 @@ def _plan(conn: Connection, stmt: Any, keys: tuple[str, ...]) -> _Plan | None:
         if proc is not None:
             processors.append((i, proc))
     own = [n for n in names if n in keys]
-    getter = operator.itemgetter(*own) if own else None
     values: Callable[[dict[str, Any]], tuple[Any, ...]]
     if constants or len(own) < 2:
         # the general shape: each position from the row or the statement
         picks = [(True, constants[i]) if i in constants else (False, n) for i, n in enumerate(names)]
         values = lambda row: tuple(v if const else row[v] for const, v in picks)  # noqa: E731
     else:
-        values = getter  # type: ignore[assignment]
-    return _Plan(compiled.string, values, tuple(processors), frozenset(keys))
+        values = operator.itemgetter(*own)
+    return _Plan(compiled.string, values, tuple(processors), frozenset(keys), None if dialect.positional else tuple(names))
 
 
 def executemany(conn: Connection, stmt: Any, rows: Sequence[dict[str, Any]]) -> CursorResult[Any]:
@@ -117,4 +125,7 @@ def executemany(conn: Connection, stmt: Any, rows: Sequence[dict[str, Any]]) -> 
             append(tuple(v))
     else:
         params = [values(row) for row in rows]
+    if plan.names is not None:
+        names = plan.names
+        return conn.exec_driver_sql(plan.sql, [dict(zip(names, p, strict=True)) for p in params])
     return conn.exec_driver_sql(plan.sql, params)

