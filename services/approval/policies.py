@@ -18,7 +18,7 @@ from shared.infra.uow import UnitOfWork
 
 
 def _history(uow: UnitOfWork, event: EventMessage[Any]) -> None:
-    projections.record_history(uow, event.envelope, topics.ASSESSMENT_EVENTS)
+    projections.record_history(uow, event.envelope, topics.ASSESSMENT_EVENTS, raw=event.raw)
 
 
 def _case(uow: UnitOfWork, event: EventMessage[Any]) -> ApprovalCase:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from services.approval.orm import history, units
 from shared.contracts import topics
 from shared.infra.adapters import EventMessage
@@ -12,8 +14,10 @@ from shared.infra.projections import upsert
 from shared.infra.uow import UnitOfWork
 
 
-def record_history(uow: UnitOfWork, env: dict[str, Any], topic: str) -> None:
-    """Keep an event in the unit-year's audit history (once, whoever delivers it)."""
+def record_history(uow: UnitOfWork, env: dict[str, Any], topic: str, *, raw: bytes | None = None) -> None:
+    """Keep an event in the unit-year's audit history (once, whoever delivers it). ``raw``: the
+    record's bytes, when they are ``env`` as read (``EventMessage.raw``): stored as they are
+    (``orjson.Fragment``), the envelope is not serialised again."""
     if not env.get("unit_year_id"):
         return
     uow.add_row(
@@ -26,7 +30,7 @@ def record_history(uow: UnitOfWork, env: dict[str, Any], topic: str) -> None:
             "producer": env["producer"],
             "sequence": env["sequence"],
             "recorded_at": env["recorded_at"],
-            "envelope": env,
+            "envelope": env if raw is None else orjson.Fragment(raw),
         },
         ignore_conflict=True,
     )
@@ -45,10 +49,10 @@ def unit_register(uow: UnitOfWork, event: EventMessage[Any]) -> str:
 
 
 def assessment_history(uow: UnitOfWork, event: EventMessage[Any]) -> str:
-    record_history(uow, event.envelope, topics.ASSESSMENT_EVENTS)
+    record_history(uow, event.envelope, topics.ASSESSMENT_EVENTS, raw=event.raw)
     return "applied"
 
 
 def registration_history(uow: UnitOfWork, event: EventMessage[Any]) -> str:
-    record_history(uow, event.envelope, topics.REGISTRATION_EVENTS)
+    record_history(uow, event.envelope, topics.REGISTRATION_EVENTS, raw=event.raw)
     return "applied"

@@ -31,6 +31,9 @@ class EventMessage(Generic[P]):
 
     envelope: dict[str, Any]
     payload: P
+    #: the record's bytes when they are this envelope (it was not upcast): what a policy that
+    #: keeps the event as published can store without serialising the envelope again
+    raw: bytes | None = None
 
     @property
     def event_id(self) -> str:
@@ -142,10 +145,10 @@ class EventHandler:
                 rejection=Rejected("bad_hash", f"event {event_id}: hash does not match its content (tampered or corrupt)"),
             )
         try:
-            env = upcast(env)
+            current = upcast(env)
         except UnsupportedVersion as exc:
             return Claim(message_id=event_id, rejection=Rejected("unsupported_schema_version", str(exc)))
-        return Claim(message_id=event_id, parsed=env)
+        return Claim(message_id=event_id, parsed=current, as_read=current is env)
 
     def handle(self, uow: UnitOfWork, msg: Received, claim: Claim) -> str:
         # The payload is parsed here, not in ``claim``: a hashed event of a trusted producer that
@@ -153,7 +156,7 @@ class EventHandler:
         # like any other failure to apply it.
         env: dict[str, Any] = claim.parsed
         model, fn = self.policies[env["event_type"]]
-        return fn(uow, EventMessage(env, read_payload(model, env)))
+        return fn(uow, EventMessage(env, read_payload(model, env), msg.value if claim.as_read else None))
 
 
 def read_payload(model: type[P], env: dict[str, Any]) -> P:

@@ -90,6 +90,9 @@ class Claim:
     rejection: Rejected | None = None
     #: the id the message declares, where the inbox knows it by another (its position)
     declared_id: str | None = None
+    #: ``parsed`` is what the record's bytes say, unchanged (no upcast): the bytes may stand
+    #: for it (``EventMessage.raw``)
+    as_read: bool = False
 
     @property
     def reported_id(self) -> str:

@@ -629,6 +629,11 @@ async def test_approval_path(approval: Service) -> None:
     history = await svc.rows(approval_orm.history)
     assert {h["event_id"] for h in history} == {opened["event_id"], recorded["event_id"], *(e["event_id"] for e in events)}
     assert {h["topic"] for h in history} == {topics.ASSESSMENT_EVENTS, topics.APPROVAL_EVENTS}
+    # an incoming event is kept as its record's bytes, an outgoing one as built: both read back
+    # as the envelopes published
+    kept = {h["event_id"]: h["envelope"] for h in history}
+    assert kept[opened["event_id"]] == opened and kept[recorded["event_id"]] == recorded
+    assert [kept[e["event_id"]] for e in events] == events
 
 
 async def test_approval_refuses_to_pass_a_not_met_verdict_and_takes_a_rejection(approval: Service) -> None:
