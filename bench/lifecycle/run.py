@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import shlex
 import shutil
 import sys
@@ -70,6 +71,20 @@ def postmaster_pid(pg: Any) -> int | None:
         return None
 
 
+async def _freeze_what_piles_up(every_s: float = 0.5) -> None:
+    """Keep what the client has read out of the cyclic collector's reach while it drives.
+
+    The client keeps every event it reads (the checks read them at the end): some 90,000
+    envelopes at N = 10,000. Each full collection walked all of them again, a tenth of a second
+    and more each time, growing with the run: measured with ``gc.callbacks``, 1.3 s of the
+    client's CPU at N = 3,000, on the same two cores as the services. ``gc.freeze`` moves what
+    is alive to the permanent generation in constant time; the phase ends with ``gc.unfreeze``.
+    """
+    while True:
+        await asyncio.sleep(every_s)
+        gc.freeze()
+
+
 async def lifecycle_phase(
     args: argparse.Namespace,
     bootstrap: str,
@@ -95,10 +110,14 @@ async def lifecycle_phase(
         cpu0, busy0 = cpu_probe(), total_cpu_busy()[0]
         t0 = time.monotonic()
         error: BaseException | None = None
+        freezer = asyncio.create_task(_freeze_what_piles_up())
         try:
             await driver.run(services=services, stall_timeout=args.stall_timeout, progress=not args.quiet)
         except Stalled as exc:
             error = exc
+        finally:
+            freezer.cancel()
+            gc.unfreeze()
         t_end = max(driver.recognized.values()) if driver.recognized else time.monotonic()
         cpu1, busy1 = cpu_probe(), total_cpu_busy()[0]
         if profiler:
