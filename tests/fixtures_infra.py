@@ -117,6 +117,24 @@ class ExternalPostgres:
                     conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
+@contextlib.contextmanager
+def fresh_pg_engine(postgres: PostgresServer, prefix: str, metadata: Any) -> Iterator[Any]:
+    """A synchronous engine (psycopg) on a new database of ``postgres`` with ``metadata``'s
+    tables, disposed of afterwards."""
+    from uuid import uuid4
+
+    from shared.infra.db import create_sync_engine
+
+    name = f"{prefix}_{uuid4().hex[:8]}"
+    postgres.create_database(name)
+    engine = create_sync_engine(postgres.dsn(name))
+    metadata.create_all(engine)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
     """A real PostgreSQL server, shared by the whole session."""

@@ -4,7 +4,6 @@ an update's summed row count is the same."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +12,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql
 
 from shared.infra.bulk import _PLANS, executemany
-from shared.infra.db import create_sync_engine
+from tests.fixtures_infra import fresh_pg_engine
 from tests.unit.test_bulk import ROWS, md, things
 
 pytestmark = pytest.mark.integration
@@ -21,12 +20,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture()
 def engine(postgres) -> Iterator[Any]:  # type: ignore[no-untyped-def]
-    name = f"bulk_{uuid.uuid4().hex[:8]}"
-    postgres.create_database(name)
-    engine = create_sync_engine(postgres.dsn(name))
-    md.create_all(engine)
-    yield engine
-    engine.dispose()
+    with fresh_pg_engine(postgres, "bulk", md) as engine:
+        yield engine
 
 
 def _stored(conn: Any) -> list[tuple[Any, ...]]:

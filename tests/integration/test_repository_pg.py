@@ -5,17 +5,17 @@ SAVEPOINT."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from shared.infra.db import create_sync_engine, sync_session_factory
+from shared.infra.db import sync_session_factory
 from shared.infra.errors import DomainError
 from shared.infra.outbox import ConcurrencyConflict
 from shared.infra.uow import UnitOfWork
+from tests.fixtures_infra import fresh_pg_engine
 from tests.unit.test_repository import Box, Part, boxes, infra, metadata, parts
 
 pytestmark = pytest.mark.integration
@@ -23,18 +23,14 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture()
 def sessions(postgres) -> Iterator[Any]:  # type: ignore[no-untyped-def]
-    name = f"repo_{uuid.uuid4().hex[:8]}"
-    postgres.create_database(name)
-    engine = create_sync_engine(postgres.dsn(name))
-    metadata.create_all(engine)
-    with engine.begin() as conn:
-        conn.execute(
-            boxes.insert(),
-            [{"code": f"b{i}", "owner": "ana", "state": "open", "items": [f"i{i}"], "version": 1} for i in range(4)],
-        )
-        conn.execute(parts.insert(), [{"box": "b0", "n": n, "label": f"part {n}", "version": 1} for n in range(3)])
-    yield sync_session_factory(engine)
-    engine.dispose()
+    with fresh_pg_engine(postgres, "repo", metadata) as engine:
+        with engine.begin() as conn:
+            conn.execute(
+                boxes.insert(),
+                [{"code": f"b{i}", "owner": "ana", "state": "open", "items": [f"i{i}"], "version": 1} for i in range(4)],
+            )
+            conn.execute(parts.insert(), [{"box": "b0", "n": n, "label": f"part {n}", "version": 1} for n in range(3)])
+        yield sync_session_factory(engine)
 
 
 def _uow(sessions: Any) -> UnitOfWork:
