@@ -57,6 +57,8 @@ STATUS_BY_CODE = {
     "not_found": 404,
     "unknown_unit": 404,
     "unknown_unit_year": 404,
+    # a decision or revocation of a title whose case is not open: there is no such title
+    "no_exemplary_title": 404,
     "out_of_jurisdiction": 403,
     "forbidden": 403,
     "illegal_transition": 409,

@@ -19,6 +19,10 @@ def app() -> FastAPI:
     async def refused() -> None:
         raise DomainError("wrong_level", "unit-year X awaits a decision at commune level")
 
+    @a.get("/no-title")
+    async def no_title() -> None:
+        raise DomainError("no_exemplary_title", "unit-year X has not been proposed for the exemplary title")
+
     @a.get("/stale")
     async def stale() -> None:
         raise StaleDataError("UPDATE statement on table 'approval_cases' expected to update 1 row(s); 0 were matched.")
@@ -38,6 +42,8 @@ async def test_refusals_and_conflicts_are_4xx_with_a_reason() -> None:
             "error_code": "wrong_level",
             "reason": "unit-year X awaits a decision at commune level",
         }
+        r = await client.get("/no-title")  # a title whose case is not open does not exist
+        assert r.status_code == 404 and r.json()["error_code"] == "no_exemplary_title"
         for path in ("/stale", "/stream"):
             r = await client.get(path)
             assert r.status_code == 409 and r.json()["error_code"] == "conflict"
