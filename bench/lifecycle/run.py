@@ -76,9 +76,11 @@ async def _freeze_what_piles_up(every_s: float = 0.5) -> None:
 
     The client keeps every event it reads (the checks read them at the end): some 90,000
     envelopes at N = 10,000. Each full collection walked all of them again, a tenth of a second
-    and more each time, growing with the run: measured with ``gc.callbacks``, 1.3 s of the
-    client's CPU at N = 3,000, on the same two cores as the services. ``gc.freeze`` moves what
-    is alive to the permanent generation in constant time; the phase ends with ``gc.unfreeze``.
+    and more each time, growing with the run (``gc.callbacks``: 13 full collections, 1.3 s, in
+    an N = 3,000 run), on the same two cores as the services; with this, the client's CPU in
+    the lifecycle phase went from 0.94 to 0.62 ms per lifecycle at N = 10,000. ``gc.freeze``
+    moves what is alive to the permanent generation in constant time; the phase ends with
+    ``gc.unfreeze``.
     """
     while True:
         await asyncio.sleep(every_s)

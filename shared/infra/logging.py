@@ -43,8 +43,8 @@ _second: tuple[int, str] = (0, "")
 
 def _utc_timestamp(_logger: object, _method: str, event_dict: structlog.types.EventDict) -> structlog.types.EventDict:
     """``timestamp`` as ISO 8601 in UTC with microseconds (``2026-12-01T18:47:00.963892Z``),
-    the form of structlog's ``TimeStamper(fmt="iso", utc=True)`` at a third of its cost (a
-    ``datetime`` built and formatted on every line was a quarter of the write path's logging)."""
+    the form of structlog's ``TimeStamper(fmt="iso", utc=True)`` at 40 % of its cost (0.7
+    against 1.75 µs; the ``datetime`` it builds and formats was a third of each line's cost)."""
     global _second
     now = time.time()
     sec = int(now)
