@@ -115,42 +115,25 @@ class InstantProducer:
         return fut
 
 
-def _settings(service: str, work: Path) -> Any:
-    from services.approval.settings import ApprovalSettings
-    from services.assessment.settings import AssessmentSettings
-    from services.registration.settings import RegistrationSettings
-
-    cls = {"registration": RegistrationSettings, "assessment": AssessmentSettings, "approval": ApprovalSettings}[service]
-    return cls(database_url=f"sqlite+aiosqlite:///{work / (service + '.db')}", keys_dir=work / "keys", log_json=True)
-
-
-def _create_runtime(service: str, settings: Any) -> Any:
-    from services.approval import app as approval
-    from services.assessment import app as assessment
-    from services.registration import app as registration
-
-    return {"registration": registration, "assessment": assessment, "approval": approval}[service].create_runtime(settings)
-
-
-def _migrations(service: str) -> Path:
-    root = Path(__file__).resolve().parent.parent
-    return root / "services" / service / "migrations"
-
-
 async def replay_once(service: str, records: list[Record], *, batch: int, profile: Path | None) -> dict[str, Any]:
     """One pass of ``records`` through a fresh ``service``: CPU seconds, by part, and counts."""
     from shared.infra.migrate import upgrade_head_async
+    from shared.infra.serve import load
 
     with tempfile.TemporaryDirectory(prefix=f"antt-replay-{service}-") as tmp:
         work = Path(tmp)
-        settings = _settings(service, work)
-        await upgrade_head_async(_migrations(service), settings.db_url())
-        rt = _create_runtime(service, settings)
+        descriptor = BY_NAME[service]
+        app = importlib.import_module(descriptor.app_module)
+        settings = load(descriptor.settings)(
+            database_url=f"sqlite+aiosqlite:///{work / (service + '.db')}", keys_dir=work / "keys", log_json=True
+        )
+        await upgrade_head_async(app.MIGRATIONS, settings.db_url())
+        rt = app.create_runtime(settings)
         relay = rt.relay
         producer = InstantProducer()
         relay._producer = producer
         relay._needs_reconcile = False
-        consumed = set(BY_NAME[service].consumes)
+        consumed = set(descriptor.consumes)
         mine = [r for r in records if r.topic in consumed]
         profilers: list[cProfile.Profile] = []
         if profile is not None:
@@ -242,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     records = load_records(args.folder)
     # as ``shared.infra.serve`` does: the service's modules imported, then everything alive
     # frozen out of the cyclic collector's reach (here the records too, which are this tool's)
-    importlib.import_module(f"services.{args.service}.app")
+    importlib.import_module(BY_NAME[args.service].app_module)
     gc.collect()
     gc.freeze()
     n = lifecycles(records)

@@ -28,6 +28,7 @@ A service gives a :class:`MessageHandler`; the runtime does the rest:
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -378,17 +379,12 @@ def dead_letter(uow: UnitOfWork, service: str, msg: Received, message_id: str, r
     )
 
 
-#: the inbox read of a batch, by inbox table (built once: see ``Repository.by_keys``)
-_INBOX_SELECTS: dict[Table, Any] = {}
-
-
+@functools.cache
 def _inbox_select(inbox: Table) -> Any:
-    stmt = _INBOX_SELECTS.get(inbox)
-    if stmt is None:
-        stmt = _INBOX_SELECTS[inbox] = select(
-            inbox.c.message_id, inbox.c.topic, inbox.c.partition, inbox.c.offset, inbox.c.outcome
-        ).where(inbox.c.message_id.in_(bindparam("ids", expanding=True)))
-    return stmt
+    """The inbox read of a batch (built once per inbox table: see ``Repository.by_keys``)."""
+    return select(inbox.c.message_id, inbox.c.topic, inbox.c.partition, inbox.c.offset, inbox.c.outcome).where(
+        inbox.c.message_id.in_(bindparam("ids", expanding=True))
+    )
 
 
 def _dup_id(msg: Received) -> str:

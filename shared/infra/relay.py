@@ -215,8 +215,8 @@ class OutboxRelay:
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._producer: AIOKafkaProducer | None = None
-        #: the delete of published rows (``_delete_rows``), built on first use
-        self._delete_statement: Any = None
+        #: the delete of published rows (``_delete_rows``), built once
+        self._delete_statement = delete(infra.outbox).where(infra.outbox.c.id.in_(bindparam("ids", expanding=True)))
         self._reader: AIOKafkaConsumer | None = None
         self._lease_until = 0.0
         #: rows may be on a topic without being deleted: send nothing until reconciled
@@ -652,13 +652,9 @@ class OutboxRelay:
         self._store_trees(s, trees)
 
     def _delete_rows(self, s: Session, ids: list[int]) -> None:
-        o = self._infra.outbox
         conn = s.connection()
-        stmt = self._delete_statement
-        if stmt is None:
-            stmt = self._delete_statement = delete(o).where(o.c.id.in_(bindparam("ids", expanding=True)))
         for i in range(0, len(ids), 500):
-            conn.execute(stmt, {"ids": ids[i : i + 500]})
+            conn.execute(self._delete_statement, {"ids": ids[i : i + 500]})
 
     def _store_trees(self, s: Session, trees: dict[int, CompactRange]) -> None:
         """Write the trees with a compare-and-set on the size this relay last committed."""

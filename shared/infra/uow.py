@@ -23,6 +23,7 @@ envelope and queues it for the relay; there is no dump-and-validate round trip.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -678,63 +679,48 @@ class UnitOfWork:
             executemany(conn, stmt, rows)
 
 
+# The statements of the flush and of the stream heads are built once each (``functools.cache``
+# on the table and the shape): an upsert's ``excluded`` columns and a statement's cache key
+# were costly to make again for every batch.
+
+
+@functools.cache
 def _heads_select(es: Table) -> Any:
-    """The read of the stream heads whose ids are bound as ``ids`` (built once per table)."""
-    cache_key = (es, ("heads select",), (), False)
-    stmt = _STATEMENTS.get(cache_key)
-    if stmt is None:
-        stmt = _STATEMENTS[cache_key] = (
-            select(es.c.stream_id, es.c.sequence, es.c.last_hash)
-            .where(es.c.stream_id.in_(bindparam("ids", expanding=True)))
-            .with_for_update()
-        )
-    return stmt
+    """The read of the stream heads whose ids are bound as ``ids``."""
+    return (
+        select(es.c.stream_id, es.c.sequence, es.c.last_hash)
+        .where(es.c.stream_id.in_(bindparam("ids", expanding=True)))
+        .with_for_update()
+    )
 
 
+@functools.cache
 def _head_update(es: Table) -> Any:
-    """The compare-and-set update of stream heads (built once per table)."""
-    cache_key = (es, ("heads",), (), False)
-    stmt = _STATEMENTS.get(cache_key)
-    if stmt is None:
-        stmt = _STATEMENTS[cache_key] = (
-            update(es)
-            .where(es.c.stream_id == bindparam("b_stream"), es.c.sequence == bindparam("b_stored"))
-            .values(sequence=bindparam("b_sequence"), last_hash=bindparam("b_hash"))
-        )
-    return stmt
+    """The compare-and-set update of stream heads."""
+    return (
+        update(es)
+        .where(es.c.stream_id == bindparam("b_stream"), es.c.sequence == bindparam("b_stored"))
+        .values(sequence=bindparam("b_sequence"), last_hash=bindparam("b_hash"))
+    )
 
 
-#: the write statements of ``UnitOfWork._write_rows``, by (table, how, columns, PostgreSQL):
-#: built once each (an upsert's ``excluded`` columns and the statement's cache key are costly
-#: to make again for every batch)
-_STATEMENTS: dict[tuple[Table, tuple[Any, ...], tuple[str, ...], bool], Any] = {}
-
-
+@functools.cache
 def _statement(table: Table, how: tuple[Any, ...], columns: tuple[str, ...], pg: bool) -> Any:
     """The statement that writes rows of ``table`` with these ``columns`` the way ``how`` says
     (see ``UnitOfWork._rows``)."""
-    cache_key = (table, how, columns, pg)
-    stmt = _STATEMENTS.get(cache_key)
-    if stmt is not None:
-        return stmt
     if how[0] == "insert":
-        stmt = insert(table)
-    elif how[0] == "ignore":
-        stmt = (postgresql.insert(table) if pg else sqlite.insert(table)).on_conflict_do_nothing()
-    elif how[0] == "update":
+        return insert(table)
+    if how[0] == "ignore":
+        return (postgresql.insert(table) if pg else sqlite.insert(table)).on_conflict_do_nothing()
+    if how[0] == "update":
         params = {f"k_{c}" for c in how[1]}
-        stmt = (
+        return (
             update(table)
             .where(*(table.c[c] == bindparam(f"k_{c}") for c in how[1]))
             .values({c: bindparam(c) for c in columns if c not in params})
         )
-    else:
-        _, keys, overwrite = how
-        ins = postgresql.insert(table) if pg else sqlite.insert(table)
-        stmt = (
-            ins.on_conflict_do_update(index_elements=list(keys), set_={c: ins.excluded[c] for c in columns if c not in keys})
-            if overwrite
-            else ins.on_conflict_do_nothing(index_elements=list(keys))
-        )
-    _STATEMENTS[cache_key] = stmt
-    return stmt
+    _, keys, overwrite = how
+    ins = postgresql.insert(table) if pg else sqlite.insert(table)
+    if overwrite:
+        return ins.on_conflict_do_update(index_elements=list(keys), set_={c: ins.excluded[c] for c in columns if c not in keys})
+    return ins.on_conflict_do_nothing(index_elements=list(keys))
