@@ -6,6 +6,7 @@ which reads and writes the object's ``state`` attribute. Callbacks do no I/O.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from transitions import Machine, MachineError
@@ -29,14 +30,10 @@ def build_machine(states: list[str], transitions: list[dict[str, Any]]) -> Machi
     )
 
 
-#: machine -> trigger -> source state -> the value of the destination state, for machines
-#: whose firing is nothing more than that lookup (``_plain_table``); ``None``: fire through
-#: the library
-_TABLES: dict[int, tuple[Machine, dict[str, dict[str, Any]] | None]] = {}
-
-
+@functools.cache
 def _plain_table(machine: Machine) -> dict[str, dict[str, Any]] | None:
-    """The machine's transitions as a table, when firing one runs no code but the state
+    """Trigger -> source state -> the value of the destination state (built once per machine;
+    ``None``: fire through the library). The machine's transitions as a table, when firing one runs no code but the state
     change: no callbacks or conditions on the machine, its states or its transitions, one
     transition per trigger and source, no internal transitions, no queue. The write path fires
     a trigger for most of the events it emits, and the library's general path (event data,
@@ -67,10 +64,7 @@ def _plain_table(machine: Machine) -> dict[str, dict[str, Any]] | None:
 
 def fire(machine: Machine, obj: Any, trigger: str) -> None:
     """Fire ``trigger`` on ``obj``; raise :class:`IllegalTransition` if not allowed."""
-    known = _TABLES.get(id(machine))
-    if known is None or known[0] is not machine:
-        known = _TABLES[id(machine)] = (machine, _plain_table(machine))
-    table = known[1]
+    table = _plain_table(machine)
     if table is not None and obj.state in machine.states:
         dest = table.get(trigger, {}).get(obj.state)
         if dest is None:
