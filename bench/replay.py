@@ -42,6 +42,7 @@ from typing import Any
 
 from shared.contracts import topics
 from shared.contracts.services import BY_NAME
+from shared.infra.serve import load
 
 #: the topics whose records a lifecycle reads and writes
 TOPICS = (topics.INBOUND, topics.REGISTRATION_EVENTS, topics.ASSESSMENT_EVENTS, topics.APPROVAL_EVENTS)
@@ -118,7 +119,6 @@ class InstantProducer:
 async def replay_once(service: str, records: list[Record], *, batch: int, profile: Path | None) -> dict[str, Any]:
     """One pass of ``records`` through a fresh ``service``: CPU seconds, by part, and counts."""
     from shared.infra.migrate import upgrade_head_async
-    from shared.infra.serve import load
 
     with tempfile.TemporaryDirectory(prefix=f"antt-replay-{service}-") as tmp:
         work = Path(tmp)
