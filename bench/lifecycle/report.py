@@ -236,6 +236,7 @@ def render_section(r: dict[str, Any]) -> str:
 
     lines += render_hops(lc.get("hops") or {})
     lines += render_peak_rss(r)
+    lines += render_transactions(r)
     lines += render_peer(r)
     if checks:
         lines += ["Checks:", ""]
@@ -305,6 +306,28 @@ def render_peak_rss(r: dict[str, Any]) -> list[str]:
     services = [mb for name, mb in rss.items() if name in SERVICE_NAMES]
     if services:
         lines.append(f"| the three services together | {sum(services):,.0f} MiB |")
+    lines.append("")
+    return lines
+
+
+def render_transactions(r: dict[str, Any]) -> list[str]:
+    """The services' committed consumer transactions beside the deliveries they read."""
+    txns = r.get("consumer_transactions")
+    if not txns:
+        return []
+    deliveries = (r.get("lifecycle") or {}).get("deliveries_by_group") or {}
+    lines = [
+        "Consumer transactions (committed, from each service's `/metrics`) and the records delivered to it; "
+        "a batch whose records the service does not own commits nothing and is not counted:",
+        "",
+        "| service | topic | transactions | records delivered | records per transaction |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for service, by_topic in txns.items():
+        for topic, n in sorted(by_topic.items()):
+            got = deliveries.get(f"antt-{service}.{topic}")
+            per = f"{got / n:,.0f}" if got and n else "–"
+            lines.append(f"| {service} | {topic} | {n:,} | {got or 0:,} | {per} |")
     lines.append("")
     return lines
 
@@ -420,6 +443,8 @@ def print_summary(r: dict[str, Any]) -> None:
             f"raw aiokafka {raw.get('msgs_per_s', 0):,.0f} msgs/s; lifecycles/s ÷ raw = {ratios.get('lifecycles_per_raw_msg', 0):.4f}; "
             f"÷ (raw ÷ records/lifecycle) = {ratios.get('fraction_of_kafka_bound', 0):.3f}"
         )
+    if r.get("consumer_transactions"):
+        print("consumer transactions: " + ", ".join(f"{k} {sum(v.values()):,}" for k, v in r["consumer_transactions"].items()))
     if r.get("peak_rss_mb"):
         print("peak RSS: " + ", ".join(f"{k} {v:,.0f} MiB" for k, v in r["peak_rss_mb"].items()))
     for runner, p in (r.get("peer") or {}).items():

@@ -43,6 +43,7 @@ from bench.lifecycle.profiling import (
     ProcCpu,
     Profiler,
     SqlCounter,
+    consumer_transactions,
     cpu_snapshot,
     peak_rss_snapshot,
     total_cpu_busy,
@@ -355,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         if services:
             # VmHWM is the high-water mark over each process's life: read it before stopping them
             result["peak_rss_mb"] = peak_rss_snapshot(kafka_pid, services, pg_pid)
+            result["consumer_transactions"] = consumer_transactions(services)
         result["machine"]["loadavg_at_end"] = Path("/proc/loadavg").read_text().split()[:3]
         for svc in services.values():
             svc.stop()

@@ -19,7 +19,7 @@ from bench.lifecycle import checks as ck
 from bench.lifecycle import report
 from bench.lifecycle.driver import BenchDriver
 from bench.lifecycle.peer import ChildPeakRss
-from bench.lifecycle.profiling import peak_rss_mb, summarize_folded
+from bench.lifecycle.profiling import committed_batches, peak_rss_mb, summarize_folded
 from bench.lifecycle.run import parser
 from deploy.driver import (
     DLQ_TOPICS,
@@ -310,6 +310,31 @@ def test_profiling_pieces() -> None:
     if folded:
         s = summarize_folded(folded[0])
         assert s["busy_samples"] > 0 and s["categories"]
+
+
+def test_consumer_transactions_are_read_from_the_services_metrics() -> None:
+    """The count of committed batches by topic, from the exposition a service really serves,
+    and its table beside the deliveries."""
+    from prometheus_client import generate_latest
+
+    from shared.infra.metrics import ServiceMetrics
+
+    m = ServiceMetrics(SimpleNamespace(), "approval")
+    observe = m.batch_observer(topics.INBOUND)
+    for ok in (True, True, True, False):
+        observe(0.01, ok)
+    m.batch_observer(topics.ASSESSMENT_EVENTS)(0.02, True)
+    got = committed_batches(generate_latest(m.registry).decode())
+    assert got == {topics.INBOUND: 3, topics.ASSESSMENT_EVENTS: 1}
+    lines = report.render_transactions(
+        {
+            "consumer_transactions": {"approval": got},
+            "lifecycle": {"deliveries_by_group": {f"antt-approval.{topics.INBOUND}": 1500}},
+        }
+    )
+    assert f"| approval | {topics.INBOUND} | 3 | 1,500 | 500 |" in lines
+    assert f"| approval | {topics.ASSESSMENT_EVENTS} | 1 | 0 | – |" in lines
+    assert report.render_transactions({}) == []
 
 
 def test_child_peak_rss_is_the_childs_own() -> None:
