@@ -12,8 +12,9 @@ A service gives a :class:`MessageHandler`; the runtime does the rest:
    one is refused the batch is run again with a SAVEPOINT per record, so that a
    :class:`Rejected` undoes just that record and writes a dead letter with the reason; an
    inbox row is written for every record.
-3. The transaction commits, the relay is woken, and only then does faststream commit the
-   offsets (``AckPolicy.NACK_ON_ERROR``, auto-commit off).
+3. The transaction commits, the relay is woken, and only then are the offsets committed
+   (``AckPolicy.MANUAL``, auto-commit off). A batch that claimed nothing wrote nothing: its
+   offsets wait for the next commit, at most ``IDLE_COMMIT_S`` (``subscribe``).
 4. If the batch transaction fails for any other reason, each record is retried alone, up to
    ``max_attempts`` times; a record that still fails is dead-lettered (``processing_failed``)
    so that a poison message never blocks its partition. Database outages are not counted:
@@ -177,7 +178,9 @@ class BatchProcessor:
         if tally.wake_parked and self._parking is not None:
             self._parking.notify()
 
-    async def process(self, records: Iterable[Any]) -> None:
+    async def process(self, records: Iterable[Any]) -> bool:
+        """Handle a batch; ``False`` when no record in it was this service's (nothing written,
+        so its offsets need not be committed at once: ``subscribe``)."""
         items: list[tuple[Received, Claim]] = []
         for rec in records:
             msg = rec if isinstance(rec, Received) else Received.from_record(rec)
@@ -201,7 +204,7 @@ class BatchProcessor:
                 items.append((msg, claim))
         if not items:
             self.last_success_at, self.failing_since, self.consecutive_failures = time.monotonic(), None, 0
-            return
+            return False
         started = time.monotonic()
         try:
             try:
@@ -225,6 +228,7 @@ class BatchProcessor:
         self.last_success_at, self.failing_since, self.consecutive_failures = now, None, 0
         self._on_batch(now - started, True)
         self._on_commit()
+        return True
 
     def _run_batch(self, items: list[tuple[Received, Claim]]) -> _Tally:
         try:
@@ -396,6 +400,34 @@ def position_id(msg: Received) -> str:
     return f"pos:{msg.topic}:{msg.partition}:{msg.offset}"
 
 
+#: how long a consumer may hold the offsets of batches it had nothing to do with before it
+#: commits them (``subscribe``)
+IDLE_COMMIT_S = 1.0
+
+
+class _DeferredCommit:
+    """Offsets a consumer has read past without writing anything, not yet committed.
+
+    Every service reads the whole inbound topic and claims only what it owns, so most of its
+    batches there (at low load nearly all: a batch is a record or two) change nothing. Committing
+    each of them costs the broker an offset commit, a write to ``__consumer_offsets``, for no
+    gain: after a crash or a rebalance such records are read again and skipped again. So a
+    batch that claimed nothing leaves its offsets to the next commit: the next batch that did
+    write, or the long poll (``long_poll``) once they have waited ``IDLE_COMMIT_S``. A batch that
+    wrote anything still commits its offsets at once, after its transaction, and that commit
+    covers every batch read before it.
+    """
+
+    __slots__ = ("since",)
+
+    def __init__(self) -> None:
+        #: ``time.monotonic()`` of the first batch whose commit is held back (``None``: none)
+        self.since: float | None = None
+
+    def due(self, now: float) -> bool:
+        return self.since is not None and now - self.since >= IDLE_COMMIT_S
+
+
 def subscribe(
     broker: Any,
     topic: str,
@@ -409,7 +441,13 @@ def subscribe(
     description: str | None = None,
 ) -> Any:
     """Register a faststream batch subscriber that feeds ``processor``; returns the subscriber
-    (its running ``consumer`` tells the lag of the partitions it holds)."""
+    (its running ``consumer`` tells the lag of the partitions it holds).
+
+    Offsets are committed by hand (``AckPolicy.MANUAL``): after a batch that wrote, at once;
+    after a batch that claimed nothing, later (:class:`_DeferredCommit`); a batch that fails is
+    nacked (faststream seeks back to its first records) and read again.
+    """
+    pending = _DeferredCommit()
 
     async def _raw(msg: Any, _original: Any) -> Any:  # skip faststream's JSON decoding
         return msg.body
@@ -417,7 +455,17 @@ def subscribe(
     async def consume(body: Any, message: KafkaMessage) -> None:
         raw = message.raw_message
         records = raw if isinstance(raw, (list, tuple)) else (raw,)
-        await processor.process(records)
+        try:
+            wrote = await processor.process(records)
+        except BaseException:
+            await message.nack()
+            raise
+        now = time.monotonic()
+        if wrote or pending.due(now):
+            await message.ack()
+            pending.since = None
+        elif pending.since is None:
+            pending.since = now
 
     consume.__name__ = f"{processor.service}_{topic.replace('.', '_')}"
     subscriber = broker.subscriber(
@@ -429,17 +477,17 @@ def subscribe(
         fetch_min_bytes=fetch_min_bytes,
         fetch_max_wait_ms=fetch_max_wait_ms,
         auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
+        ack_policy=AckPolicy.MANUAL,
         decoder=_raw,
         title=title,
         description=description,
     )
     subscriber(consume)
-    long_poll(subscriber)
+    long_poll(subscriber, pending)
     return subscriber
 
 
-def long_poll(subscriber: Any) -> None:
+def long_poll(subscriber: Any, pending: _DeferredCommit | None = None) -> None:
     """Make a faststream batch subscriber wait for records in ``getmany`` instead of sleeping.
 
     faststream's batch subscriber (0.7) polls with ``getmany(timeout_ms=batch_timeout_ms)``
@@ -448,7 +496,8 @@ def long_poll(subscriber: Any) -> None:
     ``getmany`` returns as soon as records are fetched, so the poll alone is the wait; only a
     poll that came back empty early (no partitions assigned yet, a rebalance) pauses for the
     rest of its timeout, so that the loop never spins. ``bench/poll.py`` measures the two
-    side by side.
+    side by side. An empty poll also commits the offsets ``pending`` has held back for
+    ``IDLE_COMMIT_S`` (best effort: a commit refused in a rebalance is left to the next one).
     """
     if not isinstance(getattr(subscriber, "batch_timeout_ms", None), int) or not callable(getattr(subscriber, "get_msg", None)):
         raise TypeError(f"{type(subscriber).__name__} is not a faststream batch subscriber with get_msg and batch_timeout_ms")
@@ -460,6 +509,12 @@ def long_poll(subscriber: Any) -> None:
         batches = await consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
         if batches:
             return tuple(rec for records in batches.values() for rec in records)
+        if pending is not None and pending.due(time.monotonic()):
+            try:
+                await consumer.commit()
+                pending.since = None
+            except Exception as exc:  # noqa: BLE001 - e.g. CommitFailedError during a rebalance
+                log.warning("consumer.deferred_commit_failed", error=f"{type(exc).__name__}: {exc}"[:300])
         rest = timeout_ms / 1000 - (time.monotonic() - started)
         if rest > 0.001:
             await asyncio.sleep(rest)

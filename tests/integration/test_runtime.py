@@ -226,3 +226,69 @@ async def test_consumer_group_offsets_wait_for_the_database(kafka, tmp_path: Pat
     assert sum(o.offset for o in offsets.values()) == 1
     async with sessions() as s:
         assert (await s.execute(select(infra.inbox.c.outcome))).scalars().all() == ["applied"]
+
+
+async def test_offsets_of_records_no_one_here_owns_are_committed_later_and_covered_by_the_next_write(
+    kafka, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """A batch that claims nothing writes nothing and commits nothing at once; its offsets are
+    committed by the next batch that writes, or by the poll once they have waited
+    ``IDLE_COMMIT_S``, so the group still reaches the end of the topic."""
+    from shared.infra.consumer import IDLE_COMMIT_S
+
+    topic = await _topic(kafka.bootstrap)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'mine.db'}"
+    metadata = MetaData()
+    infra = InfraTables(metadata)
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    sessions = session_factory(engine)
+
+    class OnlyMine:
+        def claim(self, msg: Received) -> Claim | None:
+            body = msg.value.decode()
+            return Claim(message_id=f"m-{msg.offset}", parsed=body) if body.startswith("mine") else None
+
+        def handle(self, uow: UnitOfWork, msg: Received, claim: Claim) -> str:
+            return "applied"
+
+    proc = BatchProcessor(service="t", unit_of_work=unit_of_work_factory(url, infra), handler=OnlyMine())
+    broker = KafkaBroker(kafka.bootstrap)
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    subscribe(broker, topic, group_id=group, processor=proc)
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+    await admin.start()
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap)
+    await producer.start()
+
+    async def committed() -> int:
+        return sum(o.offset for o in (await admin.list_consumer_group_offsets(group)).values())
+
+    async def wait_for(n: int, within_s: float) -> float:
+        started = asyncio.get_running_loop().time()
+        while asyncio.get_running_loop().time() - started < within_s:
+            if await committed() == n:
+                return asyncio.get_running_loop().time() - started
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{await committed()} offsets committed, not {n}, after {within_s} s")
+
+    try:
+        await broker.start()
+        await asyncio.sleep(2)  # the group has its partitions
+        for i in range(3):
+            await producer.send_and_wait(topic, f"other-{i}".encode(), key=b"k")  # one partition, in order
+        waited = await wait_for(3, IDLE_COMMIT_S + 5)
+        assert waited >= IDLE_COMMIT_S * 0.5  # held back, not committed batch by batch
+        assert await _count(sessions, infra.inbox) == 0
+        # a record it owns after more of the others: one commit, at once, covers them all
+        for i in range(3):
+            await producer.send_and_wait(topic, f"other-{i + 3}".encode(), key=b"k")
+        await producer.send_and_wait(topic, b"mine", key=b"k")
+        await wait_for(7, IDLE_COMMIT_S)
+        assert await _count(sessions, infra.inbox) == 1
+    finally:
+        await producer.stop()
+        await broker.stop()
+        await admin.close()
+        await engine.dispose()
