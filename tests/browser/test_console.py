@@ -76,12 +76,32 @@ def sign_in(driver: WebDriver, system: System, official_id: str) -> None:
     )
 
 
+# The queue re-renders its table every few seconds (htmx polling): a row found a moment ago
+# may be replaced before it is read or clicked. Each of these reads or clicks the row it finds
+# in one step, and does it again on a row that went stale (``wait``).
+
+
 def queue_ids(driver: WebDriver) -> set[str]:
-    return {r.get_attribute("data-unit-year") for r in driver.find_elements(By.CSS_SELECTOR, "#queue tr[data-unit-year]")}
+    def read(d: WebDriver) -> set[str]:
+        return {r.get_attribute("data-unit-year") for r in d.find_elements(By.CSS_SELECTOR, "#queue tr[data-unit-year]")}
+
+    return wait(driver).until(lambda d: (read(d),))[0]
 
 
 def row(driver: WebDriver, unit_year_id: str):  # type: ignore[no-untyped-def]
     return driver.find_element(By.ID, "row-" + unit_year_id.replace(":", "-"))
+
+
+def row_text(driver: WebDriver, unit_year_id: str) -> str:
+    return wait(driver).until(lambda d: (row(d, unit_year_id).text,))[0]
+
+
+def click_in_row(driver: WebDriver, unit_year_id: str, css: str) -> None:
+    def click(d: WebDriver) -> bool:
+        row(d, unit_year_id).find_element(By.CSS_SELECTOR, css).click()
+        return True
+
+    wait(driver).until(click)
 
 
 def decide(driver: WebDriver, decision: str, *, reasons: str = "", decision_no: str = "", certificate_no: str = "") -> None:
@@ -110,17 +130,17 @@ def test_a_commune_officer_sees_only_their_commune_claims_and_returns(
     assert "/console/queue" in browser.current_url
     assert queue_ids(browser) == {TA01, TA07}  # TB-01 (another commune) and T-XA (province level) are not theirs
     assert seed.OTHER_COMMUNE.unit_year_id not in browser.page_source
-    assert "Quá hạn" in row(browser, TA01).text  # 15 Nov 2025 has passed
+    assert "Quá hạn" in row_text(browser, TA01)  # 15 Nov 2025 has passed
     browser.save_screenshot(str(screenshots / f"queue-{console_system.backend}.png"))
     if os.environ.get("ANTT_CONSOLE_DOCS_SCREENSHOT"):
         browser.save_screenshot(os.environ["ANTT_CONSOLE_DOCS_SCREENSHOT"])
 
     # Tôi xử lý: the claim opens the dossier, with the officer as its holder
-    row(browser, TA07).find_element(By.CSS_SELECTOR, "button.claim").click()
+    click_in_row(browser, TA07, "button.claim")
     wait(browser).until(EC.text_to_be_present_in_element((By.ID, "holder"), "Nguyễn Văn An"))
     open_page(browser, base(console_system) + "/queue")
-    assert "Tôi" in row(browser, TA07).text
-    row(browser, TA01).find_element(By.CSS_SELECTOR, "button.claim").click()
+    assert "Tôi" in row_text(browser, TA07)
+    click_in_row(browser, TA01, "button.claim")
     wait(browser).until(EC.text_to_be_present_in_element((By.ID, "holder"), "Nguyễn Văn An"))
     record_timing(browser)
     assert "Bản đăng ký phấn đấu" in browser.find_element(By.ID, "h-dossier").find_element(By.XPATH, "..").text
@@ -143,7 +163,7 @@ def test_a_commune_officer_sees_only_their_commune_claims_and_returns(
 
 def test_a_second_officer_cannot_decide_a_claimed_item(console_system: System, browser: WebDriver) -> None:
     sign_in(browser, console_system, "ca-ta-2")
-    assert "Nguyễn Văn An" in row(browser, TA07).text
+    assert "Nguyễn Văn An" in row_text(browser, TA07)
     open_page(browser, base(console_system) + f"/unit-years/{TA07}")
     assert "Hồ sơ đang do Trung úy Nguyễn Văn An xử lý" in browser.page_source
     decide(browser, "pass", decision_no="99/QĐ")

@@ -26,7 +26,7 @@ from selenium.webdriver.support import expected_conditions as EC
 
 from deploy.client import AnttClient
 from deploy.driver import Plan, registration_msg, self_assessment_msg, unit_msg
-from tests.browser.test_console import base, open_page, sign_in, wait
+from tests.browser.test_console import base, open_page, queue_ids, sign_in, wait
 from tests.e2e.conftest import System
 from tests.e2e.test_exemplary import EVIDENCE, EXEMPLARY_PLAN
 
@@ -122,18 +122,14 @@ def x_state_becomes(driver: WebDriver, label: str) -> None:
     wait(driver, 30).until(EC.text_to_be_present_in_element((By.ID, "exemplary-state"), label))
 
 
-def x_queue_ids(driver: WebDriver) -> set[str]:
-    return {r.get_attribute("data-unit-year") for r in driver.find_elements(By.CSS_SELECTOR, "#queue tr[data-unit-year]")}
-
-
 def test_the_steering_committee_returns_the_proposal_with_a_reason(
     console_system: System, browser: WebDriver, screenshots: Path
 ) -> None:
     asyncio.run(recognised_and_proposed(console_system.bootstrap))
     sign_in(browser, console_system, "bcd-qn")
-    assert UY not in x_queue_ids(browser)  # the ANTT queue: the agency is recognised
+    assert UY not in queue_ids(browser)  # the ANTT queue: the agency is recognised
     browser.find_element(By.ID, "tab-exemplary").click()
-    wait(browser).until(lambda d: UY in x_queue_ids(d))
+    wait(browser).until(lambda d: UY in queue_ids(d))
     row = browser.find_element(By.ID, "xrow-" + UY.replace(":", "-"))
     assert "Chờ thẩm định điển hình" in row.text and "Ban Chỉ đạo tỉnh (thẩm định)" in row.text and "Đạt" in row.text
     browser.save_screenshot(str(screenshots / f"exemplary-queue-{console_system.backend}.png"))
@@ -169,10 +165,10 @@ def test_the_steering_committee_returns_the_proposal_with_a_reason(
 def test_the_second_self_assessment_arrives_and_the_title_is_recognised(console_system: System, browser: WebDriver) -> None:
     sign_in(browser, console_system, "bcd-qn")
     open_page(browser, base(console_system) + "/queue?track=exemplary")
-    assert UY not in x_queue_ids(browser)
+    assert UY not in queue_ids(browser)
     browser.execute_script("window.__same_page = true")
     asyncio.run(self_assessed_again(console_system.bootstrap))
-    wait(browser, 30).until(lambda d: UY in x_queue_ids(d))  # htmx polling, no reload
+    wait(browser, 30).until(lambda d: UY in queue_ids(d))  # htmx polling, no reload
     assert browser.execute_script("return window.__same_page === true")
 
     open_page(browser, base(console_system) + f"/unit-years/{UY}")
@@ -182,7 +178,7 @@ def test_the_second_self_assessment_arrives_and_the_title_is_recognised(console_
 
     sign_in(browser, console_system, "ubnd-qn")
     open_page(browser, base(console_system) + "/queue?track=exemplary")
-    assert UY in x_queue_ids(browser)
+    assert UY in queue_ids(browser)
     open_page(browser, base(console_system) + f"/unit-years/{UY}")
     x_decide(browser, "pass", decision_no="55/QĐ-UBND", certificate_no="GCN-ĐH-2025-01")
     x_state_becomes(browser, "Đã công nhận điển hình")
