@@ -17,6 +17,15 @@ Command line::
 
 ``run`` starts the broker, creates :data:`PROJECT_TOPICS`, prints ``ready <bootstrap>`` and
 keeps the broker up until SIGINT or SIGTERM.
+
+The JVM compiles with C1 only (:data:`JVM_FLAGS`, ``-XX:TieredStopAtLevel=1``). This broker
+lives for a test session, a benchmark or a working day on a machine of a few cores that it
+shares with the services, and HotSpot's optimising C2 compiler spent most of that life
+compiling: in ``bench.lifecycle`` the C2 compiler threads were about 40 % of the broker's CPU
+at 10 unit-years in flight, and with C1 alone the broker's CPU per lifecycle halved at full
+load too, with the raw aiokafka baseline no slower (``docs/benchmarks.md``). A long-lived
+production broker is not started by this module. ``ANTT_KAFKA_JVM_OPTS`` adds flags after
+these (a later flag wins: ``-XX:TieredStopAtLevel=4`` brings C2 back).
 """
 
 from __future__ import annotations
@@ -230,6 +239,21 @@ def _new_cluster_id() -> str:
             return value
 
 
+#: the broker's JVM flags besides its heap (see the module docstring for the C1-only JIT)
+JVM_FLAGS = (
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-XX:TieredStopAtLevel=1",
+    "-XX:+ExitOnOutOfMemoryError",
+    "-Djava.awt.headless=true",
+)
+
+
+def jvm_opts() -> list[str]:
+    """The JVM flags ``ANTT_KAFKA_JVM_OPTS`` adds after :data:`JVM_FLAGS` (space-separated)."""
+    return os.environ.get("ANTT_KAFKA_JVM_OPTS", "").split()
+
+
 def _java() -> str:
     java_home = os.environ.get("JAVA_HOME")
     if java_home and (Path(java_home) / "bin" / "java").is_file():
@@ -342,20 +366,7 @@ class LocalKafka:
 
         log_path = self.log_path
         offset = log_path.stat().st_size if log_path.exists() else 0
-        cmd = [
-            _java(),
-            f"-Xmx{self.heap}",
-            "-XX:+UseG1GC",
-            "-XX:MaxGCPauseMillis=20",
-            "-XX:+ExitOnOutOfMemoryError",
-            "-Djava.awt.headless=true",
-            self._log_config_flag(),
-            f"-Dkafka.logs.dir={self.data_dir}",
-            "-cp",
-            f"{lib_dir}/*",
-            "kafka.Kafka",
-            str(config),
-        ]
+        cmd = self.command(lib_dir, config)
         with log_path.open("ab") as out:
             self._process = subprocess.Popen(
                 cmd,
@@ -492,6 +503,22 @@ class LocalKafka:
                 time.sleep(0.1)
         pid_file.unlink(missing_ok=True)
 
+    def command(self, lib_dir: Path, config: Path) -> list[str]:
+        """The broker's command line: ``java``, the heap, :data:`JVM_FLAGS`, then
+        ``ANTT_KAFKA_JVM_OPTS`` (a later flag wins), the logging configuration and the class."""
+        return [
+            _java(),
+            f"-Xmx{self.heap}",
+            *JVM_FLAGS,
+            *jvm_opts(),
+            self._log_config_flag(),
+            f"-Dkafka.logs.dir={self.data_dir}",
+            "-cp",
+            f"{lib_dir}/*",
+            "kafka.Kafka",
+            str(config),
+        ]
+
     def _cluster_id(self) -> str:
         path = self.data_dir / _CLUSTER_ID_NAME
         if path.exists():
@@ -506,6 +533,7 @@ class LocalKafka:
         cmd = [
             _java(),
             "-Xmx256m",
+            "-XX:TieredStopAtLevel=1",  # a one-shot tool: C2 would compile for nothing
             self._log_config_flag(),
             "-cp",
             f"{lib_dir}/*",

@@ -69,6 +69,7 @@ from shared.contracts import topics
 from shared.contracts.canonical import canonical_json
 from shared.contracts.checkpoint import CompactRange, build_checkpoint, checkpoint_hash, leaf_hash
 from shared.contracts.envelope import rfc3339, utcnow
+from shared.infra.bulk import executemany
 from shared.infra.kafka import read_to_end, topic_partitions
 from shared.infra.logging import get_logger
 from shared.infra.tables import InfraTables
@@ -215,8 +216,21 @@ class OutboxRelay:
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._producer: AIOKafkaProducer | None = None
-        #: the delete of published rows (``_delete_rows``), built once
-        self._delete_statement = delete(infra.outbox).where(infra.outbox.c.id.in_(bindparam("ids", expanding=True)))
+        # The statements of every publishing cycle, built once: a statement built anew is
+        # compiled (or its cache key computed) again each time, which at low load, a cycle per
+        # event or two, cost as much as the SQL itself.
+        #: the delete of published rows (``_delete_rows``): one executemany by primary key,
+        #: through the driver (``shared.infra.bulk``), not an expanding ``IN`` rendered anew
+        self._delete_statement = delete(infra.outbox).where(infra.outbox.c.id == bindparam("b_id"))
+        #: the reads of the oldest outbox rows, by limit (``_pending_statement``)
+        self._pending_statements: dict[int, Any] = {}
+        t = infra.relay_log
+        #: the compare-and-set of a partition's tree (``_store_trees``)
+        self._tree_update = (
+            update(t)
+            .where(t.c.topic == bindparam("b_topic"), t.c.partition == bindparam("b_partition"), t.c.size == bindparam("b_old"))
+            .values(size=bindparam("b_size"), peaks=bindparam("b_peaks"))
+        )
         self._reader: AIOKafkaConsumer | None = None
         self._lease_until = 0.0
         #: rows may be on a topic without being deleted: send nothing until reconciled
@@ -395,8 +409,12 @@ class OutboxRelay:
     # ------------------------------------------------------------------ publishing
 
     def _pending_statement(self, limit: int) -> Any:
-        o = self._infra.outbox
-        return select(o.c.id, o.c.event_id, o.c.topic, o.c.key, o.c.value, o.c.headers).order_by(o.c.id).limit(limit)
+        stmt = self._pending_statements.get(limit)
+        if stmt is None:
+            o = self._infra.outbox
+            stmt = select(o.c.id, o.c.event_id, o.c.topic, o.c.key, o.c.value, o.c.headers).order_by(o.c.id).limit(limit)
+            self._pending_statements[limit] = stmt
+        return stmt
 
     async def _pending(self, limit: int) -> list[Any]:
         """The oldest outbox rows. With a read-only synchronous engine, in one worker thread
@@ -652,9 +670,8 @@ class OutboxRelay:
         self._store_trees(s, trees)
 
     def _delete_rows(self, s: Session, ids: list[int]) -> None:
-        conn = s.connection()
-        for i in range(0, len(ids), 500):
-            conn.execute(self._delete_statement, {"ids": ids[i : i + 500]})
+        if ids:
+            executemany(s.connection(), self._delete_statement, [{"b_id": i} for i in ids])
 
     def _store_trees(self, s: Session, trees: dict[int, CompactRange]) -> None:
         """Write the trees with a compare-and-set on the size this relay last committed."""
@@ -671,8 +688,15 @@ class OutboxRelay:
                 continue
             if old.size == tree.size:
                 continue
-            res = s.execute(
-                update(t).where(t.c.topic == self.event_topic, t.c.partition == p, t.c.size == old.size).values(**values)
+            res = s.connection().execute(
+                self._tree_update,
+                {
+                    "b_topic": self.event_topic,
+                    "b_partition": p,
+                    "b_old": old.size,
+                    "b_size": values["size"],
+                    "b_peaks": values["peaks"],
+                },
             )
             if _rowcount(res) != 1:
                 raise LogMoved(f"relay_log {self.event_topic}/{p} is no longer at size {old.size}")

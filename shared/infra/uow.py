@@ -632,7 +632,7 @@ class UnitOfWork:
         pm = self.infra.parked_messages
         streams = list(self._announced)
         self._announced.clear()
-        if self.session.connection().execute(select(pm.c.id).limit(1)).first() is None:
+        if self.session.connection().execute(_any_parked(pm)).first() is None:
             return  # nothing is parked: the usual case, one cheap statement
         now = utcnow()
         for i in range(0, len(streams), 500):
@@ -682,6 +682,12 @@ class UnitOfWork:
 # The statements of the flush and of the stream heads are built once each (``functools.cache``
 # on the table and the shape): an upsert's ``excluded`` columns and a statement's cache key
 # were costly to make again for every batch.
+
+
+@functools.cache
+def _any_parked(pm: Table) -> Any:
+    """Whether anything is parked at all (the probe every transaction that appends makes)."""
+    return select(pm.c.id).limit(1)
 
 
 @functools.cache
