@@ -13,8 +13,9 @@ A service gives a :class:`MessageHandler`; the runtime does the rest:
    :class:`Rejected` undoes just that record and writes a dead letter with the reason; an
    inbox row is written for every record.
 3. The transaction commits, the relay is woken, and only then are the offsets committed
-   (``AckPolicy.MANUAL``, auto-commit off). A batch that claimed nothing wrote nothing: its
-   offsets wait for the next commit, at most ``IDLE_COMMIT_S`` (``subscribe``).
+   (``AckPolicy.MANUAL``, auto-commit off), at most every ``COMMIT_INTERVAL_S`` (the inbox,
+   not the offset, is what keeps a record from being applied twice: ``_DeferredCommit``). A
+   batch that claimed nothing wrote nothing: its offsets wait up to ``IDLE_COMMIT_S``.
 4. If the batch transaction fails for any other reason, each record is retried alone, up to
    ``max_attempts`` times; a record that still fails is dead-lettered (``processing_failed``)
    so that a poison message never blocks its partition. Database outages are not counted:
@@ -403,29 +404,43 @@ def position_id(msg: Received) -> str:
 #: how long a consumer may hold the offsets of batches it had nothing to do with before it
 #: commits them (``subscribe``)
 IDLE_COMMIT_S = 1.0
+#: how long it may hold them once a batch wrote (the transaction committed first)
+COMMIT_INTERVAL_S = 0.25
 
 
 class _DeferredCommit:
-    """Offsets a consumer has read past without writing anything, not yet committed.
+    """Offsets a consumer has read past and not yet committed.
 
-    Every service reads the whole inbound topic and claims only what it owns, so most of its
-    batches there (at low load nearly all: a batch is a record or two) change nothing. Committing
-    each of them costs the broker an offset commit, a write to ``__consumer_offsets``, for no
-    gain: after a crash or a rebalance such records are read again and skipped again. So a
-    batch that claimed nothing leaves its offsets to the next commit: the next batch that did
-    write, or the long poll (``long_poll``) once they have waited ``IDLE_COMMIT_S``. A batch that
-    wrote anything still commits its offsets at once, after its transaction, and that commit
-    covers every batch read before it.
+    An offset commit is an optimisation of what is read again after a crash or a rebalance,
+    not a guarantee: every record a service handles is recorded in its inbox in the same
+    transaction, so a record read again is skipped as a redelivery, and one that was never the
+    service's is skipped again. Committing after every batch cost the broker an offset commit,
+    a write to ``__consumer_offsets``, per batch, and at low load a batch is a record or two:
+    at 10 unit-years in flight that was about one Kafka request in five. So offsets are
+    committed after the transaction, as before, but at most every ``COMMIT_INTERVAL_S`` while
+    batches write, and every ``IDLE_COMMIT_S`` while they only skip records of the other
+    services (most of the inbound topic). A commit covers every batch read before it; the long
+    poll (``long_poll``) commits what is due when no more records come.
     """
 
-    __slots__ = ("since",)
+    __slots__ = ("since", "wrote")
 
     def __init__(self) -> None:
         #: ``time.monotonic()`` of the first batch whose commit is held back (``None``: none)
         self.since: float | None = None
+        #: a held-back batch wrote (its offsets are due sooner)
+        self.wrote = False
+
+    def hold(self, now: float, *, wrote: bool) -> None:
+        if self.since is None:
+            self.since = now
+        self.wrote = self.wrote or wrote
 
     def due(self, now: float) -> bool:
-        return self.since is not None and now - self.since >= IDLE_COMMIT_S
+        return self.since is not None and now - self.since >= (COMMIT_INTERVAL_S if self.wrote else IDLE_COMMIT_S)
+
+    def committed(self) -> None:
+        self.since, self.wrote = None, False
 
 
 def subscribe(
@@ -443,9 +458,9 @@ def subscribe(
     """Register a faststream batch subscriber that feeds ``processor``; returns the subscriber
     (its running ``consumer`` tells the lag of the partitions it holds).
 
-    Offsets are committed by hand (``AckPolicy.MANUAL``): after a batch that wrote, at once;
-    after a batch that claimed nothing, later (:class:`_DeferredCommit`); a batch that fails is
-    nacked (faststream seeks back to its first records) and read again.
+    Offsets are committed by hand (``AckPolicy.MANUAL``), always after the batch's transaction,
+    at most every ``COMMIT_INTERVAL_S`` (:class:`_DeferredCommit`); a batch that fails is nacked
+    (faststream seeks back to its first records) and read again.
     """
     pending = _DeferredCommit()
 
@@ -461,11 +476,10 @@ def subscribe(
             await message.nack()
             raise
         now = time.monotonic()
-        if wrote or pending.due(now):
+        pending.hold(now, wrote=wrote)
+        if pending.due(now):
             await message.ack()
-            pending.since = None
-        elif pending.since is None:
-            pending.since = now
+            pending.committed()
 
     consume.__name__ = f"{processor.service}_{topic.replace('.', '_')}"
     subscriber = broker.subscriber(
@@ -505,6 +519,8 @@ def long_poll(subscriber: Any, pending: _DeferredCommit | None = None) -> None:
     max_records: int | None = subscriber.max_records
 
     async def get_msg(consumer: Any) -> tuple[Any, ...]:
+        if pending is not None:
+            _commit_on_stop(consumer, pending)
         started = time.monotonic()
         batches = await consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
         if batches:
@@ -512,7 +528,7 @@ def long_poll(subscriber: Any, pending: _DeferredCommit | None = None) -> None:
         if pending is not None and pending.due(time.monotonic()):
             try:
                 await consumer.commit()
-                pending.since = None
+                pending.committed()
             except Exception as exc:  # noqa: BLE001 - e.g. CommitFailedError during a rebalance
                 log.warning("consumer.deferred_commit_failed", error=f"{type(exc).__name__}: {exc}"[:300])
         rest = timeout_ms / 1000 - (time.monotonic() - started)
@@ -521,3 +537,28 @@ def long_poll(subscriber: Any, pending: _DeferredCommit | None = None) -> None:
         return ()
 
     subscriber.get_msg = get_msg
+
+
+def _commit_on_stop(consumer: Any, pending: _DeferredCommit) -> None:
+    """Make ``consumer`` commit the offsets ``pending`` holds back before it stops.
+
+    faststream stops a subscriber by cancelling its loop and then stopping its consumer; a
+    batch cut short by the cancellation was nacked (its partitions sought back to its first
+    records), so what is committed here is only what the loop finished. Best effort, like the
+    long poll's commit: what is not committed is read again at the next start and skipped.
+    """
+    stop = getattr(consumer, "stop", None)
+    if stop is None or getattr(consumer, "_antt_commit_on_stop", False):
+        return
+
+    async def commit_then_stop() -> None:
+        if pending.since is not None:
+            try:
+                await consumer.commit()
+                pending.committed()
+            except Exception as exc:  # noqa: BLE001 - e.g. CommitFailedError during a rebalance
+                log.warning("consumer.deferred_commit_failed", error=f"{type(exc).__name__}: {exc}"[:300], stopping=True)
+        await stop()
+
+    consumer.stop = commit_then_stop
+    consumer._antt_commit_on_stop = True

@@ -232,8 +232,8 @@ async def test_offsets_of_records_no_one_here_owns_are_committed_later_and_cover
     kafka, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     """A batch that claims nothing writes nothing and commits nothing at once; its offsets are
-    committed by the next batch that writes, or by the poll once they have waited
-    ``IDLE_COMMIT_S``, so the group still reaches the end of the topic."""
+    committed by the next batch that writes (within ``COMMIT_INTERVAL_S``), or by the poll once
+    they have waited ``IDLE_COMMIT_S``, so the group still reaches the end of the topic."""
     from shared.infra.consumer import IDLE_COMMIT_S
 
     topic = await _topic(kafka.bootstrap)
@@ -281,7 +281,7 @@ async def test_offsets_of_records_no_one_here_owns_are_committed_later_and_cover
         waited = await wait_for(3, IDLE_COMMIT_S + 5)
         assert waited >= IDLE_COMMIT_S * 0.5  # held back, not committed batch by batch
         assert await _count(sessions, infra.inbox) == 0
-        # a record it owns after more of the others: one commit, at once, covers them all
+        # a record it owns after more of the others: one commit, within COMMIT_INTERVAL_S, covers them all
         for i in range(3):
             await producer.send_and_wait(topic, f"other-{i + 3}".encode(), key=b"k")
         await producer.send_and_wait(topic, b"mine", key=b"k")
