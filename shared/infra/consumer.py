@@ -442,6 +442,16 @@ class _DeferredCommit:
     def committed(self) -> None:
         self.since, self.wrote = None, False
 
+    async def commit(self, consumer: Any, **context: Any) -> None:
+        """Commit ``consumer``'s offsets past what it has handed out, best effort: a commit
+        refused (e.g. in a rebalance) is logged and left to the next one; what is never
+        committed is read again and skipped."""
+        try:
+            await consumer.commit()
+            self.committed()
+        except Exception as exc:  # noqa: BLE001 - e.g. CommitFailedError during a rebalance
+            log.warning("consumer.deferred_commit_failed", error=f"{type(exc).__name__}: {exc}"[:300], **context)
+
 
 def subscribe(
     broker: Any,
@@ -526,11 +536,7 @@ def long_poll(subscriber: Any, pending: _DeferredCommit | None = None) -> None:
         if batches:
             return tuple(rec for records in batches.values() for rec in records)
         if pending is not None and pending.due(time.monotonic()):
-            try:
-                await consumer.commit()
-                pending.committed()
-            except Exception as exc:  # noqa: BLE001 - e.g. CommitFailedError during a rebalance
-                log.warning("consumer.deferred_commit_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+            await pending.commit(consumer)
         rest = timeout_ms / 1000 - (time.monotonic() - started)
         if rest > 0.001:
             await asyncio.sleep(rest)
@@ -553,11 +559,7 @@ def _commit_on_stop(consumer: Any, pending: _DeferredCommit) -> None:
 
     async def commit_then_stop() -> None:
         if pending.since is not None:
-            try:
-                await consumer.commit()
-                pending.committed()
-            except Exception as exc:  # noqa: BLE001 - e.g. CommitFailedError during a rebalance
-                log.warning("consumer.deferred_commit_failed", error=f"{type(exc).__name__}: {exc}"[:300], stopping=True)
+            await pending.commit(consumer, stopping=True)
         await stop()
 
     consumer.stop = commit_then_stop
