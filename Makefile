@@ -1,7 +1,13 @@
 # The project's entry points. `make run` and `make test` work on a fresh machine with
 # Python 3.11+, Java 17 and Maven (Kafka's jars come from Maven Central) and, for the
 # PostgreSQL tests, the PostgreSQL 15 server binaries.
-PY ?= python3
+# The interpreter of .venv. A distribution's CPython (Debian's /usr/bin/python3) is built with
+# profile-guided optimisation and link-time optimisation, as the production image's
+# (python:3.11-slim) is; a version manager's default build (pyenv) has neither, and the services
+# run about 13 % slower on it (docs/benchmarks.md, "the interpreter"). So the system's python3 is
+# taken when it is 3.11+ and can make a venv; `make PY=...` chooses another.
+PY ?= $(shell /usr/bin/python3 -c 'import sys, ensurepip, venv; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+	&& echo /usr/bin/python3 || echo python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
