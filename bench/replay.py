@@ -96,12 +96,12 @@ class _Acknowledged:
 
 class InstantProducer:
     """A producer that acknowledges every record at once, with the next offset of the
-    partition that Kafka's default partitioner would pick for its key."""
+    partition that the relays' partitioner (Kafka's default placement) picks for its key."""
 
     def __init__(self, partitions: int = 6) -> None:
-        from aiokafka.partitioner import DefaultPartitioner
+        from shared.infra.kafka import key_partitioner
 
-        self._partitioner = DefaultPartitioner()
+        self._partitioner = key_partitioner
         self._partitions = list(range(partitions))
         self.next_offset: Counter[tuple[str, int]] = Counter()
         self.sent = 0

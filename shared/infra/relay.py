@@ -70,7 +70,7 @@ from shared.contracts.canonical import canonical_json
 from shared.contracts.checkpoint import CompactRange, build_checkpoint, checkpoint_hash, leaf_hash
 from shared.contracts.envelope import rfc3339, utcnow
 from shared.infra.bulk import executemany
-from shared.infra.kafka import read_to_end, topic_partitions
+from shared.infra.kafka import key_partitioner, read_to_end, topic_partitions
 from shared.infra.logging import get_logger
 from shared.infra.tables import InfraTables
 from shared.infra.writer import Writer, in_thread
@@ -277,6 +277,7 @@ class OutboxRelay:
             linger_ms=2,
             max_batch_size=1 << 20,
             request_timeout_ms=30000,
+            partitioner=key_partitioner,
         )
 
     async def _restart_producer(self) -> None:
