@@ -88,17 +88,22 @@ class AnttClient:
                 continue
             for tp, records in batch.items():
                 for rec in records:
-                    body = orjson.loads(rec.value)  # as the services read them
-                    if tp.topic.endswith(".dlq"):
-                        self.dead_letters[body.get("message_id") or body["dlq_id"]] = body
-                        continue
-                    self.seen_ids[body["event_id"]] += 1
-                    body["_topic"] = tp.topic
-                    self.events[body.get("unit_year_id") or body["stream_id"]].append(body)
-                    if self.on_event is not None:
-                        self.on_event(body)
+                    self._receive(tp.topic, rec)
             async with self._changed:
                 self._changed.notify_all()
+
+    def _receive(self, topic: str, rec: Any) -> None:
+        """One record of a followed topic: a dead letter is kept by its message id; an event is
+        kept under its unit-year (or stream), counted by its id and handed to ``on_event``."""
+        body = orjson.loads(rec.value)  # as the services read them
+        if topic.endswith(".dlq"):
+            self.dead_letters[body.get("message_id") or body["dlq_id"]] = body
+            return
+        self.seen_ids[body["event_id"]] += 1
+        body["_topic"] = topic
+        self.events[body.get("unit_year_id") or body["stream_id"]].append(body)
+        if self.on_event is not None:
+            self.on_event(body)
 
     async def send(
         self,
