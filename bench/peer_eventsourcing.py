@@ -446,12 +446,13 @@ class ApprovalCase(Aggregate):
     def create_id(cls, unit_year_id: str) -> UUID:
         return approval_key(unit_year_id)
 
-    def self_score(self, round_: int, verdict: str) -> None:
+    def self_score(self, round_: int, verdict: str, unmet: list[str]) -> None:
         dest = _dest(APPROVAL_NEXT, self.unit_year_id, self.state, "self_score")
         self._self_scored(
             unit_year_id=self.unit_year_id,
             round=round_,
             verdict=verdict,
+            unmet=list(unmet),
             state=dest,
             pending_level=self.chain[0]["level"],
             deadline=self.deadline,
@@ -463,6 +464,7 @@ class ApprovalCase(Aggregate):
         unit_year_id: str,
         round: int,
         verdict: str,
+        unmet: list[str],
         state: str,
         pending_level: str,
         deadline: str,  # noqa: A002
@@ -599,7 +601,7 @@ class Approval(ProcessApplication[UUID]):
     @policy.register
     def _(self, domain_event: AssessmentCase.SelfAssessmentRecorded, processing_event: Any) -> None:
         case: ApprovalCase = self.repository.get(approval_key(domain_event.unit_year_id))
-        case.self_score(domain_event.round, domain_event.verdict)
+        case.self_score(domain_event.round, domain_event.verdict, domain_event.unmet)
         processing_event.collect_events(case)
 
     def decide(self, payload: dict[str, Any]) -> None:

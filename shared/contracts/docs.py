@@ -91,7 +91,8 @@ TYPE_DOCS: dict[str, str] = {
     "contains it: its effect, the criterion, and the verdict after it.",
     # approval events
     "ApprovalCaseOpened": "The approval case of a unit-year is open, with its approval chain and deadline.",
-    "UnitYearSelfScored": "The self-assessment is in; a decision is awaited at pending_level.",
+    "UnitYearSelfScored": "The self-assessment is in, with its verdict and the criteria found not met; a decision is "
+    "awaited at pending_level.",
     "UnitYearReviewed": "A review step passed (thẩm định); a decision is awaited at pending_level.",
     "UnitYearRecognized": "The unit-year is recognised (công nhận đạt tiêu chuẩn “An toàn về an ninh, trật tự”).",
     "UnitYearNotRecognized": "The unit-year is not recognised (không công nhận), with the reasons.",

@@ -159,6 +159,10 @@ class UnitYearSelfScored(_Payload):
     unit_year_id: str
     round: int
     verdict: str
+    #: the criteria the self-assessment found not met (empty when the verdict is ``met``), so
+    #: that a subscriber sees why a unit-year goes to review with a ``not_met`` verdict without
+    #: reading the assessment topic; absent from events written before it was added
+    unmet: list[str] = Field(default_factory=list)
     state: str
     pending_level: Level
     deadline: date | None = None

@@ -132,6 +132,7 @@ def test_residential_area_pass_path() -> None:
         "unit_year_id": "QN-X-1:2025",
         "round": 1,
         "verdict": "met",
+        "unmet": [],
         "state": "self_scored",
         "pending_level": "commune",
         "deadline": "2025-11-15",
@@ -306,6 +307,18 @@ def test_return_resets_to_step_zero_and_a_new_self_score_restarts_the_chain() ->
     assert out.event_type == "UnitYearRecognized"
     assert [d["round"] for d in c.decisions] == [1, 1, 2, 2]
     assert [d["decision"] for d in c.decisions] == ["pass", "return", "pass", "pass"]
+
+
+def test_the_self_scored_event_names_the_unmet_criteria() -> None:
+    """A ``not_met`` self-assessment still goes to review (the reviewers decide); its event says
+    which criteria were found not met, as the exemplary title's does."""
+    c = open_case()
+    out = c.self_score(1, "not_met", ["KDC-2", "KDC-4"])
+    assert out.event_type == "UnitYearSelfScored"
+    assert out.payload["verdict"] == "not_met" and out.payload["unmet"] == ["KDC-2", "KDC-4"]
+    assert c.unmet == ["KDC-2", "KDC-4"]
+    other = open_case()
+    assert other.self_score(1, "met", []).payload["unmet"] == []
 
 
 def test_a_decision_before_self_assessment_is_illegal() -> None:

@@ -209,15 +209,14 @@ class ChainCase:
         self.step = 0
         self.pending_level = self.chain[0]["level"]
         self.pending_role = self.chain[0]["role"]
-        extra = {"unmet": list(unmet)} if self.EVENTS.track != "antt" else {}
         return self.EVENTS.self_scored(
             unit_year_id=self.unit_year_id,
             round=round_,
             verdict=verdict,
+            unmet=list(unmet),
             state=self.state,
             pending_level=self.pending_level,
             deadline=None if self.deadline is None else self.deadline.isoformat(),
-            **extra,
         )
 
     def _why_not_reviewable(self) -> str:
