@@ -60,6 +60,9 @@ LABELS = {
     "ExemplaryTitleVerdictChanged": "Thay đổi kết quả đánh giá điển hình",
     "ExemplaryTitleRevoked": "Thu hồi danh hiệu điển hình",
     "ExemplaryTitleLapsed": "Hồ sơ điển hình hết căn cứ (công nhận ANTT không còn)",
+    "ExemplaryTitleClaimed": "Nhận xử lý hồ sơ điển hình",
+    "ExemplaryTitleReleased": "Trả lại quyền xử lý hồ sơ điển hình",
+    "ExemplaryTitleReassigned": "Giao lại người xử lý hồ sơ điển hình",
 }
 STATE_LABELS = {
     "registered": "đã đăng ký",

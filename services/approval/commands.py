@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import Table, delete
 
 from services.approval import queries
 from services.approval.domain.chains import ChainConfig
@@ -21,7 +21,7 @@ from services.approval.domain.model import (
     reassign_case,
     release_case,
 )
-from services.approval.orm import claims, infra  # noqa: F401 - the mapping must be configured
+from services.approval.orm import claims, exemplary_claims, infra  # noqa: F401 - the mapping must be configured
 from services.approval.projections import record_history
 from shared.contracts import events as ev
 from shared.contracts import topics
@@ -113,9 +113,7 @@ def decide(uow: UnitOfWork, cmd: Command, *, if_match: IfMatch | None = None) ->
     )
     if if_match is not None:
         if_match.check(case.version, f"unit-year {case.unit_year_id}")
-    held = current_claim(uow, case.unit_year_id)
-    if held is not None and held.applies_to(case) and held.official_id != cmd.actor.id:
-        raise claimed_by_other(case.unit_year_id, held.holder)
+    held = _check_claim(uow, case, cmd)
     rollup = None
     rule = None
     if case.kind == "commune" and body.decision.value == "pass":
@@ -125,9 +123,18 @@ def decide(uow: UnitOfWork, cmd: Command, *, if_match: IfMatch | None = None) ->
     event = _decision(case, cmd, rollup=rollup, rollup_rule=rule)
     if held is not None:
         # the decision moves the case on: the claim on the step it was taken at ends with it
-        _drop_claim(uow, case.unit_year_id)
+        _drop_claim(uow, case)
     publish(uow, case, event, cmd.cause)
     return "applied"
+
+
+def _check_claim(uow: UnitOfWork, case: ChainCase, cmd: Command) -> Claim | None:
+    """The claim on the case's pending step (``None``: none); refused when another official
+    holds it."""
+    held = current_claim(uow, case)
+    if held is not None and held.applies_to(case) and held.official_id != cmd.actor.id:
+        raise claimed_by_other(case.unit_year_id, held.holder, case.EVENTS.what)
+    return held
 
 
 def revoke(uow: UnitOfWork, cmd: Command, *, if_match: IfMatch | None = None) -> str:
@@ -172,7 +179,10 @@ def decide_exemplary(uow: UnitOfWork, cmd: Command, *, if_match: IfMatch | None 
     title = _title(uow, cmd, body.unit_year_id)
     if if_match is not None:
         if_match.check(title.version, f"the exemplary title of unit-year {title.unit_year_id}")
+    held = _check_claim(uow, title, cmd)
     event = _decision(title, cmd)
+    if held is not None:
+        _drop_claim(uow, title)
     publish(uow, title, event, cmd.cause)
     return "applied"
 
@@ -191,7 +201,9 @@ def revoke_exemplary(uow: UnitOfWork, cmd: Command, *, if_match: IfMatch | None 
 # --- claims ("Tôi xử lý"): officials' requests over HTTP (the console) -------------------
 @dataclass(frozen=True)
 class ClaimRequest:
-    """Claim, release or reassign the pending step of a unit-year (see ``domain.claim_case``).
+    """Claim, release or reassign the pending step of a unit-year's case (see
+    ``domain.claim_case``): its ANTT recognition's, or with ``exemplary`` its exemplary
+    title's.
 
     ``official`` is who asks (``{"id", "name"}``); ``supervisor`` whether they hold the
     supervise role; ``assign_to`` / ``assign_to_jurisdiction`` the official a reassignment
@@ -203,25 +215,33 @@ class ClaimRequest:
     reason: str | None = None
     assign_to: dict[str, str] | None = None
     assign_to_jurisdiction: str | None = None
+    exemplary: bool = False
 
 
-def current_claim(uow: UnitOfWork, unit_year_id: str) -> Claim | None:
-    row = uow.row(claims, unit_year_id)
+def _claims_of(case: ChainCase) -> Table:
+    """The table of the claims on the case's track: each track's steps are claimed apart."""
+    return exemplary_claims if isinstance(case, ExemplaryTitle) else claims
+
+
+def current_claim(uow: UnitOfWork, case: ChainCase) -> Claim | None:
+    row = uow.row(_claims_of(case), case.unit_year_id)
     if row is None:
         return None
     return Claim(row.unit_year_id, row.level, row.step, row.round, row.official_id, row.official_name)
 
 
-def _drop_claim(uow: UnitOfWork, unit_year_id: str) -> None:
-    uow.write_row(claims, unit_year_id, delete(claims).where(claims.c.unit_year_id == unit_year_id))
+def _drop_claim(uow: UnitOfWork, case: ChainCase) -> None:
+    t = _claims_of(case)
+    uow.write_row(t, case.unit_year_id, delete(t).where(t.c.unit_year_id == case.unit_year_id))
 
 
-def _hold(uow: UnitOfWork, case: ApprovalCase, holder: dict[str, str], at: str) -> None:
-    _drop_claim(uow, case.unit_year_id)
+def _hold(uow: UnitOfWork, case: ChainCase, holder: dict[str, str], at: str) -> None:
+    _drop_claim(uow, case)
+    t = _claims_of(case)
     uow.write_row(
-        claims,
+        t,
         case.unit_year_id,
-        claims.insert().values(
+        t.insert().values(
             unit_year_id=case.unit_year_id,
             level=case.pending_level,
             step=case.step,
@@ -233,12 +253,18 @@ def _hold(uow: UnitOfWork, case: ApprovalCase, holder: dict[str, str], at: str) 
     )
 
 
-def claim(uow: UnitOfWork, cmd: Command) -> str:
-    """Take the pending step. Two officers claiming at once both append to the unit-year's
-    stream: the stream head's compare-and-set lets one win and the other gets a conflict."""
+def _claimed_case(uow: UnitOfWork, cmd: Command) -> ChainCase:
     body: ClaimRequest = cmd.payload
-    case = _case(uow, body.unit_year_id)
-    event = claim_case(case, current_claim(uow, case.unit_year_id), body.official, cmd.jurisdiction)
+    return _title(uow, cmd, body.unit_year_id) if body.exemplary else _case(uow, body.unit_year_id)
+
+
+def claim(uow: UnitOfWork, cmd: Command) -> str:
+    """Take the pending step. Two officers claiming at once both append to the case's stream
+    (the unit-year's, or its exemplary title's): the stream head's compare-and-set lets one win
+    and the other gets a conflict."""
+    body: ClaimRequest = cmd.payload
+    case = _claimed_case(uow, cmd)
+    event = claim_case(case, current_claim(uow, case), body.official, cmd.jurisdiction)
     if event is None:
         return "ignored"
     _hold(uow, case, body.official, rfc3339(utcnow()))
@@ -248,16 +274,16 @@ def claim(uow: UnitOfWork, cmd: Command) -> str:
 
 def release(uow: UnitOfWork, cmd: Command) -> str:
     body: ClaimRequest = cmd.payload
-    case = _case(uow, body.unit_year_id)
+    case = _claimed_case(uow, cmd)
     event = release_case(
         case,
-        current_claim(uow, case.unit_year_id),
+        current_claim(uow, case),
         body.official,
         supervisor=body.supervisor,
         jurisdiction=cmd.jurisdiction,
         reason=body.reason,
     )
-    _drop_claim(uow, case.unit_year_id)
+    _drop_claim(uow, case)
     publish(uow, case, event, cmd.cause)
     return "applied"
 
@@ -266,10 +292,10 @@ def reassign(uow: UnitOfWork, cmd: Command) -> str:
     body: ClaimRequest = cmd.payload
     if body.assign_to is None or not body.assign_to_jurisdiction:
         raise ApprovalError("invalid_payload", "a reassignment must name the official it gives the unit-year to")
-    case = _case(uow, body.unit_year_id)
+    case = _claimed_case(uow, cmd)
     event = reassign_case(
         case,
-        current_claim(uow, case.unit_year_id),
+        current_claim(uow, case),
         body.assign_to,
         body.assign_to_jurisdiction,
         body.official,
@@ -277,7 +303,7 @@ def reassign(uow: UnitOfWork, cmd: Command) -> str:
         jurisdiction=cmd.jurisdiction,
         reason=body.reason,
     )
-    assert isinstance(event, ev.CaseReassigned)
+    assert isinstance(event, ev.CaseReassigned)  # or its exemplary subclass
     _hold(uow, case, body.assign_to, rfc3339(utcnow()))
     publish(uow, case, event, cmd.cause)
     return "applied"

@@ -71,19 +71,26 @@ history = Table(
     Column("envelope", JSON, nullable=False),
 )
 
+
+def _claims_table(name: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("unit_year_id", String(80), primary_key=True),
+        Column("level", String(16), nullable=False),
+        Column("step", Integer, nullable=False),
+        Column("round", Integer, nullable=False),
+        Column("official_id", String(200), nullable=False, index=True),
+        Column("official_name", String(300), nullable=False),
+        Column("claimed_at", String(40), nullable=False),
+    )
+
+
 #: who works a unit-year's pending step ("Tôi xử lý"), from CaseClaimed / CaseReleased /
 #: CaseReassigned; a row holds for its step and round only, and a decision deletes it
-claims = Table(
-    "approval_claims",
-    metadata,
-    Column("unit_year_id", String(80), primary_key=True),
-    Column("level", String(16), nullable=False),
-    Column("step", Integer, nullable=False),
-    Column("round", Integer, nullable=False),
-    Column("official_id", String(200), nullable=False, index=True),
-    Column("official_name", String(300), nullable=False),
-    Column("claimed_at", String(40), nullable=False),
-)
+claims = _claims_table("approval_claims")
+#: the same for the pending step of a unit-year's exemplary title (ExemplaryTitleClaimed, ...)
+exemplary_claims = _claims_table("approval_exemplary_claims")
 
 #: the exemplary title of a unit-year along its own chain (``ExemplaryTitle``), beside its ANTT case
 exemplary_titles = Table(

@@ -146,6 +146,12 @@ TYPE_DOCS: dict[str, str] = {
     "ExemplaryTitleRevoked": "The exemplary title was revoked (thu hồi): by its own decision (because_of decision) or "
     "with the ANTT recognition it rests on (because_of antt_revoked; causation_id is the UnitYearRevoked).",
     "ExemplaryTitleLapsed": "The exemplary proposal ended without a decision: the ANTT recognition it rested on was revoked.",
+    "ExemplaryTitleClaimed": "An official took the pending step of a unit-year's exemplary title (Tôi xử lý); no state "
+    "changes. A decision on the title by anyone else is refused while it holds; the ANTT chain's claims are separate.",
+    "ExemplaryTitleReleased": "A claim on an exemplary title's pending step was given up, by its holder or a supervisor "
+    "of the same jurisdiction; no state changes.",
+    "ExemplaryTitleReassigned": "A supervisor of the same jurisdiction gave the pending step of an exemplary title to "
+    "another official; no state changes.",
 }
 
 ENVELOPE_DOCS: dict[str, str] = {

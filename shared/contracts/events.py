@@ -286,6 +286,22 @@ class CaseReassigned(_Payload):
     reason: str | None = None
 
 
+class ExemplaryTitleClaimed(CaseClaimed):
+    """An official took the pending step of a unit-year's exemplary title ("Tôi xử lý"): the
+    title's chain is worked by the same officers as the ANTT chain, and a claim on one is not a
+    claim on the other. On the title's stream; the same fields as ``CaseClaimed``."""
+
+
+class ExemplaryTitleReleased(CaseReleased):
+    """A claim on an exemplary title's pending step was given up (by its holder, or by a
+    supervisor of the same jurisdiction)."""
+
+
+class ExemplaryTitleReassigned(CaseReassigned):
+    """A supervisor of the same jurisdiction moved the claim on an exemplary title's pending
+    step to another official."""
+
+
 # --- assessment: the exemplary track (điển hình) -----------------------------------------
 class ExemplaryCaseOpened(_Payload):
     """A unit-year recognised "An toàn về ANTT" was proposed for the province's exemplary title:
@@ -493,6 +509,9 @@ EVENT_TYPES: dict[str, tuple[str, type[BaseModel]]] = {
     "ExemplaryTitleVerdictChanged": (topics.APPROVAL_EVENTS, ExemplaryTitleVerdictChanged),
     "ExemplaryTitleRevoked": (topics.APPROVAL_EVENTS, ExemplaryTitleRevoked),
     "ExemplaryTitleLapsed": (topics.APPROVAL_EVENTS, ExemplaryTitleLapsed),
+    "ExemplaryTitleClaimed": (topics.APPROVAL_EVENTS, ExemplaryTitleClaimed),
+    "ExemplaryTitleReleased": (topics.APPROVAL_EVENTS, ExemplaryTitleReleased),
+    "ExemplaryTitleReassigned": (topics.APPROVAL_EVENTS, ExemplaryTitleReassigned),
 }
 
 

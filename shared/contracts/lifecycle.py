@@ -188,6 +188,10 @@ APPROVAL_EXEMPLARY = Lifecycle(
         "ExemplaryTitleRevoked": lambda p: "revoke",
         "ExemplaryTitleLapsed": lambda p: "lapse",
         "ExemplaryTitleVerdictChanged": lambda p: None,
+        # claims on the title's steps change no state, as on the ANTT chain
+        "ExemplaryTitleClaimed": lambda p: None,
+        "ExemplaryTitleReleased": lambda p: None,
+        "ExemplaryTitleReassigned": lambda p: None,
     },
 )
 EXEMPLARY_UNDER_REVIEW = tuple(_EX_UNDER_REVIEW)

@@ -162,7 +162,9 @@ def test_the_steering_committee_returns_the_proposal_with_a_reason(
     assert not browser.find_elements(By.ID, "exemplary-form")
 
 
-def test_the_second_self_assessment_arrives_and_the_title_is_recognised(console_system: System, browser: WebDriver) -> None:
+def test_the_second_self_assessment_arrives_and_the_title_is_recognised(
+    console_system: System, browser: WebDriver, screenshots: Path
+) -> None:
     sign_in(browser, console_system, "bcd-qn")
     open_page(browser, base(console_system) + "/queue?track=exemplary")
     assert UY not in queue_ids(browser)
@@ -171,10 +173,28 @@ def test_the_second_self_assessment_arrives_and_the_title_is_recognised(console_
     wait(browser, 30).until(lambda d: UY in queue_ids(d))  # htmx polling, no reload
     assert browser.execute_script("return window.__same_page === true")
 
+    # Tôi xử lý on the title's step, from the exemplary queue: the committee holds it, and a
+    # decision on the title by anyone else is refused while it does (here over the JSON API)
+    browser.find_element(By.ID, "xrow-" + UY.replace(":", "-")).find_element(By.CSS_SELECTOR, "button.claim").click()
+    wait(browser).until(EC.text_to_be_present_in_element((By.ID, "exemplary-holder"), "Ban Chỉ đạo tỉnh Quảng Ngãi"))
+    assert "Nhận xử lý (điển hình)" in browser.find_element(By.ID, "timeline").text
+    assert not browser.find_elements(By.ID, "holder")  # the ANTT chain's claims are apart
+    browser.execute_script("arguments[0].scrollIntoView()", browser.find_element(By.ID, "exemplary-claim-box"))
+    browser.save_screenshot(str(screenshots / f"exemplary-claimed-{console_system.backend}.png"))
+    r = console_system.post(
+        "approval", f"/unit-years/{UY}/exemplary/decisions", {"level": "province", "decision": "pass", "decided_by": "admin"}
+    )
+    assert r.status_code == 409 and r.json()["error_code"] == "claimed_by_other"
+    assert "Ban Chỉ đạo tỉnh Quảng Ngãi" in r.json()["reason"]
+    open_page(browser, base(console_system) + "/queue?track=exemplary&claim=mine")
+    assert UY in queue_ids(browser)
+    assert "Tôi" in browser.find_element(By.ID, "xrow-" + UY.replace(":", "-")).text
+
     open_page(browser, base(console_system) + f"/unit-years/{UY}")
     assert "lần 2" in browser.find_element(By.ID, "exemplary").text
     x_decide(browser, "pass", decision_no="20/BC-BCĐ")
     x_state_becomes(browser, "Đã thẩm định điển hình (tỉnh)")
+    assert not browser.find_elements(By.ID, "exemplary-holder")  # the decision ended the claim
 
     sign_in(browser, console_system, "ubnd-qn")
     open_page(browser, base(console_system) + "/queue?track=exemplary")

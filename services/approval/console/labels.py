@@ -95,6 +95,9 @@ EVENT = {
     "ExemplaryTitleVerdictChanged": "Thay đổi kết quả đánh giá điển hình",
     "ExemplaryTitleRevoked": "Thu hồi danh hiệu điển hình",
     "ExemplaryTitleLapsed": "Đề nghị điển hình hết hiệu lực",
+    "ExemplaryTitleClaimed": "Nhận xử lý (điển hình)",
+    "ExemplaryTitleReleased": "Trả lại quyền xử lý (điển hình)",
+    "ExemplaryTitleReassigned": "Phân công lại (điển hình)",
 }
 SCORE_STATUS = {
     "scored": "Đã chấm",

@@ -22,7 +22,7 @@ from services.approval.console.session import LEVELS, Official
 from services.approval.domain.chains import DELEGABLE
 from services.approval.domain.machine import EXEMPLARY_UNDER_REVIEW, FINAL, UNDER_REVIEW
 from services.approval.domain.model import ApprovalCase, ChainCase, ExemplaryTitle, commune_code_of
-from services.approval.orm import case_repo, cases, claims, exemplary_titles, title_repo, units
+from services.approval.orm import case_repo, cases, claims, exemplary_claims, exemplary_titles, title_repo, units
 from shared.contracts.jurisdiction import may_decide, may_read, read_scope
 from shared.contracts.lifecycle import EXEMPLARY_STREAM
 
@@ -174,9 +174,16 @@ def item_view(case: ApprovalCase, *, today: date, holder: dict[str, str] | None,
 
 
 # --------------------------------------------------------------------------- the exemplary queue
+def _title_claim_join() -> Any:
+    return and_(
+        exemplary_claims.c.unit_year_id == X.unit_year_id, exemplary_claims.c.step == X.step, exemplary_claims.c.round == X.round
+    )
+
+
 def _title_filters(official: Official, f: QueueFilter) -> list[Any]:
     """The exemplary titles awaiting the official's level (or the one chosen below it) inside
-    the jurisdiction, with the queue's filters that apply to a title (no deadline, no claims)."""
+    the jurisdiction, with the queue's filters that apply to a title (no deadline; the claims
+    filter is on the title's own claims, to be read with :func:`_title_claim_join`)."""
     level = f.level if f.level in levels_for(official) else official.level
     base: list[Any] = [X.state.in_(EXEMPLARY_UNDER_REVIEW), X.pending_level == level]
     scope = scope_clause(official.jurisdiction, exemplary_titles)
@@ -188,6 +195,13 @@ def _title_filters(official: Official, f: QueueFilter) -> list[Any]:
         base.append(X.kind == f.kind)
     if f.step:
         base.append(X.pending_role == f.step)
+    c = exemplary_claims.c
+    if f.claim == "mine":
+        base.append(c.official_id == official.id)
+    elif f.claim == "unclaimed":
+        base.append(c.official_id.is_(None))
+    elif f.claim == "others":
+        base.append(and_(c.official_id.is_not(None), c.official_id != official.id))
     return base
 
 
@@ -212,13 +226,24 @@ def exemplary_queue_page(session: Session, official: Official, f: QueueFilter, *
     """The exemplary titles (điển hình) awaiting the official, oldest year first then by unit
     (the province sets no deadline for the title), with counts per state and paging."""
     base = _title_filters(official, f)
-    counts_q = select(X.state, func.count()).select_from(exemplary_titles).where(*base).group_by(X.state)
+    joined = exemplary_titles.outerjoin(exemplary_claims, _title_claim_join())
+    counts_q = select(X.state, func.count()).select_from(joined).where(*base).group_by(X.state)
     counts = {str(s): n for s, n in session.execute(counts_q).all()}
     where = [*base, X.state == f.state] if f.state else base
-    total = int(session.execute(select(func.count()).select_from(exemplary_titles).where(*where)).scalar_one())
+    total = int(session.execute(select(func.count()).select_from(joined).where(*where)).scalar_one())
     pages = max(1, -(-total // page_size))
     page = min(max(1, f.page), pages)
-    titles = title_repo.select(session, *where, order_by=(X.year, X.unit_year_id), limit=page_size, offset=(page - 1) * page_size)
+    rows = session.execute(
+        select(*exemplary_titles.c, exemplary_claims.c.official_id, exemplary_claims.c.official_name)
+        .select_from(joined)
+        .where(*where)
+        .order_by(X.year, X.unit_year_id)
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    ).all()
+    width = len(exemplary_titles.c)
+    titles = [title_repo.build(r[:width]) for r in rows]
+    holders = {r[0]: {"id": r[width], "name": r[width + 1]} for r in rows if r[width]}
     scope = scope_clause(official.jurisdiction, exemplary_titles)
     communes_q = select(X.commune_code).where(X.state.in_(EXEMPLARY_UNDER_REVIEW), X.commune_code.is_not(None))
     if scope is not None:
@@ -226,7 +251,7 @@ def exemplary_queue_page(session: Session, official: Official, f: QueueFilter, *
     codes = {c for (c,) in session.execute(communes_q.distinct()).all() if c}
     names = commune_names(session, codes | {t.commune_code for t in titles if t.commune_code})
     return QueuePage(
-        items=[title_item(t, names=names) for t in titles],
+        items=[title_item(t, names=names, holder=holders.get(t.unit_year_id)) for t in titles],
         total=total,
         counts=counts,
         page=page,
@@ -235,7 +260,7 @@ def exemplary_queue_page(session: Session, official: Official, f: QueueFilter, *
     )
 
 
-def title_item(t: ExemplaryTitle, *, names: dict[str, str]) -> dict[str, Any]:
+def title_item(t: ExemplaryTitle, *, names: dict[str, str], holder: dict[str, str] | None = None) -> dict[str, Any]:
     step = t.pending_step
     return {
         "unit_year_id": t.unit_year_id,
@@ -253,13 +278,16 @@ def title_item(t: ExemplaryTitle, *, names: dict[str, str]) -> dict[str, Any]:
         "verdict": t.verdict,
         "unmet": list(t.unmet),
         "antt_decision_no": t.antt_decision_no,
+        "holder": holder,
     }
 
 
 # --------------------------------------------------------------------------- a unit-year
-def active_claim(session: Session, case: ApprovalCase) -> dict[str, str] | None:
-    row = session.execute(select(claims).where(claims.c.unit_year_id == case.unit_year_id)).first()
-    if row is None or case.state not in UNDER_REVIEW or (row.step, row.round) != (case.step, case.round):
+def active_claim(session: Session, case: ChainCase) -> dict[str, str] | None:
+    """Who works the case's pending step (its track's claim), if anyone."""
+    t = exemplary_claims if isinstance(case, ExemplaryTitle) else claims
+    row = session.execute(select(t).where(t.c.unit_year_id == case.unit_year_id)).first()
+    if row is None or case.state not in case.UNDER_REVIEW or (row.step, row.round) != (case.step, case.round):
         return None
     return {"id": row.official_id, "name": row.official_name, "claimed_at": row.claimed_at}
 
@@ -275,11 +303,11 @@ def _details(env: dict[str, Any]) -> list[str]:
     p = env.get("payload") or {}
     t = env["event_type"]
     out: list[str] = []
-    if t in ("CaseClaimed",):
+    if t in ("CaseClaimed", "ExemplaryTitleClaimed"):
         out.append(f"Người nhận: {p['claimed_by']['name']}")
-    if t == "CaseReleased":
+    if t in ("CaseReleased", "ExemplaryTitleReleased"):
         out.append(f"Người đang xử lý: {p['claimed_by']['name']}; trả lại bởi: {p['released_by']['name']}")
-    if t == "CaseReassigned":
+    if t in ("CaseReassigned", "ExemplaryTitleReassigned"):
         before = p.get("claimed_by") or {}
         out.append(
             f"Phân công cho: {p['assigned_to']['name']} (trước đó: {before.get('name', 'chưa ai nhận')}); bởi: {p['reassigned_by']['name']}"
@@ -310,7 +338,7 @@ def _details(env: dict[str, Any]) -> list[str]:
         ("reason", "Lý do"),
     ):
         v = p.get(key)
-        if v in (None, "", []) or (t == "CaseReleased" and key == "reason" and not v):
+        if v in (None, "", []) or (t in ("CaseReleased", "ExemplaryTitleReleased") and key == "reason" and not v):
             continue
         if key == "verdict":
             v = labels.VERDICT.get(v, v)
@@ -427,7 +455,7 @@ def unit_year_page(session: Session, case: ApprovalCase, official: Official, *, 
         and may_decide([official.jurisdiction], case.deciding_level, case.unit)
     )
     title = queries.exemplary_title(session, case.unit_year_id)
-    view["exemplary"] = None if title is None else exemplary_section(title, official, history)
+    view["exemplary"] = None if title is None else exemplary_section(session, title, official, history)
     return view
 
 
@@ -466,7 +494,9 @@ def exemplary_assessment(history: list[dict[str, Any]]) -> dict[str, Any] | None
     return {**sa, "criteria": criteria, "verdict": verdict, "unmet": unmet, "revision": revision}
 
 
-def exemplary_section(title: ExemplaryTitle, official: Official, history: list[dict[str, Any]]) -> dict[str, Any]:
+def exemplary_section(
+    session: Session, title: ExemplaryTitle, official: Official, history: list[dict[str, Any]]
+) -> dict[str, Any]:
     """The "Điển hình" section of a unit-year's page: the title's case along its own chain,
     the proposal, the movement's classification and the exemplary self-assessment as the
     assessment service recorded them (from the unit-year's event history), and what the
@@ -483,6 +513,7 @@ def exemplary_section(title: ExemplaryTitle, official: Official, history: list[d
         "movement": movement["payload"] if movement else None,
         "assessment": exemplary_assessment(history),
         "decisions": list(title.decisions),
+        "holder": active_claim(session, title),
         "may_act": may_act,
         "may_decide": may_act and official.may_take(title.pending_role),
         "may_revoke": (

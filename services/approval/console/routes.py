@@ -26,7 +26,7 @@ from services.approval import commands, queries
 from services.approval.console import export, labels, reads
 from services.approval.console.session import Official, official_from_session, sign_in, sign_out
 from services.approval.console.settings import ConsoleSettings
-from services.approval.domain.model import ApprovalCase, ApprovalError, ClaimConflictError, ExemplaryTitle
+from services.approval.domain.model import ApprovalCase, ApprovalError, ChainCase, ClaimConflictError, ExemplaryTitle
 from shared.contracts.inbound import (
     ExemplaryDecisionSubmitted,
     ExemplaryRevocationSubmitted,
@@ -239,20 +239,25 @@ def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI
 
         view = await runtime.read(read)
         case = view["case"]
-        view["assignable"] = (
-            [
-                o
-                for o in officials.values()
-                if o.id != official.id
-                and o.role in ("appraise", "decide", "supervise")
-                and may_decide([o.jurisdiction], case.pending_level or "", case.unit)
-                and o.may_take(case.pending_role)
-            ]
-            if official.supervisor and view["may_act"]
-            else []
-        )
+        view["assignable"] = assignable(official, case, may_act=view["may_act"])
+        x = view["exemplary"]
+        if x is not None:
+            x["assignable"] = assignable(official, x["title"], may_act=x["may_act"])
         view["today"] = today
         return page(request, "unit_year.html", view)
+
+    def assignable(official: Official, case: ChainCase, *, may_act: bool) -> list[Official]:
+        """The officials a supervisor may give the case's pending step to (none for others)."""
+        if not (official.supervisor and may_act):
+            return []
+        return [
+            o
+            for o in officials.values()
+            if o.id != official.id
+            and o.role in ("appraise", "decide", "supervise")
+            and may_decide([o.jurisdiction], case.pending_level or "", case.unit)
+            and o.may_take(case.pending_role)
+        ]
 
     async def refused(request: Request, exc: DomainError, unit_year_id: str, target: str, *, exemplary: bool = False) -> Response:
         """Render a refusal in Vietnamese where the form shows its errors (``exemplary``: a
@@ -303,45 +308,9 @@ def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI
             return await refused(request, conflict, unit_year_id, target, exemplary=exemplary)
         return None
 
-    def claim_request(official: Official, unit_year_id: str, **kw: Any) -> commands.ClaimRequest:
-        return commands.ClaimRequest(unit_year_id=unit_year_id, official=official.ref, supervisor=official.supervisor, **kw)
-
     def back(request: Request, unit_year_id: str, form: Any) -> str:
         nxt = str(form.get("next", ""))
         return nxt if nxt.startswith(f"{BASE}/") else f"{BASE}/unit-years/{unit_year_id}"
-
-    @app.post("/unit-years/{unit_year_id}/claim")
-    async def claim(request: Request, unit_year_id: str) -> Response:
-        official = current(request)
-        form = await request.form()
-        await load_case(official, unit_year_id)
-        cmd = http_command("CaseClaimRequested", claim_request(official, unit_year_id), official.actor())
-        err = await run_command(request, unit_year_id, lambda uow: commands.claim(uow, cmd), "flash")
-        return err or hx_redirect(back(request, unit_year_id, form))
-
-    @app.post("/unit-years/{unit_year_id}/release")
-    async def release(request: Request, unit_year_id: str) -> Response:
-        official = current(request)
-        form = await request.form()
-        await load_case(official, unit_year_id)
-        reason = str(form.get("reason", "")).strip() or None
-        cmd = http_command("CaseReleaseRequested", claim_request(official, unit_year_id, reason=reason), official.actor())
-        err = await run_command(request, unit_year_id, lambda uow: commands.release(uow, cmd), "flash")
-        return err or hx_redirect(back(request, unit_year_id, form))
-
-    @app.post("/unit-years/{unit_year_id}/reassign")
-    async def reassign(request: Request, unit_year_id: str) -> Response:
-        official = current(request)
-        form = await request.form()
-        await load_case(official, unit_year_id)
-        to = officials.get(str(form.get("assign_to", "")))
-        if to is None:
-            return page(request, "_flash.html", {"error": "Hãy chọn cán bộ được phân công.", "target": "flash"})
-        reason = str(form.get("reason", "")).strip() or None
-        req = claim_request(official, unit_year_id, reason=reason, assign_to=to.ref, assign_to_jurisdiction=to.jurisdiction)
-        cmd = http_command("CaseReassignRequested", req, official.actor())
-        err = await run_command(request, unit_year_id, lambda uow: commands.reassign(uow, cmd), "flash")
-        return err or hx_redirect(back(request, unit_year_id, form))
 
     def decision_payload(model: Any, form: Any, unit_year_id: str, level: str, official: Official, **extra: Any) -> Any:
         """The decision form as the inbound contract's payload (``model``: the ANTT decision's
@@ -439,6 +408,57 @@ def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI
         if title is None:
             raise StarletteHTTPException(404, f"Đơn vị {unit_year_id} chưa được đề nghị công nhận điển hình.")
         return title
+
+    # ------------------------------------------------------------------ claims ("Tôi xử lý")
+    def claim_routes(prefix: str, *, exemplary: bool) -> None:
+        """Claim, release and reassign the pending step of one track's case: the ANTT
+        recognition's (``/unit-years/{id}/claim``, ...) or the exemplary title's
+        (``/unit-years/{id}/exemplary/claim``, ...). The two tracks' claims are separate."""
+
+        async def load(official: Official, unit_year_id: str) -> None:
+            await (load_title(official, unit_year_id) if exemplary else load_case(official, unit_year_id))
+
+        def request_of(official: Official, unit_year_id: str, **kw: Any) -> commands.ClaimRequest:
+            return commands.ClaimRequest(
+                unit_year_id=unit_year_id, official=official.ref, supervisor=official.supervisor, exemplary=exemplary, **kw
+            )
+
+        async def run(request: Request, unit_year_id: str, name: str, body: commands.ClaimRequest, fn: Any) -> Response:
+            official = current(request)
+            form = await request.form()
+            cmd = http_command(name, body, official.actor())
+            err = await run_command(request, unit_year_id, lambda uow: fn(uow, cmd), "flash", exemplary=exemplary)
+            return err or hx_redirect(back(request, unit_year_id, form))
+
+        @app.post(f"/unit-years/{{unit_year_id}}{prefix}/claim")
+        async def claim(request: Request, unit_year_id: str) -> Response:
+            official = current(request)
+            await load(official, unit_year_id)
+            return await run(request, unit_year_id, "CaseClaimRequested", request_of(official, unit_year_id), commands.claim)
+
+        @app.post(f"/unit-years/{{unit_year_id}}{prefix}/release")
+        async def release(request: Request, unit_year_id: str) -> Response:
+            official = current(request)
+            form = await request.form()
+            await load(official, unit_year_id)
+            reason = str(form.get("reason", "")).strip() or None
+            body = request_of(official, unit_year_id, reason=reason)
+            return await run(request, unit_year_id, "CaseReleaseRequested", body, commands.release)
+
+        @app.post(f"/unit-years/{{unit_year_id}}{prefix}/reassign")
+        async def reassign(request: Request, unit_year_id: str) -> Response:
+            official = current(request)
+            form = await request.form()
+            await load(official, unit_year_id)
+            to = officials.get(str(form.get("assign_to", "")))
+            if to is None:
+                return page(request, "_flash.html", {"error": "Hãy chọn cán bộ được phân công.", "target": "flash"})
+            reason = str(form.get("reason", "")).strip() or None
+            body = request_of(official, unit_year_id, reason=reason, assign_to=to.ref, assign_to_jurisdiction=to.jurisdiction)
+            return await run(request, unit_year_id, "CaseReassignRequested", body, commands.reassign)
+
+    claim_routes("", exemplary=False)
+    claim_routes("/exemplary", exemplary=True)
 
     @app.post("/unit-years/{unit_year_id}/exemplary/decide")
     async def decide_exemplary(request: Request, unit_year_id: str) -> Response:

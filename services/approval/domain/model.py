@@ -114,6 +114,10 @@ class TrackEvents:
     not_recognized: Callable[..., ev.Event]
     returned: Callable[..., ev.Event]
     verdict_changed: Callable[..., ev.Event]
+    #: who works the pending step ("Tôi xử lý"): each track's claims are its own
+    claimed: Callable[..., ev.Event]
+    released: Callable[..., ev.Event]
+    reassigned: Callable[..., ev.Event]
     #: how the case names itself in a reason
     what: str
 
@@ -126,6 +130,9 @@ ANTT_EVENTS = TrackEvents(
     not_recognized=ev.UnitYearNotRecognized,
     returned=ev.UnitYearReturned,
     verdict_changed=ev.VerdictChanged,
+    claimed=ev.CaseClaimed,
+    released=ev.CaseReleased,
+    reassigned=ev.CaseReassigned,
     what="unit-year",
 )
 EXEMPLARY_EVENTS = TrackEvents(
@@ -136,6 +143,9 @@ EXEMPLARY_EVENTS = TrackEvents(
     not_recognized=ev.ExemplaryTitleNotRecognized,
     returned=ev.ExemplaryTitleReturned,
     verdict_changed=ev.ExemplaryTitleVerdictChanged,
+    claimed=ev.ExemplaryTitleClaimed,
+    released=ev.ExemplaryTitleReleased,
+    reassigned=ev.ExemplaryTitleReassigned,
     what="the exemplary title of unit-year",
 )
 
@@ -613,10 +623,10 @@ class ClaimConflictError(ApprovalError):
     holder: dict[str, str]
 
 
-def claimed_by_other(unit_year_id: str, holder: dict[str, str]) -> ClaimConflictError:
+def claimed_by_other(unit_year_id: str, holder: dict[str, str], what: str = "unit-year") -> ClaimConflictError:
     err = ClaimConflictError(
         "claimed_by_other",
-        f"unit-year {unit_year_id} is being handled by {holder['name']} ({holder['id']}); "
+        f"{what} {unit_year_id} is being handled by {holder['name']} ({holder['id']}); "
         "they must release it, or a supervisor reassign it, before anyone else acts on it",
     )
     err.holder = holder
@@ -625,8 +635,9 @@ def claimed_by_other(unit_year_id: str, holder: dict[str, str]) -> ClaimConflict
 
 @dataclass(frozen=True)
 class Claim:
-    """Who works a unit-year's pending step. It holds for that step and round only: once a
-    decision moves the case on, it no longer applies."""
+    """Who works the pending step of a unit-year's case (its ANTT recognition, or its exemplary
+    title: each has its own). It holds for that step and round only: once a decision moves the
+    case on, it no longer applies."""
 
     unit_year_id: str
     level: str
@@ -635,19 +646,20 @@ class Claim:
     official_id: str
     official_name: str
 
-    def applies_to(self, case: ApprovalCase) -> bool:
-        return case.state in UNDER_REVIEW and (self.step, self.round) == (case.step, case.round)
+    def applies_to(self, case: ChainCase) -> bool:
+        return case.state in case.UNDER_REVIEW and (self.step, self.round) == (case.step, case.round)
 
     @property
     def holder(self) -> dict[str, str]:
         return {"id": self.official_id, "name": self.official_name}
 
 
-def _claimable(case: ApprovalCase, jurisdiction: list[str]) -> str:
+def _claimable(case: ChainCase, jurisdiction: list[str]) -> str:
     """The pending level of a case an actor of ``jurisdiction`` may claim, or ApprovalError."""
-    if case.state not in UNDER_REVIEW or case.pending_level is None:
+    if case.state not in case.UNDER_REVIEW or case.pending_level is None:
         raise ApprovalError(
-            "illegal_transition", f"unit-year {case.unit_year_id} awaits no review decision: {case._why_not_reviewable()}"
+            "illegal_transition",
+            f"{case.EVENTS.what} {case.unit_year_id} awaits no review decision: {case._why_not_reviewable()}",
         )
     if not may_decide(jurisdiction, case.pending_level, case.unit):
         raise ApprovalError(
@@ -657,18 +669,18 @@ def _claimable(case: ApprovalCase, jurisdiction: list[str]) -> str:
     return case.pending_level
 
 
-def claim_case(case: ApprovalCase, current: Claim | None, official: dict[str, str], jurisdiction: list[str]) -> ev.Event | None:
+def claim_case(case: ChainCase, current: Claim | None, official: dict[str, str], jurisdiction: list[str]) -> ev.Event | None:
     """Take the pending step; ``None`` when the official holds it already."""
     level = _claimable(case, jurisdiction)
     if current is not None and current.applies_to(case):
         if current.official_id == official["id"]:
             return None
-        raise claimed_by_other(case.unit_year_id, current.holder)
-    return ev.CaseClaimed(unit_year_id=case.unit_year_id, level=level, step=case.step, round=case.round, claimed_by=official)
+        raise claimed_by_other(case.unit_year_id, current.holder, case.EVENTS.what)
+    return case.EVENTS.claimed(unit_year_id=case.unit_year_id, level=level, step=case.step, round=case.round, claimed_by=official)
 
 
 def release_case(
-    case: ApprovalCase,
+    case: ChainCase,
     current: Claim | None,
     official: dict[str, str],
     *,
@@ -679,16 +691,16 @@ def release_case(
     """Give up a claim: its holder may, and so may a supervisor of the same jurisdiction."""
     level = _claimable(case, jurisdiction)
     if current is None or not current.applies_to(case):
-        raise ApprovalError("not_claimed", f"unit-year {case.unit_year_id} is not claimed by anyone")
+        raise ApprovalError("not_claimed", f"{case.EVENTS.what} {case.unit_year_id} is not claimed by anyone")
     if current.official_id != official["id"] and not supervisor:
-        raise claimed_by_other(case.unit_year_id, current.holder)
-    return ev.CaseReleased(
+        raise claimed_by_other(case.unit_year_id, current.holder, case.EVENTS.what)
+    return case.EVENTS.released(
         unit_year_id=case.unit_year_id, level=level, claimed_by=current.holder, released_by=official, reason=reason
     )
 
 
 def reassign_case(
-    case: ApprovalCase,
+    case: ChainCase,
     current: Claim | None,
     to: dict[str, str],
     to_jurisdiction: str,
@@ -710,8 +722,8 @@ def reassign_case(
         )
     held = current.holder if current is not None and current.applies_to(case) else None
     if held is not None and held["id"] == to["id"]:
-        raise ApprovalError("invalid_payload", f"unit-year {case.unit_year_id} is already handled by {to['name']}")
-    return ev.CaseReassigned(
+        raise ApprovalError("invalid_payload", f"{case.EVENTS.what} {case.unit_year_id} is already handled by {to['name']}")
+    return case.EVENTS.reassigned(
         unit_year_id=case.unit_year_id,
         level=level,
         step=case.step,
