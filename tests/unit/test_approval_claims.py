@@ -126,14 +126,24 @@ def test_claims_change_no_state_in_the_public_lifecycle() -> None:
 
 
 # --------------------------------------------------------------------------- commands
-@pytest.fixture
-async def rt(tmp_path: Path) -> AsyncIterator[ServiceRuntime]:
+async def approval_runtime(tmp_path: Path, *aggregates: object) -> ServiceRuntime:
+    """The approval service's runtime on a fresh, migrated SQLite database holding ``aggregates``."""
     url = f"sqlite+aiosqlite:///{tmp_path}/approval.db"
     (tmp_path / "senders.json").write_text("{}", encoding="utf-8")
     runtime = create_runtime(ApprovalSettings(database_url=url, senders_file=tmp_path / "senders.json"))
     await upgrade_head_async(MIGRATIONS, url)
-    c = case()
-    await runtime.transaction(lambda uow: uow.add(c))
+
+    def add(uow: Any) -> None:
+        for a in aggregates:
+            uow.add(a)
+
+    await runtime.transaction(add)
+    return runtime
+
+
+@pytest.fixture
+async def rt(tmp_path: Path) -> AsyncIterator[ServiceRuntime]:
+    runtime = await approval_runtime(tmp_path, case())
     try:
         yield runtime
     finally:

@@ -10,21 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from services.approval import commands, queries
-from services.approval.app import MIGRATIONS, create_runtime
 from services.approval.domain.model import Claim, ClaimConflictError, ExemplaryTitle, claim_case, reassign_case, release_case
 from services.approval.orm import claims, exemplary_claims, history
-from services.approval.settings import ApprovalSettings
 from shared.contracts import events as ev
 from shared.contracts.envelope import Actor
 from shared.contracts.inbound import ExemplaryDecisionSubmitted
 from shared.contracts.lifecycle import APPROVAL_EXEMPLARY, exemplary_stream
 from shared.infra.http import http_command
-from shared.infra.migrate import upgrade_head_async
 from shared.infra.runtime import ServiceRuntime
 from tests.unit.builders import PROVINCE
+from tests.unit.test_approval_claims import approval_runtime, rows
 from tests.unit.test_exemplary_title import opened, recognised_antt
 
 AN = {"id": "ca-an", "name": "Trung úy An"}
@@ -74,19 +71,10 @@ def test_the_titles_claims_change_no_state() -> None:
 # --------------------------------------------------------------------------- commands
 @pytest.fixture
 async def rt(tmp_path: Path) -> AsyncIterator[ServiceRuntime]:
-    url = f"sqlite+aiosqlite:///{tmp_path}/approval.db"
-    (tmp_path / "senders.json").write_text("{}", encoding="utf-8")
-    runtime = create_runtime(ApprovalSettings(database_url=url, senders_file=tmp_path / "senders.json"))
-    await upgrade_head_async(MIGRATIONS, url)
     antt = recognised_antt()
     title = opened(antt)
     title.self_score(1, "met", [])
-
-    def add(uow: Any) -> None:
-        uow.add(antt)
-        uow.add(title)
-
-    await runtime.transaction(add)
+    runtime = await approval_runtime(tmp_path, antt, title)
     try:
         yield runtime
     finally:
@@ -104,11 +92,6 @@ def claim_cmd(who: dict[str, str], fn: str = "CaseClaimRequested", **kw: Any) ->
 def decision_cmd(who: dict[str, str]) -> Any:
     body = ExemplaryDecisionSubmitted(unit_year_id=UY, level="province", decision="pass", decided_by=who["name"])  # type: ignore[arg-type]
     return http_command("ExemplaryDecisionSubmitted", body, actor(who))
-
-
-async def rows(runtime: ServiceRuntime, table: Any) -> list[dict[str, Any]]:
-    async with runtime.sessions() as s:
-        return [dict(r._mapping) for r in await s.execute(select(table))]
 
 
 async def test_a_decision_on_the_title_by_another_official_is_refused_while_the_claim_holds(rt: ServiceRuntime) -> None:
