@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, delete
+from sqlalchemy import delete
 
 from services.approval import queries
 from services.approval.domain.chains import ChainConfig
@@ -21,7 +21,7 @@ from services.approval.domain.model import (
     reassign_case,
     release_case,
 )
-from services.approval.orm import claims, exemplary_claims, infra  # noqa: F401 - the mapping must be configured
+from services.approval.orm import claims_of, infra  # noqa: F401 - the mapping must be configured
 from services.approval.projections import record_history
 from shared.contracts import events as ev
 from shared.contracts import topics
@@ -218,26 +218,21 @@ class ClaimRequest:
     exemplary: bool = False
 
 
-def _claims_of(case: ChainCase) -> Table:
-    """The table of the claims on the case's track: each track's steps are claimed apart."""
-    return exemplary_claims if isinstance(case, ExemplaryTitle) else claims
-
-
 def current_claim(uow: UnitOfWork, case: ChainCase) -> Claim | None:
-    row = uow.row(_claims_of(case), case.unit_year_id)
+    row = uow.row(claims_of(case), case.unit_year_id)
     if row is None:
         return None
     return Claim(row.unit_year_id, row.level, row.step, row.round, row.official_id, row.official_name)
 
 
 def _drop_claim(uow: UnitOfWork, case: ChainCase) -> None:
-    t = _claims_of(case)
+    t = claims_of(case)
     uow.write_row(t, case.unit_year_id, delete(t).where(t.c.unit_year_id == case.unit_year_id))
 
 
 def _hold(uow: UnitOfWork, case: ChainCase, holder: dict[str, str], at: str) -> None:
     _drop_claim(uow, case)
-    t = _claims_of(case)
+    t = claims_of(case)
     uow.write_row(
         t,
         case.unit_year_id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import JSON, Column, Date, Enum, Integer, MetaData, String, Table
 
 from services.approval.domain.machine import ApprovalState
-from services.approval.domain.model import ApprovalCase, ExemplaryTitle
+from services.approval.domain.model import ApprovalCase, ChainCase, ExemplaryTitle
 from shared.infra.repository import register
 from shared.infra.tables import InfraTables
 
@@ -91,6 +91,12 @@ def _claims_table(name: str) -> Table:
 claims = _claims_table("approval_claims")
 #: the same for the pending step of a unit-year's exemplary title (ExemplaryTitleClaimed, ...)
 exemplary_claims = _claims_table("approval_exemplary_claims")
+
+
+def claims_of(case: ChainCase) -> Table:
+    """The claims of the case's track: each track's steps are claimed apart."""
+    return exemplary_claims if isinstance(case, ExemplaryTitle) else claims
+
 
 #: the exemplary title of a unit-year along its own chain (``ExemplaryTitle``), beside its ANTT case
 exemplary_titles = Table(

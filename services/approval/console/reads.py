@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import Table, and_, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -22,7 +22,7 @@ from services.approval.console.session import LEVELS, Official
 from services.approval.domain.chains import DELEGABLE
 from services.approval.domain.machine import EXEMPLARY_UNDER_REVIEW, FINAL, UNDER_REVIEW
 from services.approval.domain.model import ApprovalCase, ChainCase, ExemplaryTitle, commune_code_of
-from services.approval.orm import case_repo, cases, claims, exemplary_claims, exemplary_titles, title_repo, units
+from services.approval.orm import case_repo, cases, claims, claims_of, exemplary_claims, exemplary_titles, title_repo, units
 from shared.contracts.jurisdiction import may_decide, may_read, read_scope
 from shared.contracts.lifecycle import EXEMPLARY_STREAM
 
@@ -86,8 +86,21 @@ class QueuePage:
     communes: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _claim_join() -> Any:
-    return and_(claims.c.unit_year_id == K.unit_year_id, claims.c.step == K.step, claims.c.round == K.round)
+def _claim_join(t: Table = claims, on: Any = K) -> Any:
+    """The claim that holds for the pending step of the case rows ``on`` (an ANTT case's
+    columns, or with ``t = exemplary_claims`` an exemplary title's)."""
+    return and_(t.c.unit_year_id == on.unit_year_id, t.c.step == on.step, t.c.round == on.round)
+
+
+def _claim_filter(f: QueueFilter, official: Official, t: Table = claims) -> list[Any]:
+    """The queue's "Người xử lý" filter on the claims ``t`` (outer-joined by :func:`_claim_join`)."""
+    if f.claim == "mine":
+        return [t.c.official_id == official.id]
+    if f.claim == "unclaimed":
+        return [t.c.official_id.is_(None)]
+    if f.claim == "others":
+        return [and_(t.c.official_id.is_not(None), t.c.official_id != official.id)]
+    return []
 
 
 def commune_names(session: Session, codes: set[str]) -> dict[str, str]:
@@ -113,12 +126,7 @@ def queue_page(session: Session, official: Official, f: QueueFilter, *, today: d
         base.append(K.pending_role == f.step)
     if f.late:
         base.append(K.deadline < today)
-    if f.claim == "mine":
-        base.append(claims.c.official_id == official.id)
-    elif f.claim == "unclaimed":
-        base.append(claims.c.official_id.is_(None))
-    elif f.claim == "others":
-        base.append(and_(claims.c.official_id.is_not(None), claims.c.official_id != official.id))
+    base.extend(_claim_filter(f, official))
     counts_q = select(K.state, func.count()).select_from(cases).outerjoin(claims, _claim_join()).where(*base).group_by(K.state)
     counts = {str(s): n for s, n in session.execute(counts_q).all()}
     where = [*base, K.state == f.state] if f.state else base
@@ -174,16 +182,10 @@ def item_view(case: ApprovalCase, *, today: date, holder: dict[str, str] | None,
 
 
 # --------------------------------------------------------------------------- the exemplary queue
-def _title_claim_join() -> Any:
-    return and_(
-        exemplary_claims.c.unit_year_id == X.unit_year_id, exemplary_claims.c.step == X.step, exemplary_claims.c.round == X.round
-    )
-
-
 def _title_filters(official: Official, f: QueueFilter) -> list[Any]:
     """The exemplary titles awaiting the official's level (or the one chosen below it) inside
     the jurisdiction, with the queue's filters that apply to a title (no deadline; the claims
-    filter is on the title's own claims, to be read with :func:`_title_claim_join`)."""
+    filter is on the title's own claims, outer-joined by :func:`_claim_join`)."""
     level = f.level if f.level in levels_for(official) else official.level
     base: list[Any] = [X.state.in_(EXEMPLARY_UNDER_REVIEW), X.pending_level == level]
     scope = scope_clause(official.jurisdiction, exemplary_titles)
@@ -195,13 +197,7 @@ def _title_filters(official: Official, f: QueueFilter) -> list[Any]:
         base.append(X.kind == f.kind)
     if f.step:
         base.append(X.pending_role == f.step)
-    c = exemplary_claims.c
-    if f.claim == "mine":
-        base.append(c.official_id == official.id)
-    elif f.claim == "unclaimed":
-        base.append(c.official_id.is_(None))
-    elif f.claim == "others":
-        base.append(and_(c.official_id.is_not(None), c.official_id != official.id))
+    base.extend(_claim_filter(f, official, exemplary_claims))
     return base
 
 
@@ -226,7 +222,7 @@ def exemplary_queue_page(session: Session, official: Official, f: QueueFilter, *
     """The exemplary titles (điển hình) awaiting the official, oldest year first then by unit
     (the province sets no deadline for the title), with counts per state and paging."""
     base = _title_filters(official, f)
-    joined = exemplary_titles.outerjoin(exemplary_claims, _title_claim_join())
+    joined = exemplary_titles.outerjoin(exemplary_claims, _claim_join(exemplary_claims, X))
     counts_q = select(X.state, func.count()).select_from(joined).where(*base).group_by(X.state)
     counts = {str(s): n for s, n in session.execute(counts_q).all()}
     where = [*base, X.state == f.state] if f.state else base
@@ -285,7 +281,7 @@ def title_item(t: ExemplaryTitle, *, names: dict[str, str], holder: dict[str, st
 # --------------------------------------------------------------------------- a unit-year
 def active_claim(session: Session, case: ChainCase) -> dict[str, str] | None:
     """Who works the case's pending step (its track's claim), if anyone."""
-    t = exemplary_claims if isinstance(case, ExemplaryTitle) else claims
+    t = claims_of(case)
     row = session.execute(select(t).where(t.c.unit_year_id == case.unit_year_id)).first()
     if row is None or case.state not in case.UNDER_REVIEW or (row.step, row.round) != (case.step, case.round):
         return None

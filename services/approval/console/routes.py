@@ -423,8 +423,9 @@ def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI
                 unit_year_id=unit_year_id, official=official.ref, supervisor=official.supervisor, exemplary=exemplary, **kw
             )
 
-        async def run(request: Request, unit_year_id: str, name: str, body: commands.ClaimRequest, fn: Any) -> Response:
-            official = current(request)
+        async def run(
+            request: Request, official: Official, unit_year_id: str, name: str, body: commands.ClaimRequest, fn: Any
+        ) -> Response:
             form = await request.form()
             cmd = http_command(name, body, official.actor())
             err = await run_command(request, unit_year_id, lambda uow: fn(uow, cmd), "flash", exemplary=exemplary)
@@ -434,7 +435,8 @@ def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI
         async def claim(request: Request, unit_year_id: str) -> Response:
             official = current(request)
             await load(official, unit_year_id)
-            return await run(request, unit_year_id, "CaseClaimRequested", request_of(official, unit_year_id), commands.claim)
+            body = request_of(official, unit_year_id)
+            return await run(request, official, unit_year_id, "CaseClaimRequested", body, commands.claim)
 
         @app.post(f"/unit-years/{{unit_year_id}}{prefix}/release")
         async def release(request: Request, unit_year_id: str) -> Response:
@@ -443,7 +445,7 @@ def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI
             await load(official, unit_year_id)
             reason = str(form.get("reason", "")).strip() or None
             body = request_of(official, unit_year_id, reason=reason)
-            return await run(request, unit_year_id, "CaseReleaseRequested", body, commands.release)
+            return await run(request, official, unit_year_id, "CaseReleaseRequested", body, commands.release)
 
         @app.post(f"/unit-years/{{unit_year_id}}{prefix}/reassign")
         async def reassign(request: Request, unit_year_id: str) -> Response:
@@ -455,7 +457,7 @@ def build_console(runtime: ServiceRuntime, settings: ConsoleSettings) -> FastAPI
                 return page(request, "_flash.html", {"error": "Hãy chọn cán bộ được phân công.", "target": "flash"})
             reason = str(form.get("reason", "")).strip() or None
             body = request_of(official, unit_year_id, reason=reason, assign_to=to.ref, assign_to_jurisdiction=to.jurisdiction)
-            return await run(request, unit_year_id, "CaseReassignRequested", body, commands.reassign)
+            return await run(request, official, unit_year_id, "CaseReassignRequested", body, commands.reassign)
 
     claim_routes("", exemplary=False)
     claim_routes("/exemplary", exemplary=True)
