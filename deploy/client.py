@@ -94,16 +94,20 @@ class AnttClient:
 
     def _receive(self, topic: str, rec: Any) -> None:
         """One record of a followed topic: a dead letter is kept by its message id; an event is
-        kept under its unit-year (or stream), counted by its id and handed to ``on_event``."""
+        kept (:meth:`_keep`) and handed to ``on_event``."""
         body = orjson.loads(rec.value)  # as the services read them
         if topic.endswith(".dlq"):
             self.dead_letters[body.get("message_id") or body["dlq_id"]] = body
             return
-        self.seen_ids[body["event_id"]] += 1
         body["_topic"] = topic
-        self.events[body.get("unit_year_id") or body["stream_id"]].append(body)
+        self._keep(body)
         if self.on_event is not None:
             self.on_event(body)
+
+    def _keep(self, body: dict[str, Any]) -> None:
+        """Keep an event under its unit-year (or stream), counted by its id."""
+        self.seen_ids[body["event_id"]] += 1
+        self.events[body.get("unit_year_id") or body["stream_id"]].append(body)
 
     async def send(
         self,

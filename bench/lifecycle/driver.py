@@ -25,7 +25,6 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Callable
 from typing import Any
 
-import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.lifecycle.population import BENCH_MESSAGES
@@ -104,8 +103,7 @@ class BenchClient(AnttClient):
         """The base class's, without parsing what the driver does not react to. The relays
         put the event type in a header and the stream in the key: a lifecycle's largest
         event (the self-assessment with its evidence, ~6 KB) and four others are counted from
-        those, not decoded, and no envelope is kept (the base class keeps them all: 840 MiB at
-        N = 10,000). A record without the header is parsed."""
+        those, not decoded. A record without the header is parsed."""
         if not topic.endswith(".dlq"):
             et = dict(rec.headers).get("event_type")
             if et is not None:
@@ -114,14 +112,12 @@ class BenchClient(AnttClient):
                     self.trail[rec.key.decode("utf-8", "replace") if rec.key else "?"].append(event_type)
                     self.on_other(event_type)
                     return
-        body = orjson.loads(rec.value)
-        if topic.endswith(".dlq"):
-            self.dead_letters[body.get("message_id") or body["dlq_id"]] = body
-            return
-        body["_topic"] = topic
+        super()._receive(topic, rec)
+
+    def _keep(self, body: dict[str, Any]) -> None:
+        """Only the event's type, in its unit-year's trail: no envelope is kept (the base class
+        keeps them all: 840 MiB at N = 10,000)."""
         self.trail[body.get("unit_year_id") or body["stream_id"]].append(body["event_type"])
-        if self.on_event is not None:
-            self.on_event(body)
 
     async def stop(self) -> None:
         if self._sender:

@@ -23,7 +23,7 @@ def key_partitioner(key: bytes | None, all_partitions: Sequence[int], available:
     key: a relay publishes two to four of them, and the benchmark's client five inbound
     messages. The cache holds the last 65,536 keys (a few MiB)."""
     if key is None:
-        return random.choice(list(available) or list(all_partitions))
+        return random.choice(available or all_partitions)
     return all_partitions[_key_hash(key) % len(all_partitions)]
 
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -59,7 +60,7 @@ from aiokafka.errors import (
     RecordTooLargeError,
 )
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -222,8 +223,6 @@ class OutboxRelay:
         #: the delete of published rows (``_delete_rows``): one executemany by primary key,
         #: through the driver (``shared.infra.bulk``), not an expanding ``IN`` rendered anew
         self._delete_statement = delete(infra.outbox).where(infra.outbox.c.id == bindparam("b_id"))
-        #: the reads of the oldest outbox rows, by limit (``_pending_statement``)
-        self._pending_statements: dict[int, Any] = {}
         t = infra.relay_log
         #: the compare-and-set of a partition's tree (``_store_trees``)
         self._tree_update = (
@@ -409,14 +408,6 @@ class OutboxRelay:
 
     # ------------------------------------------------------------------ publishing
 
-    def _pending_statement(self, limit: int) -> Any:
-        stmt = self._pending_statements.get(limit)
-        if stmt is None:
-            o = self._infra.outbox
-            stmt = select(o.c.id, o.c.event_id, o.c.topic, o.c.key, o.c.value, o.c.headers).order_by(o.c.id).limit(limit)
-            self._pending_statements[limit] = stmt
-        return stmt
-
     async def _pending(self, limit: int) -> list[Any]:
         """The oldest outbox rows. With a read-only synchronous engine, in one worker thread
         hop (not the writer thread: a read waits for no write), rather than the async engine's
@@ -424,12 +415,12 @@ class OutboxRelay:
         if self._read_engine is not None:
             return await asyncio.to_thread(self._pending_sync, limit)
         async with self._sessions() as s:
-            return list((await s.execute(self._pending_statement(limit))).all())
+            return list((await s.execute(_pending_select(self._infra.outbox, limit))).all())
 
     def _pending_sync(self, limit: int) -> list[Any]:
         assert self._read_engine is not None
         with self._read_engine.connect() as conn:
-            return list(conn.execute(self._pending_statement(limit)).all())
+            return list(conn.execute(_pending_select(self._infra.outbox, limit)).all())
 
     async def _publish_once(self) -> int:
         if self._needs_reconcile:
@@ -958,3 +949,12 @@ class OutboxRelay:
         self._checkpointed = {p: tr.size for p, tr in trees.items()}
         self.last_checkpoint_sequence = sequence
         log.info("relay.checkpoint", producer=self.producer_name, sequence=sequence, size=body["size"], root=body["root"])
+
+
+@functools.cache
+def _pending_select(outbox: Table, limit: int) -> Any:
+    """The read of the ``limit`` oldest outbox rows, built once per limit (two are used: the
+    batch size and the read-back depth): a statement built anew in every publishing cycle was
+    compiled, or its cache key computed, again each time."""
+    o = outbox.c
+    return select(o.id, o.event_id, o.topic, o.key, o.value, o.headers).order_by(o.id).limit(limit)
