@@ -56,3 +56,15 @@ def test_the_rows_read_back(engine: Any) -> None:
         got = {r.id: r for r in conn.execute(select(things))}
     assert got["a"].body == ROWS[0]["body"] and got["a"].blob == ROWS[0]["blob"] and got["a"].at == ROWS[0]["at"]
     assert got["b"].body is None and got["b"].blob is None
+
+
+def test_the_write_path_compresses_large_values_with_lz4(engine: Any) -> None:
+    """The write engine's sessions compress with lz4 (``shared.infra.db._prefer_lz4``): a large
+    JSON value written through it is stored lz4-compressed, whatever the server's default."""
+    body = {"scores": [{"code": f"c{i}", "note": "đạt " * 20} for i in range(200)]}
+    with engine.begin() as conn:
+        assert conn.exec_driver_sql("SHOW default_toast_compression").scalar() == "lz4"
+        executemany(conn, insert(things), [{**ROWS[0], "id": "big", "body": body}])
+        method = conn.exec_driver_sql("SELECT pg_column_compression(body) FROM things WHERE id = 'big'").scalar()
+        assert method == "lz4"
+        assert conn.execute(select(things.c.body).where(things.c.id == "big")).scalar() == body
