@@ -19,7 +19,6 @@ The write path sets ``default_toast_compression = 'lz4'`` on its sessions
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 from collections import defaultdict
@@ -29,11 +28,6 @@ from bench.replay import load_records
 
 #: (column type, compression) of each variant
 VARIANTS = (("bytea", "pglz"), ("bytea", "lz4"), ("json", "pglz"), ("json", "lz4"))
-
-
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import psycopg
 
+    from bench.lifecycle.profiling import ProcCpu
     from deploy.localpg import LocalPostgres
 
     values = [
@@ -59,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     pg.start()
     try:
         pg.create_database("toast")
-        dsn = pg.dsn("toast").replace("postgresql+asyncpg://", "postgresql://")
+        dsn = pg.dsn("toast", driver=None)
         per_row: dict[tuple[str, str], list[float]] = defaultdict(list)
         sizes: dict[tuple[str, str], int] = {}
         with psycopg.connect(dsn, autocommit=True) as conn:
@@ -70,11 +65,11 @@ def main(argv: list[str] | None = None) -> int:
                     conn.execute("DROP TABLE IF EXISTS toast")
                     conn.execute(f"CREATE TABLE toast (id bigserial PRIMARY KEY, v {typ} COMPRESSION {compression} NOT NULL)")
                     params = [(v if typ == "bytea" else v.decode("utf-8"),) for v in rows]
-                    before = _cpu_s(pid)
+                    before = ProcCpu.of(pid)
                     for i in range(0, len(params), 200):
                         with conn.transaction(), conn.cursor() as cur:
                             cur.executemany("INSERT INTO toast (v) VALUES (%s)", params[i : i + 200])
-                    per_row[(typ, compression)].append(1e6 * (_cpu_s(pid) - before) / len(params))
+                    per_row[(typ, compression)].append(1e6 * (ProcCpu.of(pid) - before) / len(params))
                     sizes[(typ, compression)] = conn.execute("SELECT pg_total_relation_size('toast')").fetchone()[0]  # type: ignore[index]
     finally:
         pg.stop()
