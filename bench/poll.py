@@ -71,7 +71,8 @@ async def one_round(bootstrap: str, topic: str, *, patched: bool, records: int, 
         decoder=raw,
     )
 
-    async def handle(body: Any, message: KafkaMessage) -> None:
+    async def handle(body: Any) -> None:  # the message from the context, as shared.infra.consumer.subscribe does
+        message: KafkaMessage = broker.context.get_local("message")
         now_ms = time.time() * 1000
         lags.extend(now_ms - rec.timestamp for rec in message.raw_message)
 

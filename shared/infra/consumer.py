@@ -473,11 +473,16 @@ def subscribe(
     (faststream seeks back to its first records) and read again.
     """
     pending = _DeferredCommit()
+    context = broker.context
 
     async def _raw(msg: Any, _original: Any) -> Any:  # skip faststream's JSON decoding
         return msg.body
 
-    async def consume(body: Any, message: KafkaMessage) -> None:
+    async def consume(body: Any) -> None:
+        # the batch's message from faststream's context, not as a ``KafkaMessage`` parameter:
+        # fast_depends resolves such a context field with a synchronous call that it runs in
+        # anyio's worker thread, one thread hand-off per batch (``docs/benchmarks.md``)
+        message: KafkaMessage = context.get_local("message")
         raw = message.raw_message
         records = raw if isinstance(raw, (list, tuple)) else (raw,)
         try:
