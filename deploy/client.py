@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from shared.contracts import topics
 from shared.contracts.canonical import compact_json
+from shared.contracts.envelope import new_event_id
 from shared.contracts.inbound import new_message
 from shared.infra.kafka import topic_partitions
 
@@ -121,7 +121,7 @@ class AnttClient:
     ) -> str:
         """Publish a signed inbound message (or ``raw`` bytes as they are); return its event_id."""
         assert self._producer is not None
-        eid = event_id or str(uuid.uuid4())
+        eid = event_id or new_event_id()
         if raw is None:
             msg = new_message(event_type, payload, source_system=self.source_system, key=self.key, actor=actor, event_id=eid)
             raw = compact_json(msg)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -95,10 +96,25 @@ def rfc3339(ts: datetime) -> str:
 
 
 def new_event_id() -> str:
-    """A random (version 4) UUID as text, as ``str(uuid.uuid4())`` writes it, at a third of its
-    cost (one per event)."""
-    b = bytearray(os.urandom(16))
-    b[6] = (b[6] & 0x0F) | 0x40
+    """A time-ordered (version 7) UUID as text: the Unix time in milliseconds, then 74 random
+    bits (RFC 9562, section 5.7).
+
+    Why time-ordered: an event's id is the key it is written under wherever it lands -- the
+    producer's outbox, every consumer's inbox, approval's event history -- and those B-trees
+    take each batch's ids at once. Random (version 4) ids put every new key on a page of its
+    own, so a batch of a few hundred records dirtied a few hundred pages of each index, each
+    written to the WAL and read back when it had left the page cache; ids that grow with time
+    land together on the index's last pages. The id stays a UUID in the same text form, so no
+    reader can tell, and it is as unique: 74 random bits per millisecond.
+    """
+    return uuid7_text(time.time_ns() // 1_000_000, os.urandom(10))
+
+
+def uuid7_text(unix_ms: int, rand: bytes) -> str:
+    """The version 7 UUID of ``unix_ms`` and 10 random bytes, as text (the ``rand_a`` and
+    ``rand_b`` fields are ``rand`` with its version and variant bits overwritten)."""
+    b = bytearray(unix_ms.to_bytes(6, "big") + rand)
+    b[6] = (b[6] & 0x0F) | 0x70
     b[8] = (b[8] & 0x3F) | 0x80
     h = b.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

@@ -29,7 +29,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.contracts.canonical import canonical_json, hmac_sha256_hex
-from shared.contracts.envelope import Actor
+from shared.contracts.envelope import Actor, new_event_id
 
 
 class UnitKind(StrEnum):
@@ -554,7 +554,7 @@ def new_message(
     """Build and sign an inbound message (for senders, the demo and the tests)."""
     return sign(
         {
-            "event_id": event_id or str(uuid.uuid4()),
+            "event_id": event_id or new_event_id(),
             "event_type": event_type,
             "schema_version": 1,
             "source_system": source_system,

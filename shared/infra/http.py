@@ -21,7 +21,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.contracts.envelope import Actor
+from shared.contracts.envelope import Actor, new_event_id
 from shared.infra.auth import BearerVerifier, bearer_verifier, looks_like_jwt
 from shared.infra.errors import DomainError
 from shared.infra.inbound import Command, describe_validation
@@ -291,9 +291,7 @@ def http_command(event_type: str, payload: object, actor: Actor) -> Command:
     auditor replaying the topics then knows the cause is an HTTP request of the actor named in
     the envelope, not a missing inbound message.
     """
-    import uuid
-
-    mid = f"http:{uuid.uuid4()}"
+    mid = f"http:{new_event_id()}"
     return Command(
         event_type=event_type,
         message_id=mid,

@@ -218,16 +218,35 @@ def test_rfc3339_writes_what_strftime_wrote() -> None:
             assert rfc3339(variant) == expected
 
 
-def test_new_event_ids_are_random_version_4_uuids() -> None:
+def test_new_event_ids_are_time_ordered_version_7_uuids() -> None:
+    """Unique, RFC 9562 version 7 in the canonical text form, stamped with the time they were
+    made, and in that time's order across milliseconds: the property that keeps the outbox,
+    inbox and history indexes appending (see ``new_event_id``)."""
+    import time
     import uuid
 
     from shared.contracts.envelope import new_event_id
 
+    before = time.time_ns() // 1_000_000
     ids = [new_event_id() for _ in range(2000)]
+    time.sleep(0.002)
+    later = new_event_id()
+    after = time.time_ns() // 1_000_000
     assert len(set(ids)) == len(ids)
-    for text in ids:
+    for text in [*ids, later]:
         parsed = uuid.UUID(text)
-        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == text
+        assert parsed.version == 7 and parsed.variant == uuid.RFC_4122 and str(parsed) == text
+        assert before <= parsed.int >> 80 <= after
+    assert all(later > earlier for earlier in ids)
+
+
+def test_uuid7_text_matches_the_rfc_9562_example() -> None:
+    """RFC 9562, appendix A.6: 2022-02-22 19:22:22 UTC (0x017F22E279B0) with the example's
+    random bits gives 017F22E2-79B0-7CC3-98C4-DC0C0C07398F."""
+    from shared.contracts.envelope import uuid7_text
+
+    text = uuid7_text(0x017F22E279B0, bytes.fromhex("fcc318c4dc0c0c07398f"))
+    assert text == "017f22e2-79b0-7cc3-98c4-dc0c0c07398f"
 
 
 def test_verify_hash_answers_as_the_canonical_form_does() -> None:
