@@ -54,7 +54,7 @@ def create_app(settings: ApprovalSettings | None = None) -> FastAPI:
         rt,
         title="ANTT approval service",
         description="Thẩm định và công nhận đạt tiêu chuẩn “An toàn về an ninh, trật tự”, level by level.",
-        build_router=build_router,  # type: ignore[arg-type]
+        build_router=build_router,
     )
 
     @app.exception_handler(ClaimConflictError)

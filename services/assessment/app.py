@@ -56,5 +56,5 @@ def create_app(settings: AssessmentSettings | None = None) -> FastAPI:
         rt,
         title="ANTT assessment service",
         description="Tự đánh giá theo tiêu chí “An toàn về an ninh, trật tự” (Circular 124/2021/TT-BCA).",
-        build_router=build_router,  # type: ignore[arg-type]
+        build_router=build_router,
     )

@@ -45,5 +45,5 @@ def create_app(settings: RegistrationSettings | None = None) -> FastAPI:
         rt,
         title="ANTT registration service",
         description="Đăng ký xây dựng đạt tiêu chuẩn “An toàn về an ninh, trật tự” (Circular 124/2021/TT-BCA).",
-        build_router=build_router,  # type: ignore[arg-type]
+        build_router=build_router,
     )

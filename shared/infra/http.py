@@ -8,8 +8,8 @@ with ``Retry-After``: the request changed nothing and can be sent again.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -28,6 +28,13 @@ from shared.infra.inbound import Command, describe_validation
 from shared.infra.logging import get_logger
 from shared.infra.outbox import ConcurrencyConflict
 from shared.infra.settings import ApiToken
+
+if TYPE_CHECKING:
+    from shared.infra.observed import ObservedRuntime
+    from shared.infra.runtime import ServiceRuntime
+
+#: the FastAPI dependency that resolves a request's bearer token to its actor (``actor_dependency``)
+ActorDependency = Callable[..., Awaitable[Actor]]
 
 log = get_logger(__name__)
 
@@ -254,7 +261,7 @@ def _allowed_methods(req: Request, already: str | None) -> list[str]:
 _HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
-def actor_dependency(tokens: dict[str, ApiToken], verifier: BearerVerifier | None = None):  # type: ignore[no-untyped-def]
+def actor_dependency(tokens: dict[str, ApiToken], verifier: BearerVerifier | None = None) -> ActorDependency:
     """A FastAPI dependency resolving the bearer token to the acting official or system.
 
     A development token of ``api_tokens.json`` is looked up first (its actor as configured);
@@ -303,7 +310,7 @@ def http_command(event_type: str, payload: object, actor: Actor) -> Command:
     )
 
 
-def health_router(runtime: object):  # type: ignore[no-untyped-def]
+def health_router(runtime: ObservedRuntime) -> APIRouter:
     """``/health`` (process up), ``/ready`` (doing its work: see ``shared.infra.readiness``),
     ``/metrics`` (Prometheus) and ``/audit/checkpoint`` (the latest signed checkpoint this
     service published).
@@ -315,7 +322,6 @@ def health_router(runtime: object):  # type: ignore[no-untyped-def]
     The checkpoint needs no bearer token: it is signed, public data, and an auditor comparing
     it with the topic must not depend on an account the operators grant.
     """
-    from fastapi import APIRouter
     from sqlalchemy import text
 
     from shared.infra.metrics import CONTENT_TYPE_LATEST, ServiceMetrics
@@ -323,7 +329,7 @@ def health_router(runtime: object):  # type: ignore[no-untyped-def]
     from shared.infra.relay import latest_checkpoint
 
     router = APIRouter(tags=["health"])
-    settings = runtime.settings  # type: ignore[attr-defined]
+    settings = runtime.settings
     probe = BrokerProbe(
         settings.kafka_bootstrap, timeout_s=settings.ready_broker_timeout_s, cache_s=settings.ready_broker_cache_s
     )
@@ -348,7 +354,7 @@ def health_router(runtime: object):  # type: ignore[no-untyped-def]
     async def ready() -> JSONResponse:
         rt = runtime
         try:
-            async with rt.sessions() as s:  # type: ignore[attr-defined]
+            async with rt.sessions() as s:
                 await s.execute(text("select 1"))
         except Exception as exc:  # noqa: BLE001 - reported, not raised
             return JSONResponse(
@@ -371,10 +377,10 @@ def health_router(runtime: object):  # type: ignore[no-untyped-def]
                 },
             )
         try:
-            latest = await latest_checkpoint(rt.sessions, rt.infra, rt.settings.service_name)  # type: ignore[attr-defined]
+            latest = await latest_checkpoint(rt.sessions, rt.infra, rt.settings.service_name)
         except Exception:  # noqa: BLE001 - a detail of the answer, not a readiness condition
             latest = None
-        relay = rt.relay  # type: ignore[attr-defined]
+        relay = rt.relay
         body = {
             "status": "not_ready" if verdict.reasons else "ready",
             "reasons": verdict.reasons,
@@ -385,7 +391,7 @@ def health_router(runtime: object):  # type: ignore[no-untyped-def]
             "last_checkpoint_sequence": None if latest is None else latest["sequence"],
             "relay_alarms": list(relay.alarms),
             "relay_parked": _jsonable(getattr(relay, "parked", None)),
-            "consumers": {t: p.stats for t, p in rt.processors.items()},  # type: ignore[attr-defined]
+            "consumers": {t: p.stats for t, p in rt.processors.items()},
             **verdict.details,
         }
         return JSONResponse(status_code=503 if verdict.reasons else 200, content=body)
@@ -418,8 +424,8 @@ def health_router(runtime: object):  # type: ignore[no-untyped-def]
     )
     async def checkpoint() -> JSONResponse:
         rt = runtime
-        producer = rt.settings.service_name  # type: ignore[attr-defined]
-        body = await latest_checkpoint(rt.sessions, rt.infra, producer)  # type: ignore[attr-defined]
+        producer = rt.settings.service_name
+        body = await latest_checkpoint(rt.sessions, rt.infra, producer)
         if body is None:
             return JSONResponse(
                 status_code=404,
@@ -442,18 +448,18 @@ def _jsonable(value: object) -> object:
 
 
 def service_app(
-    runtime: object,
+    runtime: ServiceRuntime,
     *,
     title: str,
     description: str,
-    build_router: Callable[[object, object], APIRouter],
+    build_router: Callable[[ServiceRuntime, ActorDependency], APIRouter],
 ) -> FastAPI:
     """The FastAPI application of a service: lifespan of its runtime, JSON errors with a
     reason, ``/health``, ``/ready`` and ``/audit/checkpoint``, and the service's own routes
     behind bearer tokens (development tokens, and the identity provider's JWTs when one is
     configured)."""
-    settings = runtime.settings  # type: ignore[attr-defined]
-    app = FastAPI(title=title, description=description, version="1", lifespan=runtime.lifespan)  # type: ignore[attr-defined]
+    settings = runtime.settings
+    app = FastAPI(title=title, description=description, version="1", lifespan=runtime.lifespan)
     app.state.runtime = runtime
     install_error_handlers(app)
     app.include_router(health_router(runtime))

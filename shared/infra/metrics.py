@@ -24,6 +24,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from shared.infra.observed import ObservedRuntime
 from shared.infra.parking import parking_state
 
 __all__ = ["CONTENT_TYPE_LATEST", "ServiceMetrics", "outbox_state"]
@@ -32,7 +33,7 @@ __all__ = ["CONTENT_TYPE_LATEST", "ServiceMetrics", "outbox_state"]
 _BATCH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
-async def outbox_state(runtime: Any) -> tuple[int, float | None]:
+async def outbox_state(runtime: ObservedRuntime) -> tuple[int, float | None]:
     """The number of unpublished outbox rows and the age in seconds of the oldest (``None``:
     the outbox is empty). Shared by ``/ready`` and ``/metrics``."""
     outbox = runtime.infra.outbox
@@ -158,7 +159,7 @@ class _RuntimeCollector(Collector):
 class ServiceMetrics:
     """The metrics of one runtime, in a registry of its own."""
 
-    def __init__(self, runtime: Any, service: str) -> None:
+    def __init__(self, runtime: ObservedRuntime, service: str) -> None:
         self.runtime = runtime
         self.service = service
         self.registry = CollectorRegistry(auto_describe=False)

@@ -51,6 +51,7 @@ from shared.infra.writer import Writer, in_thread
 
 if TYPE_CHECKING:
     from shared.infra.consumer import Claim, MessageHandler, Received
+    from shared.infra.observed import ObservedRuntime
     from shared.infra.uow import UnitOfWork
 
 log = get_logger(__name__)
@@ -322,7 +323,7 @@ class Parking:
         uow.session.execute(insert(uow.infra.parked_messages).values(**values))
 
 
-async def parking_state(runtime: Any) -> tuple[int, float | None]:
+async def parking_state(runtime: ObservedRuntime) -> tuple[int, float | None]:
     """Parked messages and the age in seconds of the oldest (``None``: none). For ``/ready``
     and ``/metrics``."""
     pm = runtime.infra.parked_messages

@@ -19,6 +19,7 @@ from typing import Any
 from aiokafka.client import AIOKafkaClient
 
 from shared.infra.metrics import consumer_lag, outbox_state
+from shared.infra.observed import ObservedRuntime
 from shared.infra.parking import parking_state
 
 
@@ -80,7 +81,7 @@ class Readiness:
             self.problems[code] += f"; {problem}"
 
 
-async def assess(runtime: Any, probe: BrokerProbe) -> Readiness:
+async def assess(runtime: ObservedRuntime, probe: BrokerProbe) -> Readiness:
     """Check the broker, the relay, the outbox and the consumers of ``runtime``.
 
     The database is checked by the caller (a database that does not answer leaves nothing else
@@ -122,7 +123,7 @@ async def assess(runtime: Any, probe: BrokerProbe) -> Readiness:
     except Exception:  # noqa: BLE001 - lag is a refinement; the failure streak still counts
         lag = {}
     bound = settings.ready_consumer_failure_s
-    for topic, proc in getattr(runtime, "processors", {}).items():
+    for topic, proc in runtime.processors.items():
         failing = getattr(proc, "failing_since", None)
         if failing is not None and now - failing > bound:
             out.add(
