@@ -39,10 +39,11 @@ from typing import Any, Protocol
 
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Table, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from shared.infra.errors import DomainError
+from shared.infra.inlist import in_list
 from shared.infra.logging import get_logger
 from shared.infra.parking import NotYetKnown, Parking
 from shared.infra.uow import UnitOfWork
@@ -388,7 +389,7 @@ def dead_letter(uow: UnitOfWork, service: str, msg: Received, message_id: str, r
 def _inbox_select(inbox: Table) -> Any:
     """The inbox read of a batch (built once per inbox table: see ``Repository.by_keys``)."""
     return select(inbox.c.message_id, inbox.c.topic, inbox.c.partition, inbox.c.offset, inbox.c.outcome).where(
-        inbox.c.message_id.in_(bindparam("ids", expanding=True))
+        in_list(inbox.c.message_id, "ids")
     )
 
 

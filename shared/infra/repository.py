@@ -45,6 +45,7 @@ from sqlalchemy import JSON, ColumnElement, Connection, Table, bindparam, insert
 from sqlalchemy.orm import Session
 
 from shared.infra.bulk import executemany
+from shared.infra.inlist import in_list
 from shared.infra.outbox import ConcurrencyConflict
 
 T = TypeVar("T")
@@ -87,7 +88,9 @@ class Repository(Generic[T]):
         self._insert = insert(table)
         #: ``statement()`` of the rows whose key is in the list bound as ``keys`` (built once:
         #: making and hashing a new statement for each read was a visible share of a batch)
-        self.by_keys = self.statement().where(self.key_expr.in_(bindparam("keys", expanding=True)))
+        self.by_keys = self.statement().where(
+            in_list(pk[0], "keys") if len(pk) == 1 else self.key_expr.in_(bindparam("keys", expanding=True))
+        )
         self._by_column: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ rows and objects
@@ -141,7 +144,7 @@ class Repository(Generic[T]):
         """``statement()`` of the rows whose ``column`` is in the list bound as ``values``."""
         stmt = self._by_column.get(column)
         if stmt is None:
-            stmt = self._by_column[column] = self.statement().where(self.table.c[column].in_(bindparam("values", expanding=True)))
+            stmt = self._by_column[column] = self.statement().where(in_list(self.table.c[column], "values"))
         return stmt
 
     # ------------------------------------------------------------------ plain reads

@@ -40,6 +40,7 @@ from shared.contracts.envelope import build_envelope, utcnow
 from shared.contracts.events import EVENT_TYPES
 from shared.contracts.upcasting import current_version
 from shared.infra.bulk import executemany
+from shared.infra.inlist import in_list
 from shared.infra.logging import get_logger
 from shared.infra.outbox import ConcurrencyConflict, dead_letter_row, outbox_row
 from shared.infra.repository import CHUNK, Repository, Tracker, repository_for
@@ -368,8 +369,9 @@ class UnitOfWork:
         # a repository's keys straight from the connection: rows are never deleted, and the
         # keys this transaction added are known, so its pending writes need not go first
         run = self.session.execute if tracker is None else self.session.connection().execute
+        stmt = _keys_select(columns[0])
         for i in range(0, len(wanted), CHUNK):
-            found.update(run(select(columns[0]).where(columns[0].in_(wanted[i : i + CHUNK]))).scalars())
+            found.update(run(stmt, {"keys": wanted[i : i + CHUNK]}).scalars())
         for k in wanted:
             (self._present if k in found else self._absent).add((entity, k))
 
@@ -380,8 +382,9 @@ class UnitOfWork:
         (column,) = table.primary_key.columns
         wanted = [k for k in dict.fromkeys(keys) if (table, k) not in self._table_rows]
         conn = self.session.connection()
+        stmt = _rows_select(table)
         for i in range(0, len(wanted), CHUNK):
-            for r in conn.execute(select(table).where(column.in_(wanted[i : i + CHUNK]))):
+            for r in conn.execute(stmt, {"keys": wanted[i : i + CHUNK]}):
                 self._table_rows[(table, r._mapping[column.name])] = r
         for k in wanted:
             self._table_rows.setdefault((table, k), None)
@@ -691,13 +694,22 @@ def _any_parked(pm: Table) -> Any:
 
 
 @functools.cache
+def _keys_select(column: ColumnElement[Any]) -> Any:
+    """Which of the keys bound as ``keys`` a key column holds (``UnitOfWork.preload_keys``)."""
+    return select(column).where(in_list(column, "keys"))
+
+
+@functools.cache
+def _rows_select(table: Table) -> Any:
+    """The rows of a one-key table whose keys are bound as ``keys`` (``UnitOfWork.preload_rows``)."""
+    (column,) = table.primary_key.columns
+    return select(table).where(in_list(column, "keys"))
+
+
+@functools.cache
 def _heads_select(es: Table) -> Any:
     """The read of the stream heads whose ids are bound as ``ids``."""
-    return (
-        select(es.c.stream_id, es.c.sequence, es.c.last_hash)
-        .where(es.c.stream_id.in_(bindparam("ids", expanding=True)))
-        .with_for_update()
-    )
+    return select(es.c.stream_id, es.c.sequence, es.c.last_hash).where(in_list(es.c.stream_id, "ids")).with_for_update()
 
 
 @functools.cache
