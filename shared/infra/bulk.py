@@ -14,6 +14,12 @@ transaction, events and error wrapping (``OperationalError`` and the rest) are S
 before, and the values are processed by the same bind processors, so the rows written are the
 same bytes.
 
+On PostgreSQL, an insert of several rows goes one step further: it is rewritten once into an
+``INSERT ... SELECT ... FROM unnest(<one array per column>) WITH ORDINALITY ... ORDER BY``
+(``_array_insert``), the rows bound as arrays in one execution, in the order given, with the
+statement's own ``ON CONFLICT`` clause, in psycopg's binary format. psycopg's executemany
+sends a Bind and an Execute per row and the server runs the insert once per row.
+
 Anything else takes :meth:`Connection.execute`: a statement SQLAlchemy would run as multi-row
 ``VALUES`` ("insertmanyvalues", which it does not do for these inserts on either driver), a
 parameter that is not a column of the rows (a Python-side default, an expanding ``IN``), or
@@ -23,6 +29,7 @@ rows whose keys differ.
 from __future__ import annotations
 
 import operator
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +50,8 @@ class _Plan:
     keys: frozenset[str]
     #: the parameter names, for a driver that takes a dict per row (``None``: positional)
     names: tuple[str, ...] | None
+    #: PostgreSQL: the same insert of many rows as one statement over arrays (``_array_insert``)
+    array_sql: str | None = None
 
 
 #: plans by (statement, dialect name, row keys); ``None`` where the statement cannot take the
@@ -100,12 +109,56 @@ def _plan(conn: Connection, stmt: Any, keys: tuple[str, ...]) -> _Plan | None:
         values = lambda row: tuple(v if const else row[v] for const, v in picks)  # noqa: E731
     else:
         values = operator.itemgetter(*own)
-    return _Plan(compiled.string, values, tuple(processors), frozenset(keys), None if dialect.positional else tuple(names))
+    array_sql = None if constants or dialect.positional else _array_insert(stmt, compiled, names, dialect)
+    return _Plan(
+        compiled.string, values, tuple(processors), frozenset(keys), None if dialect.positional else tuple(names), array_sql
+    )
 
 
-def executemany(conn: Connection, stmt: Any, rows: Sequence[dict[str, Any]]) -> CursorResult[Any]:
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+def _array_insert(stmt: Any, compiled: SQLCompiler, names: list[str], dialect: Any) -> str | None:
+    """On PostgreSQL, ``INSERT INTO t (c...) VALUES (%(c)s...) [ON CONFLICT ...]`` as
+    ``INSERT INTO t (c...) SELECT ... FROM unnest(%(c)s::<type>[], ...) WITH ORDINALITY ...
+    ORDER BY ordinality [ON CONFLICT ...]``: each column's values bound as one array, the rows
+    inserted in the order given (an outbox's ids follow it). The arrays go in psycopg's binary
+    format (``%(c)b``): in the text format every element is quoted and escaped, and for the
+    history's and the outbox's 1.5–6.6 kB envelopes that cost the service about 230 µs a row.
+
+    psycopg's executemany sends a Bind and an Execute per row (in one pipeline), and the server
+    runs the statement once per row (``bench.statements`` measures both forms;
+    ``docs/benchmarks.md``, "PostgreSQL's inserts over arrays"). ``None`` (the row-by-row path)
+    for anything but a plain insert of the table's own columns."""
+    if dialect.name != "postgresql" or not getattr(stmt, "is_insert", False) or getattr(stmt, "select", None) is not None:
+        return None
+    table = stmt.table
+    sql = compiled.string
+    head, sep, tail = sql.partition(" VALUES (")
+    if not sep or " VALUES (" in tail:
+        return None
+    depth, end = 1, 0
+    while depth:
+        if end >= len(tail):
+            return None
+        depth += {"(": 1, ")": -1}.get(tail[end], 0)
+        end += 1
+    group, rest = tail[: end - 1], tail[end:]
+    if _PLACEHOLDER.findall(group) != names or any(n not in table.c for n in names):
+        return None
+    arrays = ", ".join(f"%({n})b::{table.c[n].type.compile(dialect=dialect)}[]" for n in names)
+    aliases = [f"c{i}" for i in range(len(names))]
+    return (
+        f"{head} SELECT {', '.join(f'u.{a}' for a in aliases)} FROM unnest({arrays}) "
+        f"WITH ORDINALITY AS u({', '.join(aliases)}, ord) ORDER BY u.ord{rest}"
+    )
+
+
+def executemany(conn: Connection, stmt: Any, rows: Sequence[dict[str, Any]], *, arrays: bool = True) -> CursorResult[Any]:
     """``conn.execute(stmt, rows)``, with the parameters built directly where that is the same
-    (see the module docstring). ``rowcount`` is the sum over the rows, as before."""
+    (see the module docstring). ``rowcount`` is the sum over the rows, as before. ``arrays``:
+    take PostgreSQL's insert over arrays where it applies (``False``: row by row, as
+    ``bench.statements`` compares)."""
     keys = tuple(rows[0])
     cache_key = (id(stmt), conn.dialect.name, keys)
     cached = _PLANS.get(cache_key)
@@ -127,5 +180,8 @@ def executemany(conn: Connection, stmt: Any, rows: Sequence[dict[str, Any]]) -> 
         params = [values(row) for row in rows]
     if plan.names is not None:
         names = plan.names
+        if arrays and plan.array_sql is not None and len(params) > 1:
+            columns = zip(*params, strict=True)
+            return conn.exec_driver_sql(plan.array_sql, {n: list(c) for n, c in zip(names, columns, strict=True)})
         return conn.exec_driver_sql(plan.sql, [dict(zip(names, p, strict=True)) for p in params])
     return conn.exec_driver_sql(plan.sql, params)

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import JSON, BigInteger, Column, Integer, MetaData, String, Table, bindparam, event, insert, select, update
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import IntegrityError
 
 from shared.infra.bulk import _PLANS, executemany
 from tests.fixtures_infra import fresh_pg_engine
@@ -37,7 +38,7 @@ def test_inserts_updates_and_upserts_match_execute(engine: Any) -> None:
     ins = postgresql.insert(things)
     upsert = ins.on_conflict_do_update(index_elements=["id"], set_={"n": ins.excluded.n})
     changes = [{"n": 5, "b_id": "a", "b_version": 1}, {"n": 6, "b_id": "b", "b_version": 9}]
-    results = []
+    results: list[Any] = []
     for run in (executemany, lambda conn, s, rows: conn.execute(s, rows)):
         with engine.begin() as conn:
             conn.exec_driver_sql("DELETE FROM things")
@@ -68,3 +69,64 @@ def test_the_write_path_compresses_large_values_with_lz4(engine: Any) -> None:
         method = conn.exec_driver_sql("SELECT pg_column_compression(body) FROM things WHERE id = 'big'").scalar()
         assert method == "lz4"
         assert conn.execute(select(things.c.body).where(things.c.id == "big")).scalar() == body
+
+
+log = Table(
+    "bulk_log",
+    MetaData(),
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False, unique=True),
+    Column("n", Integer, nullable=False),
+    Column("body", JSON, nullable=True),
+)
+
+
+@pytest.fixture()
+def log_engine(postgres) -> Iterator[Any]:  # type: ignore[no-untyped-def]
+    with fresh_pg_engine(postgres, "bulklog", log.metadata) as engine:
+        yield engine
+
+
+def _statements(engine: Any) -> list[str]:
+    seen: list[str] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    return seen
+
+
+def test_many_rows_are_one_insert_over_arrays_in_the_order_given(log_engine: Any) -> None:
+    """Rows are inserted by one statement over arrays (``_array_insert``), in the order given:
+    the ids a sequence assigns follow it, as the outbox's publishing order needs."""
+    seen = _statements(log_engine)
+    rows = [{"event_id": f"e{(i * 7919) % 1000:04d}", "n": i, "body": {"i": i} if i % 3 else None} for i in range(1000)]
+    with log_engine.begin() as conn:
+        assert executemany(conn, insert(log), rows).rowcount == 1000
+        stored = list(conn.execute(select(log.c.id, log.c.event_id, log.c.n, log.c.body).order_by(log.c.id)))
+    inserts = [s for s in seen if s.startswith("INSERT")]
+    assert len(inserts) == 1 and "unnest(" in inserts[0] and "WITH ORDINALITY" in inserts[0]
+    assert [(r.event_id, r.n, r.body) for r in stored] == [(r["event_id"], r["n"], r["body"]) for r in rows]
+    ids = [r.id for r in stored]
+    assert ids == sorted(ids) and len(set(ids)) == 1000
+
+
+def test_array_insert_conflicts_as_row_by_row(log_engine: Any) -> None:
+    """ON CONFLICT DO NOTHING skips what the row-by-row path skips (a key already stored, a key
+    twice in the batch) with the same row count; a plain insert of a stored key fails alike."""
+    ignore = postgresql.insert(log).on_conflict_do_nothing(index_elements=["event_id"])
+    batch = [{"event_id": "a", "n": 1}, {"event_id": "b", "n": 2}, {"event_id": "a", "n": 3}, {"event_id": "c", "n": 4}]
+    results: list[Any] = []
+    for run in (executemany, lambda conn, s, rows: conn.execute(s, rows)):
+        with log_engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM bulk_log")
+            conn.execute(insert(log), [{"event_id": "c", "n": 0}])
+            res = run(conn, ignore, batch)
+            count = None if results else res.rowcount  # SQLAlchemy's executemany on psycopg: -1
+            results.append(
+                (count, [(r.event_id, r.n) for r in conn.execute(select(log.c.event_id, log.c.n).order_by(log.c.event_id))])
+            )
+    assert results[0] == (2, [("a", 1), ("b", 2), ("c", 0)]) and results[1] == (None, results[0][1])
+    with pytest.raises(IntegrityError), log_engine.begin() as conn:
+        executemany(conn, insert(log), [{"event_id": "x", "n": 1}, {"event_id": "x", "n": 2}])
