@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, Boolean, Integer, Text, bindparam
+from sqlalchemy import BigInteger, Boolean, Enum, Integer, String, Text, bindparam
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
@@ -76,11 +76,16 @@ class InList(ColumnElement[bool]):
         self.keys = keys
 
 
-def in_list(column: ColumnElement[Any], name: str) -> InList:
+def in_list(column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
     """``column IN (...)`` of the list bound as ``name`` (a list or tuple of the column's
-    values; text or integers)."""
-    integers = isinstance(column.type, Integer)
-    return InList(column, bindparam(name, type_=KeyList(integers)))
+    values). Text and integer columns bind it as one value; a column of another type (a date,
+    an enumeration, whose values the column's own type converts) keeps the expanding ``IN``."""
+    kind = column.type
+    if isinstance(kind, Integer):
+        return InList(column, bindparam(name, type_=KeyList(integers=True)))
+    if isinstance(kind, String) and not isinstance(kind, Enum):
+        return InList(column, bindparam(name, type_=KeyList(integers=False)))
+    return column.in_(bindparam(name, expanding=True))
 
 
 @compiles(InList)

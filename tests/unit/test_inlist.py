@@ -97,6 +97,31 @@ def test_compiled_per_database() -> None:
     assert key != select(things.c.k).where(in_list(things.c.n, "keys"), in_list(things.c.n, "ns"))._generate_cache_key()
 
 
+def test_other_types_keep_the_expanding_in(engine: Any) -> None:
+    """A date or an enumeration is converted by its column's own type: such a column keeps
+    SQLAlchemy's expanding ``IN``."""
+    import datetime
+
+    from sqlalchemy import Date
+    from sqlalchemy import Enum as SAEnum
+
+    day = Column("day", Date)
+    kind = Column("kind", SAEnum("a", "b", native_enum=False))
+    for col in (day, kind):
+        compiled = str(select(things.c.k).where(in_list(col, "keys")).compile(dialect=postgresql.psycopg.dialect()))  # type: ignore[attr-defined]
+        assert "ANY" not in compiled and "json_each" not in compiled
+    dated = Table("inlist_days", MetaData(), Column("d", Date, primary_key=True))
+    dated.create(engine)
+    with engine.begin() as conn:
+        conn.execute(dated.insert(), [{"d": datetime.date(2025, 1, i)} for i in (1, 2, 3)])
+        got = (
+            conn.execute(select(dated.c.d).where(in_list(dated.c.d, "keys")), {"keys": [datetime.date(2025, 1, 2)]})
+            .scalars()
+            .all()
+        )
+    assert got == [datetime.date(2025, 1, 2)]
+
+
 def test_none_is_refused(engine: Any) -> None:
     with engine.begin() as conn, pytest.raises(Exception, match="cannot be None"):
         conn.execute(select(things).where(in_list(things.c.k, "keys")), {"keys": None})
