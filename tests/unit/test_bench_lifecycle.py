@@ -232,8 +232,8 @@ def test_each_check_fails_on_its_fault() -> None:
 
 
 def _stored() -> list[Path]:
-    # bench.verify's and bench.poll's results are their own
-    paths = sorted(p for p in RESULTS.glob("*.json") if not p.name.endswith(("-verify.json", "-poll.json")))
+    # bench.verify's, bench.poll's and bench.statements' results are their own
+    paths = sorted(p for p in RESULTS.glob("*.json") if not p.name.endswith(("-verify.json", "-poll.json", "-statements.json")))
     if not paths:
         pytest.skip("no stored results")
     return paths
