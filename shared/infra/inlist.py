@@ -12,10 +12,10 @@ text stays the same, so the driver's prepared statement is reused:
 - **SQLite**: ``column IN (SELECT value FROM json_each(?))``, the list bound as JSON text
   (SQLite searches the column's index for each value of the list, as for a literal list).
 
-On PostgreSQL, 250 keys out of 20,000 took the client 1.6–1.9 ms and the server 2.4–2.6 ms with
-an expanding ``IN``, against 0.6–1.0 ms and 0.7–1.1 ms bound as an array; on SQLite 1.1 ms
-against 0.8 ms (``docs/benchmarks.md``, "At the bound key lists"). Other databases get
-SQLAlchemy's expanding ``IN``.
+``bench.statements`` measures both forms (100–400 keys out of 20,000 a read): on PostgreSQL
+1.16 ms of the client's CPU and 2.17 ms of the server's with an expanding ``IN``, against 0.50
+and 0.53 ms bound as an array; on SQLite 0.85 against 0.62 ms (``docs/benchmarks.md``, "At
+8d4577c" and "At 9d63aab"). Other databases get SQLAlchemy's expanding ``IN``.
 """
 
 from __future__ import annotations
