@@ -67,7 +67,17 @@ def _measure(samples: Samples, label: str, n: int, server_pid: int | None, fn: C
         samples[(label, "server")].append(1e6 * (ProcCpu.of(server_pid) - s0) / n)
 
 
-def key_reads(engine: Any, db: str, samples: Samples, rounds: int, selects: int, server_pid: Any) -> None:
+def _backend_pid(conn: Any) -> int | None:
+    """The PostgreSQL backend serving ``conn`` (its CPU is the server's), ``None`` on SQLite; the
+    connection is left outside a transaction."""
+    if conn.dialect.name != "postgresql":
+        return None
+    pid = int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar())
+    conn.commit()
+    return pid
+
+
+def key_reads(engine: Any, db: str, samples: Samples, rounds: int, selects: int) -> None:
     keys = [str(uuid.uuid4()) for _ in range(20_000)]
     with engine.begin() as conn:
         conn.execute(keyed.insert(), [{"k": k, "n": i, "b": "x" * 100} for i, k in enumerate(keys)])
@@ -77,7 +87,7 @@ def key_reads(engine: Any, db: str, samples: Samples, rounds: int, selects: int,
     }
     rng = random.Random(7)
     with engine.connect() as conn:
-        pid = server_pid(conn)
+        pid = _backend_pid(conn)
         for _ in range(rounds):
             for label, stmt in forms.items():
                 lists = [rng.sample(keys, rng.randint(100, 400)) for _ in range(selects)]
@@ -137,8 +147,7 @@ INSERTS: dict[str, tuple[Any, Callable[[int, datetime], dict[str, Any]]]] = {
 def pg_inserts(engine: Any, samples: Samples, rounds: int, batches: int) -> None:
     now = datetime.now(UTC)
     with engine.connect() as conn:
-        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
-        conn.commit()
+        pid = _backend_pid(conn)
         for _ in range(rounds):
             for name, (stmt, make) in INSERTS.items():
                 for how, arrays in (("row by row", False), ("over arrays", True)):
@@ -167,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="antt-statements-"))
     lite = create_sync_engine(f"sqlite:///{work / 'bench.db'}")
     md.create_all(lite)
-    key_reads(lite, "SQLite", samples, args.rounds, args.selects, lambda _conn: None)
+    key_reads(lite, "SQLite", samples, args.rounds, args.selects)
     lite.dispose()
     pg = LocalPostgres(Path(tempfile.mkdtemp(prefix="antt-statements-pg-")))
     pg.start()
@@ -175,14 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         pg.create_database("statements")
         engine = create_sync_engine(pg.dsn("statements"))
         md.create_all(engine)
-        key_reads(
-            engine,
-            "PostgreSQL",
-            samples,
-            args.rounds,
-            args.selects,
-            lambda conn: conn.exec_driver_sql("SELECT pg_backend_pid()").scalar(),
-        )
+        key_reads(engine, "PostgreSQL", samples, args.rounds, args.selects)
         pg_inserts(engine, samples, args.rounds, args.batches)
         engine.dispose()
     finally:
